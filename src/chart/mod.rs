@@ -1,0 +1,77 @@
+//! Draw one author's chart: monthly post counts as bars, the display name as
+//! title, a subtitle with totals, year ticks, encoded as a compact PNG.
+//!
+//! The font (Noto Sans JP, SIL OFL, `assets/fonts/`) is compiled into the binary,
+//! so a Japanese title renders the same on a laptop and in a bare Lambda image.
+
+mod encode;
+mod render;
+pub mod theme;
+
+use std::sync::OnceLock;
+
+use ab_glyph::{Font, FontRef};
+
+pub use encode::encode_png;
+pub use render::render_chart;
+pub use theme::Theme;
+
+/// The bundled font.
+pub static FONT_BYTES: &[u8] = include_bytes!("../../assets/fonts/NotoSansJP_500Medium.ttf");
+/// The family name the font is registered under with `plotters`.
+pub const FONT_FAMILY: &str = "author-stats-sans";
+
+/// A chart could not be drawn.
+#[derive(Debug, thiserror::Error)]
+pub enum ChartError {
+    #[error("the bundled font could not be loaded")]
+    Font,
+    #[error("drawing failed: {0}")]
+    Draw(String),
+    #[error("PNG encoding failed: {0}")]
+    Encode(#[from] png::EncodingError),
+}
+
+/// The parsed font, for glyph coverage checks; registers it with `plotters` once.
+pub(crate) fn font() -> Result<&'static FontRef<'static>, ChartError> {
+    static FONT: OnceLock<Option<FontRef<'static>>> = OnceLock::new();
+    FONT.get_or_init(|| {
+        let font = FontRef::try_from_slice(FONT_BYTES).ok()?;
+        plotters::style::register_font(FONT_FAMILY, plotters::style::FontStyle::Normal, FONT_BYTES).ok()?;
+        Some(font)
+    })
+    .as_ref()
+    .ok_or(ChartError::Font)
+}
+
+/// Keeps the characters the font can draw (emoji and other uncovered symbols are
+/// dropped rather than drawn as empty boxes) and folds runs of white space.
+pub fn drawable_text(text: &str) -> Result<String, ChartError> {
+    let font = font()?;
+    let kept: String = text
+        .chars()
+        .map(|c| if c.is_whitespace() || c.is_control() { ' ' } else { c })
+        .filter(|&c| c == ' ' || font.glyph_id(c).0 != 0)
+        .collect();
+    Ok(kept.split_whitespace().collect::<Vec<_>>().join(" "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn drawable_text_drops_uncovered_glyphs() {
+        let cases: &[(&str, &str, &str)] = &[
+            ("japanese", "佐藤 太郎", "佐藤 太郎"),
+            ("latin", "Jane Doe", "Jane Doe"),
+            ("emoji", "たろう🍣🎉", "たろう"),
+            ("control and tabs", "a\tb\n\u{7}c", "a b c"),
+            ("only emoji", "🍣🍣", ""),
+            ("markup kept as text", "<b>太郎</b>", "<b>太郎</b>"),
+        ];
+        for (name, input, want) in cases {
+            assert_eq!(drawable_text(input).unwrap(), *want, "case {name}");
+        }
+    }
+}

@@ -1,0 +1,283 @@
+//! The drawing itself: header (title, subtitle, legend), the bar plot with a
+//! light grid and whole-number y axis, year ticks under the x axis, and a footer
+//! that says when and in which time zone the months were counted.
+
+use chrono_tz::Tz;
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
+
+use super::theme::{Language, Rgb, Theme};
+use super::{ChartError, FONT_FAMILY, drawable_text, encode_png, font};
+use crate::tally::MonthlyCounts;
+
+type Area<'a> = DrawingArea<BitMapBackend<'a>, Shift>;
+type DrawResult<T> = Result<T, String>;
+
+/// Draws `data` with `theme` and returns the PNG bytes.
+pub fn render_chart(data: &MonthlyCounts, theme: &Theme) -> Result<Vec<u8>, ChartError> {
+    font()?;
+    let title = match drawable_text(&data.display_name)? {
+        t if t.is_empty() => data.slug.clone(),
+        t => t,
+    };
+    let (width, height) = theme.pixels();
+    let mut pixels = vec![0u8; width as usize * height as usize * 3];
+    {
+        let root = BitMapBackend::with_buffer(&mut pixels, (width, height)).into_drawing_area();
+        draw(&root, data, &title, theme).map_err(ChartError::Draw)?;
+        root.present().map_err(|e| ChartError::Draw(e.to_string()))?;
+    }
+    Ok(encode_png(&pixels, width, height)?)
+}
+
+fn colour(c: Rgb) -> RGBColor {
+    RGBColor(c.0, c.1, c.2)
+}
+
+fn text_style(theme: &Theme, size: u32, c: Rgb) -> TextStyle<'static> {
+    TextStyle {
+        font: (FONT_FAMILY, f64::from(theme.px(size))).into_font(),
+        color: colour(c).to_backend_color(),
+        pos: Pos::new(HPos::Left, VPos::Top),
+    }
+}
+
+/// Words of the chart in the theme's language.
+struct Labels {
+    posts_axis: &'static str,
+    current_month: &'static str,
+}
+
+fn labels(language: Language) -> Labels {
+    match language {
+        Language::Ja => Labels {
+            posts_axis: "投稿数",
+            current_month: "今月（集計中）",
+        },
+        Language::En => Labels {
+            posts_axis: "Posts",
+            current_month: "This month (in progress)",
+        },
+    }
+}
+
+fn month_name(label: &str, language: Language) -> String {
+    let (year, month) = label.split_once('-').unwrap_or((label, ""));
+    let month: u32 = month.parse().unwrap_or(0);
+    match language {
+        Language::Ja => format!("{year}年{month}月"),
+        Language::En => {
+            const NAMES: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+            let name = NAMES.get(month.wrapping_sub(1) as usize).unwrap_or(&"?");
+            format!("{name} {year}")
+        }
+    }
+}
+
+fn subtitle(data: &MonthlyCounts, language: Language) -> String {
+    let first = data.first_month().map(|m| month_name(m, language)).unwrap_or_default();
+    let recent = data.last_months_total(12);
+    match language {
+        Language::Ja => format!("合計 {} 本 ・ 初投稿 {first} ・ 直近12か月 {recent} 本", data.total),
+        Language::En => {
+            let s = if data.total == 1 { "" } else { "s" };
+            format!("{} post{s} · first post {first} · {recent} in the last 12 months", data.total)
+        }
+    }
+}
+
+fn footer(data: &MonthlyCounts, language: Language) -> String {
+    let zone: Option<Tz> = data.time_zone.parse().ok();
+    let date = match zone {
+        Some(z) => data.as_of.with_timezone(&z).format("%Y-%m-%d").to_string(),
+        None => data.as_of.format("%Y-%m-%d").to_string(),
+    };
+    match language {
+        Language::Ja => format!("{date} 時点・月は {} で集計", data.time_zone),
+        Language::En => format!("As of {date}, months in {}", data.time_zone),
+    }
+}
+
+/// Shortens `text` with an ellipsis until it fits `max_width` pixels.
+fn fit(root: &Area<'_>, text: &str, style: &TextStyle<'_>, max_width: u32) -> DrawResult<String> {
+    let width = |t: &str| root.estimate_text_size(t, style).map(|(w, _)| w).map_err(|e| e.to_string());
+    if width(text)? <= max_width {
+        return Ok(text.to_string());
+    }
+    let mut chars: Vec<char> = text.chars().collect();
+    while !chars.is_empty() {
+        chars.pop();
+        let candidate = format!("{}…", chars.iter().collect::<String>().trim_end());
+        if width(&candidate)? <= max_width {
+            return Ok(candidate);
+        }
+    }
+    Ok("…".to_string())
+}
+
+/// A y-axis top and step in whole posts: 1, 2 or 5 times a power of ten, about
+/// five steps, strictly above the tallest bar's grid line when it sits on one.
+pub(crate) fn y_axis(max: u32) -> (u32, u32) {
+    if max <= 5 {
+        return (max.max(1) + u32::from(max >= 4), 1);
+    }
+    let rough = f64::from(max) / 5.0;
+    let magnitude = 10f64.powf(rough.log10().floor());
+    let step = [1.0, 2.0, 5.0, 10.0]
+        .iter()
+        .map(|m| m * magnitude)
+        .find(|s| *s >= rough)
+        .unwrap_or(10.0 * magnitude) as u32;
+    let top = max.div_ceil(step) * step;
+    (if top == max { top + step } else { top }, step)
+}
+
+fn draw(root: &Area<'_>, data: &MonthlyCounts, title: &str, theme: &Theme) -> DrawResult<()> {
+    let e = |err: DrawingAreaErrorKind<_>| err.to_string();
+    let (width, height) = theme.pixels();
+    let words = labels(theme.language);
+    let margin = theme.px(theme.margin) as i32;
+    root.fill(&colour(theme.background)).map_err(e)?;
+
+    // Header.
+    let title_style = text_style(theme, theme.title_size, theme.title);
+    let title = fit(root, title, &title_style, width - 2 * margin as u32)?;
+    root.draw_text(&title, &title_style.pos(Pos::new(HPos::Left, VPos::Top)), (margin, margin))
+        .map_err(e)?;
+    let sub_style = text_style(theme, theme.subtitle_size, theme.text);
+    let sub_y = margin + theme.px(theme.title_size + theme.title_size / 2) as i32;
+    root.draw_text(&subtitle(data, theme.language), &sub_style.pos(Pos::new(HPos::Left, VPos::Top)), (margin, sub_y))
+        .map_err(e)?;
+
+    // Legend for the partial month, right-aligned on the subtitle's line.
+    let label_style = text_style(theme, theme.label_size, theme.text);
+    let legend_w = root
+        .estimate_text_size(words.current_month, &label_style)
+        .map_err(e)?
+        .0 as i32;
+    let swatch = theme.px(theme.label_size) as i32 * 3 / 4;
+    let legend_x = width as i32 - margin - legend_w;
+    let legend_y = sub_y + theme.px(theme.subtitle_size) as i32 / 2;
+    root.draw(&Rectangle::new(
+        [
+            (legend_x - swatch - swatch / 2, legend_y - swatch / 2),
+            (legend_x - swatch / 2, legend_y + swatch / 2),
+        ],
+        colour(theme.current_bar).filled(),
+    ))
+    .map_err(e)?;
+    root.draw_text(
+        words.current_month,
+        &label_style.pos(Pos::new(HPos::Left, VPos::Center)),
+        (legend_x, legend_y),
+    )
+    .map_err(e)?;
+
+    // Plot.
+    let header = sub_y + theme.px(theme.subtitle_size * 2) as i32;
+    let footer_h = theme.px(theme.label_size * 2) as i32;
+    let plot = root
+        .margin(header as u32, (footer_h + margin / 2) as u32, margin as u32, margin as u32);
+    let n = data.months.len();
+    // Short histories keep a sensible bar width by centring in twelve slots.
+    let pad = if n < 12 { (12 - n) as f64 / 2.0 } else { 0.0 };
+    let max = data.months.iter().map(|m| m.posts).max().unwrap_or(0);
+    let (top, step) = y_axis(max);
+    let axis_font = text_style(theme, theme.label_size, theme.text);
+    let mut chart = ChartBuilder::on(&plot)
+        .x_label_area_size(theme.px(theme.label_size * 3))
+        .y_label_area_size(theme.px(theme.label_size * 4))
+        .build_cartesian_2d(-pad..n as f64 + pad, 0u32..top)
+        .map_err(e)?;
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .x_labels(0)
+        .y_labels((top / step + 1) as usize)
+        .y_label_formatter(&|v| v.to_string())
+        .y_desc(words.posts_axis)
+        .axis_desc_style(axis_font.clone())
+        .label_style(axis_font.clone())
+        .bold_line_style(colour(theme.grid).stroke_width(theme.scale))
+        .light_line_style(colour(theme.background))
+        .axis_style(colour(theme.axis).stroke_width(theme.scale))
+        .draw()
+        .map_err(e)?;
+    let gap = if n > 60 { 0.1 } else { 0.15 };
+    chart
+        .draw_series(data.months.iter().enumerate().filter(|(_, m)| m.posts > 0).map(|(i, m)| {
+            let fill = if i + 1 == n { theme.current_bar } else { theme.bar };
+            Rectangle::new([(i as f64 + gap, 0), (i as f64 + 1.0 - gap, m.posts)], colour(fill).filled())
+        }))
+        .map_err(e)?;
+
+    // X axis: a tick at each year's start, the year centred on its months; month
+    // numbers too when there is room for them.
+    let px_per_month = {
+        let a = chart.backend_coord(&(0.0, 0)).0;
+        let b = chart.backend_coord(&(1.0, 0)).0;
+        (b - a).max(1)
+    };
+    let axis_y = chart.backend_coord(&(0.0, 0)).1;
+    let tick = theme.px(5) as i32;
+    let label_h = theme.px(theme.label_size) as i32;
+    let show_months = px_per_month >= label_h * 2;
+    let year_y = axis_y + tick + if show_months { label_h * 3 / 2 } else { label_h / 2 };
+    let centre = Pos::new(HPos::Center, VPos::Top);
+    let mut i = 0;
+    while i < n {
+        let year = &data.months[i].month[..4];
+        let end = data.months[i..].iter().position(|m| &m.month[..4] != year).map_or(n, |p| i + p);
+        let x0 = chart.backend_coord(&(i as f64, 0)).0;
+        let x1 = chart.backend_coord(&(end as f64, 0)).0;
+        root.draw(&PathElement::new(vec![(x0, axis_y), (x0, axis_y + tick * 2)], colour(theme.axis).stroke_width(theme.scale)))
+            .map_err(e)?;
+        let label_w = root.estimate_text_size(year, &label_style).map_err(e)?.0 as i32;
+        if x1 - x0 >= label_w + tick * 2 {
+            root.draw_text(year, &label_style.pos(centre), ((x0 + x1) / 2, year_y)).map_err(e)?;
+        }
+        i = end;
+    }
+    if show_months {
+        for (i, m) in data.months.iter().enumerate() {
+            let x = (chart.backend_coord(&(i as f64, 0)).0 + chart.backend_coord(&(i as f64 + 1.0, 0)).0) / 2;
+            let month = m.month[5..].trim_start_matches('0');
+            root.draw_text(month, &label_style.pos(centre), (x, axis_y + tick)).map_err(e)?;
+        }
+    }
+
+    // Footer.
+    root.draw_text(
+        &footer(data, theme.language),
+        &label_style.pos(Pos::new(HPos::Right, VPos::Bottom)),
+        (width as i32 - margin, height as i32 - margin / 2),
+    )
+    .map_err(e)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn y_axis_is_whole_and_roomy() {
+        let cases: &[(u32, (u32, u32))] = &[
+            (0, (1, 1)),
+            (1, (1, 1)),
+            (3, (3, 1)),
+            (4, (5, 1)),
+            (5, (6, 1)),
+            (6, (8, 2)),
+            (10, (12, 2)),
+            (23, (25, 5)),
+            (300, (400, 100)),
+        ];
+        for (max, want) in cases {
+            let got = y_axis(*max);
+            assert!(got.0 >= *max && got.0 % got.1 == 0, "max {max}: {got:?}");
+            assert_eq!(got, *want, "max {max}");
+        }
+    }
+}

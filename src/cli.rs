@@ -1,0 +1,277 @@
+//! The command-line face: `author-stats run`, `author-stats sample-data` and
+//! `author-stats demo`. Flags fill the same [`RawConfig`] the Lambda environment
+//! does; the run report goes to stdout as JSON, logs to stderr.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use chrono::Utc;
+use clap::{Args, Parser, Subcommand};
+use tracing::error;
+
+use crate::config::{self, RawConfig};
+use crate::event::RunRequest;
+use crate::run::{Pipeline, RunError, run};
+use crate::sample::{SampleSpec, write_sample};
+
+#[derive(Debug, Parser)]
+#[command(name = "author-stats", version, about = "Monthly post-count charts per blog author")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+    /// Log filter, `RUST_LOG` style (e.g. `info`, `debug`, `warn`).
+    #[arg(long, global = true, default_value = "info")]
+    pub log: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the batch: read the export, draw the active authors, publish.
+    Run(RunArgs),
+    /// Write a synthetic export (both files) into DIR/contentful/.
+    SampleData(SampleArgs),
+    /// The demo: sample data into ./sample (if missing), the 15-year backfill into ./out, the report.
+    Demo(DemoArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Where the export is: a directory or s3://bucket[/prefix].
+    #[arg(long)]
+    pub source: String,
+    /// Where charts and reports go: a directory or s3://bucket[/prefix].
+    #[arg(long)]
+    pub dest: String,
+    /// A run request as JSON (the same event the scheduler sends).
+    #[arg(long, conflicts_with_all = ["lookback_days", "as_of", "authors", "dry_run"])]
+    pub event: Option<PathBuf>,
+    /// Draw authors with a post in the last N days (default 7).
+    #[arg(long)]
+    pub lookback_days: Option<i64>,
+    /// End of the window, RFC 3339 (default: now).
+    #[arg(long)]
+    pub as_of: Option<String>,
+    /// Draw exactly these slugs (comma separated), whatever their activity.
+    #[arg(long, value_delimiter = ',')]
+    pub authors: Option<Vec<String>>,
+    /// Draw but publish nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    #[command(flatten)]
+    pub settings: SettingArgs,
+    /// Also write the report JSON to this file.
+    #[arg(long)]
+    pub report: Option<PathBuf>,
+}
+
+/// The settings shared with the Lambda environment (see docs/configuration.md).
+#[derive(Debug, Args, Default)]
+pub struct SettingArgs {
+    #[arg(long)]
+    pub posts_key: Option<String>,
+    #[arg(long)]
+    pub authors_key: Option<String>,
+    #[arg(long)]
+    pub charts_prefix: Option<String>,
+    #[arg(long)]
+    pub reports_prefix: Option<String>,
+    /// IANA zone the months are counted in (default Asia/Tokyo).
+    #[arg(long)]
+    pub time_zone: Option<String>,
+    #[arg(long)]
+    pub cache_control: Option<String>,
+    /// Use path-style S3 addressing (S3-compatible servers).
+    #[arg(long)]
+    pub s3_force_path_style: bool,
+    /// Largest share of bad lines accepted before the input is judged broken (default 0.01).
+    #[arg(long)]
+    pub max_bad_share: Option<String>,
+    #[arg(long)]
+    pub upload_concurrency: Option<String>,
+    /// A chart theme as a JSON file.
+    #[arg(long)]
+    pub theme: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct SampleArgs {
+    /// Output directory; files go to DIR/contentful/.
+    pub dir: PathBuf,
+    #[arg(long, default_value_t = SampleSpec::default().posts)]
+    pub posts: usize,
+    #[arg(long, default_value_t = SampleSpec::default().authors)]
+    pub authors: usize,
+    #[arg(long, default_value_t = SampleSpec::default().seed)]
+    pub seed: u64,
+    /// The export's "now": the last post is before it (RFC 3339).
+    #[arg(long, default_value = "2025-11-25T17:45:00Z")]
+    pub end: String,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    #[arg(long, default_value = "sample")]
+    pub sample: PathBuf,
+    #[arg(long, default_value = "out")]
+    pub out: PathBuf,
+    /// The request to run (default: the 15-year backfill sample event).
+    #[arg(long, default_value = "events/backfill-15y.json")]
+    pub event: PathBuf,
+}
+
+impl SettingArgs {
+    fn raw(self, source: String, dest: String) -> Result<RawConfig, String> {
+        let theme = match self.theme {
+            None => None,
+            Some(path) => Some(std::fs::read_to_string(&path).map_err(|e| format!("--theme {}: {e}", path.display()))?),
+        };
+        Ok(RawConfig {
+            source: Some(source),
+            dest: Some(dest),
+            posts_key: self.posts_key,
+            authors_key: self.authors_key,
+            charts_prefix: self.charts_prefix,
+            reports_prefix: self.reports_prefix,
+            time_zone: self.time_zone,
+            cache_control: self.cache_control,
+            s3_force_path_style: self.s3_force_path_style.then(|| "true".to_string()),
+            max_bad_share: self.max_bad_share,
+            upload_concurrency: self.upload_concurrency,
+            theme,
+            deadline_margin_seconds: None,
+        })
+    }
+}
+
+/// Runs the CLI; the exit code is 0 on success, 1 when the run failed, 2 when
+/// the request or settings are invalid.
+pub async fn main(cli: Cli) -> ExitCode {
+    match cli.command {
+        Command::Run(args) => run_command(args).await,
+        Command::SampleData(args) => sample_command(args),
+        Command::Demo(args) => demo_command(args).await,
+    }
+}
+
+fn read_event(path: &Path) -> Result<RunRequest, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("--event {}: {e}", path.display()))?;
+    RunRequest::from_json(&text).map_err(|e| format!("--event {}: {e}", path.display()))
+}
+
+async fn run_command(args: RunArgs) -> ExitCode {
+    let request = match &args.event {
+        Some(path) => match read_event(path) {
+            Ok(r) => r,
+            Err(e) => return usage_error(e),
+        },
+        None => RunRequest {
+            lookback_days: args.lookback_days,
+            as_of: args.as_of.clone(),
+            authors: args.authors.clone(),
+            dry_run: args.dry_run.then_some(true),
+        },
+    };
+    let raw = match args.settings.raw(args.source, args.dest) {
+        Ok(raw) => raw,
+        Err(e) => return usage_error(e),
+    };
+    execute(raw, request, args.report.as_deref()).await
+}
+
+async fn execute(raw: RawConfig, request: RunRequest, report_file: Option<&Path>) -> ExitCode {
+    let plan = match request.resolve(Utc::now()) {
+        Ok(plan) => plan,
+        Err(e) => return usage_error(e.to_string()),
+    };
+    let config = match raw.validate() {
+        Ok(c) => c,
+        Err(e) => return usage_error(e.to_string()),
+    };
+    let pipeline = Pipeline::connect(config).await;
+    let result = run(&pipeline, &plan, None).await;
+    let report = match &result {
+        Ok(report) => Some(report),
+        Err(e) => e.report(),
+    };
+    if let Some(report) = report {
+        let json = serde_json::to_string_pretty(report).unwrap_or_default();
+        println!("{json}");
+        if let Some(path) = report_file {
+            if let Err(e) = std::fs::write(path, &json) {
+                error!(path = %path.display(), error = %e, "could not write the report file");
+            }
+        }
+        eprintln!("{}", report.summary());
+    }
+    match result {
+        Ok(_) => ExitCode::SUCCESS,
+        Err(e) => {
+            report_error(&e);
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn report_error(e: &RunError) {
+    error!(error_type = e.error_type(), "{e}");
+    eprintln!("error [{}]: {e}", e.error_type());
+}
+
+fn usage_error(message: String) -> ExitCode {
+    eprintln!("error: {message}");
+    ExitCode::from(2)
+}
+
+fn sample_command(args: SampleArgs) -> ExitCode {
+    let end = match crate::records::parse_timestamp(&args.end) {
+        Some(t) => t,
+        None => return usage_error(format!("--end {:?} is not an RFC 3339 timestamp", args.end)),
+    };
+    let spec = SampleSpec {
+        posts: args.posts,
+        authors: args.authors,
+        seed: args.seed,
+        end,
+    };
+    match write_sample(&args.dir, &spec) {
+        Ok(summary) => {
+            eprintln!("{summary}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: writing sample data to {}: {e}", args.dir.display());
+            ExitCode::from(1)
+        }
+    }
+}
+
+async fn demo_command(args: DemoArgs) -> ExitCode {
+    let posts = args.sample.join(config::DEFAULT_POSTS_KEY);
+    if posts.exists() {
+        eprintln!("using the sample export in {}", args.sample.display());
+    } else {
+        eprintln!("writing the sample export to {} (once) ...", args.sample.display());
+        let code = sample_command(SampleArgs {
+            dir: args.sample.clone(),
+            posts: SampleSpec::default().posts,
+            authors: SampleSpec::default().authors,
+            seed: SampleSpec::default().seed,
+            end: "2025-11-25T17:45:00Z".into(),
+        });
+        if code != ExitCode::SUCCESS {
+            return code;
+        }
+    }
+    let request = match read_event(&args.event) {
+        Ok(r) => r,
+        Err(e) => return usage_error(e),
+    };
+    let raw = RawConfig {
+        source: Some(args.sample.display().to_string()),
+        dest: Some(args.out.display().to_string()),
+        ..RawConfig::default()
+    };
+    let code = execute(raw, request, None).await;
+    eprintln!("charts are in {}", args.out.join(config::DEFAULT_CHARTS_PREFIX).display());
+    code
+}

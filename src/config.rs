@@ -1,0 +1,316 @@
+//! Environment variables or command-line flags -> one validated [`Config`].
+//!
+//! Both faces fill the same [`RawConfig`] and share one validation, so a setting
+//! means the same thing in Lambda and on a laptop. Nothing deeper than this
+//! module reads the environment; errors name the variable (and the flag).
+
+use std::time::Duration;
+
+use chrono_tz::Tz;
+
+use crate::chart::Theme;
+use crate::store::s3::S3Options;
+use crate::store::{Location, normalize_prefix};
+
+pub const DEFAULT_POSTS_KEY: &str = "contentful/all-blog-posts.jsonl.gz";
+pub const DEFAULT_AUTHORS_KEY: &str = "contentful/authorProfile.jsonl.gz";
+pub const DEFAULT_CHARTS_PREFIX: &str = "author-monthly-stats/";
+pub const DEFAULT_REPORTS_PREFIX: &str = "reports/";
+pub const DEFAULT_TIME_ZONE: &str = "Asia/Tokyo";
+pub const DEFAULT_CACHE_CONTROL: &str = "public, max-age=3600";
+pub const DEFAULT_MAX_BAD_SHARE: f64 = 0.01;
+pub const DEFAULT_UPLOAD_CONCURRENCY: usize = 16;
+pub const DEFAULT_DEADLINE_MARGIN_SECONDS: u64 = 30;
+
+/// One setting: its environment variable (Lambda) and its flag (CLI).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Setting {
+    pub env: &'static str,
+    pub flag: &'static str,
+}
+
+macro_rules! settings {
+    ($($name:ident = $env:literal, $flag:literal;)*) => {
+        $(pub const $name: Setting = Setting { env: $env, flag: $flag };)*
+        /// Every environment variable the function reads (besides the SDK's own
+        /// `AWS_*` and the logging ones in [`crate::logging`]).
+        pub const ENV_VARS: &[&str] = &[$($env),*];
+    };
+}
+
+settings! {
+    SOURCE_BUCKET = "SOURCE_BUCKET", "--source";
+    POSTS_KEY = "POSTS_KEY", "--posts-key";
+    AUTHORS_KEY = "AUTHORS_KEY", "--authors-key";
+    CHARTS_BUCKET = "CHARTS_BUCKET", "--dest";
+    CHARTS_PREFIX = "CHARTS_PREFIX", "--charts-prefix";
+    REPORTS_PREFIX = "REPORTS_PREFIX", "--reports-prefix";
+    MONTH_TIMEZONE = "MONTH_TIMEZONE", "--time-zone";
+    CACHE_CONTROL = "CACHE_CONTROL", "--cache-control";
+    S3_FORCE_PATH_STYLE = "S3_FORCE_PATH_STYLE", "--s3-force-path-style";
+    MAX_BAD_RECORD_SHARE = "MAX_BAD_RECORD_SHARE", "--max-bad-share";
+    UPLOAD_CONCURRENCY = "UPLOAD_CONCURRENCY", "--upload-concurrency";
+    CHART_THEME = "CHART_THEME", "--theme";
+    DEADLINE_MARGIN_SECONDS = "DEADLINE_MARGIN_SECONDS", "--deadline-margin-seconds";
+}
+
+/// A setting that is missing or invalid.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{} (flag {}) is required", .0.env, .0.flag)]
+    Missing(Setting),
+    #[error("{} (flag {}) = {value:?}: {problem}", .setting.env, .setting.flag)]
+    Invalid { setting: Setting, value: String, problem: String },
+}
+
+/// Settings as given, before validation. `None` means "use the default".
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RawConfig {
+    pub source: Option<String>,
+    pub dest: Option<String>,
+    pub posts_key: Option<String>,
+    pub authors_key: Option<String>,
+    pub charts_prefix: Option<String>,
+    pub reports_prefix: Option<String>,
+    pub time_zone: Option<String>,
+    pub cache_control: Option<String>,
+    pub s3_force_path_style: Option<String>,
+    pub max_bad_share: Option<String>,
+    pub upload_concurrency: Option<String>,
+    /// Theme JSON text.
+    pub theme: Option<String>,
+    pub deadline_margin_seconds: Option<String>,
+}
+
+/// The validated configuration of a run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub source: Location,
+    pub dest: Location,
+    pub posts_key: String,
+    pub authors_key: String,
+    /// Ends with `/`.
+    pub charts_prefix: String,
+    /// Ends with `/`; never inside the charts prefix, so reports stay private.
+    pub reports_prefix: String,
+    pub time_zone: Tz,
+    pub cache_control: String,
+    pub s3: S3Options,
+    pub max_bad_share: f64,
+    pub upload_concurrency: usize,
+    pub theme: Theme,
+    /// Time kept free before a Lambda deadline to finish uploads and the report.
+    pub deadline_margin: Duration,
+}
+
+impl RawConfig {
+    /// Reads the Lambda environment through `get` (so tests need not touch the
+    /// process environment). The buckets become `s3://` locations.
+    pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Self {
+        let read = |s: Setting| get(s.env).filter(|v| !v.is_empty());
+        RawConfig {
+            source: read(SOURCE_BUCKET).map(|b| format!("s3://{b}")),
+            dest: read(CHARTS_BUCKET).map(|b| format!("s3://{b}")),
+            posts_key: read(POSTS_KEY),
+            authors_key: read(AUTHORS_KEY),
+            charts_prefix: read(CHARTS_PREFIX),
+            reports_prefix: read(REPORTS_PREFIX),
+            time_zone: read(MONTH_TIMEZONE),
+            cache_control: read(CACHE_CONTROL),
+            s3_force_path_style: read(S3_FORCE_PATH_STYLE),
+            max_bad_share: read(MAX_BAD_RECORD_SHARE),
+            upload_concurrency: read(UPLOAD_CONCURRENCY),
+            theme: read(CHART_THEME),
+            deadline_margin_seconds: read(DEADLINE_MARGIN_SECONDS),
+        }
+    }
+
+    /// Validates every setting.
+    pub fn validate(self) -> Result<Config, ConfigError> {
+        let invalid = |setting: Setting, value: &str, problem: String| ConfigError::Invalid {
+            setting,
+            value: value.to_string(),
+            problem,
+        };
+        let location = |setting: Setting, value: Option<String>| -> Result<Location, ConfigError> {
+            let value = value.ok_or(ConfigError::Missing(setting))?;
+            Location::parse(&value).map_err(|p| invalid(setting, &value, p))
+        };
+        let key = |setting: Setting, value: Option<String>, default: &str| -> Result<String, ConfigError> {
+            let value = value.unwrap_or_else(|| default.to_string());
+            check_key(&value).map_err(|p| invalid(setting, &value, p))?;
+            Ok(value)
+        };
+        let prefix = |setting: Setting, value: Option<String>, default: &str| -> Result<String, ConfigError> {
+            let value = value.unwrap_or_else(|| default.to_string());
+            let normal = normalize_prefix(&value);
+            if normal.is_empty() {
+                return Err(invalid(setting, &value, "must name a folder, not the bucket root".into()));
+            }
+            check_key(normal.trim_end_matches('/')).map_err(|p| invalid(setting, &value, p))?;
+            Ok(normal)
+        };
+
+        let source = location(SOURCE_BUCKET, self.source)?;
+        let dest = location(CHARTS_BUCKET, self.dest)?;
+        let posts_key = key(POSTS_KEY, self.posts_key, DEFAULT_POSTS_KEY)?;
+        let authors_key = key(AUTHORS_KEY, self.authors_key, DEFAULT_AUTHORS_KEY)?;
+        let charts_prefix = prefix(CHARTS_PREFIX, self.charts_prefix, DEFAULT_CHARTS_PREFIX)?;
+        let reports_prefix = prefix(REPORTS_PREFIX, self.reports_prefix, DEFAULT_REPORTS_PREFIX)?;
+        if reports_prefix.starts_with(&charts_prefix) || charts_prefix.starts_with(&reports_prefix) {
+            return Err(invalid(
+                REPORTS_PREFIX,
+                &reports_prefix,
+                format!("must not overlap the charts prefix {charts_prefix:?}: reports are private, charts are served"),
+            ));
+        }
+        let zone_text = self.time_zone.unwrap_or_else(|| DEFAULT_TIME_ZONE.to_string());
+        let time_zone: Tz = zone_text
+            .parse()
+            .map_err(|_| invalid(MONTH_TIMEZONE, &zone_text, "not an IANA time zone name such as Asia/Tokyo".into()))?;
+        let cache_control = self.cache_control.unwrap_or_else(|| DEFAULT_CACHE_CONTROL.to_string());
+        if cache_control.is_empty() || !cache_control.chars().all(|c| c == ' ' || c.is_ascii_graphic()) {
+            return Err(invalid(CACHE_CONTROL, &cache_control, "must be a non-empty ASCII header value".into()));
+        }
+        let force_path_style = match self.s3_force_path_style.as_deref() {
+            None => false,
+            Some(v) => parse_bool(v).ok_or_else(|| invalid(S3_FORCE_PATH_STYLE, v, "expected true or false".into()))?,
+        };
+        let max_bad_share = match self.max_bad_share.as_deref() {
+            None => DEFAULT_MAX_BAD_SHARE,
+            Some(v) => v
+                .parse::<f64>()
+                .ok()
+                .filter(|x| (0.0..=1.0).contains(x))
+                .ok_or_else(|| invalid(MAX_BAD_RECORD_SHARE, v, "expected a share between 0 and 1, such as 0.01".into()))?,
+        };
+        let upload_concurrency = match self.upload_concurrency.as_deref() {
+            None => DEFAULT_UPLOAD_CONCURRENCY,
+            Some(v) => v
+                .parse::<usize>()
+                .ok()
+                .filter(|n| (1..=256).contains(n))
+                .ok_or_else(|| invalid(UPLOAD_CONCURRENCY, v, "expected a whole number from 1 to 256".into()))?,
+        };
+        let theme = match self.theme.as_deref() {
+            None => Theme::default(),
+            Some(text) => Theme::from_json(text).map_err(|p| invalid(CHART_THEME, text, p))?,
+        };
+        let deadline_margin = match self.deadline_margin_seconds.as_deref() {
+            None => Duration::from_secs(DEFAULT_DEADLINE_MARGIN_SECONDS),
+            Some(v) => v
+                .parse::<u64>()
+                .ok()
+                .filter(|n| *n <= 600)
+                .map(Duration::from_secs)
+                .ok_or_else(|| invalid(DEADLINE_MARGIN_SECONDS, v, "expected whole seconds from 0 to 600".into()))?,
+        };
+        Ok(Config {
+            source,
+            dest,
+            posts_key,
+            authors_key,
+            charts_prefix,
+            reports_prefix,
+            time_zone,
+            cache_control,
+            s3: S3Options { force_path_style },
+            max_bad_share,
+            upload_concurrency,
+            theme,
+            deadline_margin,
+        })
+    }
+}
+
+fn parse_bool(v: &str) -> Option<bool> {
+    match v.to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" => Some(true),
+        "0" | "false" | "no" => Some(false),
+        _ => None,
+    }
+}
+
+/// An object key: relative, no empty, `.` or `..` segments, no control characters.
+fn check_key(key: &str) -> Result<(), String> {
+    if key.is_empty() {
+        return Err("must not be empty".into());
+    }
+    if key.starts_with('/') {
+        return Err("must be relative (no leading /)".into());
+    }
+    if key.split('/').any(|s| s.is_empty() || s == "." || s == "..") {
+        return Err("must not have empty, . or .. segments".into());
+    }
+    if key.chars().any(|c| c.is_control() || c == '\\') {
+        return Err("must not contain control characters or backslashes".into());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(pairs: &[(&str, &str)]) -> RawConfig {
+        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        RawConfig::from_env(|k| map.get(k).cloned())
+    }
+
+    // REQ-CF-001: defaults and the variable named in every error.
+    #[test]
+    fn env_defaults_and_errors_name_the_variable() {
+        let base = [("SOURCE_BUCKET", "src-bucket"), ("CHARTS_BUCKET", "charts-bucket")];
+        let config = env(&base).validate().unwrap();
+        assert_eq!(config.source, Location::S3 { bucket: "src-bucket".into(), prefix: "".into() });
+        assert_eq!(config.posts_key, DEFAULT_POSTS_KEY);
+        assert_eq!(config.authors_key, DEFAULT_AUTHORS_KEY);
+        assert_eq!(config.charts_prefix, "author-monthly-stats/");
+        assert_eq!(config.reports_prefix, "reports/");
+        assert_eq!(config.time_zone, chrono_tz::Asia::Tokyo);
+        assert_eq!(config.cache_control, "public, max-age=3600");
+        assert!(!config.s3.force_path_style);
+
+        let cases: &[(&str, &[(&str, &str)], &str)] = &[
+            ("no source", &[("CHARTS_BUCKET", "charts-bucket")], "SOURCE_BUCKET"),
+            ("no charts", &[("SOURCE_BUCKET", "src-bucket")], "CHARTS_BUCKET"),
+            ("bad bucket", &[("SOURCE_BUCKET", "Bad_Bucket"), ("CHARTS_BUCKET", "charts-bucket")], "SOURCE_BUCKET"),
+            ("bad zone", &[("MONTH_TIMEZONE", "Mars/Olympus")], "MONTH_TIMEZONE"),
+            ("bad share", &[("MAX_BAD_RECORD_SHARE", "5")], "MAX_BAD_RECORD_SHARE"),
+            ("bad bool", &[("S3_FORCE_PATH_STYLE", "maybe")], "S3_FORCE_PATH_STYLE"),
+            ("bad concurrency", &[("UPLOAD_CONCURRENCY", "0")], "UPLOAD_CONCURRENCY"),
+            ("traversal key", &[("POSTS_KEY", "../x.gz")], "POSTS_KEY"),
+            ("absolute key", &[("AUTHORS_KEY", "/x.gz")], "AUTHORS_KEY"),
+            ("root prefix", &[("CHARTS_PREFIX", "/")], "CHARTS_PREFIX"),
+            ("overlap", &[("REPORTS_PREFIX", "author-monthly-stats/reports")], "REPORTS_PREFIX"),
+            ("bad theme", &[("CHART_THEME", r#"{"bar":"blue"}"#)], "CHART_THEME"),
+            ("bad header", &[("CACHE_CONTROL", "max-age=1\n")], "CACHE_CONTROL"),
+            ("bad margin", &[("DEADLINE_MARGIN_SECONDS", "-1")], "DEADLINE_MARGIN_SECONDS"),
+        ];
+        for (name, pairs, needle) in cases {
+            // The "no ..." cases give the whole environment; the others add to the base.
+            let mut all: Vec<(&str, &str)> = if name.starts_with("no ") { Vec::new() } else { base.to_vec() };
+            all.retain(|(k, _)| !pairs.iter().any(|(p, _)| p == k));
+            all.extend_from_slice(pairs);
+            let err = env(&all).validate().expect_err(name);
+            assert!(err.to_string().contains(needle), "case {name}: {err}");
+        }
+    }
+
+    #[test]
+    fn prefixes_are_normalised() {
+        let config = env(&[
+            ("SOURCE_BUCKET", "src-bucket"),
+            ("CHARTS_BUCKET", "charts-bucket"),
+            ("CHARTS_PREFIX", "/charts"),
+            ("REPORTS_PREFIX", "private/reports//"),
+            ("S3_FORCE_PATH_STYLE", "true"),
+        ])
+        .validate()
+        .unwrap();
+        assert_eq!(config.charts_prefix, "charts/");
+        assert_eq!(config.reports_prefix, "private/reports/");
+        assert!(config.s3.force_path_style);
+    }
+}

@@ -1,0 +1,191 @@
+//! The run request: what the scheduler (or a person) asks one run to do, and its
+//! validation into a [`RunPlan`].
+//!
+//! The same JSON shape arrives as a Lambda event, as a file given to
+//! `author-stats run --event`, and from the CLI flags. Unknown fields are rejected,
+//! so a typo (`lookback_day`) fails loudly instead of silently running the default.
+
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+
+/// Lookback used when a request does not name one.
+pub const DEFAULT_LOOKBACK_DAYS: u32 = 7;
+/// The accepted range of `lookback_days` (100 years at most).
+pub const LOOKBACK_RANGE: std::ops::RangeInclusive<u32> = 1..=36_500;
+
+/// The request as it arrives, before validation.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunRequest {
+    /// Authors with a post in `(as_of - lookback_days, as_of]` are redrawn.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lookback_days: Option<i64>,
+    /// The end of the window, RFC 3339; the scheduler passes its scheduled time so a
+    /// retry covers the same window. Default: now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub as_of: Option<String>,
+    /// Redraw exactly these slugs, whatever their activity.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authors: Option<Vec<String>>,
+    /// Draw but publish nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dry_run: Option<bool>,
+}
+
+/// A validated request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RunPlan {
+    pub lookback_days: u32,
+    pub as_of: DateTime<Utc>,
+    /// `Some` when the request named authors: those are drawn, activity aside.
+    pub authors: Option<BTreeSet<String>>,
+    pub dry_run: bool,
+}
+
+/// A request that cannot be run; the message names the field.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EventError {
+    #[error("the run request is not valid JSON for this function: {0}")]
+    Json(String),
+    #[error("field `{field}`: {problem}")]
+    Field { field: &'static str, problem: String },
+}
+
+impl RunRequest {
+    /// Parses the JSON text of a request.
+    pub fn from_json(text: &str) -> Result<Self, EventError> {
+        let value: serde_json::Value = serde_json::from_str(text).map_err(|e| EventError::Json(e.to_string()))?;
+        Self::from_value(value)
+    }
+
+    /// Reads a request from a parsed JSON value, which must be an object (serde
+    /// would otherwise accept an array, taking fields by position).
+    pub fn from_value(value: serde_json::Value) -> Result<Self, EventError> {
+        if !value.is_object() {
+            return Err(EventError::Json(format!("expected a JSON object, found {value}")));
+        }
+        serde_json::from_value(value).map_err(|e| EventError::Json(e.to_string()))
+    }
+
+    /// Validates the request; `now` is used when `as_of` is absent.
+    pub fn resolve(&self, now: DateTime<Utc>) -> Result<RunPlan, EventError> {
+        let lookback = self.lookback_days.unwrap_or(i64::from(DEFAULT_LOOKBACK_DAYS));
+        let lookback_days = u32::try_from(lookback)
+            .ok()
+            .filter(|d| LOOKBACK_RANGE.contains(d))
+            .ok_or_else(|| EventError::Field {
+                field: "lookback_days",
+                problem: format!(
+                    "{lookback} is out of range {}..={}",
+                    LOOKBACK_RANGE.start(),
+                    LOOKBACK_RANGE.end()
+                ),
+            })?;
+        let as_of = match &self.as_of {
+            None => now,
+            Some(text) => DateTime::parse_from_rfc3339(text)
+                .map(|t| t.with_timezone(&Utc))
+                .map_err(|e| EventError::Field {
+                    field: "as_of",
+                    problem: format!("{text:?} is not an RFC 3339 timestamp ({e})"),
+                })?,
+        };
+        let authors = match &self.authors {
+            None => None,
+            Some(list) if list.is_empty() => {
+                return Err(EventError::Field {
+                    field: "authors",
+                    problem: "an empty list would draw nothing; omit the field to use the window".into(),
+                });
+            }
+            Some(list) => {
+                if let Some(blank) = list.iter().find(|s| s.trim().is_empty()) {
+                    return Err(EventError::Field {
+                        field: "authors",
+                        problem: format!("{blank:?} is not a slug"),
+                    });
+                }
+                Some(list.iter().cloned().collect())
+            }
+        };
+        Ok(RunPlan {
+            lookback_days,
+            as_of,
+            authors,
+            dry_run: self.dry_run.unwrap_or(false),
+        })
+    }
+}
+
+impl RunPlan {
+    /// The exclusive start of the activity window.
+    pub fn window_start(&self) -> DateTime<Utc> {
+        self.as_of - Duration::days(i64::from(self.lookback_days))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn now() -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z").unwrap().with_timezone(&Utc)
+    }
+
+    // REQ-EV-001, REQ-EV-002
+    #[test]
+    fn requests_resolve_or_name_the_field() {
+        let cases: &[(&str, &str, Result<(u32, &str, bool), &str>)] = &[
+            ("nightly", r#"{"lookback_days":7,"as_of":"2025-11-25T17:45:00Z"}"#, Ok((7, "2025-11-25T17:45:00Z", false))),
+            ("defaults", "{}", Ok((7, "2026-01-01T00:00:00Z", false))),
+            ("backfill", r#"{"lookback_days":5475}"#, Ok((5475, "2026-01-01T00:00:00Z", false))),
+            ("max", r#"{"lookback_days":36500}"#, Ok((36500, "2026-01-01T00:00:00Z", false))),
+            ("dry run", r#"{"dry_run":true}"#, Ok((7, "2026-01-01T00:00:00Z", true))),
+            ("offset as_of", r#"{"as_of":"2025-11-26T02:45:00+09:00"}"#, Ok((7, "2025-11-25T17:45:00Z", false))),
+            ("zero", r#"{"lookback_days":0}"#, Err("lookback_days")),
+            ("negative", r#"{"lookback_days":-3}"#, Err("lookback_days")),
+            ("too big", r#"{"lookback_days":36501}"#, Err("lookback_days")),
+            ("huge", r#"{"lookback_days":99999999999}"#, Err("lookback_days")),
+            ("bad as_of", r#"{"as_of":"tomorrow"}"#, Err("as_of")),
+            ("empty authors", r#"{"authors":[]}"#, Err("authors")),
+            ("blank author", r#"{"authors":[" "]}"#, Err("authors")),
+            ("unknown field", r#"{"lookback_day":7}"#, Err("lookback_day")),
+            ("string lookback", r#"{"lookback_days":"7"}"#, Err("invalid type")),
+            ("not an object", r#"[7]"#, Err("expected a JSON object")),
+        ];
+        for (name, json, want) in cases {
+            let got = RunRequest::from_json(json).and_then(|r| r.resolve(now()));
+            match (got, want) {
+                (Ok(plan), Ok((days, as_of, dry))) => {
+                    assert_eq!(plan.lookback_days, *days, "case {name}");
+                    assert_eq!(plan.as_of.to_rfc3339_opts(chrono::SecondsFormat::Secs, true), *as_of, "case {name}");
+                    assert_eq!(plan.dry_run, *dry, "case {name}");
+                }
+                (Err(e), Err(needle)) => {
+                    assert!(e.to_string().contains(needle), "case {name}: {e}");
+                }
+                (got, want) => panic!("case {name}: got {got:?}, want {want:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn named_authors_are_kept_as_a_set() {
+        let plan = RunRequest::from_json(r#"{"authors":["b","a","b"]}"#)
+            .unwrap()
+            .resolve(now())
+            .unwrap();
+        assert_eq!(plan.authors.unwrap().into_iter().collect::<Vec<_>>(), vec!["a", "b"]);
+    }
+
+    // REQ-AG-003: window start is exclusive, as_of inclusive.
+    #[test]
+    fn window_start_is_lookback_days_before_as_of() {
+        let plan = RunRequest { lookback_days: Some(7), as_of: Some("2025-11-25T17:45:00Z".into()), ..Default::default() }
+            .resolve(now())
+            .unwrap();
+        assert_eq!(plan.window_start().to_rfc3339(), "2025-11-18T17:45:00+00:00");
+    }
+}

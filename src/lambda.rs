@@ -1,0 +1,71 @@
+//! The Lambda face: configuration and the S3 client are built once at init from
+//! the environment; each invocation turns its event into a plan, runs it within
+//! the invocation's deadline, and answers with the run report or a typed error.
+
+use std::time::{Duration, Instant, SystemTime};
+
+use chrono::Utc;
+use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
+use serde_json::Value;
+use tracing::{error, info};
+
+use crate::config::{ConfigError, RawConfig};
+use crate::event::{EventError, RunRequest};
+use crate::report::RunReport;
+use crate::run::{Pipeline, RunError, run};
+
+/// A failed invocation. `error_type` is stable: alarms and people key on it.
+#[derive(Debug, thiserror::Error)]
+pub enum HandlerError {
+    #[error("invalid run request: {0}")]
+    Event(#[from] EventError),
+    #[error(transparent)]
+    Run(#[from] RunError),
+}
+
+impl HandlerError {
+    pub fn error_type(&self) -> &'static str {
+        match self {
+            HandlerError::Event(_) => "EventInvalid",
+            HandlerError::Run(e) => e.error_type(),
+        }
+    }
+}
+
+impl From<HandlerError> for Diagnostic {
+    fn from(e: HandlerError) -> Self {
+        Diagnostic {
+            error_type: e.error_type().to_string(),
+            error_message: e.to_string(),
+        }
+    }
+}
+
+/// Handles one invocation.
+pub async fn handle(pipeline: &Pipeline, event: LambdaEvent<Value>) -> Result<RunReport, HandlerError> {
+    let request = RunRequest::from_value(event.payload)?;
+    let plan = request.resolve(Utc::now())?;
+    let remaining = event.context.deadline().duration_since(SystemTime::now()).unwrap_or(Duration::ZERO);
+    let stop_starting = Instant::now() + remaining.saturating_sub(pipeline.config.deadline_margin);
+    info!(request_id = %event.context.request_id, remaining_ms = remaining.as_millis() as u64, "invocation");
+    match run(pipeline, &plan, Some(stop_starting)).await {
+        Ok(report) => Ok(report),
+        Err(e) => {
+            error!(error_type = e.error_type(), "{e}");
+            Err(e.into())
+        }
+    }
+}
+
+/// Builds the pipeline once, then serves invocations until the runtime stops.
+/// An invalid configuration fails the init with a message naming the variable.
+pub async fn serve(env: impl Fn(&str) -> Option<String>) -> Result<(), lambda_runtime::Error> {
+    let config = RawConfig::from_env(env).validate().inspect_err(|e: &ConfigError| {
+        error!(error_type = "ConfigInvalid", "invalid configuration: {e}");
+    })?;
+    info!(source = %config.source, dest = %config.dest, charts_prefix = %config.charts_prefix,
+          time_zone = %config.time_zone, "initialised");
+    let pipeline = Pipeline::connect(config).await;
+    let pipeline = &pipeline;
+    lambda_runtime::run(service_fn(move |event| handle(pipeline, event))).await
+}

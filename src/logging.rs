@@ -1,0 +1,35 @@
+//! Log set-up: JSON lines when Lambda's log format is JSON, readable text
+//! otherwise, always on stderr so the CLI's stdout carries only the report.
+
+use tracing_subscriber::EnvFilter;
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// The environment variables logging reads.
+pub const LOG_ENV_VARS: &[&str] = &["AWS_LAMBDA_LOG_FORMAT", "AWS_LAMBDA_LOG_LEVEL", "RUST_LOG"];
+
+impl LogFormat {
+    /// `AWS_LAMBDA_LOG_FORMAT=JSON` selects JSON.
+    pub fn from_lambda(value: Option<&str>) -> Self {
+        match value {
+            Some(v) if v.eq_ignore_ascii_case("json") => LogFormat::Json,
+            _ => LogFormat::Text,
+        }
+    }
+}
+
+/// Installs the global subscriber. `filter` is a `RUST_LOG`-style directive;
+/// `None` means `info`.
+pub fn init(format: LogFormat, filter: Option<&str>) {
+    let filter = EnvFilter::try_new(filter.unwrap_or("info")).unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Json => builder.json().flatten_event(true).with_current_span(false).try_init(),
+        LogFormat::Text => builder.with_target(false).try_init(),
+    };
+}

@@ -1,0 +1,121 @@
+//! A directory on disk as a store: the embedded default, and what local runs use.
+
+use std::io;
+use std::path::{Component, Path, PathBuf};
+
+use futures::future::BoxFuture;
+use tokio::io::BufReader;
+
+use super::{ObjectHeaders, ObjectMeta, ObjectReader, Store, StoreError, md5_hex};
+
+#[derive(Debug, Clone)]
+pub struct LocalStore {
+    root: PathBuf,
+}
+
+impl LocalStore {
+    pub fn new(root: PathBuf) -> Self {
+        LocalStore { root }
+    }
+
+    /// The path of `key`; keys never leave the root.
+    fn path(&self, key: &str) -> Result<PathBuf, StoreError> {
+        let rel = Path::new(key);
+        if rel.components().any(|c| !matches!(c, Component::Normal(_))) {
+            return Err(StoreError::Failed {
+                location: self.describe(key),
+                message: "key is not a plain relative path".into(),
+            });
+        }
+        Ok(self.root.join(rel))
+    }
+
+    fn io_error(&self, key: &str, e: io::Error) -> StoreError {
+        match e.kind() {
+            io::ErrorKind::NotFound => StoreError::NotFound { location: self.describe(key) },
+            io::ErrorKind::PermissionDenied => StoreError::AccessDenied {
+                location: self.describe(key),
+                message: e.to_string(),
+            },
+            _ => StoreError::Io { location: self.describe(key), source: e },
+        }
+    }
+}
+
+impl Store for LocalStore {
+    fn describe(&self, key: &str) -> String {
+        self.root.join(key).display().to_string()
+    }
+
+    fn open<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<ObjectReader, StoreError>> {
+        Box::pin(async move {
+            let path = self.path(key)?;
+            let file = tokio::fs::File::open(&path).await.map_err(|e| self.io_error(key, e))?;
+            Ok(Box::pin(BufReader::with_capacity(256 * 1024, file)) as ObjectReader)
+        })
+    }
+
+    fn head<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<ObjectMeta>, StoreError>> {
+        Box::pin(async move {
+            let path = self.path(key)?;
+            match tokio::fs::read(&path).await {
+                Ok(bytes) => Ok(Some(ObjectMeta {
+                    md5_hex: Some(md5_hex(&bytes)),
+                    ..ObjectMeta::default()
+                })),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+                Err(e) => Err(self.io_error(key, e)),
+            }
+        })
+    }
+
+    fn put<'a>(&'a self, key: &'a str, body: Vec<u8>, _headers: &'a ObjectHeaders) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            let path = self.path(key)?;
+            if let Some(dir) = path.parent() {
+                tokio::fs::create_dir_all(dir).await.map_err(|e| self.io_error(key, e))?;
+            }
+            // Write beside and rename, so a reader never sees half a chart.
+            let mut tmp = path.clone().into_os_string();
+            tmp.push(".part");
+            tokio::fs::write(&tmp, &body).await.map_err(|e| self.io_error(key, e))?;
+            tokio::fs::rename(&tmp, &path).await.map_err(|e| self.io_error(key, e))?;
+            Ok(())
+        })
+    }
+
+    fn keeps_headers(&self) -> bool {
+        false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncReadExt;
+
+    #[tokio::test]
+    async fn put_head_open_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalStore::new(dir.path().to_path_buf());
+        let headers = ObjectHeaders { content_type: "text/plain", cache_control: None };
+        assert_eq!(store.head("a/b.txt").await.unwrap(), None);
+        store.put("a/b.txt", b"hello".to_vec(), &headers).await.unwrap();
+        let meta = store.head("a/b.txt").await.unwrap().unwrap();
+        assert_eq!(meta.md5_hex.as_deref(), Some("5d41402abc4b2a76b9719d911017c592"));
+        let mut text = String::new();
+        store.open("a/b.txt").await.unwrap().read_to_string(&mut text).await.unwrap();
+        assert_eq!(text, "hello");
+        assert!(matches!(store.open("missing").await, Err(StoreError::NotFound { .. })));
+    }
+
+    #[tokio::test]
+    async fn keys_cannot_escape_the_root() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalStore::new(dir.path().join("root"));
+        let headers = ObjectHeaders { content_type: "text/plain", cache_control: None };
+        for key in ["../x", "/etc/passwd", "a/../../x", "./a"] {
+            assert!(store.put(key, vec![1], &headers).await.is_err(), "key {key}");
+        }
+    }
+}

@@ -1,0 +1,163 @@
+//! The storage seam: stream an object, read its fingerprint, put an object.
+//!
+//! Two honest implementations, both used for real: [`s3::S3Store`] through
+//! `aws-sdk-s3`, and [`local::LocalStore`], a directory on disk (the embedded
+//! default). A [`Location`] names either, as `s3://bucket[/prefix]` or a path.
+
+pub mod local;
+pub mod s3;
+
+use std::fmt;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+use md5::{Digest, Md5};
+use tokio::io::AsyncBufRead;
+
+/// A streaming object body.
+pub type ObjectReader = Pin<Box<dyn AsyncBufRead + Send>>;
+
+/// What a store knows about an existing object, enough to skip an identical put.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ObjectMeta {
+    /// The hex MD5 of the content, when the store can tell it.
+    pub md5_hex: Option<String>,
+    /// The stored `Cache-Control`, for stores that keep headers.
+    pub cache_control: Option<String>,
+    pub content_type: Option<String>,
+}
+
+/// The headers an object is written with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectHeaders {
+    pub content_type: &'static str,
+    pub cache_control: Option<String>,
+}
+
+/// A storage failure, classified so the caller can tell a missing object from a
+/// denied one from a flaky network.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{location} does not exist")]
+    NotFound { location: String },
+    #[error("bucket {bucket} does not exist")]
+    NoSuchBucket { bucket: String },
+    #[error("access denied to {location}: {message}")]
+    AccessDenied { location: String, message: String },
+    #[error("reading or writing {location} failed: {message}")]
+    Failed { location: String, message: String },
+    #[error("{location}: {source}")]
+    Io {
+        location: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl StoreError {
+    /// True when the object or its bucket is missing.
+    pub fn is_missing(&self) -> bool {
+        matches!(self, StoreError::NotFound { .. } | StoreError::NoSuchBucket { .. })
+    }
+}
+
+/// The narrow storage interface every stage that does I/O goes through.
+pub trait Store: Send + Sync + fmt::Debug {
+    /// A printable name for `key` (`s3://bucket/key` or a path).
+    fn describe(&self, key: &str) -> String;
+    /// Streams an object.
+    fn open<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<ObjectReader, StoreError>>;
+    /// The fingerprint of an object, `None` when it does not exist.
+    fn head<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<ObjectMeta>, StoreError>>;
+    /// Writes an object whole.
+    fn put<'a>(&'a self, key: &'a str, body: Vec<u8>, headers: &'a ObjectHeaders) -> BoxFuture<'a, Result<(), StoreError>>;
+    /// Whether [`ObjectMeta::cache_control`] reflects what was stored.
+    fn keeps_headers(&self) -> bool;
+}
+
+/// Where a run reads or writes: a local directory or an S3 bucket and prefix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    Local(PathBuf),
+    S3 { bucket: String, prefix: String },
+}
+
+impl Location {
+    /// `s3://bucket[/prefix]` or a directory path.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        match text.strip_prefix("s3://") {
+            Some(rest) => {
+                let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+                if bucket.len() < 3 || bucket.len() > 63 || !bucket.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.') {
+                    return Err(format!("{text:?}: {bucket:?} is not a valid S3 bucket name"));
+                }
+                Ok(Location::S3 {
+                    bucket: bucket.to_string(),
+                    prefix: normalize_prefix(prefix),
+                })
+            }
+            None if text.is_empty() => Err("an empty path is not a location".into()),
+            None => Ok(Location::Local(PathBuf::from(text))),
+        }
+    }
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Location::Local(p) => write!(f, "{}", p.display()),
+            Location::S3 { bucket, prefix } => write!(f, "s3://{bucket}/{prefix}"),
+        }
+    }
+}
+
+/// `a/b` -> `a/b/`, `` -> ``, `/a//` -> `a/`.
+pub fn normalize_prefix(prefix: &str) -> String {
+    let trimmed = prefix.trim_matches('/');
+    if trimmed.is_empty() { String::new() } else { format!("{trimmed}/") }
+}
+
+/// Opens a store for a location; S3 stores share one client.
+pub async fn open_store(location: &Location, s3: &s3::S3Options) -> Arc<dyn Store> {
+    match location {
+        Location::Local(root) => Arc::new(local::LocalStore::new(root.clone())),
+        Location::S3 { bucket, prefix } => {
+            let client = s3::client(s3).await;
+            Arc::new(s3::S3Store::new(client, bucket.clone(), prefix.clone()))
+        }
+    }
+}
+
+/// The hex MD5 of `bytes`, as S3 reports it in the ETag of a single-part put.
+pub fn md5_hex(bytes: &[u8]) -> String {
+    let digest = Md5::digest(bytes);
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locations_parse() {
+        let cases: &[(&str, Result<Location, ()>)] = &[
+            ("s3://my-bucket", Ok(Location::S3 { bucket: "my-bucket".into(), prefix: "".into() })),
+            ("s3://my-bucket/", Ok(Location::S3 { bucket: "my-bucket".into(), prefix: "".into() })),
+            ("s3://my-bucket/a/b", Ok(Location::S3 { bucket: "my-bucket".into(), prefix: "a/b/".into() })),
+            ("./out", Ok(Location::Local("./out".into()))),
+            ("s3://AB", Err(())),
+            ("s3://Upper-Case", Err(())),
+            ("", Err(())),
+        ];
+        for (text, want) in cases {
+            assert_eq!(Location::parse(text).map_err(|_| ()), *want, "case {text}");
+        }
+    }
+
+    #[test]
+    fn md5_matches_a_known_digest() {
+        assert_eq!(md5_hex(b""), "d41d8cd98f00b204e9800998ecf8427e");
+    }
+}
