@@ -15,7 +15,11 @@ use crate::run::{Pipeline, RunError, run};
 use crate::sample::{SampleSpec, write_sample};
 
 #[derive(Debug, Parser)]
-#[command(name = "author-stats", version, about = "Monthly post-count charts per blog author")]
+#[command(
+    name = "author-stats",
+    version,
+    about = "Monthly post-count charts per blog author"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -27,7 +31,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the batch: read the export, draw the active authors, publish.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Write a synthetic export (both files) into DIR/contentful/.
     SampleData(SampleArgs),
     /// The demo: sample data into ./sample (if missing), the 15-year backfill into ./out, the report.
@@ -123,7 +127,10 @@ impl SettingArgs {
     fn raw(self, source: String, dest: String) -> Result<RawConfig, String> {
         let theme = match self.theme {
             None => None,
-            Some(path) => Some(std::fs::read_to_string(&path).map_err(|e| format!("--theme {}: {e}", path.display()))?),
+            Some(path) => Some(
+                std::fs::read_to_string(&path)
+                    .map_err(|e| format!("--theme {}: {e}", path.display()))?,
+            ),
         };
         Ok(RawConfig {
             source: Some(source),
@@ -147,14 +154,15 @@ impl SettingArgs {
 /// the request or settings are invalid.
 pub async fn main(cli: Cli) -> ExitCode {
     match cli.command {
-        Command::Run(args) => run_command(args).await,
+        Command::Run(args) => run_command(*args).await,
         Command::SampleData(args) => sample_command(args),
         Command::Demo(args) => demo_command(args).await,
     }
 }
 
 fn read_event(path: &Path) -> Result<RunRequest, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("--event {}: {e}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).map_err(|e| format!("--event {}: {e}", path.display()))?;
     RunRequest::from_json(&text).map_err(|e| format!("--event {}: {e}", path.display()))
 }
 
@@ -196,10 +204,10 @@ async fn execute(raw: RawConfig, request: RunRequest, report_file: Option<&Path>
     if let Some(report) = report {
         let json = serde_json::to_string_pretty(report).unwrap_or_default();
         println!("{json}");
-        if let Some(path) = report_file {
-            if let Err(e) = std::fs::write(path, &json) {
-                error!(path = %path.display(), error = %e, "could not write the report file");
-            }
+        if let Some(path) = report_file
+            && let Err(e) = std::fs::write(path, &json)
+        {
+            error!(path = %path.display(), error = %e, "could not write the report file");
         }
         eprintln!("{}", report.summary());
     }
@@ -250,7 +258,10 @@ async fn demo_command(args: DemoArgs) -> ExitCode {
     if posts.exists() {
         eprintln!("using the sample export in {}", args.sample.display());
     } else {
-        eprintln!("writing the sample export to {} (once) ...", args.sample.display());
+        eprintln!(
+            "writing the sample export to {} (once) ...",
+            args.sample.display()
+        );
         let code = sample_command(SampleArgs {
             dir: args.sample.clone(),
             posts: SampleSpec::default().posts,
@@ -272,6 +283,9 @@ async fn demo_command(args: DemoArgs) -> ExitCode {
         ..RawConfig::default()
     };
     let code = execute(raw, request, None).await;
-    eprintln!("charts are in {}", args.out.join(config::DEFAULT_CHARTS_PREFIX).display());
+    eprintln!(
+        "charts are in {}",
+        args.out.join(config::DEFAULT_CHARTS_PREFIX).display()
+    );
     code
 }

@@ -60,7 +60,11 @@ pub enum ConfigError {
     #[error("{} (flag {}) is required", .0.env, .0.flag)]
     Missing(Setting),
     #[error("{} (flag {}) = {value:?}: {problem}", .setting.env, .setting.flag)]
-    Invalid { setting: Setting, value: String, problem: String },
+    Invalid {
+        setting: Setting,
+        value: String,
+        problem: String,
+    },
 }
 
 /// Settings as given, before validation. `None` means "use the default".
@@ -136,16 +140,26 @@ impl RawConfig {
             let value = value.ok_or(ConfigError::Missing(setting))?;
             Location::parse(&value).map_err(|p| invalid(setting, &value, p))
         };
-        let key = |setting: Setting, value: Option<String>, default: &str| -> Result<String, ConfigError> {
+        let key = |setting: Setting,
+                   value: Option<String>,
+                   default: &str|
+         -> Result<String, ConfigError> {
             let value = value.unwrap_or_else(|| default.to_string());
             check_key(&value).map_err(|p| invalid(setting, &value, p))?;
             Ok(value)
         };
-        let prefix = |setting: Setting, value: Option<String>, default: &str| -> Result<String, ConfigError> {
+        let prefix = |setting: Setting,
+                      value: Option<String>,
+                      default: &str|
+         -> Result<String, ConfigError> {
             let value = value.unwrap_or_else(|| default.to_string());
             let normal = normalize_prefix(&value);
             if normal.is_empty() {
-                return Err(invalid(setting, &value, "must name a folder, not the bucket root".into()));
+                return Err(invalid(
+                    setting,
+                    &value,
+                    "must name a folder, not the bucket root".into(),
+                ));
             }
             check_key(normal.trim_end_matches('/')).map_err(|p| invalid(setting, &value, p))?;
             Ok(normal)
@@ -157,24 +171,44 @@ impl RawConfig {
         let authors_key = key(AUTHORS_KEY, self.authors_key, DEFAULT_AUTHORS_KEY)?;
         let charts_prefix = prefix(CHARTS_PREFIX, self.charts_prefix, DEFAULT_CHARTS_PREFIX)?;
         let reports_prefix = prefix(REPORTS_PREFIX, self.reports_prefix, DEFAULT_REPORTS_PREFIX)?;
-        if reports_prefix.starts_with(&charts_prefix) || charts_prefix.starts_with(&reports_prefix) {
+        if reports_prefix.starts_with(&charts_prefix) || charts_prefix.starts_with(&reports_prefix)
+        {
             return Err(invalid(
                 REPORTS_PREFIX,
                 &reports_prefix,
-                format!("must not overlap the charts prefix {charts_prefix:?}: reports are private, charts are served"),
+                format!(
+                    "must not overlap the charts prefix {charts_prefix:?}: reports are private, charts are served"
+                ),
             ));
         }
-        let zone_text = self.time_zone.unwrap_or_else(|| DEFAULT_TIME_ZONE.to_string());
-        let time_zone: Tz = zone_text
-            .parse()
-            .map_err(|_| invalid(MONTH_TIMEZONE, &zone_text, "not an IANA time zone name such as Asia/Tokyo".into()))?;
-        let cache_control = self.cache_control.unwrap_or_else(|| DEFAULT_CACHE_CONTROL.to_string());
-        if cache_control.is_empty() || !cache_control.chars().all(|c| c == ' ' || c.is_ascii_graphic()) {
-            return Err(invalid(CACHE_CONTROL, &cache_control, "must be a non-empty ASCII header value".into()));
+        let zone_text = self
+            .time_zone
+            .unwrap_or_else(|| DEFAULT_TIME_ZONE.to_string());
+        let time_zone: Tz = zone_text.parse().map_err(|_| {
+            invalid(
+                MONTH_TIMEZONE,
+                &zone_text,
+                "not an IANA time zone name such as Asia/Tokyo".into(),
+            )
+        })?;
+        let cache_control = self
+            .cache_control
+            .unwrap_or_else(|| DEFAULT_CACHE_CONTROL.to_string());
+        if cache_control.is_empty()
+            || !cache_control
+                .chars()
+                .all(|c| c == ' ' || c.is_ascii_graphic())
+        {
+            return Err(invalid(
+                CACHE_CONTROL,
+                &cache_control,
+                "must be a non-empty ASCII header value".into(),
+            ));
         }
         let force_path_style = match self.s3_force_path_style.as_deref() {
             None => false,
-            Some(v) => parse_bool(v).ok_or_else(|| invalid(S3_FORCE_PATH_STYLE, v, "expected true or false".into()))?,
+            Some(v) => parse_bool(v)
+                .ok_or_else(|| invalid(S3_FORCE_PATH_STYLE, v, "expected true or false".into()))?,
         };
         let max_bad_share = match self.max_bad_share.as_deref() {
             None => DEFAULT_MAX_BAD_SHARE,
@@ -182,7 +216,13 @@ impl RawConfig {
                 .parse::<f64>()
                 .ok()
                 .filter(|x| (0.0..=1.0).contains(x))
-                .ok_or_else(|| invalid(MAX_BAD_RECORD_SHARE, v, "expected a share between 0 and 1, such as 0.01".into()))?,
+                .ok_or_else(|| {
+                    invalid(
+                        MAX_BAD_RECORD_SHARE,
+                        v,
+                        "expected a share between 0 and 1, such as 0.01".into(),
+                    )
+                })?,
         };
         let upload_concurrency = match self.upload_concurrency.as_deref() {
             None => DEFAULT_UPLOAD_CONCURRENCY,
@@ -190,7 +230,13 @@ impl RawConfig {
                 .parse::<usize>()
                 .ok()
                 .filter(|n| (1..=256).contains(n))
-                .ok_or_else(|| invalid(UPLOAD_CONCURRENCY, v, "expected a whole number from 1 to 256".into()))?,
+                .ok_or_else(|| {
+                    invalid(
+                        UPLOAD_CONCURRENCY,
+                        v,
+                        "expected a whole number from 1 to 256".into(),
+                    )
+                })?,
         };
         let theme = match self.theme.as_deref() {
             None => Theme::default(),
@@ -203,7 +249,13 @@ impl RawConfig {
                 .ok()
                 .filter(|n| *n <= 600)
                 .map(Duration::from_secs)
-                .ok_or_else(|| invalid(DEADLINE_MARGIN_SECONDS, v, "expected whole seconds from 0 to 600".into()))?,
+                .ok_or_else(|| {
+                    invalid(
+                        DEADLINE_MARGIN_SECONDS,
+                        v,
+                        "expected whole seconds from 0 to 600".into(),
+                    )
+                })?,
         };
         Ok(Config {
             source,
@@ -239,7 +291,10 @@ fn check_key(key: &str) -> Result<(), String> {
     if key.starts_with('/') {
         return Err("must be relative (no leading /)".into());
     }
-    if key.split('/').any(|s| s.is_empty() || s == "." || s == "..") {
+    if key
+        .split('/')
+        .any(|s| s.is_empty() || s == "." || s == "..")
+    {
         return Err("must not have empty, . or .. segments".into());
     }
     if key.chars().any(|c| c.is_control() || c == '\\') {
@@ -249,21 +304,34 @@ fn check_key(key: &str) -> Result<(), String> {
 }
 
 #[cfg(test)]
+#[allow(clippy::type_complexity)] // the tables of cases read best inline
 mod tests {
     use super::*;
     use std::collections::HashMap;
 
     fn env(pairs: &[(&str, &str)]) -> RawConfig {
-        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         RawConfig::from_env(|k| map.get(k).cloned())
     }
 
     // REQ-CF-001: defaults and the variable named in every error.
     #[test]
     fn env_defaults_and_errors_name_the_variable() {
-        let base = [("SOURCE_BUCKET", "src-bucket"), ("CHARTS_BUCKET", "charts-bucket")];
+        let base = [
+            ("SOURCE_BUCKET", "src-bucket"),
+            ("CHARTS_BUCKET", "charts-bucket"),
+        ];
         let config = env(&base).validate().unwrap();
-        assert_eq!(config.source, Location::S3 { bucket: "src-bucket".into(), prefix: "".into() });
+        assert_eq!(
+            config.source,
+            Location::S3 {
+                bucket: "src-bucket".into(),
+                prefix: "".into()
+            }
+        );
         assert_eq!(config.posts_key, DEFAULT_POSTS_KEY);
         assert_eq!(config.authors_key, DEFAULT_AUTHORS_KEY);
         assert_eq!(config.charts_prefix, "author-monthly-stats/");
@@ -273,24 +341,75 @@ mod tests {
         assert!(!config.s3.force_path_style);
 
         let cases: &[(&str, &[(&str, &str)], &str)] = &[
-            ("no source", &[("CHARTS_BUCKET", "charts-bucket")], "SOURCE_BUCKET"),
-            ("no charts", &[("SOURCE_BUCKET", "src-bucket")], "CHARTS_BUCKET"),
-            ("bad bucket", &[("SOURCE_BUCKET", "Bad_Bucket"), ("CHARTS_BUCKET", "charts-bucket")], "SOURCE_BUCKET"),
-            ("bad zone", &[("MONTH_TIMEZONE", "Mars/Olympus")], "MONTH_TIMEZONE"),
-            ("bad share", &[("MAX_BAD_RECORD_SHARE", "5")], "MAX_BAD_RECORD_SHARE"),
-            ("bad bool", &[("S3_FORCE_PATH_STYLE", "maybe")], "S3_FORCE_PATH_STYLE"),
-            ("bad concurrency", &[("UPLOAD_CONCURRENCY", "0")], "UPLOAD_CONCURRENCY"),
+            (
+                "no source",
+                &[("CHARTS_BUCKET", "charts-bucket")],
+                "SOURCE_BUCKET",
+            ),
+            (
+                "no charts",
+                &[("SOURCE_BUCKET", "src-bucket")],
+                "CHARTS_BUCKET",
+            ),
+            (
+                "bad bucket",
+                &[
+                    ("SOURCE_BUCKET", "Bad_Bucket"),
+                    ("CHARTS_BUCKET", "charts-bucket"),
+                ],
+                "SOURCE_BUCKET",
+            ),
+            (
+                "bad zone",
+                &[("MONTH_TIMEZONE", "Mars/Olympus")],
+                "MONTH_TIMEZONE",
+            ),
+            (
+                "bad share",
+                &[("MAX_BAD_RECORD_SHARE", "5")],
+                "MAX_BAD_RECORD_SHARE",
+            ),
+            (
+                "bad bool",
+                &[("S3_FORCE_PATH_STYLE", "maybe")],
+                "S3_FORCE_PATH_STYLE",
+            ),
+            (
+                "bad concurrency",
+                &[("UPLOAD_CONCURRENCY", "0")],
+                "UPLOAD_CONCURRENCY",
+            ),
             ("traversal key", &[("POSTS_KEY", "../x.gz")], "POSTS_KEY"),
             ("absolute key", &[("AUTHORS_KEY", "/x.gz")], "AUTHORS_KEY"),
             ("root prefix", &[("CHARTS_PREFIX", "/")], "CHARTS_PREFIX"),
-            ("overlap", &[("REPORTS_PREFIX", "author-monthly-stats/reports")], "REPORTS_PREFIX"),
-            ("bad theme", &[("CHART_THEME", r#"{"bar":"blue"}"#)], "CHART_THEME"),
-            ("bad header", &[("CACHE_CONTROL", "max-age=1\n")], "CACHE_CONTROL"),
-            ("bad margin", &[("DEADLINE_MARGIN_SECONDS", "-1")], "DEADLINE_MARGIN_SECONDS"),
+            (
+                "overlap",
+                &[("REPORTS_PREFIX", "author-monthly-stats/reports")],
+                "REPORTS_PREFIX",
+            ),
+            (
+                "bad theme",
+                &[("CHART_THEME", r#"{"bar":"blue"}"#)],
+                "CHART_THEME",
+            ),
+            (
+                "bad header",
+                &[("CACHE_CONTROL", "max-age=1\n")],
+                "CACHE_CONTROL",
+            ),
+            (
+                "bad margin",
+                &[("DEADLINE_MARGIN_SECONDS", "-1")],
+                "DEADLINE_MARGIN_SECONDS",
+            ),
         ];
         for (name, pairs, needle) in cases {
             // The "no ..." cases give the whole environment; the others add to the base.
-            let mut all: Vec<(&str, &str)> = if name.starts_with("no ") { Vec::new() } else { base.to_vec() };
+            let mut all: Vec<(&str, &str)> = if name.starts_with("no ") {
+                Vec::new()
+            } else {
+                base.to_vec()
+            };
             all.retain(|(k, _)| !pairs.iter().any(|(p, _)| p == k));
             all.extend_from_slice(pairs);
             let err = env(&all).validate().expect_err(name);

@@ -50,13 +50,17 @@ pub enum EventError {
     #[error("the run request is not valid JSON for this function: {0}")]
     Json(String),
     #[error("field `{field}`: {problem}")]
-    Field { field: &'static str, problem: String },
+    Field {
+        field: &'static str,
+        problem: String,
+    },
 }
 
 impl RunRequest {
     /// Parses the JSON text of a request.
     pub fn from_json(text: &str) -> Result<Self, EventError> {
-        let value: serde_json::Value = serde_json::from_str(text).map_err(|e| EventError::Json(e.to_string()))?;
+        let value: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| EventError::Json(e.to_string()))?;
         Self::from_value(value)
     }
 
@@ -64,14 +68,18 @@ impl RunRequest {
     /// would otherwise accept an array, taking fields by position).
     pub fn from_value(value: serde_json::Value) -> Result<Self, EventError> {
         if !value.is_object() {
-            return Err(EventError::Json(format!("expected a JSON object, found {value}")));
+            return Err(EventError::Json(format!(
+                "expected a JSON object, found {value}"
+            )));
         }
         serde_json::from_value(value).map_err(|e| EventError::Json(e.to_string()))
     }
 
     /// Validates the request; `now` is used when `as_of` is absent.
     pub fn resolve(&self, now: DateTime<Utc>) -> Result<RunPlan, EventError> {
-        let lookback = self.lookback_days.unwrap_or(i64::from(DEFAULT_LOOKBACK_DAYS));
+        let lookback = self
+            .lookback_days
+            .unwrap_or(i64::from(DEFAULT_LOOKBACK_DAYS));
         let lookback_days = u32::try_from(lookback)
             .ok()
             .filter(|d| LOOKBACK_RANGE.contains(d))
@@ -97,7 +105,8 @@ impl RunRequest {
             Some(list) if list.is_empty() => {
                 return Err(EventError::Field {
                     field: "authors",
-                    problem: "an empty list would draw nothing; omit the field to use the window".into(),
+                    problem: "an empty list would draw nothing; omit the field to use the window"
+                        .into(),
                 });
             }
             Some(list) => {
@@ -127,32 +136,71 @@ impl RunPlan {
 }
 
 #[cfg(test)]
+#[allow(clippy::type_complexity)] // the tables of cases read best inline
 mod tests {
     use super::*;
 
     fn now() -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z").unwrap().with_timezone(&Utc)
+        DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc)
     }
 
     // REQ-EV-001, REQ-EV-002
     #[test]
     fn requests_resolve_or_name_the_field() {
         let cases: &[(&str, &str, Result<(u32, &str, bool), &str>)] = &[
-            ("nightly", r#"{"lookback_days":7,"as_of":"2025-11-25T17:45:00Z"}"#, Ok((7, "2025-11-25T17:45:00Z", false))),
+            (
+                "nightly",
+                r#"{"lookback_days":7,"as_of":"2025-11-25T17:45:00Z"}"#,
+                Ok((7, "2025-11-25T17:45:00Z", false)),
+            ),
             ("defaults", "{}", Ok((7, "2026-01-01T00:00:00Z", false))),
-            ("backfill", r#"{"lookback_days":5475}"#, Ok((5475, "2026-01-01T00:00:00Z", false))),
-            ("max", r#"{"lookback_days":36500}"#, Ok((36500, "2026-01-01T00:00:00Z", false))),
-            ("dry run", r#"{"dry_run":true}"#, Ok((7, "2026-01-01T00:00:00Z", true))),
-            ("offset as_of", r#"{"as_of":"2025-11-26T02:45:00+09:00"}"#, Ok((7, "2025-11-25T17:45:00Z", false))),
+            (
+                "backfill",
+                r#"{"lookback_days":5475}"#,
+                Ok((5475, "2026-01-01T00:00:00Z", false)),
+            ),
+            (
+                "max",
+                r#"{"lookback_days":36500}"#,
+                Ok((36500, "2026-01-01T00:00:00Z", false)),
+            ),
+            (
+                "dry run",
+                r#"{"dry_run":true}"#,
+                Ok((7, "2026-01-01T00:00:00Z", true)),
+            ),
+            (
+                "offset as_of",
+                r#"{"as_of":"2025-11-26T02:45:00+09:00"}"#,
+                Ok((7, "2025-11-25T17:45:00Z", false)),
+            ),
             ("zero", r#"{"lookback_days":0}"#, Err("lookback_days")),
             ("negative", r#"{"lookback_days":-3}"#, Err("lookback_days")),
-            ("too big", r#"{"lookback_days":36501}"#, Err("lookback_days")),
-            ("huge", r#"{"lookback_days":99999999999}"#, Err("lookback_days")),
+            (
+                "too big",
+                r#"{"lookback_days":36501}"#,
+                Err("lookback_days"),
+            ),
+            (
+                "huge",
+                r#"{"lookback_days":99999999999}"#,
+                Err("lookback_days"),
+            ),
             ("bad as_of", r#"{"as_of":"tomorrow"}"#, Err("as_of")),
             ("empty authors", r#"{"authors":[]}"#, Err("authors")),
             ("blank author", r#"{"authors":[" "]}"#, Err("authors")),
-            ("unknown field", r#"{"lookback_day":7}"#, Err("lookback_day")),
-            ("string lookback", r#"{"lookback_days":"7"}"#, Err("invalid type")),
+            (
+                "unknown field",
+                r#"{"lookback_day":7}"#,
+                Err("lookback_day"),
+            ),
+            (
+                "string lookback",
+                r#"{"lookback_days":"7"}"#,
+                Err("invalid type"),
+            ),
             ("not an object", r#"[7]"#, Err("expected a JSON object")),
         ];
         for (name, json, want) in cases {
@@ -160,7 +208,12 @@ mod tests {
             match (got, want) {
                 (Ok(plan), Ok((days, as_of, dry))) => {
                     assert_eq!(plan.lookback_days, *days, "case {name}");
-                    assert_eq!(plan.as_of.to_rfc3339_opts(chrono::SecondsFormat::Secs, true), *as_of, "case {name}");
+                    assert_eq!(
+                        plan.as_of
+                            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                        *as_of,
+                        "case {name}"
+                    );
                     assert_eq!(plan.dry_run, *dry, "case {name}");
                 }
                 (Err(e), Err(needle)) => {
@@ -177,15 +230,25 @@ mod tests {
             .unwrap()
             .resolve(now())
             .unwrap();
-        assert_eq!(plan.authors.unwrap().into_iter().collect::<Vec<_>>(), vec!["a", "b"]);
+        assert_eq!(
+            plan.authors.unwrap().into_iter().collect::<Vec<_>>(),
+            vec!["a", "b"]
+        );
     }
 
     // REQ-AG-003: window start is exclusive, as_of inclusive.
     #[test]
     fn window_start_is_lookback_days_before_as_of() {
-        let plan = RunRequest { lookback_days: Some(7), as_of: Some("2025-11-25T17:45:00Z".into()), ..Default::default() }
-            .resolve(now())
-            .unwrap();
-        assert_eq!(plan.window_start().to_rfc3339(), "2025-11-18T17:45:00+00:00");
+        let plan = RunRequest {
+            lookback_days: Some(7),
+            as_of: Some("2025-11-25T17:45:00Z".into()),
+            ..Default::default()
+        }
+        .resolve(now())
+        .unwrap();
+        assert_eq!(
+            plan.window_start().to_rfc3339(),
+            "2025-11-18T17:45:00+00:00"
+        );
     }
 }

@@ -59,7 +59,9 @@ mod tests {
         let decoded = decode(reader(bytes)).await?;
         tokio::task::spawn_blocking(move || {
             let mut out = String::new();
-            blocking_lines(decoded).read_to_string(&mut out).map(|_| out)
+            blocking_lines(decoded)
+                .read_to_string(&mut out)
+                .map(|_| out)
         })
         .await
         .unwrap()
@@ -85,7 +87,10 @@ mod tests {
     // REQ-IN-005: a truncated gzip is an error, never a short read.
     #[tokio::test]
     async fn truncated_gzip_is_an_error() {
-        let body: Vec<u8> = (0..20_000).map(|i| format!("line {i}\n")).collect::<String>().into_bytes();
+        let body: Vec<u8> = (0..20_000)
+            .map(|i| format!("line {i}\n"))
+            .collect::<String>()
+            .into_bytes();
         let mut bytes = gzip(&body);
         bytes.truncate(bytes.len() / 2);
         assert!(read_all(bytes).await.is_err());

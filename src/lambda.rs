@@ -42,10 +42,17 @@ impl From<HandlerError> for Diagnostic {
 }
 
 /// Handles one invocation.
-pub async fn handle(pipeline: &Pipeline, event: LambdaEvent<Value>) -> Result<RunReport, HandlerError> {
+pub async fn handle(
+    pipeline: &Pipeline,
+    event: LambdaEvent<Value>,
+) -> Result<RunReport, HandlerError> {
     let request = RunRequest::from_value(event.payload)?;
     let plan = request.resolve(Utc::now())?;
-    let remaining = event.context.deadline().duration_since(SystemTime::now()).unwrap_or(Duration::ZERO);
+    let remaining = event
+        .context
+        .deadline()
+        .duration_since(SystemTime::now())
+        .unwrap_or(Duration::ZERO);
     let stop_starting = Instant::now() + remaining.saturating_sub(pipeline.config.deadline_margin);
     info!(request_id = %event.context.request_id, remaining_ms = remaining.as_millis() as u64, "invocation");
     match run(pipeline, &plan, Some(stop_starting)).await {
@@ -60,9 +67,11 @@ pub async fn handle(pipeline: &Pipeline, event: LambdaEvent<Value>) -> Result<Ru
 /// Builds the pipeline once, then serves invocations until the runtime stops.
 /// An invalid configuration fails the init with a message naming the variable.
 pub async fn serve(env: impl Fn(&str) -> Option<String>) -> Result<(), lambda_runtime::Error> {
-    let config = RawConfig::from_env(env).validate().inspect_err(|e: &ConfigError| {
-        error!(error_type = "ConfigInvalid", "invalid configuration: {e}");
-    })?;
+    let config = RawConfig::from_env(env)
+        .validate()
+        .inspect_err(|e: &ConfigError| {
+            error!(error_type = "ConfigInvalid", "invalid configuration: {e}");
+        })?;
     info!(source = %config.source, dest = %config.dest, charts_prefix = %config.charts_prefix,
           time_zone = %config.time_zone, "initialised");
     let pipeline = Pipeline::connect(config).await;

@@ -8,17 +8,17 @@
 //! [`lambda`] are the two faces that call it. [`sample`] writes a synthetic export
 //! for demos, tests and the benchmark.
 
-pub mod event;
-pub mod config;
-pub mod store;
-pub mod input;
-pub mod records;
-pub mod tally;
 pub mod chart;
-pub mod publish;
-pub mod report;
-pub mod run;
 pub mod cli;
+pub mod config;
+pub mod event;
+pub mod input;
 pub mod lambda;
 pub mod logging;
+pub mod publish;
+pub mod records;
+pub mod report;
+pub mod run;
 pub mod sample;
+pub mod store;
+pub mod tally;

@@ -9,14 +9,21 @@ use clap::Parser;
 fn main() -> ExitCode {
     let env = |name: &str| std::env::var(name).ok();
     let in_lambda = env("AWS_LAMBDA_RUNTIME_API").is_some();
-    let cli = if in_lambda { None } else { Some(cli::Cli::parse()) };
+    let cli = if in_lambda {
+        None
+    } else {
+        Some(cli::Cli::parse())
+    };
     let format = logging::LogFormat::from_lambda(env("AWS_LAMBDA_LOG_FORMAT").as_deref());
     let filter = match &cli {
         Some(cli) => Some(cli.log.clone()),
         None => env("RUST_LOG").or_else(|| env("AWS_LAMBDA_LOG_LEVEL").map(|l| l.to_lowercase())),
     };
     logging::init(format, filter.as_deref());
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");

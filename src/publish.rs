@@ -17,12 +17,18 @@ pub const PNG: &str = "image/png";
 pub const JSON: &str = "application/json";
 
 /// Puts `body` at `key` unless an identical object is already there.
-pub async fn put_if_changed(store: &dyn Store, key: &str, body: Vec<u8>, headers: &ObjectHeaders) -> Result<Written, StoreError> {
+pub async fn put_if_changed(
+    store: &dyn Store,
+    key: &str,
+    body: Vec<u8>,
+    headers: &ObjectHeaders,
+) -> Result<Written, StoreError> {
     let md5 = md5_hex(&body);
     match store.head(key).await {
         Ok(Some(meta)) => {
             let same_headers = !store.keeps_headers()
-                || (meta.cache_control == headers.cache_control && meta.content_type.as_deref() == Some(headers.content_type));
+                || (meta.cache_control == headers.cache_control
+                    && meta.content_type.as_deref() == Some(headers.content_type));
             if meta.md5_hex.as_deref() == Some(md5.as_str()) && same_headers {
                 return Ok(Written::Unchanged);
             }
@@ -47,9 +53,27 @@ mod tests {
     async fn identical_content_is_not_written_twice() {
         let dir = tempfile::tempdir().unwrap();
         let store = LocalStore::new(dir.path().to_path_buf());
-        let headers = ObjectHeaders { content_type: PNG, cache_control: Some("public, max-age=60".into()) };
-        assert_eq!(put_if_changed(&store, "a.png", vec![1, 2, 3], &headers).await.unwrap(), Written::Put(3));
-        assert_eq!(put_if_changed(&store, "a.png", vec![1, 2, 3], &headers).await.unwrap(), Written::Unchanged);
-        assert_eq!(put_if_changed(&store, "a.png", vec![1, 2], &headers).await.unwrap(), Written::Put(2));
+        let headers = ObjectHeaders {
+            content_type: PNG,
+            cache_control: Some("public, max-age=60".into()),
+        };
+        assert_eq!(
+            put_if_changed(&store, "a.png", vec![1, 2, 3], &headers)
+                .await
+                .unwrap(),
+            Written::Put(3)
+        );
+        assert_eq!(
+            put_if_changed(&store, "a.png", vec![1, 2, 3], &headers)
+                .await
+                .unwrap(),
+            Written::Unchanged
+        );
+        assert_eq!(
+            put_if_changed(&store, "a.png", vec![1, 2], &headers)
+                .await
+                .unwrap(),
+            Written::Put(2)
+        );
     }
 }

@@ -136,8 +136,9 @@ impl<'a> Raw<'a> {
     fn string(&self, name: &'static str) -> Result<String, BadReason> {
         match self {
             Raw::Missing => Err(BadReason::MissingField(name)),
-            Raw::Present(raw) if raw.get().starts_with('"') => serde_json::from_str(raw.get())
-                .map_err(|_| BadReason::WrongType(name)),
+            Raw::Present(raw) if raw.get().starts_with('"') => {
+                serde_json::from_str(raw.get()).map_err(|_| BadReason::WrongType(name))
+            }
             Raw::Present(_) => Err(BadReason::WrongType(name)),
         }
     }
@@ -187,7 +188,9 @@ fn classify(err: &serde_json::Error) -> BadReason {
 fn require_object(line: &[u8]) -> Result<(), BadReason> {
     match line.iter().find(|b| !b.is_ascii_whitespace()) {
         Some(b'{') => Ok(()),
-        _ if serde_json::from_slice::<serde::de::IgnoredAny>(line).is_ok() => Err(BadReason::NotAnObject),
+        _ if serde_json::from_slice::<serde::de::IgnoredAny>(line).is_ok() => {
+            Err(BadReason::NotAnObject)
+        }
         _ => Err(BadReason::InvalidJson),
     }
 }
@@ -325,6 +328,7 @@ fn memchr(haystack: &[u8]) -> Option<usize> {
 }
 
 #[cfg(test)]
+#[allow(clippy::type_complexity)] // the tables of cases read best inline
 mod tests {
     use super::*;
 
@@ -337,11 +341,31 @@ mod tests {
     fn timestamp_forms() {
         let cases: &[(&str, &str, Option<&str>)] = &[
             ("zulu", "2025-11-25T17:45:00Z", Some("2025-11-25T17:45:00Z")),
-            ("fraction", "2025-11-25T17:45:00.123Z", Some("2025-11-25T17:45:00.123Z")),
-            ("offset", "2025-11-26T02:45:00+09:00", Some("2025-11-25T17:45:00Z")),
-            ("nepal offset", "2025-11-25T23:30:00+05:45", Some("2025-11-25T17:45:00Z")),
-            ("negative zero offset", "2025-11-25T17:45:00-00:00", Some("2025-11-25T17:45:00Z")),
-            ("lowercase t and z", "2025-11-25t17:45:00z", Some("2025-11-25T17:45:00Z")),
+            (
+                "fraction",
+                "2025-11-25T17:45:00.123Z",
+                Some("2025-11-25T17:45:00.123Z"),
+            ),
+            (
+                "offset",
+                "2025-11-26T02:45:00+09:00",
+                Some("2025-11-25T17:45:00Z"),
+            ),
+            (
+                "nepal offset",
+                "2025-11-25T23:30:00+05:45",
+                Some("2025-11-25T17:45:00Z"),
+            ),
+            (
+                "negative zero offset",
+                "2025-11-25T17:45:00-00:00",
+                Some("2025-11-25T17:45:00Z"),
+            ),
+            (
+                "lowercase t and z",
+                "2025-11-25t17:45:00z",
+                Some("2025-11-25T17:45:00Z"),
+            ),
             ("date only", "2025-11-25", None),
             ("no zone", "2025-11-25T17:45:00", None),
             ("garbage", "yesterday", None),
@@ -367,7 +391,11 @@ mod tests {
                 r#"{"author_id":"a1","first_published_at":"2025-01-02T03:04:05Z","title":"t","body":"long"}"#,
                 Ok(("a1", Some("2025-01-02T03:04:05Z"))),
             ),
-            ("draft", r#"{"author_id":"a1","first_published_at":null}"#, Ok(("a1", None))),
+            (
+                "draft",
+                r#"{"author_id":"a1","first_published_at":null}"#,
+                Ok(("a1", None)),
+            ),
             (
                 "escaped id",
                 r#"{"author_id":"a\u0031","first_published_at":null}"#,
@@ -378,39 +406,77 @@ mod tests {
                 r#"{"meta":{"a":[1,{"b":[[[]]]}]},"author_id":"a1","first_published_at":null}"#,
                 Ok(("a1", None)),
             ),
-            ("invalid json", r#"{"author_id":"a1","#, Err(BadReason::InvalidJson)),
-            ("trailing garbage", r#"{"author_id":"a1","first_published_at":null} x"#, Err(BadReason::InvalidJson)),
+            (
+                "invalid json",
+                r#"{"author_id":"a1","#,
+                Err(BadReason::InvalidJson),
+            ),
+            (
+                "trailing garbage",
+                r#"{"author_id":"a1","first_published_at":null} x"#,
+                Err(BadReason::InvalidJson),
+            ),
             ("array", r#"["a1"]"#, Err(BadReason::NotAnObject)),
             ("string", r#""a1""#, Err(BadReason::NotAnObject)),
             ("null line", "null", Err(BadReason::NotAnObject)),
-            ("missing author", r#"{"first_published_at":null}"#, Err(BadReason::MissingField("author_id"))),
-            ("missing date", r#"{"author_id":"a1"}"#, Err(BadReason::MissingField("first_published_at"))),
-            ("number author", r#"{"author_id":17,"first_published_at":null}"#, Err(BadReason::WrongType("author_id"))),
-            ("null author", r#"{"author_id":null,"first_published_at":null}"#, Err(BadReason::WrongType("author_id"))),
-            ("number date", r#"{"author_id":"a1","first_published_at":1700000000}"#, Err(BadReason::WrongType("first_published_at"))),
-            ("bad date", r#"{"author_id":"a1","first_published_at":"2025-02-30T00:00:00Z"}"#, Err(BadReason::BadTimestamp)),
+            (
+                "missing author",
+                r#"{"first_published_at":null}"#,
+                Err(BadReason::MissingField("author_id")),
+            ),
+            (
+                "missing date",
+                r#"{"author_id":"a1"}"#,
+                Err(BadReason::MissingField("first_published_at")),
+            ),
+            (
+                "number author",
+                r#"{"author_id":17,"first_published_at":null}"#,
+                Err(BadReason::WrongType("author_id")),
+            ),
+            (
+                "null author",
+                r#"{"author_id":null,"first_published_at":null}"#,
+                Err(BadReason::WrongType("author_id")),
+            ),
+            (
+                "number date",
+                r#"{"author_id":"a1","first_published_at":1700000000}"#,
+                Err(BadReason::WrongType("first_published_at")),
+            ),
+            (
+                "bad date",
+                r#"{"author_id":"a1","first_published_at":"2025-02-30T00:00:00Z"}"#,
+                Err(BadReason::BadTimestamp),
+            ),
             (
                 "duplicate key",
                 r#"{"author_id":"a1","author_id":"a2","first_published_at":null}"#,
                 Err(BadReason::DuplicateField),
             ),
-            ("replacement char", "{\"author_id\":\"a\u{FFFD}\",\"first_published_at\":null}", Ok(("a\u{FFFD}", None))),
+            (
+                "replacement char",
+                "{\"author_id\":\"a\u{FFFD}\",\"first_published_at\":null}",
+                Ok(("a\u{FFFD}", None)),
+            ),
         ];
         for (name, line, want) in cases {
-            let got = parse_post(line.as_bytes())
-                .map(|p| (p.author_id.clone(), p.published_at));
-            let want = want
-                .clone()
-                .map(|(id, t)| (id.to_string(), t.map(ts)));
+            let got = parse_post(line.as_bytes()).map(|p| (p.author_id.clone(), p.published_at));
+            let want = (*want).map(|(id, t)| (id.to_string(), t.map(ts)));
             assert_eq!(got, want, "case {name}");
         }
         let raw_invalid_utf8 = b"{\"author_id\":\"a\xff\",\"first_published_at\":null}";
-        assert_eq!(parse_post(raw_invalid_utf8).err(), Some(BadReason::InvalidJson));
+        assert_eq!(
+            parse_post(raw_invalid_utf8).err(),
+            Some(BadReason::InvalidJson)
+        );
     }
 
     #[test]
     fn author_line_outcomes() {
-        let ok = parse_author(r#"{"id":"x","slug":"sato-taro","display_name":"佐藤 太郎","bio":"..."}"#.as_bytes());
+        let ok = parse_author(
+            r#"{"id":"x","slug":"sato-taro","display_name":"佐藤 太郎","bio":"..."}"#.as_bytes(),
+        );
         assert_eq!(
             ok,
             Ok(Author {
@@ -420,21 +486,41 @@ mod tests {
             })
         );
         let cases: &[(&str, &str, BadReason)] = &[
-            ("missing slug", r#"{"id":"x","display_name":"n"}"#, BadReason::MissingField("slug")),
-            ("number id", r#"{"id":1,"slug":"s","display_name":"n"}"#, BadReason::WrongType("id")),
-            ("null name", r#"{"id":"x","slug":"s","display_name":null}"#, BadReason::WrongType("display_name")),
+            (
+                "missing slug",
+                r#"{"id":"x","display_name":"n"}"#,
+                BadReason::MissingField("slug"),
+            ),
+            (
+                "number id",
+                r#"{"id":1,"slug":"s","display_name":"n"}"#,
+                BadReason::WrongType("id"),
+            ),
+            (
+                "null name",
+                r#"{"id":"x","slug":"s","display_name":null}"#,
+                BadReason::WrongType("display_name"),
+            ),
             ("not object", "[]", BadReason::NotAnObject),
         ];
         for (name, line, want) in cases {
-            assert_eq!(parse_author(line.as_bytes()).err(), Some(*want), "case {name}");
+            assert_eq!(
+                parse_author(line.as_bytes()).err(),
+                Some(*want),
+                "case {name}"
+            );
         }
     }
 
     #[test]
     fn title_is_decoded_lazily() {
-        let p = parse_post(r#"{"author_id":"a","first_published_at":null,"title":"こんにちは\n"}"#.as_bytes()).unwrap();
+        let p = parse_post(
+            r#"{"author_id":"a","first_published_at":null,"title":"こんにちは\n"}"#.as_bytes(),
+        )
+        .unwrap();
         assert_eq!(p.title().as_deref(), Some("こんにちは\n"));
-        let p = parse_post(r#"{"author_id":"a","first_published_at":null,"title":5}"#.as_bytes()).unwrap();
+        let p = parse_post(r#"{"author_id":"a","first_published_at":null,"title":5}"#.as_bytes())
+            .unwrap();
         assert_eq!(p.title(), None);
     }
 
@@ -456,8 +542,20 @@ mod tests {
         assert_eq!(stats.lines, 5);
         assert_eq!(stats.records, 2);
         assert_eq!(stats.bytes, input.len() as u64);
-        assert_eq!(stats.bad["invalid_json"], ReasonCount { count: 2, sample_lines: vec![4, 7] });
-        assert_eq!(stats.bad["not_an_object"], ReasonCount { count: 1, sample_lines: vec![6] });
+        assert_eq!(
+            stats.bad["invalid_json"],
+            ReasonCount {
+                count: 2,
+                sample_lines: vec![4, 7]
+            }
+        );
+        assert_eq!(
+            stats.bad["not_an_object"],
+            ReasonCount {
+                count: 1,
+                sample_lines: vec![6]
+            }
+        );
         assert_eq!(stats.bad_total(), 3);
     }
 
@@ -471,7 +569,10 @@ mod tests {
 
     #[test]
     fn an_overlong_line_is_skipped_without_buffering_it() {
-        let long = format!("{{\"author_id\":\"a\",\"body\":\"{}\"}}\n", "x".repeat(MAX_LINE_BYTES + 10));
+        let long = format!(
+            "{{\"author_id\":\"a\",\"body\":\"{}\"}}\n",
+            "x".repeat(MAX_LINE_BYTES + 10)
+        );
         let input = format!("{long}{{\"author_id\":\"b\",\"first_published_at\":null}}\n");
         let mut ids = Vec::new();
         let reader = io::BufReader::with_capacity(4096, input.as_bytes());

@@ -100,7 +100,12 @@ pub struct RunReport {
 impl AuthorCounts {
     /// The accounted-for total that must equal `active`.
     pub fn accounted(&self) -> usize {
-        self.published + self.unchanged + self.skipped + self.failed + self.undone + self.not_published
+        self.published
+            + self.unchanged
+            + self.skipped
+            + self.failed
+            + self.undone
+            + self.not_published
     }
 }
 
@@ -143,9 +148,22 @@ mod tests {
 
     #[test]
     fn reconciliation_catches_a_lost_author() {
-        let mut r = RunReport::default();
-        r.authors = AuthorCounts { active: 3, published: 1, unchanged: 1, skipped: 1, ..Default::default() };
-        r.skipped.push(SkippedAuthor { slug: "s".into(), id: "1".into(), reason: "shared_slug".into(), detail: None });
+        let mut r = RunReport {
+            authors: AuthorCounts {
+                active: 3,
+                published: 1,
+                unchanged: 1,
+                skipped: 1,
+                ..Default::default()
+            },
+            ..RunReport::default()
+        };
+        r.skipped.push(SkippedAuthor {
+            slug: "s".into(),
+            id: "1".into(),
+            reason: "shared_slug".into(),
+            detail: None,
+        });
         r.skipped_by_reason.insert("shared_slug".into(), 1);
         assert!(r.reconciles());
         r.authors.active = 4;

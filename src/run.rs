@@ -39,7 +39,11 @@ impl Pipeline {
     pub async fn connect(config: Config) -> Self {
         let source = open_store(&config.source, &config.s3).await;
         let dest = open_store(&config.dest, &config.s3).await;
-        Pipeline { config, source, dest }
+        Pipeline {
+            config,
+            source,
+            dest,
+        }
     }
 }
 
@@ -78,7 +82,12 @@ pub enum RunError {
 }
 
 fn failed_slugs(report: &RunReport) -> String {
-    let mut slugs: Vec<&str> = report.failed.iter().map(|f| f.slug.as_str()).take(10).collect();
+    let mut slugs: Vec<&str> = report
+        .failed
+        .iter()
+        .map(|f| f.slug.as_str())
+        .take(10)
+        .collect();
     if report.failed.len() > 10 {
         slugs.push("…");
     }
@@ -109,7 +118,11 @@ impl RunError {
 }
 
 fn source_error(e: StoreError) -> RunError {
-    if e.is_missing() { RunError::SourceMissing(e) } else { RunError::SourceUnreadable(e) }
+    if e.is_missing() {
+        RunError::SourceMissing(e)
+    } else {
+        RunError::SourceUnreadable(e)
+    }
 }
 
 fn ms(d: Duration) -> u64 {
@@ -118,7 +131,12 @@ fn ms(d: Duration) -> u64 {
 
 /// Streams one source object on a blocking thread, handing each line to `fold`,
 /// which parses it into the accumulator `acc` (given back at the end).
-async fn read_source<A, F>(store: &dyn Store, key: &str, mut acc: A, mut fold: F) -> Result<(A, FileReport), RunError>
+async fn read_source<A, F>(
+    store: &dyn Store,
+    key: &str,
+    mut acc: A,
+    mut fold: F,
+) -> Result<(A, FileReport), RunError>
 where
     A: Send + 'static,
     F: FnMut(&mut A, u64, &[u8]) -> Result<(), BadReason> + Send + 'static,
@@ -133,13 +151,21 @@ where
     };
     let decoded = decode(body).await.map_err(io_error)?;
     let (acc, stats) = tokio::task::spawn_blocking(move || {
-        let stats = read_lines(blocking_lines(decoded), |line, text| fold(&mut acc, line, text))?;
+        let stats = read_lines(blocking_lines(decoded), |line, text| {
+            fold(&mut acc, line, text)
+        })?;
         Ok::<_, std::io::Error>((acc, stats))
     })
     .await
     .map_err(|e| RunError::Internal(format!("parser thread: {e}")))?
     .map_err(io_error)?;
-    Ok((acc, FileReport { location, lines: stats }))
+    Ok((
+        acc,
+        FileReport {
+            location,
+            lines: stats,
+        },
+    ))
 }
 
 /// Fails when more than `limit` of the non-blank lines are bad.
@@ -187,7 +213,11 @@ enum Outcome {
 
 /// Runs one request end to end. `deadline`, when given, is the instant after
 /// which no new chart is started (the caller has already kept its margin).
-pub async fn run(pipeline: &Pipeline, plan: &RunPlan, deadline: Option<Instant>) -> Result<RunReport, RunError> {
+pub async fn run(
+    pipeline: &Pipeline,
+    plan: &RunPlan,
+    deadline: Option<Instant>,
+) -> Result<RunReport, RunError> {
     let started = Instant::now();
     let started_at = Utc::now();
     let config = &pipeline.config;
@@ -210,9 +240,16 @@ pub async fn run(pipeline: &Pipeline, plan: &RunPlan, deadline: Option<Instant>)
     warn_bad_lines(&authors_file);
     check_share(&authors_file, config.max_bad_share)?;
     if authors.is_empty() {
-        return Err(RunError::NoAuthors { location: authors_file.location });
+        return Err(RunError::NoAuthors {
+            location: authors_file.location,
+        });
     }
-    info!(authors = authors.len(), bad = authors_file.lines.bad_total(), ms = read_authors_ms, "stage read_authors done");
+    info!(
+        authors = authors.len(),
+        bad = authors_file.lines.bad_total(),
+        ms = read_authors_ms,
+        "stage read_authors done"
+    );
 
     // Posts: streamed through the tally, never held.
     let t = Instant::now();
@@ -229,10 +266,18 @@ pub async fn run(pipeline: &Pipeline, plan: &RunPlan, deadline: Option<Instant>)
     .await?;
     let read_posts_ms = ms(t.elapsed());
     let mb = posts_file.lines.bytes as f64 / 1e6;
-    info!(lines = posts_file.lines.lines, records = posts_file.lines.records, bad = posts_file.lines.bad_total(),
-          orphans = tally.posts.orphans.count, unpublished = tally.posts.unpublished, future = tally.posts.future,
-          mb = format!("{mb:.1}"), mb_per_s = format!("{:.0}", mb / t.elapsed().as_secs_f64().max(1e-6)),
-          ms = read_posts_ms, "stage read_posts done");
+    info!(
+        lines = posts_file.lines.lines,
+        records = posts_file.lines.records,
+        bad = posts_file.lines.bad_total(),
+        orphans = tally.posts.orphans.count,
+        unpublished = tally.posts.unpublished,
+        future = tally.posts.future,
+        mb = format!("{mb:.1}"),
+        mb_per_s = format!("{:.0}", mb / t.elapsed().as_secs_f64().max(1e-6)),
+        ms = read_posts_ms,
+        "stage read_posts done"
+    );
     warn_bad_lines(&posts_file);
     if tally.posts.orphans.count > 0 {
         warn!(count = tally.posts.orphans.count, sample_lines = ?tally.posts.orphans.sample_lines,
@@ -268,7 +313,10 @@ pub async fn run(pipeline: &Pipeline, plan: &RunPlan, deadline: Option<Instant>)
             Ok(counts) => to_draw.push(counts),
             Err(reason) => {
                 warn!(slug = %s.author.slug, id = %s.author.id, reason = reason.key(), "author skipped");
-                *report.skipped_by_reason.entry(reason.key().to_string()).or_default() += 1;
+                *report
+                    .skipped_by_reason
+                    .entry(reason.key().to_string())
+                    .or_default() += 1;
                 let detail = match &reason {
                     SkipReason::UnsafeSlug(why) => Some(why.clone()),
                     _ => None,
@@ -283,8 +331,13 @@ pub async fn run(pipeline: &Pipeline, plan: &RunPlan, deadline: Option<Instant>)
         }
     }
     report.authors.skipped = report.skipped.len();
-    info!(active = report.authors.active, to_draw = to_draw.len(), skipped = report.authors.skipped, ms = select_ms,
-          "stage select done");
+    info!(
+        active = report.authors.active,
+        to_draw = to_draw.len(),
+        skipped = report.authors.skipped,
+        ms = select_ms,
+        "stage select done"
+    );
 
     // Draw and publish.
     let t = Instant::now();
@@ -330,16 +383,27 @@ pub async fn run(pipeline: &Pipeline, plan: &RunPlan, deadline: Option<Instant>)
         draw_cpu_ms: ms(draw_cpu),
         total_ms: 0,
     };
-    info!(published = report.authors.published, unchanged = report.authors.unchanged, failed = report.authors.failed,
-          undone = report.authors.undone, ms = report.stages.draw_and_publish_ms, draw_cpu_ms = report.stages.draw_cpu_ms,
-          mean_png_bytes = report.mean_png_bytes, "stage draw_and_publish done");
+    info!(
+        published = report.authors.published,
+        unchanged = report.authors.unchanged,
+        failed = report.authors.failed,
+        undone = report.authors.undone,
+        ms = report.stages.draw_and_publish_ms,
+        draw_cpu_ms = report.stages.draw_cpu_ms,
+        mean_png_bytes = report.mean_png_bytes,
+        "stage draw_and_publish done"
+    );
     report.stages.total_ms = ms(started.elapsed());
-    debug_assert!(report.reconciles(), "report does not reconcile: {}", report.summary());
+    debug_assert!(
+        report.reconciles(),
+        "report does not reconcile: {}",
+        report.summary()
+    );
 
-    if !plan.dry_run {
-        if let Err(e) = write_report(pipeline, &mut report, started_at).await {
-            return Err(RunError::Report(e, Box::new(report)));
-        }
+    if !plan.dry_run
+        && let Err(e) = write_report(pipeline, &mut report, started_at).await
+    {
+        return Err(RunError::Report(e, Box::new(report)));
     }
     info!(summary = %report.summary(), "run finished");
     if !report.failed.is_empty() {
@@ -352,9 +416,15 @@ pub async fn run(pipeline: &Pipeline, plan: &RunPlan, deadline: Option<Instant>)
 }
 
 /// Writes `reports/<started>.json` and `reports/latest.json`.
-async fn write_report(pipeline: &Pipeline, report: &mut RunReport, started_at: DateTime<Utc>) -> Result<(), StoreError> {
+async fn write_report(
+    pipeline: &Pipeline,
+    report: &mut RunReport,
+    started_at: DateTime<Utc>,
+) -> Result<(), StoreError> {
     let prefix = &pipeline.config.reports_prefix;
-    let stamp = started_at.to_rfc3339_opts(SecondsFormat::Millis, true).replace(':', "-");
+    let stamp = started_at
+        .to_rfc3339_opts(SecondsFormat::Millis, true)
+        .replace(':', "-");
     let key = format!("{prefix}run-{stamp}.json");
     report.report_location = Some(pipeline.dest.describe(&key));
     let body = serde_json::to_vec_pretty(&report).map_err(|e| StoreError::Failed {
@@ -366,7 +436,10 @@ async fn write_report(pipeline: &Pipeline, report: &mut RunReport, started_at: D
         cache_control: Some("no-store".into()),
     };
     pipeline.dest.put(&key, body.clone(), &headers).await?;
-    pipeline.dest.put(&format!("{prefix}latest.json"), body, &headers).await?;
+    pipeline
+        .dest
+        .put(&format!("{prefix}latest.json"), body, &headers)
+        .await?;
     info!(location = %pipeline.dest.describe(&key), "run report written");
     Ok(())
 }
@@ -390,7 +463,10 @@ async fn draw_and_publish(
             tick.tick().await;
             loop {
                 tick.tick().await;
-                info!(done = done.load(Ordering::Relaxed), total, "charts progress");
+                info!(
+                    done = done.load(Ordering::Relaxed),
+                    total, "charts progress"
+                );
             }
         })
     };
@@ -403,7 +479,8 @@ async fn draw_and_publish(
             let done = done.clone();
             async move {
                 let slug = counts.slug.clone();
-                let (outcome, cpu) = chart_one(pipeline, plan, counts, theme, draw_slots, deadline).await;
+                let (outcome, cpu) =
+                    chart_one(pipeline, plan, counts, theme, draw_slots, deadline).await;
                 done.fetch_add(1, Ordering::Relaxed);
                 (slug, outcome, cpu)
             }
@@ -425,7 +502,10 @@ async fn chart_one(
     deadline: Option<Instant>,
 ) -> (Outcome, Duration) {
     let Ok(permit) = draw_slots.acquire_owned().await else {
-        return (Outcome::Failed("drawing pool closed".into()), Duration::ZERO);
+        return (
+            Outcome::Failed("drawing pool closed".into()),
+            Duration::ZERO,
+        );
     };
     if deadline.is_some_and(|d| Instant::now() >= d) {
         return (Outcome::Undone, Duration::ZERO);
@@ -440,7 +520,12 @@ async fn chart_one(
     .await;
     let (slug, png, json, cpu) = match drawn {
         Ok(parts) => parts,
-        Err(e) => return (Outcome::Failed(format!("drawing panicked: {e}")), Duration::ZERO),
+        Err(e) => {
+            return (
+                Outcome::Failed(format!("drawing panicked: {e}")),
+                Duration::ZERO,
+            );
+        }
     };
     let png = match png {
         Ok(png) => png,
@@ -471,7 +556,16 @@ async fn chart_one(
         (Err(e), _) | (_, Err(e)) => Outcome::Failed(e.to_string()),
         (Ok(Written::Unchanged), Ok(Written::Unchanged)) => Outcome::Unchanged(png_len),
         (Ok(x), Ok(y)) => {
-            let puts: Vec<u64> = [x, y].iter().filter_map(|w| if let Written::Put(n) = w { Some(*n) } else { None }).collect();
+            let puts: Vec<u64> = [x, y]
+                .iter()
+                .filter_map(|w| {
+                    if let Written::Put(n) = w {
+                        Some(*n)
+                    } else {
+                        None
+                    }
+                })
+                .collect();
             Outcome::Published(puts.iter().sum(), puts.len(), png_len)
         }
     };

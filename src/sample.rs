@@ -48,29 +48,120 @@ const LINES_PER_MEMBER: usize = 10_000;
 const YEARS: i64 = 15;
 
 const FAMILY: &[(&str, &str)] = &[
-    ("佐藤", "sato"), ("鈴木", "suzuki"), ("高橋", "takahashi"), ("田中", "tanaka"), ("伊藤", "ito"),
-    ("渡辺", "watanabe"), ("山本", "yamamoto"), ("中村", "nakamura"), ("小林", "kobayashi"), ("加藤", "kato"),
-    ("吉田", "yoshida"), ("山田", "yamada"), ("佐々木", "sasaki"), ("山口", "yamaguchi"), ("松本", "matsumoto"),
-    ("井上", "inoue"), ("木村", "kimura"), ("林", "hayashi"), ("斎藤", "saito"), ("清水", "shimizu"),
-    ("山崎", "yamazaki"), ("森", "mori"), ("池田", "ikeda"), ("橋本", "hashimoto"), ("阿部", "abe"),
-    ("石川", "ishikawa"), ("前田", "maeda"), ("藤田", "fujita"), ("小川", "ogawa"), ("岡田", "okada"),
+    ("佐藤", "sato"),
+    ("鈴木", "suzuki"),
+    ("高橋", "takahashi"),
+    ("田中", "tanaka"),
+    ("伊藤", "ito"),
+    ("渡辺", "watanabe"),
+    ("山本", "yamamoto"),
+    ("中村", "nakamura"),
+    ("小林", "kobayashi"),
+    ("加藤", "kato"),
+    ("吉田", "yoshida"),
+    ("山田", "yamada"),
+    ("佐々木", "sasaki"),
+    ("山口", "yamaguchi"),
+    ("松本", "matsumoto"),
+    ("井上", "inoue"),
+    ("木村", "kimura"),
+    ("林", "hayashi"),
+    ("斎藤", "saito"),
+    ("清水", "shimizu"),
+    ("山崎", "yamazaki"),
+    ("森", "mori"),
+    ("池田", "ikeda"),
+    ("橋本", "hashimoto"),
+    ("阿部", "abe"),
+    ("石川", "ishikawa"),
+    ("前田", "maeda"),
+    ("藤田", "fujita"),
+    ("小川", "ogawa"),
+    ("岡田", "okada"),
 ];
 const GIVEN: &[(&str, &str)] = &[
-    ("太郎", "taro"), ("花子", "hanako"), ("翔", "sho"), ("陽菜", "hina"), ("大輔", "daisuke"),
-    ("美咲", "misaki"), ("健太", "kenta"), ("さくら", "sakura"), ("亮", "ryo"), ("結衣", "yui"),
-    ("拓也", "takuya"), ("愛", "ai"), ("誠", "makoto"), ("由美", "yumi"), ("直樹", "naoki"),
-    ("彩", "aya"), ("達也", "tatsuya"), ("真由", "mayu"), ("悠斗", "yuto"), ("恵", "megumi"),
-    ("隆", "takashi"), ("千尋", "chihiro"), ("剛", "tsuyoshi"), ("舞", "mai"), ("孝之", "takayuki"),
+    ("太郎", "taro"),
+    ("花子", "hanako"),
+    ("翔", "sho"),
+    ("陽菜", "hina"),
+    ("大輔", "daisuke"),
+    ("美咲", "misaki"),
+    ("健太", "kenta"),
+    ("さくら", "sakura"),
+    ("亮", "ryo"),
+    ("結衣", "yui"),
+    ("拓也", "takuya"),
+    ("愛", "ai"),
+    ("誠", "makoto"),
+    ("由美", "yumi"),
+    ("直樹", "naoki"),
+    ("彩", "aya"),
+    ("達也", "tatsuya"),
+    ("真由", "mayu"),
+    ("悠斗", "yuto"),
+    ("恵", "megumi"),
+    ("隆", "takashi"),
+    ("千尋", "chihiro"),
+    ("剛", "tsuyoshi"),
+    ("舞", "mai"),
+    ("孝之", "takayuki"),
 ];
 const LATIN: &[&str] = &[
-    "Alex Morgan", "Jamie Chen", "Priya Raman", "Lukas Becker", "Sofia Rossi", "Noah Williams",
-    "Emma Dubois", "Mateo García", "Olivia Brown", "Kim Minjun",
+    "Alex Morgan",
+    "Jamie Chen",
+    "Priya Raman",
+    "Lukas Becker",
+    "Sofia Rossi",
+    "Noah Williams",
+    "Emma Dubois",
+    "Mateo García",
+    "Olivia Brown",
+    "Kim Minjun",
 ];
 const WORDS: &[&str] = &[
-    "AWS", "Lambda", "S3", "CloudFront", "Rust", "の", "を", "検証", "してみた", "構築", "設定", "手順", "です", "ます",
-    "について", "まとめ", "サーバーレス", "データ", "分析", "パイプライン", "コンテナ", "イメージ", "ビルド", "デプロイ",
-    "監視", "アラーム", "ログ", "権限", "ポリシー", "テンプレート", "CloudFormation", "EventBridge", "スケジュール",
-    "performance", "latency", "throughput", "streaming", "gzip", "JSON", "chart", "report", "cost", "memory",
+    "AWS",
+    "Lambda",
+    "S3",
+    "CloudFront",
+    "Rust",
+    "の",
+    "を",
+    "検証",
+    "してみた",
+    "構築",
+    "設定",
+    "手順",
+    "です",
+    "ます",
+    "について",
+    "まとめ",
+    "サーバーレス",
+    "データ",
+    "分析",
+    "パイプライン",
+    "コンテナ",
+    "イメージ",
+    "ビルド",
+    "デプロイ",
+    "監視",
+    "アラーム",
+    "ログ",
+    "権限",
+    "ポリシー",
+    "テンプレート",
+    "CloudFormation",
+    "EventBridge",
+    "スケジュール",
+    "performance",
+    "latency",
+    "throughput",
+    "streaming",
+    "gzip",
+    "JSON",
+    "chart",
+    "report",
+    "cost",
+    "memory",
 ];
 
 #[derive(Serialize)]
@@ -111,7 +202,9 @@ struct GenAuthor {
 
 fn contentful_id(rng: &mut SmallRng) -> String {
     const ALPHABET: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
-    (0..22).map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char).collect()
+    (0..22)
+        .map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char)
+        .collect()
 }
 
 fn sentence(rng: &mut SmallRng, words: usize) -> String {
@@ -147,8 +240,10 @@ fn body(rng: &mut SmallRng) -> String {
 /// Formats a timestamp as exports do: mostly Tokyo offsets, some UTC with millis.
 fn stamp(rng: &mut SmallRng, t: DateTime<Utc>) -> String {
     if rng.gen_bool(0.7) {
-        let tokyo = FixedOffset::east_opt(9 * 3600).unwrap_or_else(|| FixedOffset::east_opt(0).expect("zero offset"));
-        t.with_timezone(&tokyo).to_rfc3339_opts(SecondsFormat::Secs, false)
+        let tokyo = FixedOffset::east_opt(9 * 3600)
+            .unwrap_or_else(|| FixedOffset::east_opt(0).expect("zero offset"));
+        t.with_timezone(&tokyo)
+            .to_rfc3339_opts(SecondsFormat::Secs, false)
     } else {
         t.to_rfc3339_opts(SecondsFormat::Millis, true)
     }
@@ -157,19 +252,31 @@ fn stamp(rng: &mut SmallRng, t: DateTime<Utc>) -> String {
 fn make_authors(spec: &SampleSpec, rng: &mut SmallRng) -> Vec<GenAuthor> {
     let span = Duration::days(365 * YEARS);
     let first = spec.end - span;
-    let mut slugs = std::collections::HashSet::new();
+    let mut slugs: std::collections::HashSet<String> = ["sato-taro", "jane-doe"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
     let mut authors = Vec::with_capacity(spec.authors);
     // Heavy-tailed activity: a few prolific writers, many occasional ones, and
     // some who never published.
     let weights: Vec<f64> = (0..spec.authors)
-        .map(|_| if rng.gen_bool(0.04) { 0.0 } else { 1.0 / rng.gen_range(0.02f64..1.0).powf(1.3) })
+        .map(|_| {
+            if rng.gen_bool(0.04) {
+                0.0
+            } else {
+                1.0 / rng.gen_range(0.02f64..1.0).powf(1.3)
+            }
+        })
         .collect();
     let weight_sum: f64 = weights.iter().sum::<f64>().max(1e-9);
     let recent_share = (60.0 / 1100.0f64).min(1.0);
     for (i, w) in weights.iter().enumerate() {
         let (display_name, base_slug) = if rng.gen_bool(0.1) {
             let name = LATIN[rng.gen_range(0..LATIN.len())];
-            (name.to_string(), name.to_lowercase().replace(' ', "-").replace('í', "i"))
+            (
+                name.to_string(),
+                name.to_lowercase().replace(' ', "-").replace('í', "i"),
+            )
         } else {
             let (fk, fr) = FAMILY[rng.gen_range(0..FAMILY.len())];
             let (gk, gr) = GIVEN[rng.gen_range(0..GIVEN.len())];
@@ -186,18 +293,35 @@ fn make_authors(spec: &SampleSpec, rng: &mut SmallRng) -> Vec<GenAuthor> {
         let stop = if recent || rng.gen_bool(0.5) {
             spec.end - Duration::days(7)
         } else {
-            start + Duration::seconds(rng.gen_range(1..(spec.end - Duration::days(8) - start).num_seconds().max(2)))
+            start
+                + Duration::seconds(
+                    rng.gen_range(1..(spec.end - Duration::days(8) - start).num_seconds().max(2)),
+                )
         };
         let posts = ((spec.posts as f64) * w / weight_sum).round() as usize;
         authors.push(GenAuthor {
             id: contentful_id(rng),
             slug,
-            display_name: if i % 97 == 5 { format!("{display_name} 🍣") } else { display_name },
+            display_name: if i % 97 == 5 {
+                format!("{display_name} 🍣")
+            } else {
+                display_name
+            },
             posts,
             start,
             stop,
             recent,
         });
+    }
+    // Two well-known authors, so `events/manual-test.json` names real slugs.
+    for (i, (name, slug)) in [("佐藤 太郎", "sato-taro"), ("Jane Doe", "jane-doe")]
+        .iter()
+        .enumerate()
+    {
+        if let Some(a) = authors.get_mut(i) {
+            a.display_name = name.to_string();
+            a.slug = slug.to_string();
+        }
     }
     // The imperfections of a real master, at fixed places so they are easy to find.
     if authors.len() > 10 {
@@ -218,7 +342,10 @@ pub fn write_sample(dir: &Path, spec: &SampleSpec) -> io::Result<String> {
         std::fs::create_dir_all(parent)?;
     }
 
-    let mut out = GzEncoder::new(BufWriter::new(File::create(&authors_path)?), Compression::default());
+    let mut out = GzEncoder::new(
+        BufWriter::new(File::create(&authors_path)?),
+        Compression::default(),
+    );
     for a in &authors {
         let row = AuthorRow {
             id: &a.id,
@@ -226,7 +353,9 @@ pub fn write_sample(dir: &Path, spec: &SampleSpec) -> io::Result<String> {
             display_name: &a.display_name,
             bio: sentence(&mut rng, 20),
             avatar_url: format!("https://images.example.com/{}.png", a.id),
-            twitter: rng.gen_bool(0.5).then(|| format!("@{}", a.slug.replace('-', "_"))),
+            twitter: rng
+                .gen_bool(0.5)
+                .then(|| format!("@{}", a.slug.replace('-', "_"))),
             updated_at: {
                 let days = rng.gen_range(1..3000);
                 stamp(&mut rng, spec.end - Duration::days(days))
@@ -242,10 +371,18 @@ pub fn write_sample(dir: &Path, spec: &SampleSpec) -> io::Result<String> {
     for (i, a) in authors.iter().enumerate() {
         let secs = (a.stop - a.start).num_seconds().max(1);
         for _ in 0..a.posts {
-            plan.push((a.start + Duration::seconds(rng.gen_range(0..secs)), i, rng.gen_bool(0.002)));
+            plan.push((
+                a.start + Duration::seconds(rng.gen_range(0..secs)),
+                i,
+                rng.gen_bool(0.002),
+            ));
         }
         if a.recent {
-            plan.push((spec.end - Duration::seconds(rng.gen_range(60..7 * 86_400)), i, false));
+            plan.push((
+                spec.end - Duration::seconds(rng.gen_range(60..7 * 86_400)),
+                i,
+                false,
+            ));
         }
     }
     plan.sort_by_key(|p| (p.0, p.1));
@@ -254,21 +391,37 @@ pub fn write_sample(dir: &Path, spec: &SampleSpec) -> io::Result<String> {
     let mut member = GzEncoder::new(Vec::new(), Compression::default());
     let mut unpacked: u64 = 0;
     let mut lines = 0usize;
-    let mut emit = |member: &mut GzEncoder<Vec<u8>>, raw: &mut BufWriter<File>, line: &[u8]| -> io::Result<()> {
+    let mut emit = |member: &mut GzEncoder<Vec<u8>>,
+                    raw: &mut BufWriter<File>,
+                    line: &[u8]|
+     -> io::Result<()> {
         member.write_all(line)?;
         member.write_all(b"\n")?;
         unpacked += line.len() as u64 + 1;
         lines += 1;
-        if lines % LINES_PER_MEMBER == 0 {
-            let done = std::mem::replace(member, GzEncoder::new(Vec::new(), Compression::default()));
+        if lines.is_multiple_of(LINES_PER_MEMBER) {
+            let done =
+                std::mem::replace(member, GzEncoder::new(Vec::new(), Compression::default()));
             raw.write_all(&done.finish()?)?;
         }
         Ok(())
     };
-    let tags = ["AWS", "Rust", "Lambda", "S3", "データ分析", "セキュリティ", "個人開発"];
+    let tags = [
+        "AWS",
+        "Rust",
+        "Lambda",
+        "S3",
+        "データ分析",
+        "セキュリティ",
+        "個人開発",
+    ];
     for (n, (at, author, draft)) in plan.iter().enumerate() {
         // An orphan now and then: a post whose author left the master.
-        let author_id = if n % 4001 == 1000 { &orphan_ids[n % orphan_ids.len()] } else { &authors[*author].id };
+        let author_id = if n % 4001 == 1000 {
+            &orphan_ids[n % orphan_ids.len()]
+        } else {
+            &authors[*author].id
+        };
         let row = PostRow {
             sys_id: contentful_id(&mut rng),
             author_id,
@@ -311,7 +464,11 @@ mod tests {
 
     #[test]
     fn small_sample_is_deterministic_and_readable() {
-        let spec = SampleSpec { posts: 300, authors: 40, ..SampleSpec::default() };
+        let spec = SampleSpec {
+            posts: 300,
+            authors: 40,
+            ..SampleSpec::default()
+        };
         let a = tempfile::tempdir().unwrap();
         let b = tempfile::tempdir().unwrap();
         write_sample(a.path(), &spec).unwrap();

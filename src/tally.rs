@@ -167,7 +167,12 @@ impl MonthlyCounts {
     }
     /// Posts in the last `n` months of the series (the `as_of` month included).
     pub fn last_months_total(&self, n: usize) -> u64 {
-        self.months.iter().rev().take(n).map(|m| u64::from(m.posts)).sum()
+        self.months
+            .iter()
+            .rev()
+            .take(n)
+            .map(|m| u64::from(m.posts))
+            .sum()
     }
 }
 
@@ -268,7 +273,11 @@ impl Tally {
 
     /// The authors to draw: those with a post in `(window_start, as_of]`, or, when
     /// `requested` is given, exactly those slugs. Sorted by slug.
-    pub fn select(&self, window_start: DateTime<Utc>, requested: Option<&BTreeSet<String>>) -> Vec<Selected> {
+    pub fn select(
+        &self,
+        window_start: DateTime<Utc>,
+        requested: Option<&BTreeSet<String>>,
+    ) -> Vec<Selected> {
         let mut out: Vec<Selected> = match requested {
             None => self
                 .entries
@@ -279,7 +288,11 @@ impl Tally {
             Some(slugs) => slugs
                 .iter()
                 .map(|slug| {
-                    let matches: Vec<&Entry> = self.entries.iter().filter(|e| &e.author.slug == slug).collect();
+                    let matches: Vec<&Entry> = self
+                        .entries
+                        .iter()
+                        .filter(|e| &e.author.slug == slug)
+                        .collect();
                     match matches.as_slice() {
                         [] => Selected {
                             author: Author {
@@ -366,11 +379,26 @@ mod tests {
         let tokyo: Tz = "Asia/Tokyo".parse().unwrap();
         let cases: &[(&str, &str, Tz, &str)] = &[
             ("tokyo next month", "2025-10-31T15:30:00Z", tokyo, "2025-11"),
-            ("tokyo just before", "2025-10-31T14:59:59Z", tokyo, "2025-10"),
+            (
+                "tokyo just before",
+                "2025-10-31T14:59:59Z",
+                tokyo,
+                "2025-10",
+            ),
             ("tokyo midnight", "2025-10-31T15:00:00Z", tokyo, "2025-11"),
-            ("utc same instant", "2025-10-31T15:30:00Z", chrono_tz::UTC, "2025-10"),
+            (
+                "utc same instant",
+                "2025-10-31T15:30:00Z",
+                chrono_tz::UTC,
+                "2025-10",
+            ),
             ("tokyo new year", "2024-12-31T15:00:00Z", tokyo, "2025-01"),
-            ("new york dst", "2025-11-01T03:59:00Z", chrono_tz::America::New_York, "2025-10"),
+            (
+                "new york dst",
+                "2025-11-01T03:59:00Z",
+                chrono_tz::America::New_York,
+                "2025-10",
+            ),
             ("year 1999", "1999-12-31T23:00:00Z", tokyo, "2000-01"),
             ("year 2150", "2150-06-01T00:00:00Z", tokyo, "2150-06"),
         ];
@@ -443,7 +471,12 @@ mod tests {
     fn window_edges_orphans_drafts_and_future() {
         let as_of = ts("2025-11-25T17:45:00Z");
         let mut t = Tally::new(
-            vec![author("a", "edge-in"), author("b", "edge-out"), author("c", "old"), author("d", "future-only")],
+            vec![
+                author("a", "edge-in"),
+                author("b", "edge-out"),
+                author("c", "old"),
+                author("d", "future-only"),
+            ],
             chrono_tz::UTC,
             as_of,
         );
@@ -455,7 +488,7 @@ mod tests {
                 ("c", Some("2020-01-01T00:00:00Z")),
                 ("d", Some("2025-11-25T17:45:01Z")), // after as_of: not counted
                 ("zz", Some("2025-11-20T00:00:00Z")), // orphan
-                ("a", None),                          // draft
+                ("a", None),                         // draft
             ],
         );
         let picked: Vec<String> = t
@@ -492,8 +525,21 @@ mod tests {
         );
         let sel = t.select(as_of - chrono::Duration::days(365), None);
         let counts = sel[0].outcome.clone().unwrap();
-        let series: Vec<(&str, u32)> = counts.months.iter().map(|m| (m.month.as_str(), m.posts)).collect();
-        assert_eq!(series, vec![("2024-11", 2), ("2024-12", 0), ("2025-01", 1), ("2025-02", 0), ("2025-03", 0)]);
+        let series: Vec<(&str, u32)> = counts
+            .months
+            .iter()
+            .map(|m| (m.month.as_str(), m.posts))
+            .collect();
+        assert_eq!(
+            series,
+            vec![
+                ("2024-11", 2),
+                ("2024-12", 0),
+                ("2025-01", 1),
+                ("2025-02", 0),
+                ("2025-03", 0)
+            ]
+        );
         assert_eq!(counts.total, 3);
         assert_eq!(counts.first_month(), Some("2024-11"));
         assert_eq!(counts.last_months_total(3), 1);
@@ -505,12 +551,20 @@ mod tests {
     fn requested_authors_ignore_activity() {
         let as_of = ts("2025-11-25T00:00:00Z");
         let mut t = Tally::new(
-            vec![author("a", "old"), author("b", "never"), author("c", "shared"), author("d", "shared")],
+            vec![
+                author("a", "old"),
+                author("b", "never"),
+                author("c", "shared"),
+                author("d", "shared"),
+            ],
             chrono_tz::UTC,
             as_of,
         );
         feed(&mut t, &[("a", Some("2012-05-01T00:00:00Z"))]);
-        let requested: BTreeSet<String> = ["old", "never", "ghost", "shared"].iter().map(|s| s.to_string()).collect();
+        let requested: BTreeSet<String> = ["old", "never", "ghost", "shared"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
         let got: Vec<(String, Result<u64, SkipReason>)> = t
             .select(as_of, Some(&requested))
             .into_iter()
@@ -530,7 +584,11 @@ mod tests {
     #[test]
     fn posts_of_a_duplicate_id_make_it_active_but_skipped() {
         let as_of = ts("2025-11-25T00:00:00Z");
-        let mut t = Tally::new(vec![author("x", "first"), author("x", "second")], chrono_tz::UTC, as_of);
+        let mut t = Tally::new(
+            vec![author("x", "first"), author("x", "second")],
+            chrono_tz::UTC,
+            as_of,
+        );
         feed(&mut t, &[("x", Some("2025-11-24T00:00:00Z"))]);
         let sel = t.select(as_of - chrono::Duration::days(7), None);
         assert_eq!(sel.len(), 1);

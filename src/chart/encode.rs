@@ -82,13 +82,18 @@ mod tests {
         let rgb: Vec<u8> = (0..40 * 10).flat_map(|i| [(i % 7) as u8, 0, 255]).collect();
         let png = encode_png(&rgb, 40, 10).unwrap();
         let (info, pixels) = decode(&png);
-        assert_eq!((info.width, info.height, info.color_type), (40, 10, png::ColorType::Rgb));
+        assert_eq!(
+            (info.width, info.height, info.color_type),
+            (40, 10, png::ColorType::Rgb)
+        );
         assert_eq!(pixels, rgb);
     }
 
     #[test]
     fn many_colours_fall_back_to_truecolour() {
-        let rgb: Vec<u8> = (0..64 * 64).flat_map(|i| [(i % 256) as u8, (i / 256) as u8, 7]).collect();
+        let rgb: Vec<u8> = (0..64 * 64)
+            .flat_map(|i| [(i % 256) as u8, (i / 256) as u8, 7])
+            .collect();
         let png = encode_png(&rgb, 64, 64).unwrap();
         let (_, pixels) = decode(&png);
         assert_eq!(pixels, rgb);

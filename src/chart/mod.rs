@@ -37,7 +37,8 @@ pub(crate) fn font() -> Result<&'static FontRef<'static>, ChartError> {
     static FONT: OnceLock<Option<FontRef<'static>>> = OnceLock::new();
     FONT.get_or_init(|| {
         let font = FontRef::try_from_slice(FONT_BYTES).ok()?;
-        plotters::style::register_font(FONT_FAMILY, plotters::style::FontStyle::Normal, FONT_BYTES).ok()?;
+        plotters::style::register_font(FONT_FAMILY, plotters::style::FontStyle::Normal, FONT_BYTES)
+            .ok()?;
         Some(font)
     })
     .as_ref()
@@ -50,7 +51,13 @@ pub fn drawable_text(text: &str) -> Result<String, ChartError> {
     let font = font()?;
     let kept: String = text
         .chars()
-        .map(|c| if c.is_whitespace() || c.is_control() { ' ' } else { c })
+        .map(|c| {
+            if c.is_whitespace() || c.is_control() {
+                ' '
+            } else {
+                c
+            }
+        })
         .filter(|&c| c == ' ' || font.glyph_id(c).0 != 0)
         .collect();
     Ok(kept.split_whitespace().collect::<Vec<_>>().join(" "))
@@ -60,6 +67,7 @@ pub fn drawable_text(text: &str) -> Result<String, ChartError> {
 mod tests {
     use super::*;
 
+    // REQ-CH-003
     #[test]
     fn drawable_text_drops_uncovered_glyphs() {
         let cases: &[(&str, &str, &str)] = &[

@@ -26,7 +26,8 @@ pub fn render_chart(data: &MonthlyCounts, theme: &Theme) -> Result<Vec<u8>, Char
     {
         let root = BitMapBackend::with_buffer(&mut pixels, (width, height)).into_drawing_area();
         draw(&root, data, &title, theme).map_err(ChartError::Draw)?;
-        root.present().map_err(|e| ChartError::Draw(e.to_string()))?;
+        root.present()
+            .map_err(|e| ChartError::Draw(e.to_string()))?;
     }
     Ok(encode_png(&pixels, width, height)?)
 }
@@ -53,7 +54,7 @@ fn labels(language: Language) -> Labels {
     match language {
         Language::Ja => Labels {
             posts_axis: "投稿数",
-            current_month: "今月（集計中）",
+            current_month: "今月 (集計中)",
         },
         Language::En => Labels {
             posts_axis: "Posts",
@@ -68,7 +69,9 @@ fn month_name(label: &str, language: Language) -> String {
     match language {
         Language::Ja => format!("{year}年{month}月"),
         Language::En => {
-            const NAMES: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+            const NAMES: [&str; 12] = [
+                "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+            ];
             let name = NAMES.get(month.wrapping_sub(1) as usize).unwrap_or(&"?");
             format!("{name} {year}")
         }
@@ -76,13 +79,22 @@ fn month_name(label: &str, language: Language) -> String {
 }
 
 fn subtitle(data: &MonthlyCounts, language: Language) -> String {
-    let first = data.first_month().map(|m| month_name(m, language)).unwrap_or_default();
+    let first = data
+        .first_month()
+        .map(|m| month_name(m, language))
+        .unwrap_or_default();
     let recent = data.last_months_total(12);
     match language {
-        Language::Ja => format!("合計 {} 本 ・ 初投稿 {first} ・ 直近12か月 {recent} 本", data.total),
+        Language::Ja => format!(
+            "合計 {} 本 · 初投稿 {first} · 直近12か月 {recent} 本",
+            data.total
+        ),
         Language::En => {
             let s = if data.total == 1 { "" } else { "s" };
-            format!("{} post{s} · first post {first} · {recent} in the last 12 months", data.total)
+            format!(
+                "{} post{s} · first post {first} · {recent} in the last 12 months",
+                data.total
+            )
         }
     }
 }
@@ -94,14 +106,18 @@ fn footer(data: &MonthlyCounts, language: Language) -> String {
         None => data.as_of.format("%Y-%m-%d").to_string(),
     };
     match language {
-        Language::Ja => format!("{date} 時点・月は {} で集計", data.time_zone),
+        Language::Ja => format!("{date} 時点 · 月は {} で集計", data.time_zone),
         Language::En => format!("As of {date}, months in {}", data.time_zone),
     }
 }
 
 /// Shortens `text` with an ellipsis until it fits `max_width` pixels.
 fn fit(root: &Area<'_>, text: &str, style: &TextStyle<'_>, max_width: u32) -> DrawResult<String> {
-    let width = |t: &str| root.estimate_text_size(t, style).map(|(w, _)| w).map_err(|e| e.to_string());
+    let width = |t: &str| {
+        root.estimate_text_size(t, style)
+            .map(|(w, _)| w)
+            .map_err(|e| e.to_string())
+    };
     if width(text)? <= max_width {
         return Ok(text.to_string());
     }
@@ -120,7 +136,7 @@ fn fit(root: &Area<'_>, text: &str, style: &TextStyle<'_>, max_width: u32) -> Dr
 /// five steps, strictly above the tallest bar's grid line when it sits on one.
 pub(crate) fn y_axis(max: u32) -> (u32, u32) {
     if max <= 5 {
-        return (max.max(1) + u32::from(max >= 4), 1);
+        return (max + 1, 1);
     }
     let rough = f64::from(max) / 5.0;
     let magnitude = 10f64.powf(rough.log10().floor());
@@ -143,12 +159,20 @@ fn draw(root: &Area<'_>, data: &MonthlyCounts, title: &str, theme: &Theme) -> Dr
     // Header.
     let title_style = text_style(theme, theme.title_size, theme.title);
     let title = fit(root, title, &title_style, width - 2 * margin as u32)?;
-    root.draw_text(&title, &title_style.pos(Pos::new(HPos::Left, VPos::Top)), (margin, margin))
-        .map_err(e)?;
+    root.draw_text(
+        &title,
+        &title_style.pos(Pos::new(HPos::Left, VPos::Top)),
+        (margin, margin),
+    )
+    .map_err(e)?;
     let sub_style = text_style(theme, theme.subtitle_size, theme.text);
     let sub_y = margin + theme.px(theme.title_size + theme.title_size / 2) as i32;
-    root.draw_text(&subtitle(data, theme.language), &sub_style.pos(Pos::new(HPos::Left, VPos::Top)), (margin, sub_y))
-        .map_err(e)?;
+    root.draw_text(
+        &subtitle(data, theme.language),
+        &sub_style.pos(Pos::new(HPos::Left, VPos::Top)),
+        (margin, sub_y),
+    )
+    .map_err(e)?;
 
     // Legend for the partial month, right-aligned on the subtitle's line.
     let label_style = text_style(theme, theme.label_size, theme.text);
@@ -177,8 +201,12 @@ fn draw(root: &Area<'_>, data: &MonthlyCounts, title: &str, theme: &Theme) -> Dr
     // Plot.
     let header = sub_y + theme.px(theme.subtitle_size * 2) as i32;
     let footer_h = theme.px(theme.label_size * 2) as i32;
-    let plot = root
-        .margin(header as u32, (footer_h + margin / 2) as u32, margin as u32, margin as u32);
+    let plot = root.margin(
+        header as u32,
+        (footer_h + margin / 2) as u32,
+        margin as u32,
+        margin as u32,
+    );
     let n = data.months.len();
     // Short histories keep a sensible bar width by centring in twelve slots.
     let pad = if n < 12 { (12 - n) as f64 / 2.0 } else { 0.0 };
@@ -206,10 +234,23 @@ fn draw(root: &Area<'_>, data: &MonthlyCounts, title: &str, theme: &Theme) -> Dr
         .map_err(e)?;
     let gap = if n > 60 { 0.1 } else { 0.15 };
     chart
-        .draw_series(data.months.iter().enumerate().filter(|(_, m)| m.posts > 0).map(|(i, m)| {
-            let fill = if i + 1 == n { theme.current_bar } else { theme.bar };
-            Rectangle::new([(i as f64 + gap, 0), (i as f64 + 1.0 - gap, m.posts)], colour(fill).filled())
-        }))
+        .draw_series(
+            data.months
+                .iter()
+                .enumerate()
+                .filter(|(_, m)| m.posts > 0)
+                .map(|(i, m)| {
+                    let fill = if i + 1 == n {
+                        theme.current_bar
+                    } else {
+                        theme.bar
+                    };
+                    Rectangle::new(
+                        [(i as f64 + gap, 0), (i as f64 + 1.0 - gap, m.posts)],
+                        colour(fill).filled(),
+                    )
+                }),
+        )
         .map_err(e)?;
 
     // X axis: a tick at each year's start, the year centred on its months; month
@@ -223,27 +264,43 @@ fn draw(root: &Area<'_>, data: &MonthlyCounts, title: &str, theme: &Theme) -> Dr
     let tick = theme.px(5) as i32;
     let label_h = theme.px(theme.label_size) as i32;
     let show_months = px_per_month >= label_h * 2;
-    let year_y = axis_y + tick + if show_months { label_h * 3 / 2 } else { label_h / 2 };
+    let year_y = axis_y
+        + tick
+        + if show_months {
+            label_h * 3 / 2
+        } else {
+            label_h / 2
+        };
     let centre = Pos::new(HPos::Center, VPos::Top);
     let mut i = 0;
     while i < n {
         let year = &data.months[i].month[..4];
-        let end = data.months[i..].iter().position(|m| &m.month[..4] != year).map_or(n, |p| i + p);
+        let end = data.months[i..]
+            .iter()
+            .position(|m| &m.month[..4] != year)
+            .map_or(n, |p| i + p);
         let x0 = chart.backend_coord(&(i as f64, 0)).0;
         let x1 = chart.backend_coord(&(end as f64, 0)).0;
-        root.draw(&PathElement::new(vec![(x0, axis_y), (x0, axis_y + tick * 2)], colour(theme.axis).stroke_width(theme.scale)))
-            .map_err(e)?;
+        root.draw(&PathElement::new(
+            vec![(x0, axis_y), (x0, axis_y + tick * 2)],
+            colour(theme.axis).stroke_width(theme.scale),
+        ))
+        .map_err(e)?;
         let label_w = root.estimate_text_size(year, &label_style).map_err(e)?.0 as i32;
         if x1 - x0 >= label_w + tick * 2 {
-            root.draw_text(year, &label_style.pos(centre), ((x0 + x1) / 2, year_y)).map_err(e)?;
+            root.draw_text(year, &label_style.pos(centre), ((x0 + x1) / 2, year_y))
+                .map_err(e)?;
         }
         i = end;
     }
     if show_months {
         for (i, m) in data.months.iter().enumerate() {
-            let x = (chart.backend_coord(&(i as f64, 0)).0 + chart.backend_coord(&(i as f64 + 1.0, 0)).0) / 2;
+            let x = (chart.backend_coord(&(i as f64, 0)).0
+                + chart.backend_coord(&(i as f64 + 1.0, 0)).0)
+                / 2;
             let month = m.month[5..].trim_start_matches('0');
-            root.draw_text(month, &label_style.pos(centre), (x, axis_y + tick)).map_err(e)?;
+            root.draw_text(month, &label_style.pos(centre), (x, axis_y + tick))
+                .map_err(e)?;
         }
     }
 
@@ -260,13 +317,111 @@ fn draw(root: &Area<'_>, data: &MonthlyCounts, title: &str, theme: &Theme) -> Dr
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tally::MonthCount;
+
+    fn counts(name: &str, months: &[u32]) -> MonthlyCounts {
+        let start = crate::tally::Month::new(2011, 1).0;
+        MonthlyCounts {
+            slug: "some-slug".into(),
+            display_name: name.into(),
+            time_zone: "Asia/Tokyo".into(),
+            as_of: chrono::DateTime::parse_from_rfc3339("2025-11-25T17:45:00Z")
+                .unwrap()
+                .to_utc(),
+            total: months.iter().map(|&n| u64::from(n)).sum(),
+            months: months
+                .iter()
+                .enumerate()
+                .map(|(i, &posts)| MonthCount {
+                    month: crate::tally::Month(start + i as i32).label(),
+                    posts,
+                })
+                .collect(),
+        }
+    }
+
+    fn decode(png: &[u8]) -> (u32, u32, Vec<u8>) {
+        let mut decoder = png::Decoder::new(png);
+        decoder.set_transformations(png::Transformations::EXPAND);
+        let mut reader = decoder.read_info().unwrap();
+        let mut buf = vec![0; reader.output_buffer_size()];
+        let info = reader.next_frame(&mut buf).unwrap();
+        buf.truncate(info.buffer_size());
+        (info.width, info.height, buf)
+    }
+
+    // REQ-CH-001, REQ-CH-002, REQ-CH-003: edge shapes decode at the promised
+    // size, deterministically, whatever the title.
+    #[test]
+    fn edge_shapes_render_at_size_and_deterministically() {
+        let long_name = "長い名前".repeat(125);
+        let mut spike = vec![1u32; 40];
+        spike[20] = 300;
+        let cases: Vec<(&str, MonthlyCounts)> = vec![
+            ("one post", counts("佐藤 太郎", &[1])),
+            ("one month", counts("Jane Doe", &[4])),
+            (
+                "fifteen years",
+                counts(
+                    "山田 花子",
+                    &(0..180).map(|i| (i * 7 % 11) as u32).collect::<Vec<_>>(),
+                ),
+            ),
+            ("spike", counts("Mixed 名前 mix", &spike)),
+            ("500-char name", counts(&long_name, &[1, 0, 2])),
+            ("only emoji", counts("🍣🍣🍣", &[1, 2])),
+            ("empty name", counts("", &[3])),
+            ("markup", counts("<script>alert(1)</script>", &[1])),
+        ];
+        let theme = Theme::default();
+        for (name, data) in &cases {
+            let png = render_chart(data, &theme).unwrap_or_else(|e| panic!("case {name}: {e}"));
+            let (w, h, _) = decode(&png);
+            assert_eq!((w, h), (1200, 600), "case {name}");
+            assert!(png.len() < 60_000, "case {name}: {} bytes", png.len());
+            assert_eq!(
+                render_chart(data, &theme).unwrap(),
+                png,
+                "case {name}: not deterministic"
+            );
+        }
+    }
+
+    // REQ-CH-001: the 2x chart is drawn at twice the pixels, not scaled up.
+    #[test]
+    fn scale_two_doubles_the_pixels() {
+        let theme = Theme {
+            scale: 2,
+            ..Theme::default()
+        };
+        let png = render_chart(&counts("佐藤 太郎", &[1, 2, 3]), &theme).unwrap();
+        let (w, h, _) = decode(&png);
+        assert_eq!((w, h), (2400, 1200));
+    }
+
+    #[test]
+    fn labels_in_both_languages() {
+        let data = counts("x", &[1, 0, 2]);
+        assert_eq!(
+            subtitle(&data, Language::Ja),
+            "合計 3 本 · 初投稿 2011年1月 · 直近12か月 3 本"
+        );
+        assert_eq!(
+            subtitle(&data, Language::En),
+            "3 posts · first post Jan 2011 · 3 in the last 12 months"
+        );
+        assert_eq!(
+            footer(&data, Language::En),
+            "As of 2025-11-26, months in Asia/Tokyo"
+        );
+    }
 
     #[test]
     fn y_axis_is_whole_and_roomy() {
         let cases: &[(u32, (u32, u32))] = &[
             (0, (1, 1)),
-            (1, (1, 1)),
-            (3, (3, 1)),
+            (1, (2, 1)),
+            (3, (4, 1)),
             (4, (5, 1)),
             (5, (6, 1)),
             (6, (8, 2)),
@@ -276,7 +431,10 @@ mod tests {
         ];
         for (max, want) in cases {
             let got = y_axis(*max);
-            assert!(got.0 >= *max && got.0 % got.1 == 0, "max {max}: {got:?}");
+            assert!(
+                got.0 >= *max && got.0.is_multiple_of(got.1),
+                "max {max}: {got:?}"
+            );
             assert_eq!(got, *want, "max {max}");
         }
     }

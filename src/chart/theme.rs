@@ -106,7 +106,9 @@ impl Theme {
         ];
         for (name, value, lo, hi) in checks {
             if !(lo..=hi).contains(&value) {
-                return Err(format!("chart theme: {name} = {value} is out of range {lo}..={hi}"));
+                return Err(format!(
+                    "chart theme: {name} = {value} is out of range {lo}..={hi}"
+                ));
             }
         }
         Ok(())
@@ -126,6 +128,7 @@ impl Theme {
 mod tests {
     use super::*;
 
+    // REQ-CH-004
     #[test]
     fn theme_json_is_validated() {
         let cases: &[(&str, &str, Result<(), &str>)] = &[
@@ -137,7 +140,11 @@ mod tests {
             ("bad scale", r#"{"scale":0}"#, Err("scale")),
             ("tiny width", r#"{"width":10}"#, Err("width")),
             ("unknown", r##"{"colour":"#000000"}"##, Err("unknown field")),
-            ("bad language", r#"{"language":"fr"}"#, Err("unknown variant")),
+            (
+                "bad language",
+                r#"{"language":"fr"}"#,
+                Err("unknown variant"),
+            ),
         ];
         for (name, json, want) in cases {
             match (Theme::from_json(json), want) {
@@ -146,6 +153,9 @@ mod tests {
                 (got, _) => panic!("case {name}: {got:?}"),
             }
         }
-        assert_eq!(Theme::from_json(r##"{"bar":"#FF0080"}"##).unwrap().bar, Rgb(255, 0, 128));
+        assert_eq!(
+            Theme::from_json(r##"{"bar":"#FF0080"}"##).unwrap().bar,
+            Rgb(255, 0, 128)
+        );
     }
 }

@@ -32,12 +32,17 @@ impl LocalStore {
 
     fn io_error(&self, key: &str, e: io::Error) -> StoreError {
         match e.kind() {
-            io::ErrorKind::NotFound => StoreError::NotFound { location: self.describe(key) },
+            io::ErrorKind::NotFound => StoreError::NotFound {
+                location: self.describe(key),
+            },
             io::ErrorKind::PermissionDenied => StoreError::AccessDenied {
                 location: self.describe(key),
                 message: e.to_string(),
             },
-            _ => StoreError::Io { location: self.describe(key), source: e },
+            _ => StoreError::Io {
+                location: self.describe(key),
+                source: e,
+            },
         }
     }
 }
@@ -50,7 +55,9 @@ impl Store for LocalStore {
     fn open<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<ObjectReader, StoreError>> {
         Box::pin(async move {
             let path = self.path(key)?;
-            let file = tokio::fs::File::open(&path).await.map_err(|e| self.io_error(key, e))?;
+            let file = tokio::fs::File::open(&path)
+                .await
+                .map_err(|e| self.io_error(key, e))?;
             Ok(Box::pin(BufReader::with_capacity(256 * 1024, file)) as ObjectReader)
         })
     }
@@ -69,17 +76,28 @@ impl Store for LocalStore {
         })
     }
 
-    fn put<'a>(&'a self, key: &'a str, body: Vec<u8>, _headers: &'a ObjectHeaders) -> BoxFuture<'a, Result<(), StoreError>> {
+    fn put<'a>(
+        &'a self,
+        key: &'a str,
+        body: Vec<u8>,
+        _headers: &'a ObjectHeaders,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(async move {
             let path = self.path(key)?;
             if let Some(dir) = path.parent() {
-                tokio::fs::create_dir_all(dir).await.map_err(|e| self.io_error(key, e))?;
+                tokio::fs::create_dir_all(dir)
+                    .await
+                    .map_err(|e| self.io_error(key, e))?;
             }
             // Write beside and rename, so a reader never sees half a chart.
             let mut tmp = path.clone().into_os_string();
             tmp.push(".part");
-            tokio::fs::write(&tmp, &body).await.map_err(|e| self.io_error(key, e))?;
-            tokio::fs::rename(&tmp, &path).await.map_err(|e| self.io_error(key, e))?;
+            tokio::fs::write(&tmp, &body)
+                .await
+                .map_err(|e| self.io_error(key, e))?;
+            tokio::fs::rename(&tmp, &path)
+                .await
+                .map_err(|e| self.io_error(key, e))?;
             Ok(())
         })
     }
@@ -98,24 +116,48 @@ mod tests {
     async fn put_head_open_round_trip() {
         let dir = tempfile::tempdir().unwrap();
         let store = LocalStore::new(dir.path().to_path_buf());
-        let headers = ObjectHeaders { content_type: "text/plain", cache_control: None };
+        let headers = ObjectHeaders {
+            content_type: "text/plain",
+            cache_control: None,
+        };
         assert_eq!(store.head("a/b.txt").await.unwrap(), None);
-        store.put("a/b.txt", b"hello".to_vec(), &headers).await.unwrap();
+        store
+            .put("a/b.txt", b"hello".to_vec(), &headers)
+            .await
+            .unwrap();
         let meta = store.head("a/b.txt").await.unwrap().unwrap();
-        assert_eq!(meta.md5_hex.as_deref(), Some("5d41402abc4b2a76b9719d911017c592"));
+        assert_eq!(
+            meta.md5_hex.as_deref(),
+            Some("5d41402abc4b2a76b9719d911017c592")
+        );
         let mut text = String::new();
-        store.open("a/b.txt").await.unwrap().read_to_string(&mut text).await.unwrap();
+        store
+            .open("a/b.txt")
+            .await
+            .unwrap()
+            .read_to_string(&mut text)
+            .await
+            .unwrap();
         assert_eq!(text, "hello");
-        assert!(matches!(store.open("missing").await, Err(StoreError::NotFound { .. })));
+        assert!(matches!(
+            store.open("missing").await,
+            Err(StoreError::NotFound { .. })
+        ));
     }
 
     #[tokio::test]
     async fn keys_cannot_escape_the_root() {
         let dir = tempfile::tempdir().unwrap();
         let store = LocalStore::new(dir.path().join("root"));
-        let headers = ObjectHeaders { content_type: "text/plain", cache_control: None };
+        let headers = ObjectHeaders {
+            content_type: "text/plain",
+            cache_control: None,
+        };
         for key in ["../x", "/etc/passwd", "a/../../x", "./a"] {
-            assert!(store.put(key, vec![1], &headers).await.is_err(), "key {key}");
+            assert!(
+                store.put(key, vec![1], &headers).await.is_err(),
+                "key {key}"
+            );
         }
     }
 }

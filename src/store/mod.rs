@@ -59,7 +59,10 @@ pub enum StoreError {
 impl StoreError {
     /// True when the object or its bucket is missing.
     pub fn is_missing(&self) -> bool {
-        matches!(self, StoreError::NotFound { .. } | StoreError::NoSuchBucket { .. })
+        matches!(
+            self,
+            StoreError::NotFound { .. } | StoreError::NoSuchBucket { .. }
+        )
     }
 }
 
@@ -72,7 +75,12 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// The fingerprint of an object, `None` when it does not exist.
     fn head<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<ObjectMeta>, StoreError>>;
     /// Writes an object whole.
-    fn put<'a>(&'a self, key: &'a str, body: Vec<u8>, headers: &'a ObjectHeaders) -> BoxFuture<'a, Result<(), StoreError>>;
+    fn put<'a>(
+        &'a self,
+        key: &'a str,
+        body: Vec<u8>,
+        headers: &'a ObjectHeaders,
+    ) -> BoxFuture<'a, Result<(), StoreError>>;
     /// Whether [`ObjectMeta::cache_control`] reflects what was stored.
     fn keeps_headers(&self) -> bool;
 }
@@ -90,8 +98,15 @@ impl Location {
         match text.strip_prefix("s3://") {
             Some(rest) => {
                 let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
-                if bucket.len() < 3 || bucket.len() > 63 || !bucket.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.') {
-                    return Err(format!("{text:?}: {bucket:?} is not a valid S3 bucket name"));
+                if bucket.len() < 3
+                    || bucket.len() > 63
+                    || !bucket.chars().all(|c| {
+                        c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.'
+                    })
+                {
+                    return Err(format!(
+                        "{text:?}: {bucket:?} is not a valid S3 bucket name"
+                    ));
                 }
                 Ok(Location::S3 {
                     bucket: bucket.to_string(),
@@ -116,7 +131,11 @@ impl fmt::Display for Location {
 /// `a/b` -> `a/b/`, `` -> ``, `/a//` -> `a/`.
 pub fn normalize_prefix(prefix: &str) -> String {
     let trimmed = prefix.trim_matches('/');
-    if trimmed.is_empty() { String::new() } else { format!("{trimmed}/") }
+    if trimmed.is_empty() {
+        String::new()
+    } else {
+        format!("{trimmed}/")
+    }
 }
 
 /// Opens a store for a location; S3 stores share one client.
@@ -143,9 +162,27 @@ mod tests {
     #[test]
     fn locations_parse() {
         let cases: &[(&str, Result<Location, ()>)] = &[
-            ("s3://my-bucket", Ok(Location::S3 { bucket: "my-bucket".into(), prefix: "".into() })),
-            ("s3://my-bucket/", Ok(Location::S3 { bucket: "my-bucket".into(), prefix: "".into() })),
-            ("s3://my-bucket/a/b", Ok(Location::S3 { bucket: "my-bucket".into(), prefix: "a/b/".into() })),
+            (
+                "s3://my-bucket",
+                Ok(Location::S3 {
+                    bucket: "my-bucket".into(),
+                    prefix: "".into(),
+                }),
+            ),
+            (
+                "s3://my-bucket/",
+                Ok(Location::S3 {
+                    bucket: "my-bucket".into(),
+                    prefix: "".into(),
+                }),
+            ),
+            (
+                "s3://my-bucket/a/b",
+                Ok(Location::S3 {
+                    bucket: "my-bucket".into(),
+                    prefix: "a/b/".into(),
+                }),
+            ),
             ("./out", Ok(Location::Local("./out".into()))),
             ("s3://AB", Err(())),
             ("s3://Upper-Case", Err(())),

@@ -34,7 +34,11 @@ pub struct S3Store {
 impl S3Store {
     /// `prefix` is empty or ends with `/`; keys are appended to it.
     pub fn new(client: Client, bucket: String, prefix: String) -> Self {
-        S3Store { client, bucket, prefix }
+        S3Store {
+            client,
+            bucket,
+            prefix,
+        }
     }
 
     fn key(&self, key: &str) -> String {
@@ -54,7 +58,9 @@ impl S3Store {
         };
         match code.as_deref() {
             Some("NoSuchKey" | "NotFound") => StoreError::NotFound { location },
-            Some("NoSuchBucket") => StoreError::NoSuchBucket { bucket: self.bucket.clone() },
+            Some("NoSuchBucket") => StoreError::NoSuchBucket {
+                bucket: self.bucket.clone(),
+            },
             Some("AccessDenied" | "Forbidden" | "InvalidAccessKeyId" | "SignatureDoesNotMatch") => {
                 StoreError::AccessDenied { location, message }
             }
@@ -84,11 +90,20 @@ impl Store for S3Store {
 
     fn head<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<ObjectMeta>, StoreError>> {
         Box::pin(async move {
-            match self.client.head_object().bucket(&self.bucket).key(self.key(key)).send().await {
+            match self
+                .client
+                .head_object()
+                .bucket(&self.bucket)
+                .key(self.key(key))
+                .send()
+                .await
+            {
                 Ok(out) => Ok(Some(ObjectMeta {
                     // A single-part, non-KMS object's ETag is the MD5 of its bytes;
                     // any other form simply never matches, and the chart is re-put.
-                    md5_hex: out.e_tag().map(|t| t.trim_matches('"').to_ascii_lowercase()),
+                    md5_hex: out
+                        .e_tag()
+                        .map(|t| t.trim_matches('"').to_ascii_lowercase()),
                     cache_control: out.cache_control().map(str::to_string),
                     content_type: out.content_type().map(str::to_string),
                 })),
@@ -104,7 +119,12 @@ impl Store for S3Store {
         })
     }
 
-    fn put<'a>(&'a self, key: &'a str, body: Vec<u8>, headers: &'a ObjectHeaders) -> BoxFuture<'a, Result<(), StoreError>> {
+    fn put<'a>(
+        &'a self,
+        key: &'a str,
+        body: Vec<u8>,
+        headers: &'a ObjectHeaders,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(async move {
             self.client
                 .put_object()

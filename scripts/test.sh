@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# All tests: unit and integration tests (a real S3-compatible server and the
+# Lambda runtime emulator, both started by the tests), then the checks on the
+# Dockerfile and the CloudFormation template. Installs the tools it needs into
+# .tools/ on first use (PyPI, npm), so it runs on a fresh machine.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+# shellcheck source=scripts/tools.sh
+source scripts/tools.sh
+ensure_tools
+
+cargo test --locked
+
+if [ -f cloudformation/author-stats-batch.yaml ]; then
+  scripts/check-template.sh
+fi
+if [ -f Dockerfile ]; then
+  "$TOOLS/bin/hadolint" Dockerfile
+  echo "hadolint: Dockerfile clean"
+fi
+echo "all tests passed"

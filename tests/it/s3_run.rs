@@ -1,0 +1,193 @@
+//! The whole run against a real
+//! S3-compatible server, through the `author-stats` binary and the SDK's default
+//! credential and endpoint chain.
+
+use crate::common::*;
+
+const NIGHTLY: &[&str] = &["--lookback-days", "7", "--as-of", "2025-11-25T17:45:00Z"];
+
+async fn run_nightly(server: &S3Server, extra: &[&str]) -> std::process::Output {
+    let mut args = vec![
+        "run",
+        "--source",
+        "s3://source-bucket",
+        "--dest",
+        "s3://charts-bucket",
+        "--s3-force-path-style",
+        "--max-bad-share",
+        "0.2",
+    ];
+    args.extend_from_slice(NIGHTLY);
+    args.extend_from_slice(extra);
+    author_stats(&args, &server.env()).await
+}
+
+// REQ-IO-001, REQ-PU-001, REQ-PU-002, REQ-PU-003, REQ-RP-001, REQ-CH-001, REQ-IN-001
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nightly_run_against_s3_writes_exact_keys_and_second_run_uploads_nothing() {
+    let server = S3Server::start(&[SOURCE_BUCKET, CHARTS_BUCKET]).await;
+    server.put_fixtures().await;
+
+    let out = run_nightly(&server, &[]).await;
+    assert!(
+        out.status.success(),
+        "run failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report = report_of(&out);
+    assert_reconciles(&report);
+    assert_eq!(report["authors"]["active"], 4);
+    assert_eq!(report["authors"]["published"], 2);
+    assert_eq!(report["authors"]["skipped"], 2);
+    assert_eq!(report["skipped_by_reason"]["shared_slug"], 1);
+    assert_eq!(report["skipped_by_reason"]["unsafe_slug"], 1);
+    assert_eq!(report["posts"]["orphans"]["count"], 1);
+    assert_eq!(
+        report["posts"]["orphans"]["sample_lines"],
+        serde_json::json!([15])
+    );
+    assert_eq!(report["posts"]["unpublished"], 1);
+    assert_eq!(report["posts"]["future"], 1);
+    assert_eq!(
+        report["posts_file"]["bad"]["bad_timestamp"]["sample_lines"],
+        serde_json::json!([16])
+    );
+    assert_eq!(
+        report["posts_file"]["bad"]["invalid_json"]["sample_lines"],
+        serde_json::json!([17])
+    );
+    assert_eq!(report["objects_written"], 4);
+
+    let keys = server.keys(CHARTS_BUCKET).await;
+    let charts: Vec<&str> = keys
+        .iter()
+        .map(String::as_str)
+        .filter(|k| !k.starts_with("reports/"))
+        .collect();
+    assert_eq!(
+        charts,
+        vec![
+            "author-monthly-stats/jane-doe.json",
+            "author-monthly-stats/jane-doe.png",
+            "author-monthly-stats/sato-taro.json",
+            "author-monthly-stats/sato-taro.png",
+        ]
+    );
+    assert!(
+        keys.contains(&"reports/latest.json".to_string()),
+        "{keys:?}"
+    );
+    assert_eq!(
+        keys.iter()
+            .filter(|k| k.starts_with("reports/run-"))
+            .count(),
+        1
+    );
+
+    let png = server
+        .get(CHARTS_BUCKET, "author-monthly-stats/sato-taro.png")
+        .await;
+    assert_eq!(png_size(&png), (1200, 600));
+    let data: serde_json::Value = serde_json::from_slice(
+        &server
+            .get(CHARTS_BUCKET, "author-monthly-stats/sato-taro.json")
+            .await,
+    )
+    .unwrap();
+    assert_eq!(series_of(&data), sato_taro_series());
+    assert_eq!(data["total"], 3);
+    assert_eq!(data["display_name"], "佐藤 太郎");
+    assert_eq!(data["time_zone"], "Asia/Tokyo");
+    assert_eq!(data["as_of"], "2025-11-25T17:45:00Z");
+    let data: serde_json::Value = serde_json::from_slice(
+        &server
+            .get(CHARTS_BUCKET, "author-monthly-stats/jane-doe.json")
+            .await,
+    )
+    .unwrap();
+    assert_eq!(series_of(&data), jane_doe_series());
+
+    let head = server
+        .client()
+        .head_object()
+        .bucket(CHARTS_BUCKET)
+        .key("author-monthly-stats/sato-taro.png")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.content_type(), Some("image/png"));
+    assert_eq!(head.cache_control(), Some("public, max-age=3600"));
+
+    // The same request again: nothing changed, nothing uploaded.
+    let again = run_nightly(&server, &[]).await;
+    assert!(again.status.success());
+    let report = report_of(&again);
+    assert_reconciles(&report);
+    assert_eq!(report["authors"]["published"], 0);
+    assert_eq!(report["authors"]["unchanged"], 2);
+    assert_eq!(report["objects_written"], 0);
+
+    // A new Cache-Control is a change worth uploading.
+    let header = run_nightly(&server, &["--cache-control", "public, max-age=600"]).await;
+    let report = report_of(&header);
+    assert_eq!(report["authors"]["published"], 2);
+}
+
+// REQ-IN-004, REQ-IO-002: a broken input fails before anything is published.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broken_input_publishes_nothing() {
+    let server = S3Server::start(&[SOURCE_BUCKET, CHARTS_BUCKET]).await;
+    server.put_fixtures().await;
+    // At the default 1% limit, two bad lines in sixteen is a broken export.
+    let out = author_stats(
+        &[
+            "run",
+            "--source",
+            "s3://source-bucket",
+            "--dest",
+            "s3://charts-bucket",
+            "--s3-force-path-style",
+            "--lookback-days",
+            "7",
+            "--as-of",
+            "2025-11-25T17:45:00Z",
+        ],
+        &server.env(),
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("[InputBroken]") && stderr.contains("2 of 16 lines"),
+        "{stderr}"
+    );
+    assert!(server.keys(CHARTS_BUCKET).await.is_empty());
+
+    // A truncated gzip is a read error, also before anything is published.
+    let posts = std::fs::read(data("posts.jsonl")).unwrap();
+    let mut gz = gzip_two_members(&posts);
+    gz.truncate(gz.len() - 10);
+    server
+        .put(SOURCE_BUCKET, "contentful/all-blog-posts.jsonl.gz", gz)
+        .await;
+    let out = run_nightly(&server, &[]).await;
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("[SourceUnreadable]"), "{stderr}");
+    assert!(server.keys(CHARTS_BUCKET).await.is_empty());
+}
+
+// REQ-IO-003: a missing source object or bucket is one clear error naming it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn missing_source_names_bucket_and_key() {
+    let server = S3Server::start(&[SOURCE_BUCKET, CHARTS_BUCKET]).await;
+    let out = run_nightly(&server, &[]).await;
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("[SourceMissing]")
+            && stderr.contains("s3://source-bucket/contentful/authorProfile.jsonl.gz"),
+        "{stderr}"
+    );
+    assert!(server.keys(CHARTS_BUCKET).await.is_empty());
+}
