@@ -1,0 +1,309 @@
+//! The Lambda handler through the real AWS Lambda Runtime Interface Emulator
+//! (`aws-lambda-rie`, installed by scripts/tools.sh), with the binary as the
+//! bootstrap, against the S3-compatible test server.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::common::*;
+
+/// Where the emulator is: `AWS_LAMBDA_RIE`, else `.tools/bin/aws-lambda-rie`.
+pub fn rie_path() -> PathBuf {
+    let path = std::env::var_os("AWS_LAMBDA_RIE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join(".tools/bin/aws-lambda-rie"));
+    assert!(
+        path.exists(),
+        "the Lambda runtime emulator is not at {}: run ./scripts/test.sh (it installs it) or set AWS_LAMBDA_RIE",
+        path.display()
+    );
+    path
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The emulator serves its runtime API on a fixed port (9001), so only one may
+/// run at a time: every emulator holds this lock while it lives.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// The emulator running the `author-stats` binary as its bootstrap.
+pub struct Emulator {
+    pub port: u16,
+    child: tokio::process::Child,
+    _turn: tokio::sync::MutexGuard<'static, ()>,
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        let _ = self.child.start_kill();
+    }
+}
+
+impl Emulator {
+    pub async fn start(env: &[(&str, String)]) -> Emulator {
+        let turn = ONE_AT_A_TIME.lock().await;
+        let port = free_port();
+        let mut cmd = tokio::process::Command::new(rie_path());
+        cmd.arg("--runtime-interface-emulator-address")
+            .arg(format!("127.0.0.1:{port}"))
+            .arg(env!("CARGO_BIN_EXE_author-stats"))
+            .env_remove("AWS_LAMBDA_RUNTIME_API")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let child = cmd.spawn().expect("start aws-lambda-rie");
+        for _ in 0..200 {
+            if TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+                return Emulator {
+                    port,
+                    child,
+                    _turn: turn,
+                };
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("aws-lambda-rie did not listen on {port}");
+    }
+
+    /// Stops the emulator and waits for it to exit.
+    pub async fn stop(mut self) {
+        let _ = self.child.kill().await;
+    }
+
+    /// Invokes the function with `event` and returns the reply body as JSON.
+    pub async fn invoke(&self, event: &str) -> serde_json::Value {
+        let body = http_post(
+            self.port,
+            "/2015-03-31/functions/function/invocations",
+            event,
+        )
+        .await;
+        serde_json::from_slice(&body).unwrap_or_else(|e| {
+            panic!(
+                "reply is not JSON ({e}): {}",
+                String::from_utf8_lossy(&body)
+            )
+        })
+    }
+}
+
+/// A minimal HTTP/1.1 POST (the emulator's invoke API), reading to close.
+pub async fn http_post(port: u16, path: &str, body: &str) -> Vec<u8> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let request = format!(
+        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).await.unwrap();
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("HTTP headers");
+    let headers = String::from_utf8_lossy(&raw[..split]).to_ascii_lowercase();
+    let payload = raw[split + 4..].to_vec();
+    if headers.contains("transfer-encoding: chunked") {
+        dechunk(&payload)
+    } else {
+        payload
+    }
+}
+
+fn dechunk(mut data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let Some(eol) = data.windows(2).position(|w| w == b"\r\n") else {
+            break;
+        };
+        let size =
+            usize::from_str_radix(String::from_utf8_lossy(&data[..eol]).trim(), 16).unwrap_or(0);
+        if size == 0 {
+            break;
+        }
+        out.extend_from_slice(&data[eol + 2..eol + 2 + size]);
+        data = &data[eol + 2 + size + 2..];
+    }
+    out
+}
+
+/// The function's environment for the test server.
+pub fn function_env(server: &S3Server, extra: &[(&str, &str)]) -> Vec<(&'static str, String)> {
+    let mut env = server.env();
+    env.extend([
+        ("SOURCE_BUCKET", SOURCE_BUCKET.to_string()),
+        ("CHARTS_BUCKET", CHARTS_BUCKET.to_string()),
+        ("S3_FORCE_PATH_STYLE", "true".to_string()),
+        ("MAX_BAD_RECORD_SHARE", "0.2".to_string()),
+        ("AWS_LAMBDA_LOG_FORMAT", "JSON".to_string()),
+        ("AWS_LAMBDA_FUNCTION_TIMEOUT", "60".to_string()),
+    ]);
+    for (k, v) in extra {
+        env.retain(|(name, _)| name != k);
+        env.push((leak(k), v.to_string()));
+    }
+    env
+}
+
+fn leak(s: &str) -> &'static str {
+    Box::leak(s.to_string().into_boxed_str())
+}
+
+fn event(name: &str) -> String {
+    std::fs::read_to_string(repo().join("events").join(name)).unwrap()
+}
+
+// REQ-LA-001, REQ-LA-002, REQ-EV-001: every sample event through the emulator.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sample_events_through_the_runtime_emulator() {
+    let server = S3Server::start(&[SOURCE_BUCKET, CHARTS_BUCKET]).await;
+    server.put_fixtures().await;
+    let emulator = Emulator::start(&function_env(&server, &[])).await;
+
+    let nightly = emulator.invoke(&event("nightly.json")).await;
+    assert_reconciles(&nightly);
+    assert_eq!(nightly["authors"]["active"], 4, "{nightly}");
+    assert_eq!(nightly["authors"]["published"], 2);
+    assert!(
+        nightly["report_location"]
+            .as_str()
+            .unwrap()
+            .starts_with("s3://charts-bucket/reports/run-")
+    );
+
+    let manual = emulator.invoke(&event("manual-test.json")).await;
+    assert_reconciles(&manual);
+    assert_eq!(manual["authors"]["active"], 2, "{manual}");
+    assert_eq!(
+        manual["authors"]["unchanged"], 2,
+        "the nightly run drew both already: {manual}"
+    );
+
+    let backfill = emulator.invoke(&event("backfill-15y.json")).await;
+    assert_reconciles(&backfill);
+    assert_eq!(backfill["authors"]["active"], 6, "{backfill}");
+    assert_eq!(
+        backfill["authors"]["published"], 1,
+        "only old-timer is new: {backfill}"
+    );
+    assert_eq!(backfill["authors"]["unchanged"], 2);
+
+    let keys = server.keys(CHARTS_BUCKET).await;
+    for slug in ["jane-doe", "old-timer", "sato-taro"] {
+        assert!(
+            keys.contains(&format!("author-monthly-stats/{slug}.png")),
+            "{keys:?}"
+        );
+    }
+    let png = server
+        .get(CHARTS_BUCKET, "author-monthly-stats/sato-taro.png")
+        .await;
+    assert_eq!(png_size(&png), (1200, 600));
+
+    // REQ-LA-002: a bad event is a typed error.
+    let bad = emulator.invoke(r#"{"lookback_days": 0}"#).await;
+    assert_eq!(bad["errorType"], "EventInvalid", "{bad}");
+    assert!(
+        bad["errorMessage"]
+            .as_str()
+            .unwrap()
+            .contains("lookback_days"),
+        "{bad}"
+    );
+    let unknown = emulator.invoke(r#"{"lookback": 7}"#).await;
+    assert_eq!(unknown["errorType"], "EventInvalid", "{unknown}");
+}
+
+// REQ-LA-003: past the deadline no chart is started; the report lists the undone
+// authors and the invocation fails with the deadline type; the next run finishes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deadline_leaves_authors_undone_and_a_rerun_finishes() {
+    let server = S3Server::start(&[SOURCE_BUCKET, CHARTS_BUCKET]).await;
+    server.put_fixtures().await;
+    // A margin as long as the timeout: the deadline has passed as soon as drawing starts.
+    let short = Emulator::start(&function_env(
+        &server,
+        &[
+            ("AWS_LAMBDA_FUNCTION_TIMEOUT", "5"),
+            ("DEADLINE_MARGIN_SECONDS", "5"),
+        ],
+    ))
+    .await;
+    let reply = short.invoke(&event("backfill-15y.json")).await;
+    assert_eq!(reply["errorType"], "DeadlineExceeded", "{reply}");
+    assert!(
+        reply["errorMessage"].as_str().unwrap().contains("3 of 6"),
+        "{reply}"
+    );
+    short.stop().await;
+    let report: serde_json::Value =
+        serde_json::from_slice(&server.get(CHARTS_BUCKET, "reports/latest.json").await).unwrap();
+    assert_reconciles(&report);
+    assert_eq!(
+        report["undone"],
+        serde_json::json!(["jane-doe", "old-timer", "sato-taro"])
+    );
+    assert!(
+        !server
+            .keys(CHARTS_BUCKET)
+            .await
+            .iter()
+            .any(|k| k.ends_with(".png"))
+    );
+
+    let full = Emulator::start(&function_env(&server, &[])).await;
+    let reply = full.invoke(&event("backfill-15y.json")).await;
+    assert_reconciles(&reply);
+    assert_eq!(reply["authors"]["published"], 3, "{reply}");
+    assert_eq!(reply["authors"]["undone"], 0);
+}
+
+// REQ-CF-001, REQ-LA-004: an invalid configuration fails the init, naming the variable.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_configuration_fails_the_init() {
+    let cases: &[(&[(&str, &str)], &str)] = &[
+        (&[("CHARTS_BUCKET", "charts-bucket")], "SOURCE_BUCKET"),
+        (
+            &[
+                ("SOURCE_BUCKET", "source-bucket"),
+                ("CHARTS_BUCKET", "charts-bucket"),
+                ("MONTH_TIMEZONE", "Tokyo"),
+            ],
+            "MONTH_TIMEZONE",
+        ),
+    ];
+    for (vars, needle) in cases {
+        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_author-stats"));
+        cmd.env_clear()
+            .env("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9")
+            .env("PATH", "/usr/bin:/bin");
+        for (k, v) in *vars {
+            cmd.env(k, v);
+        }
+        let out = tokio::time::timeout(Duration::from_secs(30), cmd.output())
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(!out.status.success());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains(needle) && stderr.contains("ConfigInvalid"),
+            "{needle}: {stderr}"
+        );
+    }
+}
