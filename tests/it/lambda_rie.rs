@@ -46,18 +46,34 @@ pub struct Emulator {
 
 impl Drop for Emulator {
     fn drop(&mut self) {
+        self.kill_group();
         let _ = self.child.start_kill();
     }
 }
 
 impl Emulator {
+    /// The emulator around the test build of the binary.
     pub async fn start(env: &[(&str, String)]) -> Emulator {
+        Self::launch(env, |port| {
+            let mut cmd = tokio::process::Command::new(rie_path());
+            cmd.arg("--runtime-interface-emulator-address")
+                .arg(format!("127.0.0.1:{port}"))
+                .arg(env!("CARGO_BIN_EXE_author-stats"));
+            cmd
+        })
+        .await
+    }
+
+    /// Starts whatever `command` builds for a port; it must serve the invoke API there.
+    pub async fn launch(
+        env: &[(&str, String)],
+        command: impl FnOnce(u16) -> tokio::process::Command,
+    ) -> Emulator {
         let turn = ONE_AT_A_TIME.lock().await;
         let port = free_port();
-        let mut cmd = tokio::process::Command::new(rie_path());
-        cmd.arg("--runtime-interface-emulator-address")
-            .arg(format!("127.0.0.1:{port}"))
-            .arg(env!("CARGO_BIN_EXE_author-stats"))
+        let mut cmd = command(port);
+        // Its own process group, so stopping it also stops what it started.
+        cmd.process_group(0)
             .env_remove("AWS_LAMBDA_RUNTIME_API")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -67,7 +83,7 @@ impl Emulator {
             cmd.env(k, v);
         }
         let child = cmd.spawn().expect("start aws-lambda-rie");
-        for _ in 0..200 {
+        for _ in 0..600 {
             if TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
                 return Emulator {
                     port,
@@ -80,9 +96,18 @@ impl Emulator {
         panic!("aws-lambda-rie did not listen on {port}");
     }
 
-    /// Stops the emulator and waits for it to exit.
+    fn kill_group(&self) {
+        if let Some(pid) = self.child.id() {
+            let _ = std::process::Command::new("kill")
+                .args(["-KILL", "--", &format!("-{pid}")])
+                .status();
+        }
+    }
+
+    /// Stops the emulator (and the function it started) and waits for it to exit.
     pub async fn stop(mut self) {
-        let _ = self.child.kill().await;
+        self.kill_group();
+        let _ = self.child.wait().await;
     }
 
     /// Invokes the function with `event` and returns the reply body as JSON.
@@ -164,7 +189,7 @@ fn leak(s: &str) -> &'static str {
     Box::leak(s.to_string().into_boxed_str())
 }
 
-fn event(name: &str) -> String {
+pub fn event(name: &str) -> String {
     std::fs::read_to_string(repo().join("events").join(name)).unwrap()
 }
 
