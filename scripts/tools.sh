@@ -29,3 +29,20 @@ ensure_tools() {
   export AWS_LAMBDA_RIE="$TOOLS/bin/aws-lambda-rie"
   export PATH="$TOOLS/bin:$PATH"
 }
+
+# cfn-guard (static binary from the npm package that carries it) and checkov (PyPI).
+ensure_template_tools() {
+  if [ ! -x "$TOOLS/bin/cfn-guard" ]; then
+    local tmp arch
+    tmp=$(mktemp -d)
+    arch=$(uname -m)
+    (cd "$tmp" && npm pack --silent @cdklabs/cdk-validator-cfnguard >/dev/null && tar -xzf ./*.tgz)
+    cp "$tmp/package/bin/ubuntu/$arch/cfn-guard" "$TOOLS/bin/cfn-guard"
+    chmod +x "$TOOLS/bin/cfn-guard"
+    rm -rf "$tmp"
+  fi
+  if [ ! -x "$TOOLS/venv/bin/checkov" ]; then
+    "$TOOLS/venv/bin/pip" install --quiet --disable-pip-version-check checkov
+  fi
+  ln -sf "$TOOLS/venv/bin/checkov" "$TOOLS/bin/checkov"
+}
