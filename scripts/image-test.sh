@@ -20,15 +20,21 @@ if ! command -v buildah >/dev/null || ! command -v debootstrap >/dev/null; then
 fi
 B=(buildah --storage-driver vfs)
 IMAGE=localhost/author-stats:test
-MIRROR=$(grep -rhoE 'https?://[^ ]+/debian/?' /etc/apt/sources.list /etc/apt/sources.list.d/ 2>/dev/null | head -n 1)
-MIRROR=${MIRROR:-http://deb.debian.org/debian}
+MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 
 if ! "${B[@]}" inspect --type image localhost/debian:local >/dev/null 2>&1; then
-  echo "making the Debian stand-in base with debootstrap ($MIRROR)"
-  rootfs=$(mktemp -d)
-  debootstrap --variant=minbase bookworm "$rootfs" "$MIRROR" >/dev/null
-  tar -C "$rootfs" -c . | "${B[@]}" import - localhost/debian:local
-  rm -rf "$rootfs"
+  rootfs="$TOOLS/rootfs-bookworm"
+  if [ ! -x "$rootfs/bin/sh" ]; then
+    echo "making the Debian stand-in base with debootstrap ($MIRROR)"
+    rm -rf "$rootfs"
+    debootstrap --variant=minbase bookworm "$rootfs" "$MIRROR" >"$TOOLS/debootstrap.log" 2>&1 \
+      || { tail -n 20 "$TOOLS/debootstrap.log" >&2; exit 1; }
+  fi
+  ctr=$("${B[@]}" from scratch)
+  mnt=$("${B[@]}" mount "$ctr")
+  cp -a "$rootfs/." "$mnt/"
+  "${B[@]}" umount "$ctr" >/dev/null
+  "${B[@]}" commit --rm "$ctr" localhost/debian:local >/dev/null
 fi
 if ! "${B[@]}" inspect --type image localhost/rust-builder:local >/dev/null 2>&1; then
   echo "making the Rust builder stand-in"

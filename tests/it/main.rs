@@ -9,3 +9,4 @@ mod lambda_rie;
 mod local_run;
 mod requirements;
 mod s3_run;
+mod template;

@@ -1,0 +1,82 @@
+//! REQ-IA-001, REQ-IA-002: the CloudFormation template gives the function
+//! exactly the environment variables the code reads, and the schedule's input
+//! is a valid run request.
+
+use std::collections::BTreeSet;
+
+use author_stats_batch::config::ENV_VARS;
+use author_stats_batch::event::RunRequest;
+
+use crate::common::repo;
+
+fn template() -> String {
+    std::fs::read_to_string(repo().join("cloudformation/author-stats-batch.yaml")).unwrap()
+}
+
+fn indent(line: &str) -> usize {
+    line.len() - line.trim_start().len()
+}
+
+/// The keys of the mapping under `Environment:` / `Variables:` of the function.
+fn environment_variables(text: &str) -> BTreeSet<String> {
+    let lines: Vec<&str> = text.lines().collect();
+    let start = lines
+        .iter()
+        .position(|l| l.trim() == "Variables:")
+        .expect("the function has Environment.Variables");
+    let base = indent(lines[start]);
+    lines[start + 1..]
+        .iter()
+        .take_while(|l| l.trim().is_empty() || indent(l) > base)
+        .filter(|l| indent(l) == base + 2)
+        .filter_map(|l| l.trim().split_once(':').map(|(k, _)| k.to_string()))
+        .collect()
+}
+
+// REQ-IA-001
+#[test]
+fn template_sets_exactly_the_variables_the_code_reads() {
+    let text = template();
+    assert_eq!(
+        text.matches("Variables:").count(),
+        1,
+        "one function environment expected"
+    );
+    let in_template = environment_variables(&text);
+    let in_code: BTreeSet<String> = ENV_VARS.iter().map(|s| s.to_string()).collect();
+    assert_eq!(in_template, in_code);
+}
+
+// REQ-IA-002
+#[test]
+fn schedule_input_is_a_valid_run_request() {
+    let text = template();
+    let line = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("Input: !Sub"))
+        .expect("the schedule target has an Input");
+    let body = line.split_once("!Sub").unwrap().1.trim().trim_matches('\'');
+    let default_lookback = text
+        .split("LookbackDays:")
+        .nth(1)
+        .and_then(|s| s.lines().find(|l| l.trim_start().starts_with("Default:")))
+        .and_then(|l| l.split(':').nth(1))
+        .map(|v| v.trim().to_string())
+        .expect("LookbackDays has a default");
+    // What EventBridge Scheduler sends once it fills in the placeholders.
+    let sent = body
+        .replace("${LookbackDays}", &default_lookback)
+        .replace("<aws.scheduler.scheduled-time>", "2025-11-25T17:45:00Z");
+    let plan = RunRequest::from_json(&sent)
+        .and_then(|r| r.resolve(chrono::Utc::now()))
+        .unwrap_or_else(|e| panic!("{sent}: {e}"));
+    assert_eq!(plan.lookback_days, 7);
+    assert_eq!(plan.as_of.to_rfc3339(), "2025-11-25T17:45:00+00:00");
+    let nightly = std::fs::read_to_string(repo().join("events/nightly.json")).unwrap();
+    let nightly: serde_json::Value = serde_json::from_str(&nightly).unwrap();
+    let sent: serde_json::Value = serde_json::from_str(&sent).unwrap();
+    assert_eq!(
+        sent, nightly,
+        "events/nightly.json is what the schedule sends"
+    );
+}
