@@ -41,6 +41,8 @@ if ! "${B[@]}" inspect --type image localhost/rust-builder:local >/dev/null 2>&1
   ctr=$("${B[@]}" from localhost/debian:local)
   "${B[@]}" run --isolation chroot "$ctr" -- sh -c \
     'apt-get update -q && apt-get install -y -q --no-install-recommends gcc libc6-dev ca-certificates && rm -rf /var/lib/apt/lists/*' >/dev/null
+  # This machine reaches crates.io through its own certificate authority.
+  "${B[@]}" copy "$ctr" /etc/ssl/certs/ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
   "${B[@]}" config --env RUSTUP_HOME=/opt/rustup --env CARGO_HOME=/usr/local/cargo \
     --env PATH=/usr/local/cargo/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin "$ctr"
   "${B[@]}" commit --rm "$ctr" localhost/rust-builder:local >/dev/null
@@ -53,7 +55,7 @@ toolbin=$(mktemp -d)
 for tool in rustup cargo rustc; do cp -L "$CARGO_BIN/$tool" "$toolbin/$tool"; done
 
 start=$(date +%s)
-"${B[@]}" bud --isolation chroot --layers \
+"${B[@]}" bud --format docker --isolation chroot --layers \
   -v "$RUSTUP_HOME:/opt/rustup" -v "$toolbin:/usr/local/cargo/bin:ro" \
   --build-arg BUILDER_IMAGE=localhost/rust-builder:local \
   --build-arg RUNTIME_IMAGE=localhost/debian:local \

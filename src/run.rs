@@ -19,7 +19,7 @@ use tracing::{info, warn};
 use crate::chart::render_chart;
 use crate::config::Config;
 use crate::event::RunPlan;
-use crate::input::{blocking_lines, decode};
+use crate::input::{decode, pipelined_lines};
 use crate::publish::{self, Written, put_if_changed};
 use crate::records::{Author, BadReason, LineStats, parse_author, parse_post, read_lines};
 use crate::report::{FailedAuthor, FileReport, RunReport, SkippedAuthor};
@@ -150,10 +150,9 @@ where
         })
     };
     let decoded = decode(body).await.map_err(io_error)?;
+    let lines = pipelined_lines(decoded);
     let (acc, stats) = tokio::task::spawn_blocking(move || {
-        let stats = read_lines(blocking_lines(decoded), |line, text| {
-            fold(&mut acc, line, text)
-        })?;
+        let stats = read_lines(lines, |line, text| fold(&mut acc, line, text))?;
         Ok::<_, std::io::Error>((acc, stats))
     })
     .await
