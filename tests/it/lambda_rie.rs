@@ -76,9 +76,22 @@ impl Emulator {
         cmd.process_group(0)
             .env_remove("AWS_LAMBDA_RUNTIME_API")
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
             .kill_on_drop(true);
+        // AUTHOR_STATS_RIE_LOG=FILE keeps what the emulator and the function print
+        // (docs/operations.md pastes from it); otherwise it is dropped.
+        match std::env::var_os("AUTHOR_STATS_RIE_LOG") {
+            Some(path) => {
+                let file = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)
+                    .unwrap();
+                cmd.stdout(file.try_clone().unwrap()).stderr(file);
+            }
+            None => {
+                cmd.stdout(Stdio::null()).stderr(Stdio::null());
+            }
+        }
         for (k, v) in env {
             cmd.env(k, v);
         }

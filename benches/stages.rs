@@ -1,0 +1,75 @@
+//! Micro benchmarks of the hot stages: parsing a post line with a large body,
+//! and drawing + PNG-encoding one chart of 12 and of 180 months.
+//!
+//! `cargo bench --bench stages`
+
+use author_stats_batch::chart::{Theme, render_chart};
+use author_stats_batch::records::parse_post;
+use author_stats_batch::tally::{Month, MonthCount, MonthlyCounts};
+use criterion::{Criterion, Throughput, black_box, criterion_group, criterion_main};
+
+fn post_line(body_bytes: usize) -> String {
+    let body: String = "AWS Lambda の検証をしてみた。 "
+        .chars()
+        .cycle()
+        .take(body_bytes / 3)
+        .collect();
+    serde_json::json!({
+        "sys_id": "3Xk9aBcDeFgHiJkLmNoPqR",
+        "author_id": "5hGfEdCbA9876543210zYx",
+        "title": "Rust で Lambda を書いてみた",
+        "slug": "rust-lambda",
+        "first_published_at": "2025-11-20T10:00:00+09:00",
+        "updated_at": "2025-11-21T10:00:00+09:00",
+        "tags": ["AWS", "Rust"],
+        "body": body,
+        "meta": {"images": [{"w": 1200, "h": 630}], "flags": {"featured": false}}
+    })
+    .to_string()
+}
+
+fn chart(months: usize) -> MonthlyCounts {
+    let start = Month::new(2011, 1).0;
+    MonthlyCounts {
+        slug: "sato-taro".into(),
+        display_name: "佐藤 太郎".into(),
+        time_zone: "Asia/Tokyo".into(),
+        as_of: chrono::DateTime::parse_from_rfc3339("2025-11-25T17:45:00Z")
+            .unwrap()
+            .to_utc(),
+        total: 0,
+        months: (0..months)
+            .map(|i| MonthCount {
+                month: Month(start + i as i32).label(),
+                posts: (i * 7 % 11) as u32,
+            })
+            .collect(),
+    }
+}
+
+fn stages(c: &mut Criterion) {
+    let line = post_line(6_000);
+    let mut group = c.benchmark_group("parse");
+    group.throughput(Throughput::Bytes(line.len() as u64));
+    group.bench_function("post line, 6 KB body", |b| {
+        b.iter(|| parse_post(black_box(line.as_bytes())).unwrap())
+    });
+    group.finish();
+
+    let theme = Theme::default();
+    let mut group = c.benchmark_group("chart");
+    for months in [12, 180] {
+        let data = chart(months);
+        group.bench_function(format!("draw + encode, {months} months"), |b| {
+            b.iter(|| render_chart(black_box(&data), &theme).unwrap())
+        });
+    }
+    group.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().sample_size(30);
+    targets = stages
+}
+criterion_main!(benches);
