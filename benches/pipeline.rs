@@ -54,7 +54,9 @@ struct Measured {
     report: serde_json::Value,
 }
 
-/// Runs the binary and measures wall time and peak RSS (wait4's rusage).
+/// Runs the binary and measures wall time and peak RSS (wait4's rusage, which
+/// reaps the child itself).
+#[allow(clippy::zombie_processes)]
 fn measure(args: &[&str], env: &[(&str, String)]) -> Measured {
     let mut cmd = Command::new(bin());
     cmd.args(args)

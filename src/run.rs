@@ -75,6 +75,8 @@ pub enum RunError {
     #[error("the deadline came before {} of {} authors were drawn; run the same request again to finish them \
         (unchanged charts are not uploaded again)", .0.authors.undone, .0.authors.active)]
     Deadline(Box<RunReport>),
+    #[error("cannot publish to the destination, nothing was written: {0}")]
+    Destination(#[source] StoreError),
     #[error("writing the run report failed: {0}")]
     Report(#[source] StoreError, Box<RunReport>),
     #[error("internal error: {0}")]
@@ -102,7 +104,9 @@ impl RunError {
             RunError::SourceUnreadable(StoreError::AccessDenied { .. }) => "AccessDenied",
             RunError::SourceUnreadable(_) => "SourceUnreadable",
             RunError::InputBroken { .. } | RunError::NoAuthors { .. } => "InputBroken",
-            RunError::Publish(_) | RunError::Report(..) => "PublishFailed",
+            RunError::Publish(_) | RunError::Report(..) | RunError::Destination(_) => {
+                "PublishFailed"
+            }
             RunError::Deadline(_) => "DeadlineExceeded",
             RunError::Internal(_) => "Internal",
         }
@@ -222,6 +226,11 @@ pub async fn run(
     let config = &pipeline.config;
     info!(as_of = %plan.as_of, lookback_days = plan.lookback_days, dry_run = plan.dry_run,
           source = %config.source, dest = %config.dest, "run started");
+
+    // A missing destination is one clear error, before any work.
+    if !plan.dry_run {
+        pipeline.dest.check().await.map_err(RunError::Destination)?;
+    }
 
     // Authors: small, read whole.
     let t = Instant::now();

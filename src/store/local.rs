@@ -105,6 +105,14 @@ impl Store for LocalStore {
     fn keeps_headers(&self) -> bool {
         false
     }
+
+    fn check(&self) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(async move {
+            tokio::fs::create_dir_all(&self.root)
+                .await
+                .map_err(|e| self.io_error("", e))
+        })
+    }
 }
 
 #[cfg(test)]

@@ -83,6 +83,9 @@ pub trait Store: Send + Sync + fmt::Debug {
     ) -> BoxFuture<'a, Result<(), StoreError>>;
     /// Whether [`ObjectMeta::cache_control`] reflects what was stored.
     fn keeps_headers(&self) -> bool;
+    /// Checks that the store exists and can be reached, before any work is done
+    /// for it (a missing bucket is one clear error, not one per chart).
+    fn check(&self) -> BoxFuture<'_, Result<(), StoreError>>;
 }
 
 /// Where a run reads or writes: a local directory or an S3 bucket and prefix.

@@ -143,4 +143,22 @@ impl Store for S3Store {
     fn keeps_headers(&self) -> bool {
         true
     }
+
+    fn check(&self) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(async move {
+            match self.client.head_bucket().bucket(&self.bucket).send().await {
+                Ok(_) => Ok(()),
+                Err(e) => match e.raw_response().map(|r| r.status().as_u16()) {
+                    // A bucket that does not exist answers 404 to anyone.
+                    Some(404) => Err(StoreError::NoSuchBucket {
+                        bucket: self.bucket.clone(),
+                    }),
+                    // HeadBucket needs s3:ListBucket, which the function's role has
+                    // only for its own prefixes; a 403 says nothing about the bucket.
+                    Some(403) => Ok(()),
+                    _ => Err(self.classify("", e)),
+                },
+            }
+        })
+    }
 }

@@ -38,11 +38,142 @@ pub fn gzip_two_members(bytes: &[u8]) -> Vec<u8> {
     out
 }
 
+/// Faults to inject in front of the S3 server, chosen per request.
+#[derive(Debug, Default)]
+pub struct Faults {
+    /// The first PUT of each key answers `503 SlowDown` (its retry passes).
+    pub put_slowdown_first: bool,
+    /// The first N GETs of a key containing the text answer `500 InternalError`.
+    pub get_errors: Vec<(String, usize)>,
+    /// PUTs of keys containing one of these always answer `500 InternalError`.
+    pub put_always_fails: Vec<String>,
+    /// GETs of keys containing the text are cut after this many body bytes.
+    pub cut_get_after: Option<(String, usize)>,
+    /// Each PUT is delayed this long.
+    pub put_delay_ms: u64,
+    /// Counters of what was injected.
+    pub injected: usize,
+    put_keys: std::collections::HashSet<String>,
+}
+
+pub type SharedFaults = std::sync::Arc<std::sync::Mutex<Faults>>;
+
+enum Verdict {
+    Pass,
+    Error(u16, &'static str),
+    Cut(usize),
+}
+
+impl Faults {
+    fn judge(&mut self, method: &http::Method, path: &str) -> Verdict {
+        if method == http::Method::PUT {
+            let first = self.put_keys.insert(path.to_string());
+            if self
+                .put_always_fails
+                .iter()
+                .any(|k| path.contains(k.as_str()))
+            {
+                self.injected += 1;
+                return Verdict::Error(500, "InternalError");
+            }
+            if self.put_slowdown_first && first {
+                self.injected += 1;
+                return Verdict::Error(503, "SlowDown");
+            }
+        }
+        if method == http::Method::GET {
+            for (key, left) in &mut self.get_errors {
+                if *left > 0 && path.contains(key.as_str()) {
+                    *left -= 1;
+                    self.injected += 1;
+                    return Verdict::Error(500, "InternalError");
+                }
+            }
+            if let Some((key, n)) = &self.cut_get_after {
+                if path.contains(key.as_str()) {
+                    self.injected += 1;
+                    return Verdict::Cut(*n);
+                }
+            }
+        }
+        Verdict::Pass
+    }
+}
+
+type BoxBody =
+    http_body_util::combinators::BoxBody<bytes::Bytes, Box<dyn std::error::Error + Send + Sync>>;
+
+fn s3_error(status: u16, code: &str) -> http::Response<BoxBody> {
+    use http_body_util::BodyExt;
+    let xml = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>{code}</Code><Message>injected fault</Message></Error>"
+    );
+    http::Response::builder()
+        .status(status)
+        .header("content-type", "application/xml")
+        .body(
+            http_body_util::Full::new(bytes::Bytes::from(xml))
+                .map_err(|e| match e {})
+                .boxed(),
+        )
+        .unwrap()
+}
+
+/// The body's first `limit` bytes, then an error: the connection drops mid-object.
+fn cut(body: s3s::Body, limit: usize) -> BoxBody {
+    use futures::StreamExt;
+    use http_body_util::BodyExt;
+    let mut sent = 0usize;
+    let stream = body.into_data_stream().map(move |chunk| {
+        let chunk = chunk.map_err(|e| -> Box<dyn std::error::Error + Send + Sync> { e })?;
+        if sent >= limit {
+            return Err("injected: connection cut".into());
+        }
+        let take = chunk.len().min(limit - sent);
+        sent += take;
+        Ok(http_body::Frame::data(chunk.slice(..take)))
+    });
+    BodyExt::boxed(http_body_util::StreamBody::new(stream))
+}
+
+/// One request through the fault layer, then (unless it fails it) the server.
+async fn faulty_call(
+    service: &s3s::service::S3Service,
+    faults: &SharedFaults,
+    req: http::Request<hyper::body::Incoming>,
+) -> Result<http::Response<BoxBody>, s3s::HttpError> {
+    use http_body_util::BodyExt;
+    let (verdict, delay) = {
+        let mut f = faults.lock().unwrap();
+        let delay = if req.method() == http::Method::PUT {
+            f.put_delay_ms
+        } else {
+            0
+        };
+        (f.judge(req.method(), req.uri().path()), delay)
+    };
+    if delay > 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
+    }
+    Ok(match verdict {
+        Verdict::Error(status, code) => s3_error(status, code),
+        Verdict::Pass => service
+            .call(req.map(s3s::Body::from))
+            .await?
+            .map(|b| BodyExt::boxed(b)),
+        Verdict::Cut(n) => service
+            .call(req.map(s3s::Body::from))
+            .await?
+            .map(|b| cut(b, n)),
+    })
+}
+
 /// A real S3-compatible server (s3s-fs) on 127.0.0.1, serving a temp directory,
-/// with signed requests checked against one key pair.
+/// with signed requests checked against one key pair, behind a fault layer.
 pub struct S3Server {
     pub addr: SocketAddr,
     pub root: tempfile::TempDir,
+    pub faults: SharedFaults,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -62,22 +193,36 @@ impl S3Server {
         let mut builder = s3s::service::S3ServiceBuilder::new(fs);
         builder.set_auth(s3s::auth::SimpleAuth::from_single(ACCESS_KEY, SECRET_KEY));
         let service = builder.build();
+        let faults = SharedFaults::default();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
+        let shared = faults.clone();
         let task = tokio::spawn(async move {
             loop {
                 let Ok((socket, _)) = listener.accept().await else {
                     continue;
                 };
                 let service = service.clone();
+                let faults = shared.clone();
+                let faulty =
+                    hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
+                        let service = service.clone();
+                        let faults = faults.clone();
+                        async move { faulty_call(&service, &faults, req).await }
+                    });
                 tokio::spawn(async move {
                     let _ = ConnBuilder::new(TokioExecutor::new())
-                        .serve_connection(TokioIo::new(socket), service)
+                        .serve_connection(TokioIo::new(socket), faulty)
                         .await;
                 });
             }
         });
-        S3Server { addr, root, task }
+        S3Server {
+            addr,
+            root,
+            faults,
+            task,
+        }
     }
 
     pub fn endpoint(&self) -> String {

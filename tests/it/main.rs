@@ -4,6 +4,7 @@
 
 mod common;
 mod events;
+mod faults;
 mod image;
 mod lambda_rie;
 mod local_run;
