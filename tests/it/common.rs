@@ -89,11 +89,11 @@ impl Faults {
                     return Verdict::Error(500, "InternalError");
                 }
             }
-            if let Some((key, n)) = &self.cut_get_after {
-                if path.contains(key.as_str()) {
-                    self.injected += 1;
-                    return Verdict::Cut(*n);
-                }
+            if let Some((key, n)) = &self.cut_get_after
+                && path.contains(key.as_str())
+            {
+                self.injected += 1;
+                return Verdict::Cut(*n);
             }
         }
         Verdict::Pass
@@ -160,7 +160,7 @@ async fn faulty_call(
         Verdict::Pass => service
             .call(req.map(s3s::Body::from))
             .await?
-            .map(|b| BodyExt::boxed(b)),
+            .map(BodyExt::boxed),
         Verdict::Cut(n) => service
             .call(req.map(s3s::Body::from))
             .await?
