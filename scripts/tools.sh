@@ -29,6 +29,10 @@ ensure_tools() {
     rm -rf "$tmp"
   fi
   export AWS_LAMBDA_RIE="$TOOLS/bin/aws-lambda-rie"
+  # Headless Chromium for the review-page test (Debian's package; needs root).
+  if [ ! -x /usr/bin/chromium ]; then
+    apt-get install -y --no-install-recommends chromium >/dev/null
+  fi
   export PATH="$TOOLS/bin:$PATH"
 }
 

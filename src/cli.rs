@@ -95,6 +95,10 @@ pub struct SettingArgs {
     /// A chart theme as a JSON file.
     #[arg(long)]
     pub theme: Option<PathBuf>,
+    /// Write the review page index.html: true or false (default: true for a
+    /// local destination, false for S3, where it goes under the reports prefix).
+    #[arg(long)]
+    pub gallery: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -146,6 +150,7 @@ impl SettingArgs {
             upload_concurrency: self.upload_concurrency,
             theme,
             deadline_margin_seconds: None,
+            gallery: self.gallery,
         })
     }
 }

@@ -52,6 +52,7 @@ settings! {
     UPLOAD_CONCURRENCY = "UPLOAD_CONCURRENCY", "--upload-concurrency";
     CHART_THEME = "CHART_THEME", "--theme";
     DEADLINE_MARGIN_SECONDS = "DEADLINE_MARGIN_SECONDS", "--deadline-margin-seconds";
+    WRITE_GALLERY = "WRITE_GALLERY", "--gallery";
 }
 
 /// A setting that is missing or invalid.
@@ -84,6 +85,8 @@ pub struct RawConfig {
     /// Theme JSON text.
     pub theme: Option<String>,
     pub deadline_margin_seconds: Option<String>,
+    /// `true`/`false`; default: on for a local destination, off for S3.
+    pub gallery: Option<String>,
 }
 
 /// The validated configuration of a run.
@@ -105,6 +108,8 @@ pub struct Config {
     pub theme: Theme,
     /// Time kept free before a Lambda deadline to finish uploads and the report.
     pub deadline_margin: Duration,
+    /// Write the review page (`index.html`).
+    pub gallery: bool,
 }
 
 impl RawConfig {
@@ -126,6 +131,7 @@ impl RawConfig {
             upload_concurrency: read(UPLOAD_CONCURRENCY),
             theme: read(CHART_THEME),
             deadline_margin_seconds: read(DEADLINE_MARGIN_SECONDS),
+            gallery: read(WRITE_GALLERY),
         }
     }
 
@@ -257,7 +263,13 @@ impl RawConfig {
                     )
                 })?,
         };
+        let gallery = match self.gallery.as_deref() {
+            None => matches!(dest, Location::Local(_)),
+            Some(v) => parse_bool(v)
+                .ok_or_else(|| invalid(WRITE_GALLERY, v, "expected true or false".into()))?,
+        };
         Ok(Config {
+            gallery,
             source,
             dest,
             posts_key,

@@ -19,6 +19,7 @@ use tracing::{info, warn};
 use crate::chart::render_chart;
 use crate::config::Config;
 use crate::event::RunPlan;
+use crate::gallery::{ChartCard, render_gallery};
 use crate::input::{decode, pipelined_lines};
 use crate::publish::{self, Written, put_if_changed};
 use crate::records::{Author, BadReason, LineStats, parse_author, parse_post, read_lines};
@@ -349,7 +350,14 @@ pub async fn run(
 
     // Draw and publish.
     let t = Instant::now();
+    let mut cards: Vec<ChartCard> = to_draw.iter().map(ChartCard::from).collect();
     let outcomes = draw_and_publish(pipeline, plan, to_draw, deadline).await;
+    let shown: std::collections::HashSet<&str> = outcomes
+        .iter()
+        .filter(|(_, o, _)| matches!(o, Outcome::Published(..) | Outcome::Unchanged(_)))
+        .map(|(slug, _, _)| slug.as_str())
+        .collect();
+    cards.retain(|c| shown.contains(c.slug.as_str()));
     let mut png_bytes_total = 0u64;
     let mut drawn = 0u64;
     let mut draw_cpu = Duration::ZERO;
@@ -408,10 +416,14 @@ pub async fn run(
         report.summary()
     );
 
-    if !plan.dry_run
-        && let Err(e) = write_report(pipeline, &mut report, started_at).await
-    {
-        return Err(RunError::Report(e, Box::new(report)));
+    if !plan.dry_run {
+        let written = match write_report(pipeline, &mut report, started_at).await {
+            Ok(()) if config.gallery => write_gallery(pipeline, &report, &cards).await,
+            other => other,
+        };
+        if let Err(e) = written {
+            return Err(RunError::Report(e, Box::new(report)));
+        }
     }
     info!(summary = %report.summary(), "run finished");
     if !report.failed.is_empty() {
@@ -449,6 +461,33 @@ async fn write_report(
         .put(&format!("{prefix}latest.json"), body, &headers)
         .await?;
     info!(location = %pipeline.dest.describe(&key), "run report written");
+    Ok(())
+}
+
+/// Writes the review page: beside the charts for a local destination, under the
+/// private reports prefix for S3 (the charts prefix is served publicly).
+async fn write_gallery(
+    pipeline: &Pipeline,
+    report: &RunReport,
+    cards: &[ChartCard],
+) -> Result<(), StoreError> {
+    let config = &pipeline.config;
+    let (key, href) = if pipeline.dest.keeps_headers() {
+        let up = "../".repeat(config.reports_prefix.matches('/').count());
+        (
+            format!("{}index.html", config.reports_prefix),
+            format!("{up}{}", config.charts_prefix),
+        )
+    } else {
+        (format!("{}index.html", config.charts_prefix), String::new())
+    };
+    let html = render_gallery(report, cards, &href);
+    let headers = ObjectHeaders {
+        content_type: "text/html; charset=utf-8",
+        cache_control: Some("no-store".into()),
+    };
+    pipeline.dest.put(&key, html.into_bytes(), &headers).await?;
+    info!(location = %pipeline.dest.describe(&key), charts = cards.len(), "gallery written");
     Ok(())
 }
 

@@ -5,6 +5,7 @@
 mod common;
 mod events;
 mod faults;
+mod gallery;
 mod image;
 mod lambda_rie;
 mod local_run;

@@ -1,0 +1,251 @@
+//! A static review page for one run: the run report's numbers, the skipped and
+//! failed authors with their reasons, and a grid of every chart drawn, each
+//! linked. One self-contained HTML file: no build step, no external assets.
+
+use std::fmt::Write;
+
+use crate::report::RunReport;
+use crate::tally::MonthlyCounts;
+
+/// What the page shows of one chart.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChartCard {
+    pub slug: String,
+    pub display_name: String,
+    pub total: u64,
+    pub first_month: String,
+    pub last_12_months: u64,
+}
+
+impl From<&MonthlyCounts> for ChartCard {
+    fn from(c: &MonthlyCounts) -> Self {
+        ChartCard {
+            slug: c.slug.clone(),
+            display_name: c.display_name.clone(),
+            total: c.total,
+            first_month: c.first_month().unwrap_or_default().to_string(),
+            last_12_months: c.last_months_total(12),
+        }
+    }
+}
+
+/// Escapes text for HTML content and attribute values.
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// Percent-encodes a slug as one URL path segment.
+fn url_segment(slug: &str) -> String {
+    let mut out = String::new();
+    for b in slug.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            let _ = write!(out, "%{b:02X}");
+        }
+    }
+    out
+}
+
+const STYLE: &str = "
+body{font-family:system-ui,'Noto Sans JP',sans-serif;margin:24px;color:#1a202c;background:#f7fafc}
+h1{font-size:22px;margin:0 0 4px}
+.meta{color:#4a5568;margin:0 0 16px}
+.numbers{display:flex;flex-wrap:wrap;gap:8px;margin:0 0 16px;padding:0;list-style:none}
+.numbers li{background:#fff;border:1px solid #e2e8f0;border-radius:6px;padding:8px 12px}
+.numbers b{display:block;font-size:20px}
+.bad b{color:#c53030}
+table{border-collapse:collapse;background:#fff;margin:0 0 16px}
+td,th{border:1px solid #e2e8f0;padding:4px 8px;text-align:left;font-size:14px}
+.grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(300px,1fr));gap:12px}
+figure{margin:0;background:#fff;border:1px solid #e2e8f0;border-radius:6px;padding:8px}
+figure img{width:100%;height:auto;display:block}
+figure.broken{border-color:#c53030;background:#fff5f5}
+figcaption{font-size:13px;color:#4a5568;margin-top:4px}
+figcaption a{color:#2b6cb0;font-weight:600;text-decoration:none}
+";
+
+/// Marks every image that failed to load and records the count on `<body>`, so
+/// a reviewer (and the browser test) sees a broken chart at once.
+const SCRIPT: &str = "
+window.addEventListener('load',function(){
+  var imgs=document.querySelectorAll('figure img'),ok=0;
+  imgs.forEach(function(i){if(i.complete&&i.naturalWidth>0){ok++}else{i.parentNode.parentNode.classList.add('broken')}});
+  document.body.setAttribute('data-images-loaded',ok+'/'+imgs.length);
+  document.getElementById('loaded').textContent=ok+' / '+imgs.length;
+});
+";
+
+/// The page for `report`, with `charts` (sorted by slug) linked through
+/// `chart_href`, the path from the page to the charts prefix (ends with `/` or
+/// is empty).
+pub fn render_gallery(report: &RunReport, charts: &[ChartCard], chart_href: &str) -> String {
+    let a = &report.authors;
+    let mut html = String::with_capacity(4096 + charts.len() * 400);
+    let _ = write!(
+        html,
+        "<!DOCTYPE html>\n<html lang=\"ja\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
+         <title>author-stats run {as_of}</title><style>{STYLE}</style></head><body>\n\
+         <h1>Author charts: run as of {as_of}</h1>\n\
+         <p class=\"meta\">Window ({start}, {as_of}], {days} days; months in {zone}; \
+         {lines} post lines, {bad} bad, {orphans} orphans, {unpublished} unpublished, {future} future; {ms} ms. \
+         Images loaded: <span id=\"loaded\">…</span></p>\n<ul class=\"numbers\">",
+        as_of = report.as_of.format("%Y-%m-%d %H:%M UTC"),
+        start = report.window_start.format("%Y-%m-%d %H:%M UTC"),
+        days = report.lookback_days,
+        zone = escape(&report.time_zone),
+        lines = report.posts_file.lines.lines,
+        bad = report.posts_file.lines.bad_total(),
+        orphans = report.posts.orphans.count,
+        unpublished = report.posts.unpublished,
+        future = report.posts.future,
+        ms = report.stages.total_ms,
+    );
+    let counts = [
+        ("active", a.active, false),
+        ("published", a.published, false),
+        ("unchanged", a.unchanged, false),
+        ("skipped", a.skipped, a.skipped > 0),
+        ("failed", a.failed, a.failed > 0),
+        ("undone", a.undone, a.undone > 0),
+    ];
+    for (label, n, bad) in counts {
+        let class = if bad { " class=\"bad\"" } else { "" };
+        let _ = write!(html, "<li{class}><b>{n}</b>{label}</li>");
+    }
+    html.push_str("</ul>\n");
+
+    if !report.skipped.is_empty() || !report.failed.is_empty() || !report.undone.is_empty() {
+        html.push_str("<table><tr><th>author</th><th>outcome</th><th>reason</th></tr>\n");
+        for s in &report.skipped {
+            let detail = s
+                .detail
+                .as_deref()
+                .map(|d| format!(": {}", escape(d)))
+                .unwrap_or_default();
+            let _ = writeln!(
+                html,
+                "<tr><td>{}</td><td>skipped</td><td>{}{detail}</td></tr>",
+                escape(&s.slug),
+                escape(&s.reason)
+            );
+        }
+        for f in &report.failed {
+            let _ = writeln!(
+                html,
+                "<tr><td>{}</td><td>failed</td><td>{}</td></tr>",
+                escape(&f.slug),
+                escape(&f.error)
+            );
+        }
+        for u in &report.undone {
+            let _ = writeln!(
+                html,
+                "<tr><td>{}</td><td>undone</td><td>deadline</td></tr>",
+                escape(u)
+            );
+        }
+        html.push_str("</table>\n");
+    }
+
+    html.push_str("<div class=\"grid\">\n");
+    for c in charts {
+        let href = format!("{chart_href}{}.png", url_segment(&c.slug));
+        let name = if c.display_name.trim().is_empty() {
+            &c.slug
+        } else {
+            &c.display_name
+        };
+        let _ = writeln!(
+            html,
+            "<figure><a href=\"{href}\"><img src=\"{href}\" alt=\"{alt}\" loading=\"lazy\" width=\"1200\" height=\"600\"></a>\
+             <figcaption><a href=\"{href}\">{name}</a> ({slug}): {total} posts since {first}, {recent} in the last 12 months</figcaption></figure>",
+            alt = escape(&format!("Monthly posts of {name}")),
+            name = escape(name),
+            slug = escape(&c.slug),
+            total = c.total,
+            first = escape(&c.first_month),
+            recent = c.last_12_months,
+        );
+    }
+    let _ = write!(html, "</div>\n<script>{SCRIPT}</script>\n</body></html>\n");
+    html
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::{FailedAuthor, SkippedAuthor};
+
+    fn card(slug: &str, name: &str) -> ChartCard {
+        ChartCard {
+            slug: slug.into(),
+            display_name: name.into(),
+            total: 12,
+            first_month: "2012-03".into(),
+            last_12_months: 4,
+        }
+    }
+
+    // REQ-GA-001: every chart, the numbers, and every skipped or failed author.
+    #[test]
+    fn gallery_lists_every_chart_and_every_problem() {
+        let mut report = RunReport::default();
+        report.authors.active = 4;
+        report.authors.published = 2;
+        report.authors.skipped = 1;
+        report.authors.failed = 1;
+        report.skipped.push(SkippedAuthor {
+            slug: "shared".into(),
+            id: "a3".into(),
+            reason: "shared_slug".into(),
+            detail: None,
+        });
+        report.failed.push(FailedAuthor {
+            slug: "jane-doe".into(),
+            error: "access <denied>".into(),
+        });
+        let html = render_gallery(
+            &report,
+            &[
+                card("sato-taro", "佐藤 太郎"),
+                card("x", "<script>alert(1)</script>"),
+            ],
+            "../author-monthly-stats/",
+        );
+        assert_eq!(html.matches("<figure>").count(), 2);
+        assert!(html.contains("src=\"../author-monthly-stats/sato-taro.png\""));
+        assert!(html.contains("佐藤 太郎"));
+        assert!(
+            html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+            "names are escaped"
+        );
+        assert!(!html.contains("<script>alert"), "no markup from the data");
+        assert!(html.contains("<td>shared</td><td>skipped</td><td>shared_slug</td>"));
+        assert!(html.contains("access &lt;denied&gt;"));
+        assert!(html.contains("<li class=\"bad\"><b>1</b>failed</li>"));
+        assert!(
+            !html.contains("http://") && !html.contains("https://"),
+            "no external assets"
+        );
+    }
+
+    #[test]
+    fn slugs_become_one_url_segment() {
+        assert_eq!(url_segment("sato-taro"), "sato-taro");
+        assert_eq!(url_segment("さとう"), "%E3%81%95%E3%81%A8%E3%81%86");
+        assert_eq!(url_segment("a%2Fb"), "a%252Fb");
+    }
+}
