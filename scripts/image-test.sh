@@ -16,7 +16,7 @@ source scripts/tools.sh
 ensure_tools
 
 if ! command -v buildah >/dev/null || ! command -v debootstrap >/dev/null; then
-  apt-get install -y --no-install-recommends buildah debootstrap
+  apt_install buildah debootstrap
 fi
 B=(buildah --storage-driver vfs)
 IMAGE=localhost/author-stats:test

@@ -4,6 +4,12 @@
 TOOLS="${AUTHOR_STATS_TOOLS:-$PWD/.tools}"
 export TOOLS
 
+# Installs Debian packages, refreshing the package lists once if needed.
+apt_install() {
+  apt-get install -y -q --no-install-recommends "$@" >/dev/null 2>&1 \
+    || { apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends "$@" >/dev/null; }
+}
+
 ensure_tools() {
   mkdir -p "$TOOLS/bin"
   if [ ! -x "$TOOLS/venv/bin/python" ]; then
@@ -31,7 +37,7 @@ ensure_tools() {
   export AWS_LAMBDA_RIE="$TOOLS/bin/aws-lambda-rie"
   # Headless Chromium for the review-page test (Debian's package; needs root).
   if [ ! -x /usr/bin/chromium ]; then
-    apt-get install -y --no-install-recommends chromium >/dev/null
+    apt_install chromium
   fi
   export PATH="$TOOLS/bin:$PATH"
 }

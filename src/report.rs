@@ -91,6 +91,9 @@ pub struct RunReport {
     pub bytes_written: u64,
     /// Mean PNG size over the charts drawn.
     pub mean_png_bytes: u64,
+    /// Requests the S3 client sent again after a transient error (source and
+    /// destination), up to the end of publishing.
+    pub s3_retries: u64,
     pub stages: StageTimes,
     /// Where this report was written, when it was.
     #[serde(skip_serializing_if = "Option::is_none")]

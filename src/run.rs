@@ -391,6 +391,7 @@ pub async fn run(
     report.authors.failed = report.failed.len();
     report.authors.undone = report.undone.len();
     report.mean_png_bytes = png_bytes_total.checked_div(drawn).unwrap_or(0);
+    report.s3_retries = pipeline.source.retries() + pipeline.dest.retries();
     report.stages = crate::report::StageTimes {
         read_authors_ms,
         read_posts_ms,

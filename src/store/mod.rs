@@ -83,6 +83,10 @@ pub trait Store: Send + Sync + fmt::Debug {
     ) -> BoxFuture<'a, Result<(), StoreError>>;
     /// Whether [`ObjectMeta::cache_control`] reflects what was stored.
     fn keeps_headers(&self) -> bool;
+    /// Requests sent again by the retry policy so far.
+    fn retries(&self) -> u64 {
+        0
+    }
     /// Checks that the store exists and can be reached, before any work is done
     /// for it (a missing bucket is one clear error, not one per chart).
     fn check(&self) -> BoxFuture<'_, Result<(), StoreError>>;
@@ -146,8 +150,14 @@ pub async fn open_store(location: &Location, s3: &s3::S3Options) -> Arc<dyn Stor
     match location {
         Location::Local(root) => Arc::new(local::LocalStore::new(root.clone())),
         Location::S3 { bucket, prefix } => {
-            let client = s3::client(s3).await;
-            Arc::new(s3::S3Store::new(client, bucket.clone(), prefix.clone()))
+            let retries = s3::RetryCounter::default();
+            let client = s3::client(s3, retries.clone()).await;
+            Arc::new(s3::S3Store::new(
+                client,
+                bucket.clone(),
+                prefix.clone(),
+                retries,
+            ))
         }
     }
 }

@@ -1,7 +1,14 @@
 //! S3 as a store, through `aws-sdk-s3` with `aws-config`'s default chain, so the
 //! standard variables (`AWS_REGION`, `AWS_ENDPOINT_URL`, credentials) apply.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use aws_sdk_s3::Client;
+use aws_sdk_s3::config::interceptors::{
+    BeforeSerializationInterceptorContextRef, BeforeTransmitInterceptorContextRef,
+};
+use aws_sdk_s3::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
 use futures::future::BoxFuture;
@@ -15,11 +22,55 @@ pub struct S3Options {
     pub force_path_style: bool,
 }
 
-/// Builds a client from the default chain.
-pub async fn client(options: &S3Options) -> Client {
+/// Counts operations and attempts, so a run can report how many requests the
+/// SDK's retry policy sent again (attempts - operations).
+#[derive(Debug, Clone, Default)]
+pub struct RetryCounter {
+    operations: Arc<AtomicU64>,
+    attempts: Arc<AtomicU64>,
+}
+
+impl RetryCounter {
+    pub fn retries(&self) -> u64 {
+        self.attempts
+            .load(Ordering::Relaxed)
+            .saturating_sub(self.operations.load(Ordering::Relaxed))
+    }
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+impl Intercept for RetryCounter {
+    fn name(&self) -> &'static str {
+        "RetryCounter"
+    }
+
+    fn read_before_execution(
+        &self,
+        _: &BeforeSerializationInterceptorContextRef<'_>,
+        _: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        self.operations.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn read_before_attempt(
+        &self,
+        _: &BeforeTransmitInterceptorContextRef<'_>,
+        _: &RuntimeComponents,
+        _: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        self.attempts.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+/// Builds a client from the default chain, counting retries into `retries`.
+pub async fn client(options: &S3Options, retries: RetryCounter) -> Client {
     let shared = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let config = aws_sdk_s3::config::Builder::from(&shared)
         .force_path_style(options.force_path_style)
+        .interceptor(retries)
         .build();
     Client::from_conf(config)
 }
@@ -29,15 +80,18 @@ pub struct S3Store {
     client: Client,
     bucket: String,
     prefix: String,
+    retries: RetryCounter,
 }
 
 impl S3Store {
-    /// `prefix` is empty or ends with `/`; keys are appended to it.
-    pub fn new(client: Client, bucket: String, prefix: String) -> Self {
+    /// `prefix` is empty or ends with `/`; keys are appended to it. `retries` is
+    /// the counter the client was built with.
+    pub fn new(client: Client, bucket: String, prefix: String, retries: RetryCounter) -> Self {
         S3Store {
             client,
             bucket,
             prefix,
+            retries,
         }
     }
 
@@ -142,6 +196,10 @@ impl Store for S3Store {
 
     fn keeps_headers(&self) -> bool {
         true
+    }
+
+    fn retries(&self) -> u64 {
+        self.retries.retries()
     }
 
     fn check(&self) -> BoxFuture<'_, Result<(), StoreError>> {
