@@ -25,7 +25,7 @@ def main():
     start = as_of - timedelta(days=lookback)
     zone = ZoneInfo("Asia/Tokyo")
     authors = {}
-    with gzip.open(os.path.join(data, "contentful/authorProfile.jsonl.gz"), "rt", encoding="utf-8") as f:
+    with gzip.open(os.path.join(data, "contentful/authorProfile.jsonl.gz"), "rt", encoding="utf-8", errors="replace") as f:
         for line in f:
             try:
                 a = json.loads(line)
@@ -34,7 +34,7 @@ def main():
                 pass
     months = defaultdict(lambda: defaultdict(int))
     last = {}
-    with gzip.open(os.path.join(data, "contentful/all-blog-posts.jsonl.gz"), "rt", encoding="utf-8") as f:
+    with gzip.open(os.path.join(data, "contentful/all-blog-posts.jsonl.gz"), "rt", encoding="utf-8", errors="replace") as f:
         for line in f:
             try:
                 p = json.loads(line)

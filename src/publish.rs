@@ -16,15 +16,22 @@ pub enum Written {
 pub const PNG: &str = "image/png";
 pub const JSON: &str = "application/json";
 
-/// Puts `body` at `key` unless an identical object is already there.
+/// Puts `body` at `key` unless an identical object is already there. `exists`
+/// is what a listing said: `false` skips the metadata request for a new object.
 pub async fn put_if_changed(
     store: &dyn Store,
     key: &str,
     body: Vec<u8>,
     headers: &ObjectHeaders,
+    exists: bool,
 ) -> Result<Written, StoreError> {
     let md5 = md5_hex(&body);
-    match store.head(key).await {
+    let meta = if exists {
+        store.head(key).await
+    } else {
+        Ok(None)
+    };
+    match meta {
         Ok(Some(meta)) => {
             let same_headers = !store.keeps_headers()
                 || (meta.cache_control == headers.cache_control
@@ -58,22 +65,24 @@ mod tests {
             cache_control: Some("public, max-age=60".into()),
         };
         assert_eq!(
-            put_if_changed(&store, "a.png", vec![1, 2, 3], &headers)
+            put_if_changed(&store, "a.png", vec![1, 2, 3], &headers, false)
                 .await
                 .unwrap(),
             Written::Put(3)
         );
         assert_eq!(
-            put_if_changed(&store, "a.png", vec![1, 2, 3], &headers)
+            put_if_changed(&store, "a.png", vec![1, 2, 3], &headers, true)
                 .await
                 .unwrap(),
             Written::Unchanged
         );
         assert_eq!(
-            put_if_changed(&store, "a.png", vec![1, 2], &headers)
+            put_if_changed(&store, "a.png", vec![1, 2], &headers, true)
                 .await
                 .unwrap(),
             Written::Put(2)
         );
+        let listed: Vec<String> = store.list("").await.unwrap().into_iter().collect();
+        assert_eq!(listed, vec!["a.png".to_string()]);
     }
 }

@@ -7,6 +7,7 @@
 //! `upload_concurrency`. Nothing is published until both files were read whole
 //! and judged sound, so a chart is never drawn from half a file.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -519,16 +520,32 @@ async fn draw_and_publish(
         })
     };
     let theme = Arc::new(pipeline.config.theme.clone());
+    // One listing tells which charts exist already: new ones are put without a
+    // metadata request first. If the listing fails, every chart is checked.
+    let existing: Arc<Option<HashSet<String>>> = Arc::new(if plan.dry_run {
+        None
+    } else {
+        match pipeline.dest.list(&pipeline.config.charts_prefix).await {
+            Ok(keys) => Some(keys),
+            Err(e) => {
+                warn!(error = %e, "listing the charts failed; checking each chart instead");
+                None
+            }
+        }
+    });
     let in_flight = pipeline.config.upload_concurrency + cores;
     let mut results: Vec<(String, Outcome, Duration)> = futures::stream::iter(to_draw)
         .map(|counts| {
             let draw_slots = draw_slots.clone();
             let theme = theme.clone();
+            let existing = existing.clone();
             let done = done.clone();
             async move {
                 let slug = counts.slug.clone();
-                let (outcome, cpu) =
-                    chart_one(pipeline, plan, counts, theme, draw_slots, deadline).await;
+                let (outcome, cpu) = chart_one(
+                    pipeline, plan, counts, theme, draw_slots, deadline, &existing,
+                )
+                .await;
                 done.fetch_add(1, Ordering::Relaxed);
                 (slug, outcome, cpu)
             }
@@ -548,6 +565,7 @@ async fn chart_one(
     theme: Arc<crate::chart::Theme>,
     draw_slots: Arc<Semaphore>,
     deadline: Option<Instant>,
+    existing: &Option<HashSet<String>>,
 ) -> (Outcome, Duration) {
     let Ok(permit) = draw_slots.acquire_owned().await else {
         return (
@@ -596,9 +614,10 @@ async fn chart_one(
     let png_key = format!("{}{slug}.png", config.charts_prefix);
     let json_key = format!("{}{slug}.json", config.charts_prefix);
     let (png_headers, json_headers) = (headers(publish::PNG), headers(publish::JSON));
+    let exists = |key: &str| existing.as_ref().is_none_or(|keys| keys.contains(key));
     let (a, b) = tokio::join!(
-        put_if_changed(store, &png_key, png, &png_headers),
-        put_if_changed(store, &json_key, json, &json_headers),
+        put_if_changed(store, &png_key, png, &png_headers, exists(&png_key)),
+        put_if_changed(store, &json_key, json, &json_headers, exists(&json_key)),
     );
     let outcome = match (a, b) {
         (Err(e), _) | (_, Err(e)) => Outcome::Failed(e.to_string()),

@@ -1,5 +1,6 @@
 //! A directory on disk as a store: the embedded default, and what local runs use.
 
+use std::collections::HashSet;
 use std::io;
 use std::path::{Component, Path, PathBuf};
 
@@ -73,6 +74,28 @@ impl Store for LocalStore {
                 Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
                 Err(e) => Err(self.io_error(key, e)),
             }
+        })
+    }
+
+    fn list<'a>(&'a self, prefix: &'a str) -> BoxFuture<'a, Result<HashSet<String>, StoreError>> {
+        Box::pin(async move {
+            let dir = self.path(prefix.trim_end_matches('/'))?;
+            let mut keys = HashSet::new();
+            let mut entries = match tokio::fs::read_dir(&dir).await {
+                Ok(entries) => entries,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(keys),
+                Err(e) => return Err(self.io_error(prefix, e)),
+            };
+            while let Some(entry) = entries
+                .next_entry()
+                .await
+                .map_err(|e| self.io_error(prefix, e))?
+            {
+                if let Ok(name) = entry.file_name().into_string() {
+                    keys.insert(format!("{prefix}{name}"));
+                }
+            }
+            Ok(keys)
         })
     }
 

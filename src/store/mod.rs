@@ -7,6 +7,7 @@
 pub mod local;
 pub mod s3;
 
+use std::collections::HashSet;
 use std::fmt;
 use std::path::PathBuf;
 use std::pin::Pin;
@@ -74,6 +75,10 @@ pub trait Store: Send + Sync + fmt::Debug {
     fn open<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<ObjectReader, StoreError>>;
     /// The fingerprint of an object, `None` when it does not exist.
     fn head<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<ObjectMeta>, StoreError>>;
+    /// Every key under `prefix` (a relative key prefix ending with `/`), relative
+    /// to the store, so a run can skip the metadata request for objects that do
+    /// not exist yet.
+    fn list<'a>(&'a self, prefix: &'a str) -> BoxFuture<'a, Result<HashSet<String>, StoreError>>;
     /// Writes an object whole.
     fn put<'a>(
         &'a self,

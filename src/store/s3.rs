@@ -1,6 +1,7 @@
 //! S3 as a store, through `aws-sdk-s3` with `aws-config`'s default chain, so the
 //! standard variables (`AWS_REGION`, `AWS_ENDPOINT_URL`, credentials) apply.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -170,6 +171,31 @@ impl Store for S3Store {
                 }
                 Err(e) => Err(self.classify(key, e)),
             }
+        })
+    }
+
+    fn list<'a>(&'a self, prefix: &'a str) -> BoxFuture<'a, Result<HashSet<String>, StoreError>> {
+        Box::pin(async move {
+            let mut keys = HashSet::new();
+            let mut pages = self
+                .client
+                .list_objects_v2()
+                .bucket(&self.bucket)
+                .prefix(self.key(prefix))
+                .into_paginator()
+                .send();
+            while let Some(page) = pages.next().await {
+                let page = page.map_err(|e| self.classify(prefix, e))?;
+                for object in page.contents() {
+                    if let Some(key) = object
+                        .key()
+                        .and_then(|k| k.strip_prefix(self.prefix.as_str()))
+                    {
+                        keys.insert(key.to_string());
+                    }
+                }
+            }
+            Ok(keys)
         })
     }
 
