@@ -232,26 +232,25 @@ fn draw(root: &Area<'_>, data: &MonthlyCounts, title: &str, theme: &Theme) -> Dr
         .axis_style(colour(theme.axis).stroke_width(theme.scale))
         .draw()
         .map_err(e)?;
+    // Bars are drawn in pixels so a month with one post stays visible beside a
+    // month with hundreds: every non-empty bar is at least two (scaled) pixels.
     let gap = if n > 60 { 0.1 } else { 0.15 };
-    chart
-        .draw_series(
-            data.months
-                .iter()
-                .enumerate()
-                .filter(|(_, m)| m.posts > 0)
-                .map(|(i, m)| {
-                    let fill = if i + 1 == n {
-                        theme.current_bar
-                    } else {
-                        theme.bar
-                    };
-                    Rectangle::new(
-                        [(i as f64 + gap, 0), (i as f64 + 1.0 - gap, m.posts)],
-                        colour(fill).filled(),
-                    )
-                }),
-        )
+    let min_height = 2 * theme.scale as i32;
+    for (i, m) in data.months.iter().enumerate().filter(|(_, m)| m.posts > 0) {
+        let fill = if i + 1 == n {
+            theme.current_bar
+        } else {
+            theme.bar
+        };
+        let (x0, base) = chart.backend_coord(&(i as f64 + gap, 0));
+        let (x1, top) = chart.backend_coord(&(i as f64 + 1.0 - gap, m.posts));
+        let top = top.min(base - min_height);
+        root.draw(&Rectangle::new(
+            [(x0, top), (x1.max(x0 + 1), base)],
+            colour(fill).filled(),
+        ))
         .map_err(e)?;
+    }
 
     // X axis: a tick at each year's start, the year centred on its months; month
     // numbers too when there is room for them.
