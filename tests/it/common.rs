@@ -417,3 +417,39 @@ pub fn series_of(json: &serde_json::Value) -> Vec<(String, u64)> {
         })
         .collect()
 }
+
+/// The nightly and backfill windows of the fixtures, as flags.
+pub const NIGHTLY: &[&str] = &["--lookback-days", "7", "--as-of", "2025-11-25T17:45:00Z"];
+pub const BACKFILL: &[&str] = &["--lookback-days", "5475", "--as-of", "2025-11-25T17:45:00Z"];
+
+/// `author-stats run` from the test server's source bucket to its charts bucket.
+/// The fixtures have two bad lines in sixteen, so the bad-line limit is raised.
+pub async fn run_s3(server: &S3Server, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "run",
+        "--source",
+        "s3://source-bucket",
+        "--dest",
+        "s3://charts-bucket",
+        "--s3-force-path-style",
+        "--max-bad-share",
+        "0.2",
+    ];
+    args.extend_from_slice(extra);
+    author_stats(&args, &server.env()).await
+}
+
+/// `author-stats run` between two local directories, with the same raised limit.
+pub async fn run_local(src: &Path, dest: &Path, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "run",
+        "--source",
+        src.to_str().unwrap(),
+        "--dest",
+        dest.to_str().unwrap(),
+        "--max-bad-share",
+        "0.2",
+    ];
+    args.extend_from_slice(extra);
+    author_stats(&args, &[]).await
+}

@@ -22,19 +22,10 @@ async fn every_sample_event_parses_and_runs() {
             .resolve(chrono::Utc::now())
             .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         let dest = tempfile::tempdir().unwrap();
-        let out = author_stats(
-            &[
-                "run",
-                "--source",
-                src.path().to_str().unwrap(),
-                "--dest",
-                dest.path().to_str().unwrap(),
-                "--max-bad-share",
-                "0.2",
-                "--event",
-                path.to_str().unwrap(),
-            ],
-            &[],
+        let out = run_local(
+            src.path(),
+            dest.path(),
+            &["--event", path.to_str().unwrap()],
         )
         .await;
         assert!(

@@ -3,22 +3,8 @@
 
 use crate::common::*;
 
-const BACKFILL: &[&str] = &["--lookback-days", "5475", "--as-of", "2025-11-25T17:45:00Z"];
-
 async fn backfill(server: &S3Server, extra: &[&str]) -> std::process::Output {
-    let mut args = vec![
-        "run",
-        "--source",
-        "s3://source-bucket",
-        "--dest",
-        "s3://charts-bucket",
-        "--s3-force-path-style",
-        "--max-bad-share",
-        "0.2",
-    ];
-    args.extend_from_slice(BACKFILL);
-    args.extend_from_slice(extra);
-    author_stats(&args, &server.env()).await
+    run_s3(server, &[BACKFILL, extra].concat()).await
 }
 
 async fn charts(server: &S3Server) -> Vec<String> {

@@ -49,23 +49,7 @@ async fn gallery_loads_every_chart_in_chromium() {
     let src = tempfile::tempdir().unwrap();
     local_fixtures(src.path());
     let dest = tempfile::tempdir().unwrap();
-    let out = author_stats(
-        &[
-            "run",
-            "--source",
-            src.path().to_str().unwrap(),
-            "--dest",
-            dest.path().to_str().unwrap(),
-            "--max-bad-share",
-            "0.2",
-            "--lookback-days",
-            "5475",
-            "--as-of",
-            "2025-11-25T17:45:00Z",
-        ],
-        &[],
-    )
-    .await;
+    let out = run_local(src.path(), dest.path(), BACKFILL).await;
     assert!(
         out.status.success(),
         "{}",

@@ -3,24 +3,6 @@
 
 use crate::common::*;
 
-async fn run_local(
-    src: &std::path::Path,
-    dest: &std::path::Path,
-    extra: &[&str],
-) -> std::process::Output {
-    let mut args = vec![
-        "run",
-        "--source",
-        src.to_str().unwrap(),
-        "--dest",
-        dest.to_str().unwrap(),
-        "--max-bad-share",
-        "0.2",
-    ];
-    args.extend_from_slice(extra);
-    author_stats(&args, &[]).await
-}
-
 // REQ-IO-001, REQ-AG-005, REQ-CH-002
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn backfill_on_local_directories_is_deterministic() {

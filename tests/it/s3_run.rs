@@ -4,22 +4,8 @@
 
 use crate::common::*;
 
-const NIGHTLY: &[&str] = &["--lookback-days", "7", "--as-of", "2025-11-25T17:45:00Z"];
-
 async fn run_nightly(server: &S3Server, extra: &[&str]) -> std::process::Output {
-    let mut args = vec![
-        "run",
-        "--source",
-        "s3://source-bucket",
-        "--dest",
-        "s3://charts-bucket",
-        "--s3-force-path-style",
-        "--max-bad-share",
-        "0.2",
-    ];
-    args.extend_from_slice(NIGHTLY);
-    args.extend_from_slice(extra);
-    author_stats(&args, &server.env()).await
+    run_s3(server, &[NIGHTLY, extra].concat()).await
 }
 
 // REQ-IO-001, REQ-PU-001, REQ-PU-002, REQ-PU-003, REQ-RP-001, REQ-CH-001, REQ-IN-001
