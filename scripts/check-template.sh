@@ -30,5 +30,5 @@ for rule in cloudformation/rules/*.guard; do
   echo "cfn-guard: $(basename "$rule") passes on the template and rejects $(basename "$bad")"
 done
 
-checkov -f "$T" --framework cloudformation --compact --quiet
+checkov -f "$T" --framework cloudformation --compact --quiet --skip-download
 echo "checkov: no failed checks"
