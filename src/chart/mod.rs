@@ -6,6 +6,7 @@
 
 mod encode;
 mod render;
+pub mod shapes;
 pub mod theme;
 
 use std::sync::OnceLock;

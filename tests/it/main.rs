@@ -6,6 +6,7 @@ mod common;
 mod events;
 mod faults;
 mod gallery;
+mod golden;
 mod image;
 mod lambda_rie;
 mod local_run;
