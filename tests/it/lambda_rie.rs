@@ -342,3 +342,86 @@ async fn invalid_configuration_fails_the_init() {
         );
     }
 }
+
+// REQ-LA-003, REQ-FT-005: the deadline reached in the middle of a backfill (slow
+// uploads): charts in flight finish, the rest are listed as undone, and the same
+// request again completes exactly those.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deadline_in_the_middle_of_a_backfill() {
+    let server = S3Server::start(&[SOURCE_BUCKET, CHARTS_BUCKET]).await;
+    let export = tempfile::tempdir().unwrap();
+    let made = author_stats(
+        &[
+            "sample-data",
+            export.path().to_str().unwrap(),
+            "--posts",
+            "2000",
+            "--authors",
+            "120",
+        ],
+        &[],
+    )
+    .await;
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    for key in [
+        "contentful/all-blog-posts.jsonl.gz",
+        "contentful/authorProfile.jsonl.gz",
+    ] {
+        server
+            .put(
+                SOURCE_BUCKET,
+                key,
+                std::fs::read(export.path().join(key)).unwrap(),
+            )
+            .await;
+    }
+    server.faults.lock().unwrap().put_delay_ms = 400;
+    let short = Emulator::start(&function_env(
+        &server,
+        &[
+            ("AWS_LAMBDA_FUNCTION_TIMEOUT", "5"),
+            ("DEADLINE_MARGIN_SECONDS", "3"),
+            ("UPLOAD_CONCURRENCY", "4"),
+        ],
+    ))
+    .await;
+    let reply = short.invoke(&event("backfill-15y.json")).await;
+    short.stop().await;
+    assert_eq!(reply["errorType"], "DeadlineExceeded", "{reply}");
+    let first: serde_json::Value =
+        serde_json::from_slice(&server.get(CHARTS_BUCKET, "reports/latest.json").await).unwrap();
+    assert_reconciles(&first);
+    let undone = first["undone"].as_array().unwrap().len();
+    let published = first["authors"]["published"].as_u64().unwrap();
+    assert!(
+        undone > 0 && published > 0,
+        "the deadline fell mid-run: {}",
+        first["authors"]
+    );
+    let pngs = server
+        .keys(CHARTS_BUCKET)
+        .await
+        .iter()
+        .filter(|k| k.ends_with(".png"))
+        .count() as u64;
+    assert_eq!(
+        pngs, published,
+        "every chart reported published is there, and no other"
+    );
+
+    server.faults.lock().unwrap().put_delay_ms = 0;
+    let full = Emulator::start(&function_env(&server, &[])).await;
+    let reply = full.invoke(&event("backfill-15y.json")).await;
+    assert_reconciles(&reply);
+    assert_eq!(reply["authors"]["undone"], 0, "{reply}");
+    assert_eq!(
+        reply["authors"]["published"].as_u64().unwrap() as usize,
+        undone,
+        "exactly the undone ones are written"
+    );
+    assert_eq!(reply["authors"]["unchanged"].as_u64().unwrap(), published);
+}
