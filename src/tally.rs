@@ -581,6 +581,26 @@ mod tests {
         );
     }
 
+    // REQ-MA-001: a master where 10,000 authors share one slug.
+    #[test]
+    fn ten_thousand_authors_sharing_a_slug_are_all_skipped() {
+        let authors: Vec<Author> = (0..10_000)
+            .map(|i| author(&format!("id{i}"), "same"))
+            .collect();
+        let as_of = ts("2025-11-25T00:00:00Z");
+        let mut t = Tally::new(authors, chrono_tz::UTC, as_of);
+        feed(&mut t, &[("id42", Some("2025-11-24T00:00:00Z"))]);
+        assert_eq!(t.master_problems().len(), 10_000);
+        assert!(
+            t.master_problems()
+                .iter()
+                .all(|p| p.reason == SkipReason::SharedSlug)
+        );
+        let sel = t.select(as_of - chrono::Duration::days(7), None);
+        assert_eq!(sel.len(), 1);
+        assert_eq!(sel[0].outcome, Err(SkipReason::SharedSlug));
+    }
+
     #[test]
     fn posts_of_a_duplicate_id_make_it_active_but_skipped() {
         let as_of = ts("2025-11-25T00:00:00Z");
