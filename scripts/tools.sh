@@ -35,8 +35,9 @@ ensure_tools() {
     rm -rf "$tmp"
   fi
   export AWS_LAMBDA_RIE="$TOOLS/bin/aws-lambda-rie"
-  # Headless Chromium for the review-page test (Debian's package; needs root).
-  if [ ! -x /usr/bin/chromium ]; then
+  # Headless Chromium for the review-page test (Debian's package; needs root,
+  # unless CHROMIUM names a browser already installed).
+  if [ -z "${CHROMIUM:-}" ] && [ ! -x /usr/bin/chromium ]; then
     apt_install chromium
   fi
   export PATH="$TOOLS/bin:$PATH"
