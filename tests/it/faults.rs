@@ -115,6 +115,7 @@ async fn missing_bucket_and_denied_access() {
     let mut env = server.env();
     env.retain(|(k, _)| *k != "AWS_SECRET_ACCESS_KEY");
     env.push(("AWS_SECRET_ACCESS_KEY", "wrong-secret".into()));
+    let dest = tempfile::tempdir().unwrap();
     let out = author_stats(
         &[
             &[
@@ -122,7 +123,7 @@ async fn missing_bucket_and_denied_access() {
                 "--source",
                 "s3://source-bucket",
                 "--dest",
-                "./never-written",
+                dest.path().to_str().unwrap(),
                 "--s3-force-path-style",
             ],
             BACKFILL,
@@ -138,5 +139,9 @@ async fn missing_bucket_and_denied_access() {
             && err.contains("s3://source-bucket/contentful/authorProfile.jsonl.gz"),
         "{err}"
     );
-    assert!(!std::path::Path::new("./never-written/author-monthly-stats").exists());
+    assert_eq!(
+        std::fs::read_dir(dest.path()).unwrap().count(),
+        0,
+        "nothing written"
+    );
 }
