@@ -118,19 +118,21 @@ fn nearest(palette: &[Rgb], c: Rgb) -> u8 {
         .map_or(0, |(i, _)| i as u8)
 }
 
+/// Decodes a PNG into its header and RGB(A) pixels, for the chart tests.
+#[cfg(test)]
+pub(crate) fn decode(bytes: &[u8]) -> (png::OutputInfo, Vec<u8>) {
+    let mut decoder = png::Decoder::new(bytes);
+    decoder.set_transformations(png::Transformations::EXPAND);
+    let mut reader = decoder.read_info().expect("a PNG header");
+    let mut buf = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut buf).expect("PNG pixels");
+    buf.truncate(info.buffer_size());
+    (info, buf)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn decode(bytes: &[u8]) -> (png::OutputInfo, Vec<u8>) {
-        let mut decoder = png::Decoder::new(bytes);
-        decoder.set_transformations(png::Transformations::EXPAND);
-        let mut reader = decoder.read_info().unwrap();
-        let mut buf = vec![0; reader.output_buffer_size()];
-        let info = reader.next_frame(&mut buf).unwrap();
-        buf.truncate(info.buffer_size());
-        (info, buf)
-    }
 
     #[test]
     fn few_colours_round_trip_through_a_palette() {

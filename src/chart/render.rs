@@ -340,13 +340,8 @@ mod tests {
     }
 
     fn decode(png: &[u8]) -> (u32, u32, Vec<u8>) {
-        let mut decoder = png::Decoder::new(png);
-        decoder.set_transformations(png::Transformations::EXPAND);
-        let mut reader = decoder.read_info().unwrap();
-        let mut buf = vec![0; reader.output_buffer_size()];
-        let info = reader.next_frame(&mut buf).unwrap();
-        buf.truncate(info.buffer_size());
-        (info.width, info.height, buf)
+        let (info, pixels) = super::super::encode::decode(png);
+        (info.width, info.height, pixels)
     }
 
     // REQ-CH-001, REQ-CH-002, REQ-CH-003: edge shapes decode at the promised

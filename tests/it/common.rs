@@ -345,6 +345,18 @@ pub fn report_of(out: &Output) -> serde_json::Value {
     })
 }
 
+/// The report of a run that must have succeeded, checked to reconcile.
+pub fn ok_report(out: &Output) -> serde_json::Value {
+    assert!(
+        out.status.success(),
+        "the run failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report = report_of(out);
+    assert_reconciles(&report);
+    report
+}
+
 /// Asserts the reconciliation every report promises.
 pub fn assert_reconciles(report: &serde_json::Value) {
     let a = &report["authors"];
@@ -373,13 +385,21 @@ pub fn assert_reconciles(report: &serde_json::Value) {
     );
 }
 
-/// Decodes a PNG, returning its size.
-pub fn png_size(bytes: &[u8]) -> (u32, u32) {
-    let decoder = png::Decoder::new(bytes);
+/// Decodes a PNG (every pixel) into its size and RGB(A) bytes.
+pub fn decode_png(bytes: &[u8]) -> (u32, u32, Vec<u8>) {
+    let mut decoder = png::Decoder::new(bytes);
+    decoder.set_transformations(png::Transformations::EXPAND);
     let mut reader = decoder.read_info().expect("a PNG header");
     let mut buf = vec![0; reader.output_buffer_size()];
     let info = reader.next_frame(&mut buf).expect("PNG pixels decode");
-    (info.width, info.height)
+    buf.truncate(info.buffer_size());
+    (info.width, info.height, buf)
+}
+
+/// Decodes a PNG, returning its size.
+pub fn png_size(bytes: &[u8]) -> (u32, u32) {
+    let (w, h, _) = decode_png(bytes);
+    (w, h)
 }
 
 /// The expected series of the fixture authors, as `(month, posts)`.

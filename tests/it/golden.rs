@@ -6,17 +6,7 @@
 use author_stats_batch::chart::render_chart;
 use author_stats_batch::chart::shapes::edge_shapes;
 
-use crate::common::repo;
-
-fn rgb(png: &[u8]) -> (u32, u32, Vec<u8>) {
-    let mut decoder = png::Decoder::new(png);
-    decoder.set_transformations(png::Transformations::EXPAND);
-    let mut reader = decoder.read_info().unwrap();
-    let mut buf = vec![0; reader.output_buffer_size()];
-    let info = reader.next_frame(&mut buf).unwrap();
-    buf.truncate(info.buffer_size());
-    (info.width, info.height, buf)
-}
+use crate::common::{decode_png as rgb, repo};
 
 /// Share of pixels where a channel differs by more than `level`.
 fn differing(a: &[u8], b: &[u8], level: u8) -> f64 {
