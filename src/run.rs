@@ -25,7 +25,7 @@ use crate::input::{decode, pipelined_lines};
 use crate::publish::{self, Written, put_if_changed};
 use crate::records::{Author, BadReason, LineStats, parse_author, parse_post, read_lines};
 use crate::report::{FailedAuthor, FileReport, RunReport, SkippedAuthor};
-use crate::store::{ObjectHeaders, Store, StoreError, open_store};
+use crate::store::{Location, ObjectHeaders, Store, StoreError, open_store};
 use crate::tally::{MonthlyCounts, SkipReason, Tally};
 
 /// What a run needs: configuration and the two stores.
@@ -474,7 +474,7 @@ async fn write_gallery(
     cards: &[ChartCard],
 ) -> Result<(), StoreError> {
     let config = &pipeline.config;
-    let (key, href) = if pipeline.dest.keeps_headers() {
+    let (key, href) = if matches!(config.dest, Location::S3 { .. }) {
         let up = "../".repeat(config.reports_prefix.matches('/').count());
         (
             format!("{}index.html", config.reports_prefix),
