@@ -87,6 +87,9 @@ pub struct SettingArgs {
     /// Use path-style S3 addressing (S3-compatible servers).
     #[arg(long)]
     pub s3_force_path_style: bool,
+    /// Size in MiB of the ranged GETs the source files are read in (default 8).
+    #[arg(long)]
+    pub s3_read_part_mib: Option<String>,
     /// Largest share of bad lines accepted before the input is judged broken (default 0.01).
     #[arg(long)]
     pub max_bad_share: Option<String>,
@@ -146,6 +149,7 @@ impl SettingArgs {
             time_zone: self.time_zone,
             cache_control: self.cache_control,
             s3_force_path_style: self.s3_force_path_style.then(|| "true".to_string()),
+            s3_read_part_mib: self.s3_read_part_mib,
             max_bad_share: self.max_bad_share,
             upload_concurrency: self.upload_concurrency,
             theme,

@@ -9,7 +9,7 @@ use std::time::Duration;
 use chrono_tz::Tz;
 
 use crate::chart::Theme;
-use crate::store::s3::S3Options;
+use crate::store::s3::{DEFAULT_READ_PART_MIB, MIB, S3Options};
 use crate::store::{Location, normalize_prefix};
 
 pub const DEFAULT_POSTS_KEY: &str = "contentful/all-blog-posts.jsonl.gz";
@@ -48,6 +48,7 @@ settings! {
     MONTH_TIMEZONE = "MONTH_TIMEZONE", "--time-zone";
     CACHE_CONTROL = "CACHE_CONTROL", "--cache-control";
     S3_FORCE_PATH_STYLE = "S3_FORCE_PATH_STYLE", "--s3-force-path-style";
+    S3_READ_PART_MIB = "S3_READ_PART_MIB", "--s3-read-part-mib";
     MAX_BAD_RECORD_SHARE = "MAX_BAD_RECORD_SHARE", "--max-bad-share";
     UPLOAD_CONCURRENCY = "UPLOAD_CONCURRENCY", "--upload-concurrency";
     CHART_THEME = "CHART_THEME", "--theme";
@@ -80,6 +81,7 @@ pub struct RawConfig {
     pub time_zone: Option<String>,
     pub cache_control: Option<String>,
     pub s3_force_path_style: Option<String>,
+    pub s3_read_part_mib: Option<String>,
     pub max_bad_share: Option<String>,
     pub upload_concurrency: Option<String>,
     /// Theme JSON text.
@@ -127,6 +129,7 @@ impl RawConfig {
             time_zone: read(MONTH_TIMEZONE),
             cache_control: read(CACHE_CONTROL),
             s3_force_path_style: read(S3_FORCE_PATH_STYLE),
+            s3_read_part_mib: read(S3_READ_PART_MIB),
             max_bad_share: read(MAX_BAD_RECORD_SHARE),
             upload_concurrency: read(UPLOAD_CONCURRENCY),
             theme: read(CHART_THEME),
@@ -216,6 +219,20 @@ impl RawConfig {
             Some(v) => parse_bool(v)
                 .ok_or_else(|| invalid(S3_FORCE_PATH_STYLE, v, "expected true or false".into()))?,
         };
+        let read_part_mib = match self.s3_read_part_mib.as_deref() {
+            None => DEFAULT_READ_PART_MIB,
+            Some(v) => v
+                .parse::<u64>()
+                .ok()
+                .filter(|n| (1..=64).contains(n))
+                .ok_or_else(|| {
+                    invalid(
+                        S3_READ_PART_MIB,
+                        v,
+                        "expected whole MiB from 1 to 64".into(),
+                    )
+                })?,
+        };
         let max_bad_share = match self.max_bad_share.as_deref() {
             None => DEFAULT_MAX_BAD_SHARE,
             Some(v) => v
@@ -278,7 +295,10 @@ impl RawConfig {
             reports_prefix,
             time_zone,
             cache_control,
-            s3: S3Options { force_path_style },
+            s3: S3Options {
+                force_path_style,
+                read_part_bytes: read_part_mib * MIB,
+            },
             max_bad_share,
             upload_concurrency,
             theme,
@@ -351,6 +371,11 @@ mod tests {
         assert_eq!(config.time_zone, chrono_tz::Asia::Tokyo);
         assert_eq!(config.cache_control, "public, max-age=3600");
         assert!(!config.s3.force_path_style);
+        assert_eq!(config.s3.read_part_bytes, 8 * 1024 * 1024);
+        let config = env(&[base[0], base[1], ("S3_READ_PART_MIB", "1")])
+            .validate()
+            .unwrap();
+        assert_eq!(config.s3.read_part_bytes, 1024 * 1024);
 
         let cases: &[(&str, &[(&str, &str)], &str)] = &[
             (
@@ -385,6 +410,16 @@ mod tests {
                 "bad bool",
                 &[("S3_FORCE_PATH_STYLE", "maybe")],
                 "S3_FORCE_PATH_STYLE",
+            ),
+            (
+                "zero part",
+                &[("S3_READ_PART_MIB", "0")],
+                "S3_READ_PART_MIB",
+            ),
+            (
+                "huge part",
+                &[("S3_READ_PART_MIB", "65")],
+                "S3_READ_PART_MIB",
             ),
             (
                 "bad concurrency",

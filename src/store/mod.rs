@@ -5,6 +5,7 @@
 //! default). A [`Location`] names either, as `s3://bucket[/prefix]` or a path.
 
 pub mod local;
+pub mod ranged;
 pub mod s3;
 
 use std::collections::HashSet;
@@ -162,6 +163,7 @@ pub async fn open_store(location: &Location, s3: &s3::S3Options) -> Arc<dyn Stor
                 bucket.clone(),
                 prefix.clone(),
                 retries,
+                s3.read_part_bytes,
             ))
         }
     }

@@ -13,15 +13,32 @@ use aws_sdk_s3::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
 use futures::future::BoxFuture;
+use tokio_util::io::StreamReader;
 
+use super::ranged;
 use super::{ObjectHeaders, ObjectMeta, ObjectReader, Store, StoreError};
 
 /// Client settings beyond the SDK's own environment.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct S3Options {
     /// Path-style addressing, for S3-compatible servers (`S3_FORCE_PATH_STYLE`).
     pub force_path_style: bool,
+    /// Size of the ranged GETs an object is read in (`S3_READ_PART_MIB`).
+    pub read_part_bytes: u64,
 }
+
+impl Default for S3Options {
+    fn default() -> Self {
+        S3Options {
+            force_path_style: false,
+            read_part_bytes: DEFAULT_READ_PART_MIB * MIB,
+        }
+    }
+}
+
+pub const MIB: u64 = 1024 * 1024;
+/// Default part size of ranged reads: AWS's guidance for byte-range fetches is 8-16 MB.
+pub const DEFAULT_READ_PART_MIB: u64 = 8;
 
 /// Counts operations and attempts, so a run can report how many requests the
 /// SDK's retry policy sent again (attempts - operations).
@@ -29,6 +46,8 @@ pub struct S3Options {
 pub struct RetryCounter {
     operations: Arc<AtomicU64>,
     attempts: Arc<AtomicU64>,
+    /// Ranged reads resumed after a dropped connection (outside the SDK's policy).
+    resumes: Arc<AtomicU64>,
 }
 
 impl RetryCounter {
@@ -36,6 +55,12 @@ impl RetryCounter {
         self.attempts
             .load(Ordering::Relaxed)
             .saturating_sub(self.operations.load(Ordering::Relaxed))
+            + self.resumes.load(Ordering::Relaxed)
+    }
+
+    /// A ranged read resumed after its connection dropped: a retry the SDK did not see.
+    pub fn count_resume(&self) {
+        self.resumes.fetch_add(1, Ordering::Relaxed);
     }
 }
 
@@ -82,17 +107,36 @@ pub struct S3Store {
     bucket: String,
     prefix: String,
     retries: RetryCounter,
+    read_part_bytes: u64,
 }
 
 impl S3Store {
     /// `prefix` is empty or ends with `/`; keys are appended to it. `retries` is
     /// the counter the client was built with.
-    pub fn new(client: Client, bucket: String, prefix: String, retries: RetryCounter) -> Self {
+    pub fn new(
+        client: Client,
+        bucket: String,
+        prefix: String,
+        retries: RetryCounter,
+        read_part_bytes: u64,
+    ) -> Self {
         S3Store {
             client,
             bucket,
             prefix,
             retries,
+            read_part_bytes,
+        }
+    }
+
+    fn ranged_source(&self, key: &str) -> ranged::Source {
+        let retries = self.retries.clone();
+        ranged::Source {
+            client: self.client.clone(),
+            bucket: self.bucket.clone(),
+            key: self.key(key),
+            location: self.describe(key),
+            on_resume: Arc::new(move || retries.count_resume()),
         }
     }
 
@@ -131,15 +175,40 @@ impl Store for S3Store {
 
     fn open<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<ObjectReader, StoreError>> {
         Box::pin(async move {
-            let out = self
-                .client
-                .get_object()
-                .bucket(&self.bucket)
-                .key(self.key(key))
-                .send()
-                .await
-                .map_err(|e| self.classify(key, e))?;
-            Ok(Box::pin(out.body.into_async_read()) as ObjectReader)
+            let part = self.read_part_bytes.max(1);
+            let source = self.ranged_source(key);
+            let first_range = 0..part;
+            let out = match source.get(&first_range, None).await {
+                Ok(out) => out,
+                // An empty object has no byte 0 to ask for: read it whole.
+                Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 416) => {
+                    let out = self
+                        .client
+                        .get_object()
+                        .bucket(&self.bucket)
+                        .key(self.key(key))
+                        .send()
+                        .await
+                        .map_err(|e| self.classify(key, e))?;
+                    return Ok(Box::pin(out.body.into_async_read()) as ObjectReader);
+                }
+                Err(e) => return Err(self.classify(key, e)),
+            };
+            // A server that ignores Range answers 200 with the whole object.
+            let Some(total) = out.content_range().and_then(ranged::total_size) else {
+                return Ok(Box::pin(out.body.into_async_read()) as ObjectReader);
+            };
+            let etag = out.e_tag().map(str::to_string);
+            let first_range = 0..part.min(total);
+            let later = ranged::later_parts(total, part);
+            tracing::debug!(
+                object = %source.location,
+                bytes = total,
+                parts = later.len() + 1,
+                "reading in ranged parts"
+            );
+            let stream = ranged::object_stream(source, etag, out.body, first_range, later);
+            Ok(Box::pin(StreamReader::new(stream)) as ObjectReader)
         })
     }
 

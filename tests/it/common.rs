@@ -49,6 +49,14 @@ pub struct Faults {
     pub put_always_fails: Vec<String>,
     /// GETs of keys containing the text are cut after this many body bytes.
     pub cut_get_after: Option<(String, usize)>,
+    /// The next GET of a key containing the text is cut after this many body
+    /// bytes; later GETs pass.
+    pub cut_next_get_after: Option<(String, usize)>,
+    /// GETs of keys containing the text that carry `If-Match` answer
+    /// `412 PreconditionFailed`: the object was replaced since the first GET.
+    pub replaced_mid_read: Option<String>,
+    /// Every GET of a source object: (path, Range header, whether If-Match was sent).
+    pub gets: Vec<(String, Option<String>, bool)>,
     /// Each PUT is delayed this long.
     pub put_delay_ms: u64,
     /// Counters of what was injected.
@@ -65,7 +73,34 @@ enum Verdict {
 }
 
 impl Faults {
-    fn judge(&mut self, method: &http::Method, path: &str) -> Verdict {
+    fn judge(&mut self, req: &http::Request<hyper::body::Incoming>) -> Verdict {
+        let (method, path) = (req.method(), req.uri().path());
+        if method == http::Method::GET && path.contains("/contentful/") {
+            let header = |name: &str| {
+                req.headers()
+                    .get(name)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string)
+            };
+            let if_match = header("if-match").is_some();
+            self.gets
+                .push((path.to_string(), header("range"), if_match));
+            if if_match
+                && let Some(key) = &self.replaced_mid_read
+                && path.contains(key.as_str())
+            {
+                self.injected += 1;
+                return Verdict::Error(412, "PreconditionFailed");
+            }
+            if let Some((key, n)) = &self.cut_next_get_after
+                && path.contains(key.as_str())
+            {
+                let n = *n;
+                self.cut_next_get_after = None;
+                self.injected += 1;
+                return Verdict::Cut(n);
+            }
+        }
         if method == http::Method::PUT {
             let first = self.put_keys.insert(path.to_string());
             if self
@@ -150,7 +185,7 @@ async fn faulty_call(
         } else {
             0
         };
-        (f.judge(req.method(), req.uri().path()), delay)
+        (f.judge(&req), delay)
     };
     if delay > 0 {
         tokio::time::sleep(std::time::Duration::from_millis(delay)).await;

@@ -10,6 +10,7 @@ mod golden;
 mod image;
 mod lambda_rie;
 mod local_run;
+mod ranged;
 mod requirements;
 mod s3_run;
 mod template;
