@@ -1,5 +1,6 @@
-//! Micro benchmarks of the hot stages: parsing a post line with a large body,
-//! and drawing + PNG-encoding one chart of 12 and of 180 months.
+//! Micro benchmarks of the hot stages: inflating the posts export, parsing a post
+//! line with a large body, and drawing + PNG-encoding one chart of 12 and of 180
+//! months.
 //!
 //! `cargo bench --bench stages`
 
@@ -47,7 +48,37 @@ fn chart(months: usize) -> MonthlyCounts {
     }
 }
 
+/// 2,000 posts of the sample export, gzipped as `sample-data` writes them.
+fn sample_posts_gzip() -> (Vec<u8>, u64) {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = author_stats_batch::sample::SampleSpec {
+        posts: 2_000,
+        ..Default::default()
+    };
+    author_stats_batch::sample::write_sample(dir.path(), &spec).unwrap();
+    let gz = std::fs::read(dir.path().join("contentful/all-blog-posts.jsonl.gz")).unwrap();
+    let unpacked = inflate(&gz);
+    (gz, unpacked)
+}
+
+/// Inflates every member with the decoder the product uses (flate2, zlib-rs)
+/// and returns the unpacked size.
+fn inflate(gz: &[u8]) -> u64 {
+    let mut decoder = flate2::read::MultiGzDecoder::new(gz);
+    std::io::copy(&mut decoder, &mut std::io::sink()).unwrap()
+}
+
 fn stages(c: &mut Criterion) {
+    // The floor of a run that reads the whole posts file: inflating it, one
+    // core, nothing else.
+    let (gz, unpacked) = sample_posts_gzip();
+    let mut group = c.benchmark_group("inflate");
+    group.throughput(Throughput::Bytes(unpacked));
+    group.bench_function("sample posts gzip, zlib-rs", |b| {
+        b.iter(|| inflate(black_box(&gz)))
+    });
+    group.finish();
+
     let line = post_line(6_000);
     let mut group = c.benchmark_group("parse");
     group.throughput(Throughput::Bytes(line.len() as u64));

@@ -3,7 +3,7 @@
 //! The modules below are listed in the order data flows through a run: a request
 //! and a configuration come in, the two export files are streamed out of a
 //! [`store`], decoded by [`input`], parsed line by line by [`records`], joined and
-//! counted by [`tally`], drawn by [`chart`], written back by [`publish`] and
+//! counted by [`tally`], drawn by [`chart`] on a [`draw_pool`], written back by [`publish`] and
 //! accounted for in [`report`] (and, for review, a [`gallery`] page). [`run`] wires the stages together; [`cli`] and
 //! [`lambda`] are the two faces that call it. [`sample`] writes a synthetic export
 //! for demos, tests and the benchmark.
@@ -11,6 +11,7 @@
 pub mod chart;
 pub mod cli;
 pub mod config;
+pub mod draw_pool;
 pub mod event;
 pub mod gallery;
 pub mod input;

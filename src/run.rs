@@ -15,6 +15,8 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, SecondsFormat, Utc};
 use futures::StreamExt;
 use tokio::sync::Semaphore;
+
+use crate::draw_pool::DrawPool;
 use tracing::{info, warn};
 
 use crate::chart::render_chart;
@@ -503,7 +505,20 @@ async fn draw_and_publish(
 ) -> Vec<(String, Outcome, Duration)> {
     let total = to_draw.len();
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let draw_slots = Arc::new(Semaphore::new(cores));
+    let pool = match DrawPool::new(cores) {
+        Ok(pool) => Drawing {
+            pool,
+            slots: Arc::new(Semaphore::new(cores)),
+            theme: Arc::new(pipeline.config.theme.clone()),
+        },
+        Err(e) => {
+            let why = format!("starting the drawing threads: {e}");
+            return to_draw
+                .into_iter()
+                .map(|c| (c.slug, Outcome::Failed(why.clone()), Duration::ZERO))
+                .collect();
+        }
+    };
     let done = Arc::new(AtomicUsize::new(0));
     let progress = {
         let done = done.clone();
@@ -519,7 +534,6 @@ async fn draw_and_publish(
             }
         })
     };
-    let theme = Arc::new(pipeline.config.theme.clone());
     // One listing tells which charts exist already: new ones are put without a
     // metadata request first. If the listing fails, every chart is checked.
     let existing: Arc<Option<HashSet<String>>> = Arc::new(if plan.dry_run {
@@ -536,16 +550,13 @@ async fn draw_and_publish(
     let in_flight = pipeline.config.upload_concurrency + cores;
     let mut results: Vec<(String, Outcome, Duration)> = futures::stream::iter(to_draw)
         .map(|counts| {
-            let draw_slots = draw_slots.clone();
-            let theme = theme.clone();
             let existing = existing.clone();
             let done = done.clone();
+            let drawing = &pool;
             async move {
                 let slug = counts.slug.clone();
-                let (outcome, cpu) = chart_one(
-                    pipeline, plan, counts, theme, draw_slots, deadline, &existing,
-                )
-                .await;
+                let (outcome, cpu) =
+                    chart_one(pipeline, plan, counts, drawing, deadline, &existing).await;
                 done.fetch_add(1, Ordering::Relaxed);
                 (slug, outcome, cpu)
             }
@@ -558,16 +569,23 @@ async fn draw_and_publish(
     results
 }
 
+/// The drawing threads, the slots that bound the charts waiting for them, and
+/// the theme they draw with.
+struct Drawing {
+    pool: DrawPool,
+    slots: Arc<Semaphore>,
+    theme: Arc<crate::chart::Theme>,
+}
+
 async fn chart_one(
     pipeline: &Pipeline,
     plan: &RunPlan,
     counts: MonthlyCounts,
-    theme: Arc<crate::chart::Theme>,
-    draw_slots: Arc<Semaphore>,
+    drawing: &Drawing,
     deadline: Option<Instant>,
     existing: &Option<HashSet<String>>,
 ) -> (Outcome, Duration) {
-    let Ok(permit) = draw_slots.acquire_owned().await else {
+    let Ok(permit) = drawing.slots.clone().acquire_owned().await else {
         return (
             Outcome::Failed("drawing pool closed".into()),
             Duration::ZERO,
@@ -576,14 +594,17 @@ async fn chart_one(
     if deadline.is_some_and(|d| Instant::now() >= d) {
         return (Outcome::Undone, Duration::ZERO);
     }
-    let drawn = tokio::task::spawn_blocking(move || {
-        let t = Instant::now();
-        let png = render_chart(&counts, &theme);
-        let json = serde_json::to_vec_pretty(&counts);
-        drop(permit);
-        (counts.slug, png, json, t.elapsed())
-    })
-    .await;
+    let theme = drawing.theme.clone();
+    let drawn = drawing
+        .pool
+        .run(move || {
+            let t = Instant::now();
+            let png = render_chart(&counts, &theme);
+            let json = serde_json::to_vec_pretty(&counts);
+            drop(permit);
+            (counts.slug, png, json, t.elapsed())
+        })
+        .await;
     let (slug, png, json, cpu) = match drawn {
         Ok(parts) => parts,
         Err(e) => {
