@@ -16,6 +16,8 @@ use hyper_util::server::conn::auto::Builder as ConnBuilder;
 
 const AS_OF: &str = "2025-11-25T17:45:00Z";
 const KEY: &str = "bench-key";
+/// The per-connection pace of the S3-like server runs.
+const PACED_BYTES_PER_S: f64 = 85e6;
 const SECRET: &str = "bench-secret";
 
 fn root() -> PathBuf {
@@ -163,7 +165,34 @@ struct S3 {
     _rt: tokio::runtime::Runtime,
 }
 
-fn start_s3(source: &Path) -> S3 {
+type BoxBody =
+    http_body_util::combinators::BoxBody<bytes::Bytes, Box<dyn std::error::Error + Send + Sync>>;
+
+/// A response body sent no faster than `bytes_per_s`: one S3 connection's
+/// throughput, which the in-process server does not have.
+fn paced(body: s3s::Body, bytes_per_s: f64) -> BoxBody {
+    use futures::StreamExt;
+    use http_body_util::BodyExt;
+    let start = tokio::time::Instant::now();
+    let mut sent = 0u64;
+    let stream = body.into_data_stream().then(move |chunk| {
+        let due = chunk.as_ref().ok().map(|c| {
+            sent += c.len() as u64;
+            start + std::time::Duration::from_secs_f64(sent as f64 / bytes_per_s)
+        });
+        async move {
+            if let Some(due) = due {
+                tokio::time::sleep_until(due).await;
+            }
+            chunk.map(http_body::Frame::data)
+        }
+    });
+    BodyExt::boxed(http_body_util::StreamBody::new(stream))
+}
+
+/// Starts the S3-compatible server with the export in `source`; with
+/// `bytes_per_s`, every response body is paced to that rate.
+fn start_s3(source: &Path, bytes_per_s: Option<f64>) -> S3 {
     // The server keeps its objects in memory (tmpfs) where there is one: S3's
     // storage does not run on the function's cores, and this machine's ext4
     // spends seconds of kernel time allocating inodes next to the thousands
@@ -194,9 +223,20 @@ fn start_s3(source: &Path) -> S3 {
                 continue;
             };
             let service = service.clone();
+            let paced =
+                hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
+                    let service = service.clone();
+                    async move {
+                        let resp = service.call(req.map(s3s::Body::from)).await?;
+                        Ok::<_, s3s::HttpError>(match bytes_per_s {
+                            Some(rate) => resp.map(|body| paced(body, rate)),
+                            None => resp.map(http_body_util::BodyExt::boxed),
+                        })
+                    }
+                });
             tokio::spawn(async move {
                 let _ = ConnBuilder::new(TokioExecutor::new())
-                    .serve_connection(TokioIo::new(socket), service)
+                    .serve_connection(TokioIo::new(socket), paced)
                     .await;
             });
         }
@@ -337,7 +377,7 @@ fn main() {
     ];
     let mut results = Vec::new();
     for (data, size) in [(&one, "1x"), (&four, "4x")] {
-        let s3 = start_s3(data);
+        let s3 = start_s3(data, None);
         for (window, lookback) in [("nightly", "7"), ("backfill", "5475")] {
             if size == "4x" && window == "nightly" {
                 continue;
@@ -402,6 +442,36 @@ fn main() {
             }
         }
     }
+
+    // One S3 connection carries about 85-90 MB/s (AWS's planning figure for
+    // S3 reads), which the in-process server does not: with its responses paced
+    // to 85 MB/s, the nightly read as one stream and as ranged parts.
+    let paced = start_s3(&one, Some(PACED_BYTES_PER_S));
+    for (part_mib, note) in [("8", ""), ("64", ", one GET stream")] {
+        let label = format!("nightly 1x, S3 server paced to 85 MB/s per connection{note}");
+        eprintln!("{label}");
+        let args = [
+            "run",
+            "--source",
+            "s3://bench-source",
+            "--dest",
+            "s3://bench-paced",
+            "--s3-force-path-style",
+            "--s3-read-part-mib",
+            part_mib,
+            "--lookback-days",
+            "7",
+            "--as-of",
+            AS_OF,
+        ];
+        let m = median_of(
+            || paced.fresh_bucket("bench-paced"),
+            || measure(&args, &paced.env()),
+        );
+        lines.push(row(&label, &m));
+        results.push((label, m));
+    }
+    drop(paced);
 
     lines.push(String::new());
     let rss = |label: &str| {
