@@ -172,3 +172,24 @@ async fn an_export_replaced_during_the_read_publishes_nothing() {
         "nothing published"
     );
 }
+
+// REQ-IN-006, REQ-IN-001: an empty object has no byte 0 to ask a range of (S3
+// answers 416); it is read whole, and the run ends as it does on an empty file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_empty_object_reads_like_an_empty_file() {
+    let server = S3Server::start(&[SOURCE_BUCKET, CHARTS_BUCKET]).await;
+    server.put_fixtures().await;
+    server.put(SOURCE_BUCKET, POSTS_KEY, Vec::new()).await;
+    let out = run_s3(&server, BACKFILL).await;
+
+    let src = tempfile::tempdir().unwrap();
+    local_fixtures(src.path());
+    std::fs::write(src.path().join(POSTS_KEY), b"").unwrap();
+    let dest = tempfile::tempdir().unwrap();
+    let local = run_local(src.path(), dest.path(), BACKFILL).await;
+
+    assert_eq!(out.status.code(), local.status.code(), "{}", stderr(&out));
+    let (report, local) = (report_of(&out), report_of(&local));
+    assert_eq!(report["posts_file"]["lines"], local["posts_file"]["lines"]);
+    assert_eq!(report["authors"], local["authors"]);
+}
