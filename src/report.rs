@@ -92,7 +92,8 @@ pub struct RunReport {
     /// Mean PNG size over the charts drawn.
     pub mean_png_bytes: u64,
     /// Requests the S3 client sent again after a transient error (source and
-    /// destination), up to the end of publishing.
+    /// destination), up to the end of publishing, plus ranged reads resumed
+    /// after a dropped connection.
     pub s3_retries: u64,
     pub stages: StageTimes,
     /// Where this report was written, when it was.

@@ -44,14 +44,18 @@ async fn transient_errors_are_retried() {
     assert_eq!(charts(&server).await.len(), 6);
 }
 
-// REQ-FT-002, REQ-IN-005: a connection cut mid-stream fails the run cleanly.
+// REQ-FT-002, REQ-IN-005: a connection that keeps dropping mid-stream (every
+// GET, so every resume too) fails the run cleanly.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cut_connection_never_publishes_half_a_file() {
     let server = S3Server::start(&[SOURCE_BUCKET, CHARTS_BUCKET]).await;
     server.put_fixtures().await;
-    server.faults.lock().unwrap().cut_get_after = Some(("all-blog-posts".into(), 300));
+    server.faults.lock().unwrap().cut_get_after = Some(("all-blog-posts".into(), 50));
     let out = backfill(&server, &[]).await;
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    // Whether the drop is seen while the response head is awaited (the SDK's
+    // retries give up) or in the body (the resumes give up) depends on timing;
+    // either way the read fails.
     assert!(
         stderr(&out).contains("[SourceUnreadable]"),
         "{}",
