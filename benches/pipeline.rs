@@ -108,7 +108,7 @@ fn median_of(mut before: impl FnMut(), mut run: impl FnMut() -> Measured) -> Mea
 fn measure(args: &[&str], env: &[(&str, String)]) -> Measured {
     let mut cmd = Command::new(bin());
     cmd.args(args)
-        .args(["--log", "warn"])
+        .args(["--log", "error"])
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());
     for (k, v) in env {

@@ -5,16 +5,20 @@
 //! delivers it. So the object is read in parts of `part_bytes`: the first GET
 //! (`bytes=0-…`) tells the size and the ETag, its body is streamed to the reader
 //! at once, and the remaining parts are fetched [`PARTS_IN_FLIGHT`] at a time,
-//! each pinned to that ETag with `If-Match`, and handed on in order. Memory is
-//! bounded by about `(PARTS_IN_FLIGHT + 2) * part_bytes`.
+//! each pinned to that ETag with `If-Match` and downloading on a task of its
+//! own, and handed on in order. Memory is bounded by about
+//! `(PARTS_IN_FLIGHT + 2) * part_bytes`.
 //!
 //! A connection that drops inside a part is resumed from the byte it stopped at
 //! (up to [`RESUMES_PER_PART`] times); an object replaced while it is read fails
 //! the read (412 on a later part) instead of mixing two exports.
 
+use std::future::Future;
 use std::io;
 use std::ops::Range;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
 use aws_sdk_s3::Client;
 use aws_sdk_s3::error::{DisplayErrorContext, SdkError};
@@ -219,9 +223,14 @@ pub fn object_stream(
     // The bound keeps one finished part waiting besides those being fetched.
     let (mut tx, rx) = mpsc::channel::<io::Result<Vec<Bytes>>>(0);
     tokio::spawn(async move {
+        // Each range downloads on a task of its own, so the ranges keep arriving
+        // while this task waits to hand the oldest one on.
         let mut parts = futures::stream::iter(later)
             .map(|range| {
-                part_stream(source.clone(), etag.clone(), range, None).try_collect::<Vec<Bytes>>()
+                PartTask(tokio::spawn(
+                    part_stream(source.clone(), etag.clone(), range, None)
+                        .try_collect::<Vec<Bytes>>(),
+                ))
             })
             .buffered(PARTS_IN_FLIGHT);
         while let Some(part) = parts.next().await {
@@ -238,6 +247,26 @@ pub fn object_stream(
         })
     });
     head.chain(tail)
+}
+
+/// A range's download task, aborted when dropped (the reader stopped early).
+struct PartTask(tokio::task::JoinHandle<io::Result<Vec<Bytes>>>);
+
+impl Drop for PartTask {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+impl Future for PartTask {
+    type Output = io::Result<Vec<Bytes>>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        Pin::new(&mut self.0).poll(cx).map(|joined| {
+            joined
+                .unwrap_or_else(|e| Err(io::Error::other(format!("a range download stopped: {e}"))))
+        })
+    }
 }
 
 #[cfg(test)]
