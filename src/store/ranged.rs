@@ -17,7 +17,6 @@ use std::future::Future;
 use std::io;
 use std::ops::Range;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use aws_sdk_s3::Client;
@@ -27,6 +26,8 @@ use aws_sdk_s3::primitives::ByteStream;
 use bytes::Bytes;
 use futures::channel::mpsc;
 use futures::{SinkExt, Stream, StreamExt, TryStreamExt};
+
+use super::s3::RetryCounter;
 
 /// Parts fetched ahead of the one being read.
 pub const PARTS_IN_FLIGHT: usize = 4;
@@ -43,7 +44,7 @@ pub struct Source {
     /// `s3://bucket/key`, for messages.
     pub location: String,
     /// Counts resumed parts, so the report's `s3_retries` includes them.
-    pub on_resume: Arc<dyn Fn() + Send + Sync>,
+    pub retries: RetryCounter,
 }
 
 /// The object's total size from a `Content-Range: bytes a-b/total` header.
@@ -67,22 +68,27 @@ pub fn later_parts(total: u64, part_bytes: u64) -> Vec<Range<u64>> {
     parts
 }
 
+/// `first-last`, inclusive, as HTTP ranges and messages show a range.
+fn inclusive(range: &Range<u64>) -> String {
+    format!("{}-{}", range.start, range.end - 1)
+}
+
 fn header_range(range: &Range<u64>) -> String {
-    format!("bytes={}-{}", range.start, range.end - 1)
+    format!("bytes={}", inclusive(range))
 }
 
 impl Source {
-    /// GETs `range` (pinned to `etag` when known).
+    /// GETs `range` (the whole object when `None`), pinned to `etag` when known.
     pub async fn get(
         &self,
-        range: &Range<u64>,
+        range: Option<&Range<u64>>,
         etag: Option<&str>,
     ) -> Result<GetObjectOutput, SdkError<GetObjectError>> {
         self.client
             .get_object()
             .bucket(&self.bucket)
             .key(&self.key)
-            .range(header_range(range))
+            .set_range(range.map(header_range))
             .set_if_match(etag.map(str::to_string))
             .send()
             .await
@@ -92,18 +98,16 @@ impl Source {
         let status = err.raw_response().map(|r| r.status().as_u16());
         if status == Some(412) {
             return io::Error::other(format!(
-                "{} changed while it was read (its ETag no longer matches at bytes {}-{}); \
+                "{} changed while it was read (its ETag no longer matches at bytes {}); \
                  nothing was published, run again on the new export",
                 self.location,
-                range.start,
-                range.end - 1
+                inclusive(range)
             ));
         }
         io::Error::other(format!(
-            "{} bytes {}-{}: {}",
+            "{} bytes {}: {}",
             self.location,
-            range.start,
-            range.end - 1,
+            inclusive(range),
             DisplayErrorContext(&err)
         ))
     }
@@ -164,7 +168,7 @@ async fn next_chunk(s: &mut PartState) -> io::Result<Option<Bytes>> {
             None => {
                 let out = s
                     .source
-                    .get(&range, s.etag.as_deref())
+                    .get(Some(&range), s.etag.as_deref())
                     .await
                     .map_err(|e| s.source.part_error(&range, e))?;
                 s.body.insert(out.body)
@@ -176,10 +180,9 @@ async fn next_chunk(s: &mut PartState) -> io::Result<Option<Bytes>> {
                 let len = bytes.len() as u64;
                 if len > s.end - s.pos {
                     return Err(io::Error::other(format!(
-                        "{}: the server sent more than bytes {}-{}",
+                        "{}: the server sent more than bytes {}",
                         s.source.location,
-                        range.start,
-                        range.end - 1
+                        inclusive(&range)
                     )));
                 }
                 s.pos += len;
@@ -190,15 +193,13 @@ async fn next_chunk(s: &mut PartState) -> io::Result<Option<Bytes>> {
         };
         if s.resumes_left == 0 {
             return Err(io::Error::other(format!(
-                "{}: reading bytes {}-{} failed after {} resumes: {failure}",
+                "{}: reading bytes {} failed after {RESUMES_PER_PART} resumes: {failure}",
                 s.source.location,
-                range.start,
-                range.end - 1,
-                RESUMES_PER_PART
+                inclusive(&range)
             )));
         }
         s.resumes_left -= 1;
-        (s.source.on_resume)();
+        s.source.retries.count_resume();
         tracing::warn!(
             object = %s.source.location,
             at = s.pos,

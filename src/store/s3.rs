@@ -11,6 +11,7 @@ use aws_sdk_s3::config::interceptors::{
 };
 use aws_sdk_s3::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::operation::get_object::GetObjectOutput;
 use aws_sdk_s3::primitives::ByteStream;
 use futures::future::BoxFuture;
 use tokio_util::io::StreamReader;
@@ -130,13 +131,12 @@ impl S3Store {
     }
 
     fn ranged_source(&self, key: &str) -> ranged::Source {
-        let retries = self.retries.clone();
         ranged::Source {
             client: self.client.clone(),
             bucket: self.bucket.clone(),
             key: self.key(key),
             location: self.describe(key),
-            on_resume: Arc::new(move || retries.count_resume()),
+            retries: self.retries.clone(),
         }
     }
 
@@ -177,26 +177,23 @@ impl Store for S3Store {
         Box::pin(async move {
             let part = self.read_part_bytes.max(1);
             let source = self.ranged_source(key);
-            let first_range = 0..part;
-            let out = match source.get(&first_range, None).await {
+            let whole =
+                |out: GetObjectOutput| Ok(Box::pin(out.body.into_async_read()) as ObjectReader);
+            let out = match source.get(Some(&(0..part)), None).await {
                 Ok(out) => out,
                 // An empty object has no byte 0 to ask for: read it whole.
                 Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 416) => {
-                    let out = self
-                        .client
-                        .get_object()
-                        .bucket(&self.bucket)
-                        .key(self.key(key))
-                        .send()
+                    let out = source
+                        .get(None, None)
                         .await
                         .map_err(|e| self.classify(key, e))?;
-                    return Ok(Box::pin(out.body.into_async_read()) as ObjectReader);
+                    return whole(out);
                 }
                 Err(e) => return Err(self.classify(key, e)),
             };
             // A server that ignores Range answers 200 with the whole object.
             let Some(total) = out.content_range().and_then(ranged::total_size) else {
-                return Ok(Box::pin(out.body.into_async_read()) as ObjectReader);
+                return whole(out);
             };
             let etag = out.e_tag().map(str::to_string);
             let first_range = 0..part.min(total);
