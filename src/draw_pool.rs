@@ -32,7 +32,7 @@ impl DrawPool {
     }
 
     /// Runs `job` on a drawing thread. A panic in it comes back as an error
-    /// (with the panic's message) and leaves the thread serving.
+    /// ("panicked: " and the panic's message) and leaves the thread serving.
     pub async fn run<T: Send + 'static>(
         &self,
         job: impl FnOnce() -> T + Send + 'static,
@@ -40,11 +40,12 @@ impl DrawPool {
         let (tx, rx) = tokio::sync::oneshot::channel();
         let wrapped: Job = Box::new(move || {
             let result = catch_unwind(AssertUnwindSafe(job)).map_err(|panic| {
-                panic
+                let message = panic
                     .downcast_ref::<&str>()
                     .map(|s| s.to_string())
                     .or_else(|| panic.downcast_ref::<String>().cloned())
-                    .unwrap_or_else(|| "a panic without a message".into())
+                    .unwrap_or_else(|| "no message".into());
+                format!("panicked: {message}")
             });
             let _ = tx.send(result);
         });
@@ -92,7 +93,7 @@ mod tests {
             .run(|| -> u32 { panic!("a broken chart") })
             .await
             .unwrap_err();
-        assert!(err.contains("a broken chart"), "{err}");
+        assert_eq!(err, "panicked: a broken chart");
         // Both threads still serve after the panic.
         let sum: u32 = futures::future::join_all((1..=4).map(|i| pool.run(move || i)))
             .await

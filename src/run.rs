@@ -15,12 +15,11 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, SecondsFormat, Utc};
 use futures::StreamExt;
 use tokio::sync::Semaphore;
-
-use crate::draw_pool::DrawPool;
 use tracing::{info, warn};
 
 use crate::chart::render_chart;
 use crate::config::Config;
+use crate::draw_pool::DrawPool;
 use crate::event::RunPlan;
 use crate::gallery::{ChartCard, render_gallery};
 use crate::input::{decode, pipelined_lines};
@@ -505,7 +504,7 @@ async fn draw_and_publish(
 ) -> Vec<(String, Outcome, Duration)> {
     let total = to_draw.len();
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let pool = match DrawPool::new(cores) {
+    let drawing = match DrawPool::new(cores) {
         Ok(pool) => Drawing {
             pool,
             slots: Arc::new(Semaphore::new(cores)),
@@ -552,7 +551,7 @@ async fn draw_and_publish(
         .map(|counts| {
             let existing = existing.clone();
             let done = done.clone();
-            let drawing = &pool;
+            let drawing = &drawing;
             async move {
                 let slug = counts.slug.clone();
                 let (outcome, cpu) =
@@ -608,10 +607,7 @@ async fn chart_one(
     let (slug, png, json, cpu) = match drawn {
         Ok(parts) => parts,
         Err(e) => {
-            return (
-                Outcome::Failed(format!("drawing panicked: {e}")),
-                Duration::ZERO,
-            );
+            return (Outcome::Failed(format!("drawing: {e}")), Duration::ZERO);
         }
     };
     let png = match png {
