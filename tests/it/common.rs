@@ -330,6 +330,38 @@ impl S3Server {
         keys
     }
 
+    /// Writes a sample export (`author-stats sample-data`) of `posts` posts by
+    /// `authors` authors and uploads both files to the source bucket. The
+    /// returned directory holds the files, for a local run to compare with.
+    pub async fn put_sample(&self, posts: usize, authors: usize) -> tempfile::TempDir {
+        let export = tempfile::tempdir().unwrap();
+        let made = author_stats(
+            &[
+                "sample-data",
+                export.path().to_str().unwrap(),
+                "--posts",
+                &posts.to_string(),
+                "--authors",
+                &authors.to_string(),
+            ],
+            &[],
+        )
+        .await;
+        assert!(
+            made.status.success(),
+            "{}",
+            String::from_utf8_lossy(&made.stderr)
+        );
+        for key in [
+            "contentful/all-blog-posts.jsonl.gz",
+            "contentful/authorProfile.jsonl.gz",
+        ] {
+            let bytes = std::fs::read(export.path().join(key)).unwrap();
+            self.put(SOURCE_BUCKET, key, bytes).await;
+        }
+        export
+    }
+
     /// Uploads the committed fixtures, gzipped (two members) like the real export.
     pub async fn put_fixtures(&self) {
         let posts = std::fs::read(data("posts.jsonl")).unwrap();

@@ -349,36 +349,7 @@ async fn invalid_configuration_fails_the_init() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deadline_in_the_middle_of_a_backfill() {
     let server = S3Server::start(&[SOURCE_BUCKET, CHARTS_BUCKET]).await;
-    let export = tempfile::tempdir().unwrap();
-    let made = author_stats(
-        &[
-            "sample-data",
-            export.path().to_str().unwrap(),
-            "--posts",
-            "2000",
-            "--authors",
-            "120",
-        ],
-        &[],
-    )
-    .await;
-    assert!(
-        made.status.success(),
-        "{}",
-        String::from_utf8_lossy(&made.stderr)
-    );
-    for key in [
-        "contentful/all-blog-posts.jsonl.gz",
-        "contentful/authorProfile.jsonl.gz",
-    ] {
-        server
-            .put(
-                SOURCE_BUCKET,
-                key,
-                std::fs::read(export.path().join(key)).unwrap(),
-            )
-            .await;
-    }
+    let _export = server.put_sample(2000, 120).await;
     server.faults.lock().unwrap().put_delay_ms = 400;
     let short = Emulator::start(&function_env(
         &server,

@@ -5,35 +5,13 @@
 use crate::common::*;
 
 const POSTS_KEY: &str = "contentful/all-blog-posts.jsonl.gz";
-const AUTHORS_KEY: &str = "contentful/authorProfile.jsonl.gz";
 
 /// A sample export several MiB of gzip long (so 1 MiB parts make several
 /// ranges) with few authors (so a debug build draws it quickly), uploaded to a
 /// fresh server.
 async fn server_with_sample() -> (S3Server, tempfile::TempDir) {
     let server = S3Server::start(&[SOURCE_BUCKET, CHARTS_BUCKET]).await;
-    let export = tempfile::tempdir().unwrap();
-    let made = author_stats(
-        &[
-            "sample-data",
-            export.path().to_str().unwrap(),
-            "--posts",
-            "4000",
-            "--authors",
-            "30",
-        ],
-        &[],
-    )
-    .await;
-    assert!(
-        made.status.success(),
-        "{}",
-        String::from_utf8_lossy(&made.stderr)
-    );
-    for key in [POSTS_KEY, AUTHORS_KEY] {
-        let bytes = std::fs::read(export.path().join(key)).unwrap();
-        server.put(SOURCE_BUCKET, key, bytes).await;
-    }
+    let export = server.put_sample(4000, 30).await;
     (server, export)
 }
 
