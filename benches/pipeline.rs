@@ -474,26 +474,21 @@ fn main() {
     drop(paced);
 
     lines.push(String::new());
-    let rss = |label: &str| {
+    // A run's measurement by its label (0 when it did not run).
+    let measured = |label: &str, of: fn(&Measured) -> f64| {
         results
             .iter()
             .find(|(l, _)| l == label)
-            .map(|(_, m)| m.peak_rss_mb)
-            .unwrap_or(0.0)
+            .map_or(0.0, |(_, m)| of(m))
     };
+    let rss = |label: &str| measured(label, |m| m.peak_rss_mb);
     let (r1, r4) = (rss("backfill 1x, local dir"), rss("backfill 4x, local dir"));
     lines.push(format!(
         "Peak RSS, backfill to a local dir: {r1:.0} MB at 1x posts, {r4:.0} MB at 4x ({:+.1}%).",
         (r4 - r1) / r1 * 100.0
     ));
 
-    let wall = |label: &str| {
-        results
-            .iter()
-            .find(|(l, _)| l == label)
-            .map(|(_, m)| m.wall_s)
-            .unwrap_or(0.0)
-    };
+    let wall = |label: &str| measured(label, |m| m.wall_s);
     if let Some((py_s, py_charts)) = yardstick(&one, "7", &work.join("py-nightly")) {
         let ours = wall("nightly 1x, local dir");
         lines.push(format!(
