@@ -61,6 +61,13 @@ pub struct RunArgs {
     /// Draw but publish nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Accept an as_of older than the last published run's (a deliberate redraw
+    /// of the past); also with --event.
+    #[arg(long)]
+    pub allow_older_as_of: bool,
+    /// Delete the charts of removed authors even past --max-prune; also with --event.
+    #[arg(long)]
+    pub allow_mass_prune: bool,
     #[command(flatten)]
     pub settings: SettingArgs,
     /// Also write the report JSON to this file.
@@ -102,6 +109,27 @@ pub struct SettingArgs {
     /// local destination, false for S3, where it goes under the reports prefix).
     #[arg(long)]
     pub gallery: Option<String>,
+    /// Fail as ExportStale when the posts export is older than as_of minus this
+    /// many hours (default 48; 0 disables the check).
+    #[arg(long)]
+    pub max_export_age_hours: Option<String>,
+    /// Fail as InputShrunk when the counted posts drop by more than this share
+    /// against the last published run (default 0.10).
+    #[arg(long)]
+    pub max_shrink: Option<String>,
+    /// Most charts of removed authors deleted in one run (default: the larger of
+    /// 10 and 5% of the charts present).
+    #[arg(long)]
+    pub max_prune: Option<String>,
+    /// Seconds one S3 request may wait for its response (default 20).
+    #[arg(long)]
+    pub s3_attempt_timeout_seconds: Option<String>,
+    /// Seconds one S3 call may take, retries included (default 90).
+    #[arg(long)]
+    pub s3_operation_timeout_seconds: Option<String>,
+    /// Seconds kept free before the deadline for the report (Lambda only; default 30).
+    #[arg(long)]
+    pub deadline_margin_seconds: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -153,8 +181,13 @@ impl SettingArgs {
             max_bad_share: self.max_bad_share,
             upload_concurrency: self.upload_concurrency,
             theme,
-            deadline_margin_seconds: None,
+            deadline_margin_seconds: self.deadline_margin_seconds,
             gallery: self.gallery,
+            max_export_age_hours: self.max_export_age_hours,
+            max_shrink: self.max_shrink,
+            max_prune: self.max_prune,
+            s3_attempt_timeout_seconds: self.s3_attempt_timeout_seconds,
+            s3_operation_timeout_seconds: self.s3_operation_timeout_seconds,
         })
     }
 }
@@ -176,7 +209,7 @@ fn read_event(path: &Path) -> Result<RunRequest, String> {
 }
 
 async fn run_command(args: RunArgs) -> ExitCode {
-    let request = match &args.event {
+    let mut request = match &args.event {
         Some(path) => match read_event(path) {
             Ok(r) => r,
             Err(e) => return usage_error(e),
@@ -186,8 +219,16 @@ async fn run_command(args: RunArgs) -> ExitCode {
             as_of: args.as_of.clone(),
             authors: args.authors.clone(),
             dry_run: args.dry_run.then_some(true),
+            ..RunRequest::default()
         },
     };
+    // The overrides are a person's decision at the prompt: they add to an event file.
+    if args.allow_older_as_of {
+        request.allow_older_as_of = Some(true);
+    }
+    if args.allow_mass_prune {
+        request.allow_mass_prune = Some(true);
+    }
     let raw = match args.settings.raw(args.source, args.dest) {
         Ok(raw) => raw,
         Err(e) => return usage_error(e),
@@ -289,6 +330,9 @@ async fn demo_command(args: DemoArgs) -> ExitCode {
     let raw = RawConfig {
         source: Some(args.sample.display().to_string()),
         dest: Some(args.out.display().to_string()),
+        // The sample is written once and reused: its age says nothing about
+        // an exporter that stopped.
+        max_export_age_hours: Some("0".into()),
         ..RawConfig::default()
     };
     let code = execute(raw, request, None).await;

@@ -9,7 +9,10 @@ use std::time::Duration;
 use chrono_tz::Tz;
 
 use crate::chart::Theme;
-use crate::store::s3::{DEFAULT_READ_PART_MIB, MIB, S3Options};
+use crate::store::s3::{
+    DEFAULT_ATTEMPT_TIMEOUT_SECONDS, DEFAULT_OPERATION_TIMEOUT_SECONDS, DEFAULT_READ_PART_MIB, MIB,
+    S3Options,
+};
 use crate::store::{Location, normalize_prefix};
 
 pub const DEFAULT_POSTS_KEY: &str = "contentful/all-blog-posts.jsonl.gz";
@@ -21,6 +24,14 @@ pub const DEFAULT_CACHE_CONTROL: &str = "public, max-age=3600";
 pub const DEFAULT_MAX_BAD_SHARE: f64 = 0.01;
 pub const DEFAULT_UPLOAD_CONCURRENCY: usize = 16;
 pub const DEFAULT_DEADLINE_MARGIN_SECONDS: u64 = 30;
+/// The exporter runs daily: two missed exports in a row are a stale input.
+pub const DEFAULT_MAX_EXPORT_AGE_HOURS: u64 = 48;
+/// A blog loses few posts between nights; a tenth fewer is a cut-short export.
+pub const DEFAULT_MAX_SHRINK: f64 = 0.10;
+/// Charts pruned without `allow_mass_prune`: the larger of this and
+/// [`DEFAULT_MAX_PRUNE_SHARE`] of the charts present.
+pub const DEFAULT_MAX_PRUNE_FLOOR: usize = 10;
+pub const DEFAULT_MAX_PRUNE_SHARE: f64 = 0.05;
 
 /// One setting: its environment variable (Lambda) and its flag (CLI).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,6 +65,11 @@ settings! {
     CHART_THEME = "CHART_THEME", "--theme";
     DEADLINE_MARGIN_SECONDS = "DEADLINE_MARGIN_SECONDS", "--deadline-margin-seconds";
     WRITE_GALLERY = "WRITE_GALLERY", "--gallery";
+    MAX_EXPORT_AGE_HOURS = "MAX_EXPORT_AGE_HOURS", "--max-export-age-hours";
+    MAX_SHRINK = "MAX_SHRINK", "--max-shrink";
+    MAX_PRUNE = "MAX_PRUNE", "--max-prune";
+    S3_ATTEMPT_TIMEOUT_SECONDS = "S3_ATTEMPT_TIMEOUT_SECONDS", "--s3-attempt-timeout-seconds";
+    S3_OPERATION_TIMEOUT_SECONDS = "S3_OPERATION_TIMEOUT_SECONDS", "--s3-operation-timeout-seconds";
 }
 
 /// A setting that is missing or invalid.
@@ -89,6 +105,11 @@ pub struct RawConfig {
     pub deadline_margin_seconds: Option<String>,
     /// `true`/`false`; default: on for a local destination, off for S3.
     pub gallery: Option<String>,
+    pub max_export_age_hours: Option<String>,
+    pub max_shrink: Option<String>,
+    pub max_prune: Option<String>,
+    pub s3_attempt_timeout_seconds: Option<String>,
+    pub s3_operation_timeout_seconds: Option<String>,
 }
 
 /// The validated configuration of a run.
@@ -112,6 +133,23 @@ pub struct Config {
     pub deadline_margin: Duration,
     /// Write the review page (`index.html`).
     pub gallery: bool,
+    /// The posts export may be at most this old at `as_of`; `None` disables the check.
+    pub max_export_age: Option<chrono::Duration>,
+    /// Largest accepted drop of counted posts against the last published run.
+    pub max_shrink: f64,
+    /// Most charts a run deletes without `allow_mass_prune`; `None`: the larger
+    /// of 10 and 5% of the charts present.
+    pub max_prune: Option<usize>,
+}
+
+impl Config {
+    /// The prune limit for a destination holding `charts_present` charts.
+    pub fn prune_limit(&self, charts_present: usize) -> usize {
+        self.max_prune.unwrap_or_else(|| {
+            let share = (charts_present as f64 * DEFAULT_MAX_PRUNE_SHARE).floor() as usize;
+            share.max(DEFAULT_MAX_PRUNE_FLOOR)
+        })
+    }
 }
 
 impl RawConfig {
@@ -135,6 +173,11 @@ impl RawConfig {
             theme: read(CHART_THEME),
             deadline_margin_seconds: read(DEADLINE_MARGIN_SECONDS),
             gallery: read(WRITE_GALLERY),
+            max_export_age_hours: read(MAX_EXPORT_AGE_HOURS),
+            max_shrink: read(MAX_SHRINK),
+            max_prune: read(MAX_PRUNE),
+            s3_attempt_timeout_seconds: read(S3_ATTEMPT_TIMEOUT_SECONDS),
+            s3_operation_timeout_seconds: read(S3_OPERATION_TIMEOUT_SECONDS),
         }
     }
 
@@ -219,67 +262,83 @@ impl RawConfig {
             Some(v) => parse_bool(v)
                 .ok_or_else(|| invalid(S3_FORCE_PATH_STYLE, v, "expected true or false".into()))?,
         };
-        let read_part_mib = match self.s3_read_part_mib.as_deref() {
-            None => DEFAULT_READ_PART_MIB,
-            Some(v) => v
-                .parse::<u64>()
-                .ok()
-                .filter(|n| (1..=64).contains(n))
-                .ok_or_else(|| {
-                    invalid(
-                        S3_READ_PART_MIB,
-                        v,
-                        "expected whole MiB from 1 to 64".into(),
-                    )
-                })?,
+        let read_part_mib = ranged(
+            S3_READ_PART_MIB,
+            self.s3_read_part_mib,
+            DEFAULT_READ_PART_MIB,
+            1..=64,
+            "whole MiB from 1 to 64",
+        )?;
+        let max_bad_share = ranged(
+            MAX_BAD_RECORD_SHARE,
+            self.max_bad_share,
+            DEFAULT_MAX_BAD_SHARE,
+            0.0..=1.0,
+            "a share between 0 and 1, such as 0.01",
+        )?;
+        let upload_concurrency = ranged(
+            UPLOAD_CONCURRENCY,
+            self.upload_concurrency,
+            DEFAULT_UPLOAD_CONCURRENCY,
+            1..=256,
+            "a whole number from 1 to 256",
+        )?;
+        let max_export_age_hours = ranged(
+            MAX_EXPORT_AGE_HOURS,
+            self.max_export_age_hours,
+            DEFAULT_MAX_EXPORT_AGE_HOURS,
+            0..=24 * 365,
+            "whole hours from 0 (no check) to 8760",
+        )?;
+        let max_shrink = ranged(
+            MAX_SHRINK,
+            self.max_shrink,
+            DEFAULT_MAX_SHRINK,
+            0.0..=1.0,
+            "a share between 0 and 1, such as 0.10",
+        )?;
+        let max_prune = match self.max_prune {
+            None => None,
+            Some(v) => Some(ranged(
+                MAX_PRUNE,
+                Some(v),
+                0,
+                0..=10_000_000,
+                "a whole number of charts",
+            )?),
         };
-        let max_bad_share = match self.max_bad_share.as_deref() {
-            None => DEFAULT_MAX_BAD_SHARE,
-            Some(v) => v
-                .parse::<f64>()
-                .ok()
-                .filter(|x| (0.0..=1.0).contains(x))
-                .ok_or_else(|| {
-                    invalid(
-                        MAX_BAD_RECORD_SHARE,
-                        v,
-                        "expected a share between 0 and 1, such as 0.01".into(),
-                    )
-                })?,
-        };
-        let upload_concurrency = match self.upload_concurrency.as_deref() {
-            None => DEFAULT_UPLOAD_CONCURRENCY,
-            Some(v) => v
-                .parse::<usize>()
-                .ok()
-                .filter(|n| (1..=256).contains(n))
-                .ok_or_else(|| {
-                    invalid(
-                        UPLOAD_CONCURRENCY,
-                        v,
-                        "expected a whole number from 1 to 256".into(),
-                    )
-                })?,
-        };
+        let attempt_timeout = ranged(
+            S3_ATTEMPT_TIMEOUT_SECONDS,
+            self.s3_attempt_timeout_seconds,
+            DEFAULT_ATTEMPT_TIMEOUT_SECONDS,
+            1..=600,
+            "whole seconds from 1 to 600",
+        )?;
+        let operation_timeout = ranged(
+            S3_OPERATION_TIMEOUT_SECONDS,
+            self.s3_operation_timeout_seconds,
+            DEFAULT_OPERATION_TIMEOUT_SECONDS,
+            1..=900,
+            "whole seconds from 1 to 900",
+        )?;
+        if operation_timeout < attempt_timeout {
+            return Err(invalid(
+                S3_OPERATION_TIMEOUT_SECONDS,
+                &operation_timeout.to_string(),
+                format!("must not be shorter than the attempt timeout ({attempt_timeout} s)"),
+            ));
+        }
         let theme = match self.theme.as_deref() {
             None => Theme::default(),
             Some(text) => Theme::from_json(text).map_err(|p| invalid(CHART_THEME, text, p))?,
         };
-        let deadline_margin = match self.deadline_margin_seconds.as_deref() {
-            None => Duration::from_secs(DEFAULT_DEADLINE_MARGIN_SECONDS),
-            Some(v) => v
-                .parse::<u64>()
-                .ok()
-                .filter(|n| *n <= 600)
-                .map(Duration::from_secs)
-                .ok_or_else(|| {
-                    invalid(
-                        DEADLINE_MARGIN_SECONDS,
-                        v,
-                        "expected whole seconds from 0 to 600".into(),
-                    )
-                })?,
-        };
+        let deadline_margin = Duration::from_secs(ranged(
+            DEADLINE_MARGIN_SECONDS,
+            self.deadline_margin_seconds,
+            DEFAULT_DEADLINE_MARGIN_SECONDS,
+            0..=600,
+            "whole seconds from 0 to 600",
+        )?);
         let gallery = match self.gallery.as_deref() {
             None => matches!(dest, Location::Local(_)),
             Some(v) => parse_bool(v)
@@ -298,13 +357,44 @@ impl RawConfig {
             s3: S3Options {
                 force_path_style,
                 read_part_bytes: read_part_mib * MIB,
+                attempt_timeout: Duration::from_secs(attempt_timeout),
+                operation_timeout: Duration::from_secs(operation_timeout),
             },
             max_bad_share,
             upload_concurrency,
             theme,
             deadline_margin,
+            max_export_age: (max_export_age_hours > 0)
+                .then(|| chrono::Duration::hours(max_export_age_hours as i64)),
+            max_shrink,
+            max_prune,
         })
     }
+}
+
+/// Parses a number setting that must lie in `range`; `None` gives `default`.
+fn ranged<T>(
+    setting: Setting,
+    value: Option<String>,
+    default: T,
+    range: std::ops::RangeInclusive<T>,
+    expected: &str,
+) -> Result<T, ConfigError>
+where
+    T: std::str::FromStr + PartialOrd,
+{
+    let Some(text) = value else {
+        return Ok(default);
+    };
+    text.trim()
+        .parse::<T>()
+        .ok()
+        .filter(|n| range.contains(n))
+        .ok_or_else(|| ConfigError::Invalid {
+            setting,
+            value: text.clone(),
+            problem: format!("expected {expected}"),
+        })
 }
 
 fn parse_bool(v: &str) -> Option<bool> {
@@ -449,6 +539,26 @@ mod tests {
                 &[("DEADLINE_MARGIN_SECONDS", "-1")],
                 "DEADLINE_MARGIN_SECONDS",
             ),
+            (
+                "bad export age",
+                &[("MAX_EXPORT_AGE_HOURS", "two days")],
+                "MAX_EXPORT_AGE_HOURS",
+            ),
+            ("bad shrink", &[("MAX_SHRINK", "1.5")], "MAX_SHRINK"),
+            ("bad prune", &[("MAX_PRUNE", "-3")], "MAX_PRUNE"),
+            (
+                "zero attempt timeout",
+                &[("S3_ATTEMPT_TIMEOUT_SECONDS", "0")],
+                "S3_ATTEMPT_TIMEOUT_SECONDS",
+            ),
+            (
+                "operation shorter than attempt",
+                &[
+                    ("S3_ATTEMPT_TIMEOUT_SECONDS", "60"),
+                    ("S3_OPERATION_TIMEOUT_SECONDS", "30"),
+                ],
+                "S3_OPERATION_TIMEOUT_SECONDS",
+            ),
         ];
         for (name, pairs, needle) in cases {
             // The "no ..." cases give the whole environment; the others add to the base.
@@ -462,6 +572,34 @@ mod tests {
             let err = env(&all).validate().expect_err(name);
             assert!(err.to_string().contains(needle), "case {name}: {err}");
         }
+    }
+
+    // REQ-RL-004, REQ-RL-005, REQ-RL-009: the guard settings and their defaults.
+    #[test]
+    fn guard_settings_default_and_override() {
+        let base = [
+            ("SOURCE_BUCKET", "src-bucket"),
+            ("CHARTS_BUCKET", "charts-bucket"),
+        ];
+        let config = env(&base).validate().unwrap();
+        assert_eq!(config.max_export_age, Some(chrono::Duration::hours(48)));
+        assert_eq!(config.max_shrink, 0.10);
+        assert_eq!(config.prune_limit(0), 10);
+        assert_eq!(config.prune_limit(1_000), 50);
+        assert_eq!(config.s3.attempt_timeout, Duration::from_secs(20));
+        assert_eq!(config.s3.operation_timeout, Duration::from_secs(90));
+        let config = env(&[
+            base[0],
+            base[1],
+            ("MAX_EXPORT_AGE_HOURS", "0"),
+            ("MAX_SHRINK", "0.5"),
+            ("MAX_PRUNE", "3"),
+        ])
+        .validate()
+        .unwrap();
+        assert_eq!(config.max_export_age, None);
+        assert_eq!(config.max_shrink, 0.5);
+        assert_eq!(config.prune_limit(1_000), 3);
     }
 
     #[test]

@@ -32,6 +32,14 @@ pub struct RunRequest {
     /// Draw but publish nothing.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dry_run: Option<bool>,
+    /// Accept an `as_of` older than the last published run's (a deliberate
+    /// redraw of the past); otherwise such a run fails with `AsOfRewind`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow_older_as_of: Option<bool>,
+    /// Delete the charts of removed authors even when more than `MAX_PRUNE`
+    /// would go; otherwise none is deleted and the run ends `PruneTooLarge`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow_mass_prune: Option<bool>,
 }
 
 /// A validated request.
@@ -42,6 +50,8 @@ pub struct RunPlan {
     /// `Some` when the request named authors: those are drawn, activity aside.
     pub authors: Option<BTreeSet<String>>,
     pub dry_run: bool,
+    pub allow_older_as_of: bool,
+    pub allow_mass_prune: bool,
 }
 
 /// A request that cannot be run; the message names the field.
@@ -124,6 +134,8 @@ impl RunRequest {
             as_of,
             authors,
             dry_run: self.dry_run.unwrap_or(false),
+            allow_older_as_of: self.allow_older_as_of.unwrap_or(false),
+            allow_mass_prune: self.allow_mass_prune.unwrap_or(false),
         })
     }
 }
@@ -222,6 +234,18 @@ mod tests {
                 (got, want) => panic!("case {name}: got {got:?}, want {want:?}"),
             }
         }
+    }
+
+    // REQ-RL-002, REQ-RL-009: the overrides are request fields, off by default.
+    #[test]
+    fn overrides_are_off_unless_asked_for() {
+        let plan = RunRequest::from_json("{}").unwrap().resolve(now()).unwrap();
+        assert!(!plan.allow_older_as_of && !plan.allow_mass_prune);
+        let plan = RunRequest::from_json(r#"{"allow_older_as_of":true,"allow_mass_prune":true}"#)
+            .unwrap()
+            .resolve(now())
+            .unwrap();
+        assert!(plan.allow_older_as_of && plan.allow_mass_prune);
     }
 
     #[test]

@@ -120,6 +120,7 @@ pub fn render_gallery(report: &RunReport, charts: &[ChartCard], chart_href: &str
         ("skipped", a.skipped, a.skipped > 0),
         ("failed", a.failed, a.failed > 0),
         ("undone", a.undone, a.undone > 0),
+        ("deleted", a.deleted, false),
     ];
     for (label, n, bad) in counts {
         let class = if bad { " class=\"bad\"" } else { "" };
@@ -127,7 +128,12 @@ pub fn render_gallery(report: &RunReport, charts: &[ChartCard], chart_href: &str
     }
     html.push_str("</ul>\n");
 
-    if !report.skipped.is_empty() || !report.failed.is_empty() || !report.undone.is_empty() {
+    if !report.skipped.is_empty()
+        || !report.failed.is_empty()
+        || !report.undone.is_empty()
+        || !report.deleted.is_empty()
+        || !report.prune_withheld.is_empty()
+    {
         html.push_str("<table><tr><th>author</th><th>outcome</th><th>reason</th></tr>\n");
         for s in &report.skipped {
             let detail = s
@@ -155,6 +161,25 @@ pub fn render_gallery(report: &RunReport, charts: &[ChartCard], chart_href: &str
                 html,
                 "<tr><td>{}</td><td>undone</td><td>deadline</td></tr>",
                 escape(u)
+            );
+        }
+        let gone = if report.dry_run {
+            "would be deleted (dry run)"
+        } else {
+            "deleted"
+        };
+        for d in &report.deleted {
+            let _ = writeln!(
+                html,
+                "<tr><td>{}</td><td>{gone}</td><td>no longer a drawable author of the master</td></tr>",
+                escape(d)
+            );
+        }
+        for d in &report.prune_withheld {
+            let _ = writeln!(
+                html,
+                "<tr class=\"bad\"><td>{}</td><td>kept</td><td>gone from the master, but more charts would go than MAX_PRUNE allows</td></tr>",
+                escape(d)
             );
         }
         html.push_str("</table>\n");

@@ -3,20 +3,41 @@
 //!
 //! Only the fields the batch uses are looked at: everything else in a record (a
 //! Markdown body of several KB, nested metadata) is skipped by the JSON scanner
-//! without being built into values. Lines are read with a bounded buffer, so a
-//! pathological single line cannot take the memory with it.
+//! without being built into values. Lines are read into a buffer of at most
+//! [`MAX_LINE_BYTES`] (the fast path, a borrowed parse of the whole line); a longer
+//! line is handed on as a reader ([`Line::Streamed`]) and its three fields are
+//! pulled out by a streaming scan (`struson`) that skips every other value
+//! without buffering it, so a 200 MB post costs no more memory than a short one.
+//! A used field longer than [`MAX_FIELD_BYTES`] is a bad record either way.
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::io::{self, BufRead};
+use std::io::{self, BufRead, Read};
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::value::RawValue;
+use struson::reader::{JsonReader, JsonStreamReader, ReaderSettings, ValueType};
 
-/// Lines longer than this are skipped as `line_too_long` (the rest of the line is
-/// consumed and dropped, never buffered).
+/// Lines up to this length are parsed whole from one buffer (the fast path);
+/// longer post lines are scanned as a stream, longer author lines are skipped
+/// as `line_too_long` (an author row is a few hundred bytes).
 pub const MAX_LINE_BYTES: usize = 8 * 1024 * 1024;
+
+/// A used field (`author_id`, `first_published_at`, `title`, `id`, `slug`,
+/// `display_name`) longer than this, as JSON text, makes the record
+/// `field_too_long`: no real value is near it, and the streamed path must not
+/// buffer an unbounded string.
+pub const MAX_FIELD_BYTES: usize = 64 * 1024;
+
+/// Posts dated before this are placeholders (`0001-01-01`), not history:
+/// `implausible_date`, never a 24,000-month chart.
+pub fn earliest_plausible_date() -> DateTime<Utc> {
+    NaiveDate::from_ymd_opt(1990, 1, 1)
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|t| t.and_utc())
+        .unwrap_or(DateTime::<Utc>::MIN_UTC)
+}
 
 /// How many line numbers each bad-record reason keeps as samples.
 pub const SAMPLE_LINES: usize = 5;
@@ -27,14 +48,24 @@ pub struct Post<'a> {
     pub author_id: String,
     /// `None` when the export says `null`: the post was never published.
     pub published_at: Option<DateTime<Utc>>,
-    title: Option<&'a RawValue>,
+    title: Option<Title<'a>>,
+}
+
+/// The title as read: raw JSON on the fast path (decoded only when asked for),
+/// already decoded on the streamed path.
+#[derive(Debug, Clone)]
+enum Title<'a> {
+    Raw(&'a RawValue),
+    Decoded(String),
 }
 
 impl Post<'_> {
     /// The title for log lines; not validated, since nothing else depends on it.
     pub fn title(&self) -> Option<String> {
-        self.title
-            .and_then(|raw| serde_json::from_str::<String>(raw.get()).ok())
+        match self.title.as_ref()? {
+            Title::Raw(raw) => serde_json::from_str::<String>(raw.get()).ok(),
+            Title::Decoded(text) => Some(text.clone()),
+        }
     }
 }
 
@@ -55,6 +86,10 @@ pub enum BadReason {
     MissingField(&'static str),
     WrongType(&'static str),
     BadTimestamp,
+    /// A date before 1990-01-01: a placeholder, not a publication.
+    ImplausibleDate,
+    /// A used field over [`MAX_FIELD_BYTES`].
+    FieldTooLong,
     LineTooLong,
 }
 
@@ -67,6 +102,8 @@ impl fmt::Display for BadReason {
             BadReason::MissingField(name) => write!(f, "missing_field:{name}"),
             BadReason::WrongType(name) => write!(f, "wrong_type:{name}"),
             BadReason::BadTimestamp => f.write_str("bad_timestamp"),
+            BadReason::ImplausibleDate => f.write_str("implausible_date"),
+            BadReason::FieldTooLong => f.write_str("field_too_long"),
             BadReason::LineTooLong => f.write_str("line_too_long"),
         }
     }
@@ -136,6 +173,7 @@ impl<'a> Raw<'a> {
     fn string(&self, name: &'static str) -> Result<String, BadReason> {
         match self {
             Raw::Missing => Err(BadReason::MissingField(name)),
+            Raw::Present(raw) if raw.get().len() > MAX_FIELD_BYTES => Err(BadReason::FieldTooLong),
             Raw::Present(raw) if raw.get().starts_with('"') => {
                 serde_json::from_str(raw.get()).map_err(|_| BadReason::WrongType(name))
             }
@@ -202,6 +240,20 @@ pub fn parse_timestamp(text: &str) -> Option<DateTime<Utc>> {
         .map(|t| t.with_timezone(&Utc))
 }
 
+/// Checks a publication time: dates before 1990 are placeholders.
+fn plausible(at: DateTime<Utc>) -> Result<DateTime<Utc>, BadReason> {
+    if at < earliest_plausible_date() {
+        Err(BadReason::ImplausibleDate)
+    } else {
+        Ok(at)
+    }
+}
+
+/// Parses the text of a `first_published_at` string.
+fn published_at(text: &str) -> Result<DateTime<Utc>, BadReason> {
+    plausible(parse_timestamp(text).ok_or(BadReason::BadTimestamp)?)
+}
+
 /// Parses one post line (already stripped of its line end).
 pub fn parse_post(line: &[u8]) -> Result<Post<'_>, BadReason> {
     require_object(line)?;
@@ -209,16 +261,22 @@ pub fn parse_post(line: &[u8]) -> Result<Post<'_>, BadReason> {
     let author_id = fields.author_id.string("author_id")?;
     let published_at = match fields.first_published_at {
         Raw::Missing => return Err(BadReason::MissingField("first_published_at")),
+        Raw::Present(raw) if raw.get().len() > MAX_FIELD_BYTES => {
+            return Err(BadReason::FieldTooLong);
+        }
         Raw::Present(raw) if raw.get() == "null" => None,
         Raw::Present(raw) if raw.get().starts_with('"') => {
             let text: std::borrow::Cow<'_, str> = serde_json::from_str(raw.get())
                 .map_err(|_| BadReason::WrongType("first_published_at"))?;
-            Some(parse_timestamp(&text).ok_or(BadReason::BadTimestamp)?)
+            Some(published_at(&text)?)
         }
         Raw::Present(_) => return Err(BadReason::WrongType("first_published_at")),
     };
     let title = match fields.title {
-        Raw::Present(raw) => Some(raw),
+        Raw::Present(raw) if raw.get().len() > MAX_FIELD_BYTES => {
+            return Err(BadReason::FieldTooLong);
+        }
+        Raw::Present(raw) => Some(Title::Raw(raw)),
         Raw::Missing => None,
     };
     Ok(Post {
@@ -226,6 +284,115 @@ pub fn parse_post(line: &[u8]) -> Result<Post<'_>, BadReason> {
         published_at,
         title,
     })
+}
+
+/// One used field as the streaming scan found it.
+#[derive(Debug, Default)]
+enum Scanned {
+    #[default]
+    Missing,
+    Null,
+    Text(String),
+    /// Present, but neither a string nor `null`.
+    Other,
+    TooLong,
+}
+
+/// Parses a post line too long for the fast path from `reader` (the line's
+/// bytes, ending at its line end), keeping at most [`MAX_FIELD_BYTES`] of any
+/// value. An I/O error of the underlying reader shows here as `invalid_json`;
+/// [`read_lines`] reports the I/O error itself.
+pub fn parse_post_streamed(reader: &mut dyn Read) -> Result<Post<'static>, BadReason> {
+    let settings = ReaderSettings {
+        // Path tracking would keep every member name; numbers are any valid JSON
+        // number, as serde_json's fast path accepts.
+        track_path: false,
+        restrict_number_values: false,
+        ..ReaderSettings::default()
+    };
+    let mut json = JsonStreamReader::new_custom(reader, settings);
+    let invalid = |_| BadReason::InvalidJson;
+    if json.peek().map_err(invalid)? != ValueType::Object {
+        json.skip_value().map_err(invalid)?;
+        json.consume_trailing_whitespace().map_err(invalid)?;
+        return Err(BadReason::NotAnObject);
+    }
+    let mut fields: [Scanned; 3] = Default::default();
+    let mut seen = [false; 3];
+    let mut duplicate = false;
+    json.begin_object().map_err(invalid)?;
+    while json.has_next().map_err(invalid)? {
+        let slot = match json.next_name().map_err(invalid)? {
+            "author_id" => 0,
+            "first_published_at" => 1,
+            "title" => 2,
+            _ => {
+                json.skip_value().map_err(invalid)?;
+                continue;
+            }
+        };
+        duplicate |= std::mem::replace(&mut seen[slot], true);
+        fields[slot] = match json.peek().map_err(invalid)? {
+            ValueType::String => bounded_string(&mut json)?,
+            ValueType::Null => {
+                json.next_null().map_err(invalid)?;
+                Scanned::Null
+            }
+            _ => {
+                json.skip_value().map_err(invalid)?;
+                Scanned::Other
+            }
+        };
+    }
+    json.end_object().map_err(invalid)?;
+    json.consume_trailing_whitespace().map_err(invalid)?;
+    if duplicate {
+        return Err(BadReason::DuplicateField);
+    }
+    let [author_id, first_published_at, title] = fields;
+    let author_id = match author_id {
+        Scanned::Text(id) => id,
+        Scanned::Missing => return Err(BadReason::MissingField("author_id")),
+        Scanned::TooLong => return Err(BadReason::FieldTooLong),
+        Scanned::Null | Scanned::Other => return Err(BadReason::WrongType("author_id")),
+    };
+    let published_at = match first_published_at {
+        Scanned::Null => None,
+        Scanned::Text(text) => Some(published_at(&text)?),
+        Scanned::Missing => return Err(BadReason::MissingField("first_published_at")),
+        Scanned::TooLong => return Err(BadReason::FieldTooLong),
+        Scanned::Other => return Err(BadReason::WrongType("first_published_at")),
+    };
+    let title = match title {
+        Scanned::Text(text) => Some(Title::Decoded(text)),
+        Scanned::TooLong => return Err(BadReason::FieldTooLong),
+        Scanned::Missing | Scanned::Null | Scanned::Other => None,
+    };
+    Ok(Post {
+        author_id,
+        published_at,
+        title,
+    })
+}
+
+/// Reads the next string value, keeping at most [`MAX_FIELD_BYTES`] of it; a
+/// longer one is read to its end and dropped.
+fn bounded_string<R: Read>(json: &mut JsonStreamReader<R>) -> Result<Scanned, BadReason> {
+    let mut value = Vec::new();
+    let mut chars = json.next_string_reader().map_err(|_| BadReason::InvalidJson)?;
+    let kept = (&mut chars)
+        .take(MAX_FIELD_BYTES as u64 + 1)
+        .read_to_end(&mut value)
+        .map_err(|_| BadReason::InvalidJson)?;
+    if kept > MAX_FIELD_BYTES {
+        io::copy(&mut chars, &mut io::sink()).map_err(|_| BadReason::InvalidJson)?;
+        return Ok(Scanned::TooLong);
+    }
+    drop(chars);
+    // The string reader yields valid UTF-8 only.
+    String::from_utf8(value)
+        .map(Scanned::Text)
+        .map_err(|_| BadReason::InvalidJson)
 }
 
 /// Parses one author-master line (already stripped of its line end).
@@ -239,15 +406,41 @@ pub fn parse_author(line: &[u8]) -> Result<Author, BadReason> {
     })
 }
 
+/// One line as [`read_lines`] hands it on.
+pub enum Line<'a> {
+    /// The whole line (up to [`MAX_LINE_BYTES`]), without its line end.
+    Whole(&'a [u8]),
+    /// A longer line, as a reader of its bytes up to and including its line end.
+    Streamed(&'a mut dyn Read),
+}
+
+impl<'a> Line<'a> {
+    /// The whole line, or `line_too_long` for a parser that has no streamed path.
+    pub fn whole(self) -> Result<&'a [u8], BadReason> {
+        match self {
+            Line::Whole(text) => Ok(text),
+            Line::Streamed(_) => Err(BadReason::LineTooLong),
+        }
+    }
+}
+
+/// Parses a post line of any length: the fast path when it fits the buffer.
+pub fn parse_post_line(line: Line<'_>) -> Result<Post<'_>, BadReason> {
+    match line {
+        Line::Whole(text) => parse_post(text),
+        Line::Streamed(reader) => parse_post_streamed(reader),
+    }
+}
+
 /// Reads every line of `reader` and hands it, with its 1-based line number, to
 /// `on_line`, which parses (and uses) it or says why it is bad. Blank lines are
 /// ignored; a UTF-8 BOM at the start and `\r\n` line ends are accepted. An I/O
 /// error (including a decompression error surfaced by the reader) ends the read
-/// with that error.
+/// with that error, also in the middle of a streamed line.
 pub fn read_lines<R, F>(mut reader: R, mut on_line: F) -> io::Result<LineStats>
 where
     R: BufRead,
-    F: FnMut(u64, &[u8]) -> Result<(), BadReason>,
+    F: FnMut(u64, Line<'_>) -> Result<(), BadReason>,
 {
     let mut stats = LineStats::default();
     let mut line = Vec::with_capacity(64 * 1024);
@@ -255,7 +448,7 @@ where
     loop {
         line.clear();
         let (read, too_long) = read_bounded_line(&mut reader, &mut line)?;
-        if read == 0 {
+        if read == 0 && !too_long {
             break;
         }
         line_no += 1;
@@ -268,11 +461,21 @@ where
             continue;
         }
         stats.lines += 1;
-        if too_long {
-            stats.record_bad(BadReason::LineTooLong, line_no);
-            continue;
-        }
-        match on_line(line_no, text) {
+        let outcome = if too_long {
+            let mut rest = LineRest {
+                reader: &mut reader,
+                done: false,
+                read: 0,
+                error: None,
+            };
+            let outcome = on_line(line_no, Line::Streamed(&mut text.chain(&mut rest)));
+            rest.drain()?;
+            stats.bytes += rest.read;
+            outcome
+        } else {
+            on_line(line_no, Line::Whole(text))
+        };
+        match outcome {
             Ok(()) => stats.records += 1,
             Err(reason) => stats.record_bad(reason, line_no),
         }
@@ -280,12 +483,72 @@ where
     Ok(stats)
 }
 
+/// The rest of an overlong line: reads from the file up to and including the
+/// next `\n`, then ends. An I/O error is kept, so the caller can tell a broken
+/// file from a bad record.
+struct LineRest<'r, R> {
+    reader: &'r mut R,
+    done: bool,
+    read: u64,
+    error: Option<io::Error>,
+}
+
+impl<R: BufRead> Read for LineRest<'_, R> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        if self.done || out.is_empty() {
+            return Ok(0);
+        }
+        let available = loop {
+            match self.reader.fill_buf() {
+                Ok(b) => break b,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    let copy = io::Error::new(e.kind(), e.to_string());
+                    self.error = Some(e);
+                    return Err(copy);
+                }
+            }
+        };
+        if available.is_empty() {
+            self.done = true;
+            return Ok(0);
+        }
+        // Only the bytes that fit are searched: the reader's buffer may hold far more.
+        let window = &available[..available.len().min(out.len())];
+        let (n, ends) = match memchr::memchr(b'\n', window) {
+            Some(i) => (i + 1, true),
+            None => (window.len(), false),
+        };
+        out[..n].copy_from_slice(&window[..n]);
+        self.reader.consume(n);
+        self.read += n as u64;
+        self.done = ends;
+        Ok(n)
+    }
+}
+
+impl<R: BufRead> LineRest<'_, R> {
+    /// Consumes what the parser left of the line; the first I/O error wins.
+    fn drain(&mut self) -> io::Result<()> {
+        if let Some(e) = self.error.take() {
+            return Err(e);
+        }
+        let mut scratch = [0u8; 8192];
+        while !self.done {
+            if let Err(e) = self.read(&mut scratch) {
+                return Err(self.error.take().unwrap_or(e));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Reads up to and including the next `\n` into `buf` (without the line end),
 /// keeping at most [`MAX_LINE_BYTES`]. Returns the bytes consumed and whether
-/// the line was cut.
+/// the line is longer: then the reader stands inside the line, at the first
+/// byte not in `buf`.
 fn read_bounded_line<R: BufRead>(reader: &mut R, buf: &mut Vec<u8>) -> io::Result<(usize, bool)> {
     let mut consumed = 0;
-    let mut too_long = false;
     loop {
         let available = match reader.fill_buf() {
             Ok(b) => b,
@@ -295,18 +558,14 @@ fn read_bounded_line<R: BufRead>(reader: &mut R, buf: &mut Vec<u8>) -> io::Resul
         if available.is_empty() {
             break;
         }
-        let (chunk, done) = match memchr(available) {
+        let (chunk, done) = match memchr::memchr(b'\n', available) {
             Some(i) => (&available[..=i], true),
             None => (available, false),
         };
-        if !too_long {
-            if buf.len() + chunk.len() > MAX_LINE_BYTES + 2 {
-                too_long = true;
-                buf.clear();
-            } else {
-                buf.extend_from_slice(chunk);
-            }
+        if buf.len() + chunk.len() > MAX_LINE_BYTES + 2 {
+            return Ok((consumed, true));
         }
+        buf.extend_from_slice(chunk);
         let n = chunk.len();
         reader.consume(n);
         consumed += n;
@@ -320,11 +579,7 @@ fn read_bounded_line<R: BufRead>(reader: &mut R, buf: &mut Vec<u8>) -> io::Resul
             buf.pop();
         }
     }
-    Ok((consumed, too_long))
-}
-
-fn memchr(haystack: &[u8]) -> Option<usize> {
-    haystack.iter().position(|&b| b == b'\n')
+    Ok((consumed, false))
 }
 
 #[cfg(test)]
@@ -534,7 +789,7 @@ mod tests {
                      nope again";
         let mut seen = Vec::new();
         let stats = read_lines(input.as_bytes(), |line, text| {
-            seen.push((line, parse_post(text)?.author_id));
+            seen.push((line, parse_post_line(text)?.author_id));
             Ok(())
         })
         .unwrap();
@@ -562,23 +817,182 @@ mod tests {
     #[test]
     fn samples_keep_only_the_first_lines() {
         let input = "x\n".repeat(20);
-        let stats = read_lines(input.as_bytes(), |_, text| parse_post(text).map(drop)).unwrap();
+        let stats = read_lines(input.as_bytes(), |_, text| parse_post_line(text).map(drop)).unwrap();
         assert_eq!(stats.bad["invalid_json"].count, 20);
         assert_eq!(stats.bad["invalid_json"].sample_lines, vec![1, 2, 3, 4, 5]);
     }
 
+    // REQ-IN-007: a post line of any length is counted; its unused fields are
+    // skipped, never buffered.
     #[test]
-    fn an_overlong_line_is_skipped_without_buffering_it() {
-        // A 50 MB line: counted as too long, the next line still read.
+    fn an_overlong_post_line_is_streamed_and_counted() {
+        let body = "x".repeat(MAX_LINE_BYTES + 1024);
         let long = format!(
-            "{{\"author_id\":\"a\",\"body\":\"{}\"}}\n",
-            "x".repeat(50 * 1024 * 1024)
+            "{{\"body\":\"{body}\",\"author_id\":\"a\",\"title\":\"長い\",\"first_published_at\":\"2025-01-02T03:04:05Z\",\"n\":[1,2.5e3,{{\"k\":null}}]}}\r\n"
         );
         let input = format!("{long}{{\"author_id\":\"b\",\"first_published_at\":null}}\n");
-        let mut ids = Vec::new();
+        let mut posts = Vec::new();
         let reader = io::BufReader::with_capacity(4096, input.as_bytes());
-        let stats = read_lines(reader, |_, text| {
-            ids.push(parse_post(text)?.author_id);
+        let stats = read_lines(reader, |line, text| {
+            let post = parse_post_line(text)?;
+            posts.push((line, post.author_id.clone(), post.published_at, post.title()));
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(
+            posts,
+            vec![
+                (
+                    1,
+                    "a".to_string(),
+                    Some(ts("2025-01-02T03:04:05Z")),
+                    Some("長い".to_string())
+                ),
+                (2, "b".to_string(), None, None)
+            ]
+        );
+        assert_eq!(stats.records, 2);
+        assert_eq!(stats.bytes, input.len() as u64);
+        assert!(stats.bad.is_empty(), "{:?}", stats.bad);
+    }
+
+    // REQ-IN-007: the streamed path judges a record as the fast path does.
+    #[test]
+    fn streamed_post_lines_give_the_fast_paths_reasons() {
+        let pad = "y".repeat(MAX_LINE_BYTES);
+        let huge_id = "i".repeat(MAX_FIELD_BYTES + 1);
+        let cases: &[(&str, String, Result<&str, BadReason>)] = &[
+            (
+                "ok, padding last",
+                format!(r#"{{"author_id":"a","first_published_at":null,"pad":"{pad}"}}"#),
+                Ok("a"),
+            ),
+            (
+                "escaped id",
+                format!(r#"{{"pad":"{pad}","author_id":"a\u0031","first_published_at":null}}"#),
+                Ok("a1"),
+            ),
+            (
+                "array",
+                format!(r#"["{pad}"]"#),
+                Err(BadReason::NotAnObject),
+            ),
+            (
+                "cut short",
+                format!(r#"{{"author_id":"a","pad":"{pad}"#),
+                Err(BadReason::InvalidJson),
+            ),
+            (
+                "trailing garbage",
+                format!(r#"{{"author_id":"a","first_published_at":null,"pad":"{pad}"}} x"#),
+                Err(BadReason::InvalidJson),
+            ),
+            (
+                "missing date",
+                format!(r#"{{"author_id":"a","pad":"{pad}"}}"#),
+                Err(BadReason::MissingField("first_published_at")),
+            ),
+            (
+                "number id",
+                format!(r#"{{"author_id":7,"first_published_at":null,"pad":"{pad}"}}"#),
+                Err(BadReason::WrongType("author_id")),
+            ),
+            (
+                "duplicate",
+                format!(
+                    r#"{{"author_id":"a","author_id":"b","first_published_at":null,"pad":"{pad}"}}"#
+                ),
+                Err(BadReason::DuplicateField),
+            ),
+            (
+                "placeholder date",
+                format!(
+                    r#"{{"author_id":"a","first_published_at":"0001-01-01T00:00:00Z","pad":"{pad}"}}"#
+                ),
+                Err(BadReason::ImplausibleDate),
+            ),
+            (
+                "absurd id",
+                format!(r#"{{"author_id":"{huge_id}","first_published_at":null,"pad":"{pad}"}}"#),
+                Err(BadReason::FieldTooLong),
+            ),
+        ];
+        for (name, line, want) in cases {
+            let input = format!("{line}\n");
+            let mut got = None;
+            let stats = read_lines(input.as_bytes(), |_, text| {
+                got = Some(parse_post_line(text).map(|p| p.author_id));
+                Ok(())
+            })
+            .unwrap();
+            assert_eq!(stats.lines, 1, "case {name}");
+            let want = (*want).map(str::to_string);
+            assert_eq!(got, Some(want), "case {name}");
+        }
+    }
+
+    // REQ-IN-003: a used field over 64 KiB and a placeholder date, on the fast path.
+    #[test]
+    fn absurd_fields_and_placeholder_dates_are_bad_records() {
+        let huge = "t".repeat(MAX_FIELD_BYTES + 1);
+        let cases: &[(&str, String, BadReason)] = &[
+            (
+                "huge title",
+                format!(r#"{{"author_id":"a","first_published_at":null,"title":"{huge}"}}"#),
+                BadReason::FieldTooLong,
+            ),
+            (
+                "huge id",
+                format!(r#"{{"author_id":"{huge}","first_published_at":null}}"#),
+                BadReason::FieldTooLong,
+            ),
+            (
+                "year one",
+                r#"{"author_id":"a","first_published_at":"0001-01-01T00:00:00Z"}"#.to_string(),
+                BadReason::ImplausibleDate,
+            ),
+            (
+                "1989",
+                r#"{"author_id":"a","first_published_at":"1989-12-31T23:59:59Z"}"#.to_string(),
+                BadReason::ImplausibleDate,
+            ),
+        ];
+        for (name, line, want) in cases {
+            assert_eq!(parse_post(line.as_bytes()).err(), Some(*want), "case {name}");
+        }
+        let ok = parse_post(br#"{"author_id":"a","first_published_at":"1990-01-01T00:00:00Z"}"#);
+        assert!(ok.is_ok(), "1990-01-01 is plausible");
+    }
+
+    // REQ-IN-005: a read error in the middle of a streamed line is the file's
+    // error, not a bad record.
+    #[test]
+    fn an_io_error_inside_a_streamed_line_fails_the_read() {
+        struct Broken(usize);
+        impl Read for Broken {
+            fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+                if self.0 == 0 {
+                    return Err(io::Error::new(io::ErrorKind::InvalidData, "corrupt gzip"));
+                }
+                let n = out.len().min(self.0);
+                out[..n].fill(b' ');
+                out[0] = b'{';
+                self.0 -= n;
+                Ok(n)
+            }
+        }
+        let reader = io::BufReader::with_capacity(4096, Broken(MAX_LINE_BYTES + 10_000));
+        let err = read_lines(reader, |_, text| parse_post_line(text).map(drop)).unwrap_err();
+        assert_eq!(err.to_string(), "corrupt gzip");
+    }
+
+    #[test]
+    fn an_overlong_author_line_is_skipped() {
+        let long = format!("{{\"id\":\"a\",\"bio\":\"{}\"}}\n", "x".repeat(MAX_LINE_BYTES + 1));
+        let input = format!("{long}{{\"id\":\"b\",\"slug\":\"b\",\"display_name\":\"B\"}}\n");
+        let mut ids = Vec::new();
+        let stats = read_lines(input.as_bytes(), |_, text| {
+            ids.push(parse_author(text.whole()?)?.id);
             Ok(())
         })
         .unwrap();

@@ -50,6 +50,9 @@ pub struct AuthorCounts {
     pub undone: usize,
     /// Drawn in a dry run, nothing written.
     pub not_published: usize,
+    /// Charts of authors no longer drawable in the master, deleted (or, in a
+    /// dry run, that would be). Not part of `active`.
+    pub deleted: usize,
 }
 
 /// Milliseconds per stage. Drawing and publishing overlap: `draw_and_publish` is
@@ -96,9 +99,78 @@ pub struct RunReport {
     /// after a dropped connection.
     pub s3_retries: u64,
     pub stages: StageTimes,
+    /// Slugs whose chart and data were deleted (in a dry run: would be).
+    pub deleted: Vec<String>,
+    /// Slugs that would have been deleted, kept because more than `MAX_PRUNE`
+    /// would have gone (`PruneTooLarge`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub prune_withheld: Vec<String>,
+    /// The `as_of` and counted posts of the last published run this run was
+    /// checked against, when there was one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub previous: Option<PreviousRun>,
+    /// When the posts export was last written.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub posts_exported_at: Option<DateTime<Utc>>,
+    /// Why the run failed, when it did (the report is written either way).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<ReportedError>,
     /// Where this report was written, when it was.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub report_location: Option<String>,
+}
+
+/// What a run remembers of the last published run (`reports/latest.json`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct PreviousRun {
+    pub as_of: DateTime<Utc>,
+    /// Posts counted in a month by that run.
+    pub posts_counted: u64,
+}
+
+impl PreviousRun {
+    /// Reads the two facts from a report's JSON; `None` when it has neither.
+    pub fn from_report_json(bytes: &[u8]) -> Option<Self> {
+        let value: serde_json::Value = serde_json::from_slice(bytes).ok()?;
+        let as_of = value.get("as_of")?.as_str()?;
+        Some(PreviousRun {
+            as_of: DateTime::parse_from_rfc3339(as_of).ok()?.with_timezone(&Utc),
+            posts_counted: value.get("posts")?.get("counted")?.as_u64()?,
+        })
+    }
+}
+
+/// A failed run's error, as the Lambda reply and the CLI give it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ReportedError {
+    pub error_type: String,
+    pub message: String,
+}
+
+/// What became of one selected author's chart.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChartOutcome {
+    /// At least one of the PNG and its JSON was written.
+    Published {
+        bytes: u64,
+        objects: usize,
+        png_bytes: u64,
+    },
+    /// Both already identical in the destination.
+    Unchanged { png_bytes: u64 },
+    /// Drawn in a dry run.
+    NotPublished { png_bytes: u64 },
+    Failed(String),
+    /// Not finished before the deadline.
+    Undone,
+}
+
+/// One selected author's chart: its slug, outcome and drawing time.
+#[derive(Debug, Clone)]
+pub struct ChartResult {
+    pub slug: String,
+    pub outcome: ChartOutcome,
+    pub draw_cpu: std::time::Duration,
 }
 
 impl AuthorCounts {
@@ -121,6 +193,56 @@ impl RunReport {
             && self.authors.failed == self.failed.len()
             && self.authors.undone == self.undone.len()
             && self.skipped_by_reason.values().sum::<usize>() == self.skipped.len()
+            && self.authors.deleted == self.deleted.len()
+    }
+
+    /// Accounts for one selected author that was skipped before drawing.
+    pub fn record_skipped(&mut self, skipped: SkippedAuthor) {
+        *self
+            .skipped_by_reason
+            .entry(skipped.reason.clone())
+            .or_default() += 1;
+        self.skipped.push(skipped);
+        self.authors.skipped += 1;
+    }
+
+    /// Accounts for one drawn (or abandoned) chart; returns the PNG size when
+    /// one was drawn.
+    pub fn record(&mut self, chart: ChartResult) -> Option<u64> {
+        let a = &mut self.authors;
+        match chart.outcome {
+            ChartOutcome::Published {
+                bytes,
+                objects,
+                png_bytes,
+            } => {
+                a.published += 1;
+                self.objects_written += objects;
+                self.bytes_written += bytes;
+                Some(png_bytes)
+            }
+            ChartOutcome::Unchanged { png_bytes } => {
+                a.unchanged += 1;
+                Some(png_bytes)
+            }
+            ChartOutcome::NotPublished { png_bytes } => {
+                a.not_published += 1;
+                Some(png_bytes)
+            }
+            ChartOutcome::Failed(error) => {
+                a.failed += 1;
+                self.failed.push(FailedAuthor {
+                    slug: chart.slug,
+                    error,
+                });
+                None
+            }
+            ChartOutcome::Undone => {
+                a.undone += 1;
+                self.undone.push(chart.slug);
+                None
+            }
+        }
     }
 
     /// A one-line summary for logs and the CLI.
@@ -128,7 +250,7 @@ impl RunReport {
         let a = &self.authors;
         format!(
             "active {} = published {} + unchanged {} + skipped {} + failed {} + undone {} + not published (dry run) {}; \
-             posts: {} lines, {} bad, {} orphans, {} unpublished, {} future; {} ms",
+             deleted {}; posts: {} lines, {} bad, {} orphans, {} unpublished, {} future; {} ms",
             a.active,
             a.published,
             a.unchanged,
@@ -136,6 +258,7 @@ impl RunReport {
             a.failed,
             a.undone,
             a.not_published,
+            a.deleted,
             self.posts_file.lines.lines,
             self.posts_file.lines.bad_total(),
             self.posts.orphans.count,

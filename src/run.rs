@@ -1,13 +1,17 @@
-//! The pipeline: read the author master, stream the posts through the tally,
-//! select, then draw on every core while uploads run concurrently, and account
-//! for every author in the [`RunReport`].
+//! The pipeline: check the request against the last published run, read the
+//! author master, stream the posts through the tally, judge the inputs, select,
+//! draw on every core while uploads run concurrently, prune the charts of
+//! authors who are gone, and account for every author in the [`RunReport`].
 //!
-//! Parsing runs on a blocking thread fed by the async decoder; drawing runs on
-//! blocking threads bounded by the core count; uploads are bounded by
-//! `upload_concurrency`. Nothing is published until both files were read whole
-//! and judged sound, so a chart is never drawn from half a file.
+//! Each stage is one function with its inputs and outputs; [`run`] only orders
+//! them. Parsing runs on a blocking thread fed by the async decoder; drawing runs
+//! on a pool of one thread per core; uploads are bounded by `upload_concurrency`.
+//! Nothing is published until both files were read whole and judged sound (the
+//! guards below), so a chart is never drawn from half a file, and the deadline
+//! covers every stage: work still in flight when it comes is abandoned and
+//! reported as undone, leaving the margin for the report.
 
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -18,14 +22,18 @@ use tokio::sync::Semaphore;
 use tracing::{info, warn};
 
 use crate::chart::render_chart;
-use crate::config::Config;
+use crate::config::{
+    Config, MAX_BAD_RECORD_SHARE, MAX_EXPORT_AGE_HOURS, MAX_PRUNE, MAX_SHRINK,
+};
 use crate::draw_pool::DrawPool;
 use crate::event::RunPlan;
 use crate::gallery::{ChartCard, render_gallery};
 use crate::input::{decode, pipelined_lines};
 use crate::publish::{self, Written, put_if_changed};
-use crate::records::{Author, BadReason, LineStats, parse_author, parse_post, read_lines};
-use crate::report::{FailedAuthor, FileReport, RunReport, SkippedAuthor};
+use crate::records::{Author, BadReason, Line, LineStats, parse_author, parse_post_line, read_lines};
+use crate::report::{
+    ChartOutcome, ChartResult, FileReport, PreviousRun, ReportedError, RunReport, SkippedAuthor,
+};
 use crate::store::{Location, ObjectHeaders, Store, StoreError, open_store};
 use crate::tally::{MonthlyCounts, SkipReason, Tally};
 
@@ -50,8 +58,79 @@ impl Pipeline {
     }
 }
 
-/// Why a run failed. Every variant says what to look at; those that happen after
-/// selection carry the report, which was also written.
+/// A check on the request or the inputs that failed: the run publishes nothing
+/// (except [`Guard::PruneTooLarge`], which comes after publishing), writes its
+/// report, and names what it saw and the setting that overrides it.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum Guard {
+    #[error(
+        "as_of {as_of} is older than the as_of {previous} of the last published run; redrawing the past \
+         would replace newer charts. Set \"allow_older_as_of\": true (--allow-older-as-of) if that is meant"
+    )]
+    AsOfRewind {
+        as_of: DateTime<Utc>,
+        previous: DateTime<Utc>,
+    },
+    #[error("{location} holds no post records; an export without posts is not a real export")]
+    InputEmpty { location: String },
+    #[error(
+        "{location} was last written at {modified}, more than {hours} h before as_of {as_of}: the exporter \
+         seems to have stopped. Raise or disable (0) {} ({})", MAX_EXPORT_AGE_HOURS.env, MAX_EXPORT_AGE_HOURS.flag
+    )]
+    ExportStale {
+        location: String,
+        modified: DateTime<Utc>,
+        hours: i64,
+        as_of: DateTime<Utc>,
+    },
+    #[error(
+        "{counted} posts counted, {previous} in the last published run: a drop of {drop:.1}%, over the \
+         {limit:.1}% limit; the export looks cut short. Raise {} ({}) if the posts really went",
+        MAX_SHRINK.env, MAX_SHRINK.flag
+    )]
+    InputShrunk {
+        counted: u64,
+        previous: u64,
+        drop: f64,
+        limit: f64,
+    },
+    #[error(
+        "{orphans} of {records} posts ({share:.2}%) name an author_id that is not in {location}, over the \
+         {limit:.2}% limit: the author master looks incomplete. Sample lines {samples:?}; raise {} ({}) to accept",
+        MAX_BAD_RECORD_SHARE.env, MAX_BAD_RECORD_SHARE.flag
+    )]
+    MasterIncomplete {
+        location: String,
+        orphans: u64,
+        records: u64,
+        share: f64,
+        limit: f64,
+        samples: Vec<u64>,
+    },
+    #[error(
+        "{count} charts belong to authors no longer in the master, over the limit of {limit}: none was \
+         deleted (the charts of this run were published). Check the master; set {} ({}) or \
+         \"allow_mass_prune\": true (--allow-mass-prune) to delete them",
+        MAX_PRUNE.env, MAX_PRUNE.flag
+    )]
+    PruneTooLarge { count: usize, limit: usize },
+}
+
+impl Guard {
+    pub fn error_type(&self) -> &'static str {
+        match self {
+            Guard::AsOfRewind { .. } => "AsOfRewind",
+            Guard::InputEmpty { .. } => "InputEmpty",
+            Guard::ExportStale { .. } => "ExportStale",
+            Guard::InputShrunk { .. } => "InputShrunk",
+            Guard::MasterIncomplete { .. } => "MasterIncomplete",
+            Guard::PruneTooLarge { .. } => "PruneTooLarge",
+        }
+    }
+}
+
+/// Why a run failed. Every variant says what to look at; those that happen once
+/// a report exists carry it (it was also written, unless writing it failed).
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
     #[error("source object missing: {0}")]
@@ -72,12 +151,17 @@ pub enum RunError {
     },
     #[error("input looks broken: {location} holds no valid author rows; nothing was published")]
     NoAuthors { location: String },
+    #[error("{0}")]
+    Guard(Guard, Box<RunReport>),
     #[error("{} of {} charts failed to publish ({}); the others were published and the report lists each failure",
         .0.authors.failed, .0.authors.active, failed_slugs(.0))]
     Publish(Box<RunReport>),
-    #[error("the deadline came before {} of {} authors were drawn; run the same request again to finish them \
-        (unchanged charts are not uploaded again)", .0.authors.undone, .0.authors.active)]
+    #[error("the deadline came before {} of {} authors were drawn and published; run the same request again to \
+        finish them (unchanged charts are not uploaded again)", .0.authors.undone, .0.authors.active)]
     Deadline(Box<RunReport>),
+    #[error("the deadline came while reading the inputs; nothing was published. Give the function more time \
+        or memory (DEADLINE_MARGIN_SECONDS keeps {margin_s} s for the report)")]
+    DeadlineReading { margin_s: u64, report: Box<RunReport> },
     #[error("cannot publish to the destination, nothing was written: {0}")]
     Destination(#[source] StoreError),
     #[error("writing the run report failed: {0}")]
@@ -107,10 +191,11 @@ impl RunError {
             RunError::SourceUnreadable(StoreError::AccessDenied { .. }) => "AccessDenied",
             RunError::SourceUnreadable(_) => "SourceUnreadable",
             RunError::InputBroken { .. } | RunError::NoAuthors { .. } => "InputBroken",
+            RunError::Guard(guard, _) => guard.error_type(),
             RunError::Publish(_) | RunError::Report(..) | RunError::Destination(_) => {
                 "PublishFailed"
             }
-            RunError::Deadline(_) => "DeadlineExceeded",
+            RunError::Deadline(_) | RunError::DeadlineReading { .. } => "DeadlineExceeded",
             RunError::Internal(_) => "Internal",
         }
     }
@@ -118,7 +203,11 @@ impl RunError {
     /// The report, when the run got far enough to make one.
     pub fn report(&self) -> Option<&RunReport> {
         match self {
-            RunError::Publish(r) | RunError::Deadline(r) | RunError::Report(_, r) => Some(r),
+            RunError::Publish(r)
+            | RunError::Deadline(r)
+            | RunError::Report(_, r)
+            | RunError::Guard(_, r)
+            | RunError::DeadlineReading { report: r, .. } => Some(r),
             _ => None,
         }
     }
@@ -136,6 +225,417 @@ fn ms(d: Duration) -> u64 {
     d.as_millis() as u64
 }
 
+/// Runs one request end to end. `deadline`, when given, is the instant by which
+/// all work stops (the caller has already kept its margin for the report).
+pub async fn run(
+    pipeline: &Pipeline,
+    plan: &RunPlan,
+    deadline: Option<Instant>,
+) -> Result<RunReport, RunError> {
+    let started = Instant::now();
+    let started_at = Utc::now();
+    let config = &pipeline.config;
+    info!(as_of = %plan.as_of, lookback_days = plan.lookback_days, dry_run = plan.dry_run,
+          source = %config.source, dest = %config.dest, "run started");
+    let mut report = RunReport {
+        as_of: plan.as_of,
+        window_start: plan.window_start(),
+        lookback_days: plan.lookback_days,
+        time_zone: config.time_zone.name().to_string(),
+        dry_run: plan.dry_run,
+        requested_authors: plan.authors.as_ref().map(|a| a.iter().cloned().collect()),
+        ..RunReport::default()
+    };
+
+    // A missing destination is one clear error, before any work.
+    if !plan.dry_run {
+        pipeline.dest.check().await.map_err(RunError::Destination)?;
+    }
+    report.previous = read_previous_run(pipeline).await;
+    if let Err(guard) = check_as_of(plan, report.previous.as_ref()) {
+        return Err(fail(pipeline, report, started_at, started, guard).await);
+    }
+
+    let inputs = match within(deadline, read_inputs(pipeline, plan, &mut report)).await {
+        Some(Ok(inputs)) => inputs,
+        Some(Err(Stop::Run(e))) => return Err(e),
+        Some(Err(Stop::Guard(guard))) => {
+            return Err(fail(pipeline, report, started_at, started, guard).await);
+        }
+        None => {
+            warn!("the deadline came while reading the inputs");
+            report.stages.total_ms = ms(started.elapsed());
+            let margin_s = config.deadline_margin.as_secs();
+            let error = RunError::DeadlineReading {
+                margin_s,
+                report: Box::default(),
+            };
+            report.error = Some(ReportedError {
+                error_type: error.error_type().to_string(),
+                message: error.to_string(),
+            });
+            if !plan.dry_run
+                && let Err(e) = write_report(pipeline, &mut report, started_at, Latest::Keep).await
+            {
+                warn!(error = %e, "writing the report of the stopped run failed");
+            }
+            return Err(RunError::DeadlineReading {
+                margin_s,
+                report: Box::new(report),
+            });
+        }
+    };
+
+    let t = Instant::now();
+    let to_draw = select(&inputs.tally, plan, &mut report);
+    report.stages.select_ms = ms(t.elapsed());
+
+    // One listing tells which charts exist already (new ones are put without a
+    // metadata request first) and which belong to authors who are gone.
+    let existing = list_charts(pipeline).await;
+
+    let t = Instant::now();
+    let mut cards: Vec<ChartCard> = to_draw.iter().map(ChartCard::from).collect();
+    let charts = draw_and_publish(pipeline, plan, to_draw, deadline, existing.as_ref()).await;
+    let shown: HashSet<&str> = charts
+        .iter()
+        .filter(|c| {
+            matches!(
+                c.outcome,
+                ChartOutcome::Published { .. } | ChartOutcome::Unchanged { .. }
+            )
+        })
+        .map(|c| c.slug.as_str())
+        .collect();
+    cards.retain(|c| shown.contains(c.slug.as_str()));
+    let (mut png_bytes, mut drawn, mut draw_cpu) = (0u64, 0u64, Duration::ZERO);
+    for chart in charts {
+        draw_cpu += chart.draw_cpu;
+        if let ChartOutcome::Failed(error) = &chart.outcome {
+            warn!(slug = %chart.slug, error = %error, "chart failed");
+        }
+        if let Some(png) = report.record(chart) {
+            png_bytes += png;
+            drawn += 1;
+        }
+    }
+    report.mean_png_bytes = png_bytes.checked_div(drawn).unwrap_or(0);
+    report.stages.draw_and_publish_ms = ms(t.elapsed());
+    report.stages.draw_cpu_ms = ms(draw_cpu);
+    info!(
+        published = report.authors.published,
+        unchanged = report.authors.unchanged,
+        failed = report.authors.failed,
+        undone = report.authors.undone,
+        ms = report.stages.draw_and_publish_ms,
+        draw_cpu_ms = report.stages.draw_cpu_ms,
+        mean_png_bytes = report.mean_png_bytes,
+        "stage draw_and_publish done"
+    );
+
+    let prune_guard = if deadline.is_some_and(|d| Instant::now() >= d) {
+        warn!("the deadline came before pruning; charts of removed authors stay until the next run");
+        None
+    } else {
+        let drawable = inputs.tally.drawable_slugs();
+        prune(pipeline, plan, &drawable, existing.as_ref(), deadline, &mut report).await
+    };
+    report.s3_retries = pipeline.source.retries() + pipeline.dest.retries();
+    report.stages.total_ms = ms(started.elapsed());
+    if !report.reconciles() {
+        return Err(RunError::Internal(format!(
+            "the report does not reconcile: {}",
+            report.summary()
+        )));
+    }
+
+    let error = if let Some(guard) = prune_guard {
+        Some(RunError::Guard(guard, Box::default()))
+    } else if !report.failed.is_empty() {
+        Some(RunError::Publish(Box::default()))
+    } else if !report.undone.is_empty() {
+        Some(RunError::Deadline(Box::default()))
+    } else {
+        None
+    };
+    // The message of Publish and Deadline counts from the report: fill it first.
+    let error = error.map(|e| with_report(e, report.clone()));
+    report.error = error.as_ref().map(|e| ReportedError {
+        error_type: e.error_type().to_string(),
+        message: e.to_string(),
+    });
+    if !plan.dry_run {
+        let written = match write_report(pipeline, &mut report, started_at, Latest::Replace).await {
+            Ok(()) if config.gallery => write_gallery(pipeline, &report, &cards).await,
+            other => other,
+        };
+        if let Err(e) = written {
+            return Err(RunError::Report(e, Box::new(report)));
+        }
+    }
+    info!(summary = %report.summary(), "run finished");
+    match error {
+        Some(e) => Err(with_report(e, report)),
+        None => Ok(report),
+    }
+}
+
+/// Puts `report` into an error that carries one.
+fn with_report(error: RunError, report: RunReport) -> RunError {
+    let report = Box::new(report);
+    match error {
+        RunError::Guard(guard, _) => RunError::Guard(guard, report),
+        RunError::Publish(_) => RunError::Publish(report),
+        RunError::Deadline(_) => RunError::Deadline(report),
+        other => other,
+    }
+}
+
+/// Ends a run that a guard stopped before publishing: the report, with the
+/// error in it, goes to `reports/run-<time>.json` (not `latest.json`, which
+/// stays the last published run).
+async fn fail(
+    pipeline: &Pipeline,
+    mut report: RunReport,
+    started_at: DateTime<Utc>,
+    started: Instant,
+    guard: Guard,
+) -> RunError {
+    warn!(error_type = guard.error_type(), "{guard}");
+    report.stages.total_ms = ms(started.elapsed());
+    report.error = Some(ReportedError {
+        error_type: guard.error_type().to_string(),
+        message: guard.to_string(),
+    });
+    if !report.dry_run
+        && let Err(e) = write_report(pipeline, &mut report, started_at, Latest::Keep).await
+    {
+        warn!(error = %e, "writing the report of the failed run failed");
+    }
+    RunError::Guard(guard, Box::new(report))
+}
+
+/// Runs `work` until `deadline`; `None` when the deadline came first.
+async fn within<F: Future>(deadline: Option<Instant>, work: F) -> Option<F::Output> {
+    match deadline {
+        None => Some(work.await),
+        Some(d) => tokio::time::timeout_at(tokio::time::Instant::from_std(d), work)
+            .await
+            .ok(),
+    }
+}
+
+/// The last published run, from `reports/latest.json`. A report that cannot be
+/// read is logged and treated as absent (the guards that need it then pass).
+async fn read_previous_run(pipeline: &Pipeline) -> Option<PreviousRun> {
+    let key = format!("{}latest.json", pipeline.config.reports_prefix);
+    match pipeline.dest.get(&key).await {
+        Ok(None) => None,
+        Ok(Some(bytes)) => {
+            let previous = PreviousRun::from_report_json(&bytes);
+            if previous.is_none() {
+                warn!(location = %pipeline.dest.describe(&key), "the last run report has no as_of or posts.counted; the guards that compare against it are skipped");
+            }
+            previous
+        }
+        Err(e) => {
+            warn!(error = %e, "cannot read the last run report; the guards that compare against it are skipped");
+            None
+        }
+    }
+}
+
+/// Runs move forward in time: an `as_of` older than the last published run's
+/// would replace newer charts with older ones. Equal is the scheduler's retry.
+pub fn check_as_of(plan: &RunPlan, previous: Option<&PreviousRun>) -> Result<(), Guard> {
+    match previous {
+        Some(p) if plan.as_of < p.as_of && !plan.dry_run && !plan.allow_older_as_of => {
+            Err(Guard::AsOfRewind {
+                as_of: plan.as_of,
+                previous: p.as_of,
+            })
+        }
+        _ => Ok(()),
+    }
+}
+
+/// What stops a stage: a run error, or a guard (which still writes the report).
+enum Stop {
+    Run(RunError),
+    Guard(Guard),
+}
+
+impl From<RunError> for Stop {
+    fn from(e: RunError) -> Self {
+        Stop::Run(e)
+    }
+}
+
+impl From<Guard> for Stop {
+    fn from(g: Guard) -> Self {
+        Stop::Guard(g)
+    }
+}
+
+/// Both inputs, read and judged.
+struct Inputs {
+    tally: Tally,
+}
+
+/// Reads the author master whole and streams the posts through the tally, then
+/// judges both; the report gets the file statistics and stage times.
+async fn read_inputs(
+    pipeline: &Pipeline,
+    plan: &RunPlan,
+    report: &mut RunReport,
+) -> Result<Inputs, Stop> {
+    let config = &pipeline.config;
+    let source = pipeline.source.as_ref();
+
+    // A stale export is refused before it is read.
+    let exported_at = source
+        .last_modified(&config.posts_key)
+        .await
+        .map_err(source_error)?;
+    report.posts_exported_at = Some(exported_at);
+    check_export_age(config, plan, &source.describe(&config.posts_key), exported_at)?;
+
+    let t = Instant::now();
+    let (authors, authors_file) = read_source(
+        source,
+        &config.authors_key,
+        Vec::<Author>::new(),
+        |acc, _line, text| {
+            acc.push(parse_author(text.whole()?)?);
+            Ok(())
+        },
+    )
+    .await?;
+    report.stages.read_authors_ms = ms(t.elapsed());
+    warn_bad_lines(&authors_file);
+    check_share(&authors_file, config.max_bad_share)?;
+    if authors.is_empty() {
+        return Err(RunError::NoAuthors {
+            location: authors_file.location,
+        }
+        .into());
+    }
+    info!(
+        authors = authors.len(),
+        bad = authors_file.lines.bad_total(),
+        ms = report.stages.read_authors_ms,
+        "stage read_authors done"
+    );
+    let master_location = authors_file.location.clone();
+    report.authors_file = authors_file;
+
+    // Posts: streamed through the tally, never held.
+    let t = Instant::now();
+    let tally = Tally::new(authors, config.time_zone, plan.as_of);
+    let (tally, posts_file) = read_source(source, &config.posts_key, tally, |tally, line, text| {
+        tally.add(line, &parse_post_line(text)?);
+        Ok(())
+    })
+    .await?;
+    report.stages.read_posts_ms = ms(t.elapsed());
+    let mb = posts_file.lines.bytes as f64 / 1e6;
+    info!(
+        lines = posts_file.lines.lines,
+        records = posts_file.lines.records,
+        bad = posts_file.lines.bad_total(),
+        orphans = tally.posts.orphans.count,
+        unpublished = tally.posts.unpublished,
+        future = tally.posts.future,
+        mb = format!("{mb:.1}"),
+        mb_per_s = format!("{:.0}", mb / t.elapsed().as_secs_f64().max(1e-6)),
+        ms = report.stages.read_posts_ms,
+        "stage read_posts done"
+    );
+    warn_bad_lines(&posts_file);
+    if tally.posts.orphans.count > 0 {
+        warn!(count = tally.posts.orphans.count, sample_lines = ?tally.posts.orphans.sample_lines,
+              "posts whose author_id is not in the author master (orphans)");
+    }
+    report.posts = tally.posts.clone();
+    report.master_problems = tally.master_problems();
+    let posts_file = {
+        report.posts_file = posts_file;
+        &report.posts_file
+    };
+    check_share(posts_file, config.max_bad_share)?;
+    check_posts(config, posts_file, &tally, &master_location, report.previous.as_ref())?;
+    Ok(Inputs { tally })
+}
+
+/// The posts export must have been written within `MAX_EXPORT_AGE_HOURS` of `as_of`.
+pub fn check_export_age(
+    config: &Config,
+    plan: &RunPlan,
+    location: &str,
+    modified: DateTime<Utc>,
+) -> Result<(), Guard> {
+    match config.max_export_age {
+        Some(age) if modified < plan.as_of - age => Err(Guard::ExportStale {
+            location: location.to_string(),
+            modified,
+            hours: age.num_hours(),
+            as_of: plan.as_of,
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// The posts look like a real export: some records, not far fewer counted than
+/// the last published run, and few posts whose author is missing from the master.
+fn check_posts(
+    config: &Config,
+    posts: &FileReport,
+    tally: &Tally,
+    master_location: &str,
+    previous: Option<&PreviousRun>,
+) -> Result<(), Guard> {
+    if posts.lines.records == 0 {
+        return Err(Guard::InputEmpty {
+            location: posts.location.clone(),
+        });
+    }
+    let orphans = &tally.posts.orphans;
+    let share = orphans.count as f64 / posts.lines.records as f64;
+    if share > config.max_bad_share {
+        return Err(Guard::MasterIncomplete {
+            location: master_location.to_string(),
+            orphans: orphans.count,
+            records: posts.lines.records,
+            share: share * 100.0,
+            limit: config.max_bad_share * 100.0,
+            samples: orphans.sample_lines.clone(),
+        });
+    }
+    check_shrink(config.max_shrink, tally.posts.counted, previous)
+}
+
+/// Counted posts may not drop by more than `max_shrink` against the last
+/// published run; the first run has nothing to compare with.
+pub fn check_shrink(
+    max_shrink: f64,
+    counted: u64,
+    previous: Option<&PreviousRun>,
+) -> Result<(), Guard> {
+    let Some(previous) = previous.filter(|p| p.posts_counted > 0) else {
+        return Ok(());
+    };
+    let drop = 1.0 - counted as f64 / previous.posts_counted as f64;
+    if drop > max_shrink {
+        return Err(Guard::InputShrunk {
+            counted,
+            previous: previous.posts_counted,
+            drop: drop * 100.0,
+            limit: max_shrink * 100.0,
+        });
+    }
+    Ok(())
+}
+
 /// Streams one source object on a blocking thread, handing each line to `fold`,
 /// which parses it into the accumulator `acc` (given back at the end).
 async fn read_source<A, F>(
@@ -146,7 +646,7 @@ async fn read_source<A, F>(
 ) -> Result<(A, FileReport), RunError>
 where
     A: Send + 'static,
-    F: FnMut(&mut A, u64, &[u8]) -> Result<(), BadReason> + Send + 'static,
+    F: FnMut(&mut A, u64, Line<'_>) -> Result<(), BadReason> + Send + 'static,
 {
     let location = store.describe(key);
     let body = store.open(key).await.map_err(source_error)?;
@@ -207,116 +707,12 @@ fn warn_bad_lines(file: &FileReport) {
     }
 }
 
-/// What became of one selected author.
-enum Outcome {
-    /// Bytes and objects written, PNG size.
-    Published(u64, usize, u64),
-    Unchanged(u64),
-    NotPublished(u64),
-    Failed(String),
-    Undone,
-}
-
-/// Runs one request end to end. `deadline`, when given, is the instant after
-/// which no new chart is started (the caller has already kept its margin).
-pub async fn run(
-    pipeline: &Pipeline,
-    plan: &RunPlan,
-    deadline: Option<Instant>,
-) -> Result<RunReport, RunError> {
-    let started = Instant::now();
-    let started_at = Utc::now();
-    let config = &pipeline.config;
-    info!(as_of = %plan.as_of, lookback_days = plan.lookback_days, dry_run = plan.dry_run,
-          source = %config.source, dest = %config.dest, "run started");
-
-    // A missing destination is one clear error, before any work.
-    if !plan.dry_run {
-        pipeline.dest.check().await.map_err(RunError::Destination)?;
-    }
-
-    // Authors: small, read whole.
-    let t = Instant::now();
-    let (authors, authors_file) = read_source(
-        pipeline.source.as_ref(),
-        &config.authors_key,
-        Vec::<Author>::new(),
-        |acc, _line, text| {
-            acc.push(parse_author(text)?);
-            Ok(())
-        },
-    )
-    .await?;
-    let read_authors_ms = ms(t.elapsed());
-    warn_bad_lines(&authors_file);
-    check_share(&authors_file, config.max_bad_share)?;
-    if authors.is_empty() {
-        return Err(RunError::NoAuthors {
-            location: authors_file.location,
-        });
-    }
-    info!(
-        authors = authors.len(),
-        bad = authors_file.lines.bad_total(),
-        ms = read_authors_ms,
-        "stage read_authors done"
-    );
-
-    // Posts: streamed through the tally, never held.
-    let t = Instant::now();
-    let tally = Tally::new(authors, config.time_zone, plan.as_of);
-    let (tally, posts_file) = read_source(
-        pipeline.source.as_ref(),
-        &config.posts_key,
-        tally,
-        |tally, line, text| {
-            tally.add(line, &parse_post(text)?);
-            Ok(())
-        },
-    )
-    .await?;
-    let read_posts_ms = ms(t.elapsed());
-    let mb = posts_file.lines.bytes as f64 / 1e6;
-    info!(
-        lines = posts_file.lines.lines,
-        records = posts_file.lines.records,
-        bad = posts_file.lines.bad_total(),
-        orphans = tally.posts.orphans.count,
-        unpublished = tally.posts.unpublished,
-        future = tally.posts.future,
-        mb = format!("{mb:.1}"),
-        mb_per_s = format!("{:.0}", mb / t.elapsed().as_secs_f64().max(1e-6)),
-        ms = read_posts_ms,
-        "stage read_posts done"
-    );
-    warn_bad_lines(&posts_file);
-    if tally.posts.orphans.count > 0 {
-        warn!(count = tally.posts.orphans.count, sample_lines = ?tally.posts.orphans.sample_lines,
-              "posts whose author_id is not in the author master (orphans)");
-    }
-    check_share(&posts_file, config.max_bad_share)?;
-
-    // Select.
-    let t = Instant::now();
-    let master_problems = tally.master_problems();
-    for p in &master_problems {
+/// Picks the authors to draw; the skipped ones go straight into the report.
+fn select(tally: &Tally, plan: &RunPlan, report: &mut RunReport) -> Vec<MonthlyCounts> {
+    for p in &report.master_problems {
         warn!(id = %p.id, slug = %p.slug, reason = p.reason.key(), "author master problem; this author is never drawn");
     }
     let selected = tally.select(plan.window_start(), plan.authors.as_ref());
-    let select_ms = ms(t.elapsed());
-    let mut report = RunReport {
-        as_of: plan.as_of,
-        window_start: plan.window_start(),
-        lookback_days: plan.lookback_days,
-        time_zone: config.time_zone.name().to_string(),
-        dry_run: plan.dry_run,
-        requested_authors: plan.authors.as_ref().map(|a| a.iter().cloned().collect()),
-        posts_file,
-        authors_file,
-        posts: tally.posts.clone(),
-        master_problems,
-        ..RunReport::default()
-    };
     report.authors.active = selected.len();
     let mut to_draw = Vec::new();
     for s in selected {
@@ -324,15 +720,11 @@ pub async fn run(
             Ok(counts) => to_draw.push(counts),
             Err(reason) => {
                 warn!(slug = %s.author.slug, id = %s.author.id, reason = reason.key(), "author skipped");
-                *report
-                    .skipped_by_reason
-                    .entry(reason.key().to_string())
-                    .or_default() += 1;
                 let detail = match &reason {
                     SkipReason::UnsafeSlug(why) => Some(why.clone()),
                     _ => None,
                 };
-                report.skipped.push(SkippedAuthor {
+                report.record_skipped(SkippedAuthor {
                     slug: s.author.slug,
                     id: s.author.id,
                     reason: reason.key().to_string(),
@@ -341,108 +733,131 @@ pub async fn run(
             }
         }
     }
-    report.authors.skipped = report.skipped.len();
     info!(
         active = report.authors.active,
         to_draw = to_draw.len(),
         skipped = report.authors.skipped,
-        ms = select_ms,
         "stage select done"
     );
-
-    // Draw and publish.
-    let t = Instant::now();
-    let mut cards: Vec<ChartCard> = to_draw.iter().map(ChartCard::from).collect();
-    let outcomes = draw_and_publish(pipeline, plan, to_draw, deadline).await;
-    let shown: std::collections::HashSet<&str> = outcomes
-        .iter()
-        .filter(|(_, o, _)| matches!(o, Outcome::Published(..) | Outcome::Unchanged(_)))
-        .map(|(slug, _, _)| slug.as_str())
-        .collect();
-    cards.retain(|c| shown.contains(c.slug.as_str()));
-    let mut png_bytes_total = 0u64;
-    let mut drawn = 0u64;
-    let mut draw_cpu = Duration::ZERO;
-    for (slug, outcome, cpu) in outcomes {
-        draw_cpu += cpu;
-        match outcome {
-            Outcome::Published(bytes, objects, png) => {
-                report.authors.published += 1;
-                report.objects_written += objects;
-                report.bytes_written += bytes;
-                png_bytes_total += png;
-                drawn += 1;
-            }
-            Outcome::Unchanged(png) => {
-                report.authors.unchanged += 1;
-                png_bytes_total += png;
-                drawn += 1;
-            }
-            Outcome::NotPublished(png) => {
-                report.authors.not_published += 1;
-                png_bytes_total += png;
-                drawn += 1;
-            }
-            Outcome::Failed(error) => {
-                warn!(slug = %slug, error = %error, "chart failed");
-                report.failed.push(FailedAuthor { slug, error });
-            }
-            Outcome::Undone => report.undone.push(slug),
-        }
-    }
-    report.authors.failed = report.failed.len();
-    report.authors.undone = report.undone.len();
-    report.mean_png_bytes = png_bytes_total.checked_div(drawn).unwrap_or(0);
-    report.s3_retries = pipeline.source.retries() + pipeline.dest.retries();
-    report.stages = crate::report::StageTimes {
-        read_authors_ms,
-        read_posts_ms,
-        select_ms,
-        draw_and_publish_ms: ms(t.elapsed()),
-        draw_cpu_ms: ms(draw_cpu),
-        total_ms: 0,
-    };
-    info!(
-        published = report.authors.published,
-        unchanged = report.authors.unchanged,
-        failed = report.authors.failed,
-        undone = report.authors.undone,
-        ms = report.stages.draw_and_publish_ms,
-        draw_cpu_ms = report.stages.draw_cpu_ms,
-        mean_png_bytes = report.mean_png_bytes,
-        "stage draw_and_publish done"
-    );
-    report.stages.total_ms = ms(started.elapsed());
-    debug_assert!(
-        report.reconciles(),
-        "report does not reconcile: {}",
-        report.summary()
-    );
-
-    if !plan.dry_run {
-        let written = match write_report(pipeline, &mut report, started_at).await {
-            Ok(()) if config.gallery => write_gallery(pipeline, &report, &cards).await,
-            other => other,
-        };
-        if let Err(e) = written {
-            return Err(RunError::Report(e, Box::new(report)));
-        }
-    }
-    info!(summary = %report.summary(), "run finished");
-    if !report.failed.is_empty() {
-        return Err(RunError::Publish(Box::new(report)));
-    }
-    if !report.undone.is_empty() {
-        return Err(RunError::Deadline(Box::new(report)));
-    }
-    Ok(report)
+    to_draw
 }
 
-/// Writes `reports/<started>.json` and `reports/latest.json`.
+/// Every key under the charts prefix, or `None` when the listing failed (then
+/// every chart is checked one by one and nothing is pruned).
+async fn list_charts(pipeline: &Pipeline) -> Option<HashSet<String>> {
+    match pipeline.dest.list(&pipeline.config.charts_prefix).await {
+        Ok(keys) => Some(keys),
+        Err(e) => {
+            warn!(error = %e, "listing the charts failed; checking each chart instead, and pruning nothing");
+            None
+        }
+    }
+}
+
+/// The slugs of the charts (`<slug>.png`, `<slug>.json`) under the charts
+/// prefix whose slug is not drawable; other objects are never candidates.
+pub fn prune_candidates(
+    charts_prefix: &str,
+    existing: &HashSet<String>,
+    drawable: &HashSet<&str>,
+) -> (BTreeSet<String>, usize) {
+    let mut gone = BTreeSet::new();
+    let mut present = 0;
+    for key in existing {
+        let Some(name) = key.strip_prefix(charts_prefix) else {
+            continue;
+        };
+        let (slug, is_png) = match (name.strip_suffix(".png"), name.strip_suffix(".json")) {
+            (Some(slug), _) => (slug, true),
+            (None, Some(slug)) => (slug, false),
+            (None, None) => continue,
+        };
+        if slug.is_empty() || slug.contains('/') {
+            continue;
+        }
+        present += usize::from(is_png);
+        if drawable.contains(slug) {
+            continue;
+        }
+        gone.insert(slug.to_string());
+    }
+    (gone, present)
+}
+
+/// Deletes the charts of authors who are no longer drawable, within the
+/// `MAX_PRUNE` limit (a dry run only lists them). Returns the guard when the
+/// limit held the deletions back.
+async fn prune(
+    pipeline: &Pipeline,
+    plan: &RunPlan,
+    drawable: &HashSet<&str>,
+    existing: Option<&HashSet<String>>,
+    deadline: Option<Instant>,
+    report: &mut RunReport,
+) -> Option<Guard> {
+    let config = &pipeline.config;
+    let existing = existing?;
+    let (gone, present) = prune_candidates(&config.charts_prefix, existing, drawable);
+    if gone.is_empty() {
+        return None;
+    }
+    let limit = config.prune_limit(present);
+    if gone.len() > limit && !plan.allow_mass_prune {
+        report.prune_withheld = gone.into_iter().collect();
+        return Some(Guard::PruneTooLarge {
+            count: report.prune_withheld.len(),
+            limit,
+        });
+    }
+    if plan.dry_run {
+        info!(count = gone.len(), slugs = ?gone, "dry run: these charts would be deleted");
+        report.deleted = gone.into_iter().collect();
+        report.authors.deleted = report.deleted.len();
+        return None;
+    }
+    for slug in gone {
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            warn!("the deadline came while pruning; the rest goes in the next run");
+            break;
+        }
+        let mut deleted = true;
+        for ext in ["png", "json"] {
+            let key = format!("{}{slug}.{ext}", config.charts_prefix);
+            if !existing.contains(&key) {
+                continue;
+            }
+            if let Err(e) = within(deadline, pipeline.dest.delete(&key))
+                .await
+                .unwrap_or(Ok(()))
+            {
+                warn!(key = %key, error = %e, "deleting a removed author's chart failed; it is tried again next run");
+                deleted = false;
+            }
+        }
+        if deleted {
+            info!(slug = %slug, "deleted the chart of an author no longer in the master");
+            report.deleted.push(slug);
+        }
+    }
+    report.authors.deleted = report.deleted.len();
+    None
+}
+
+/// Whether a run updates `reports/latest.json`, the record of the last
+/// published run that the next run is checked against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Latest {
+    Replace,
+    Keep,
+}
+
+/// Writes `reports/run-<started>.json` and, for a run that published,
+/// `reports/latest.json`.
 async fn write_report(
     pipeline: &Pipeline,
     report: &mut RunReport,
     started_at: DateTime<Utc>,
+    latest: Latest,
 ) -> Result<(), StoreError> {
     let prefix = &pipeline.config.reports_prefix;
     let stamp = started_at
@@ -459,10 +874,12 @@ async fn write_report(
         cache_control: Some("no-store".into()),
     };
     pipeline.dest.put(&key, body.clone(), &headers).await?;
-    pipeline
-        .dest
-        .put(&format!("{prefix}latest.json"), body, &headers)
-        .await?;
+    if latest == Latest::Replace {
+        pipeline
+            .dest
+            .put(&format!("{prefix}latest.json"), body, &headers)
+            .await?;
+    }
     info!(location = %pipeline.dest.describe(&key), "run report written");
     Ok(())
 }
@@ -495,13 +912,15 @@ async fn write_gallery(
 }
 
 /// Draws every chart on a bounded blocking pool and uploads as they come, with
-/// a steady progress line. Results are sorted by slug.
+/// a steady progress line. Results are sorted by slug. A chart still being
+/// drawn or uploaded when the deadline comes is abandoned as undone.
 async fn draw_and_publish(
     pipeline: &Pipeline,
     plan: &RunPlan,
     to_draw: Vec<MonthlyCounts>,
     deadline: Option<Instant>,
-) -> Vec<(String, Outcome, Duration)> {
+    existing: Option<&HashSet<String>>,
+) -> Vec<ChartResult> {
     let total = to_draw.len();
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let drawing = match DrawPool::new(cores) {
@@ -514,14 +933,18 @@ async fn draw_and_publish(
             let why = format!("starting the drawing threads: {e}");
             return to_draw
                 .into_iter()
-                .map(|c| (c.slug, Outcome::Failed(why.clone()), Duration::ZERO))
+                .map(|c| ChartResult {
+                    slug: c.slug,
+                    outcome: ChartOutcome::Failed(why.clone()),
+                    draw_cpu: Duration::ZERO,
+                })
                 .collect();
         }
     };
     let done = Arc::new(AtomicUsize::new(0));
     let progress = {
         let done = done.clone();
-        tokio::spawn(async move {
+        tokio_util::task::AbortOnDropHandle::new(tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(2));
             tick.tick().await;
             loop {
@@ -531,40 +954,33 @@ async fn draw_and_publish(
                     total, "charts progress"
                 );
             }
-        })
+        }))
     };
-    // One listing tells which charts exist already: new ones are put without a
-    // metadata request first. If the listing fails, every chart is checked.
-    let existing: Arc<Option<HashSet<String>>> = Arc::new(if plan.dry_run {
-        None
-    } else {
-        match pipeline.dest.list(&pipeline.config.charts_prefix).await {
-            Ok(keys) => Some(keys),
-            Err(e) => {
-                warn!(error = %e, "listing the charts failed; checking each chart instead");
-                None
-            }
-        }
-    });
+    let existing = if plan.dry_run { None } else { existing };
     let in_flight = pipeline.config.upload_concurrency + cores;
-    let mut results: Vec<(String, Outcome, Duration)> = futures::stream::iter(to_draw)
+    let mut results: Vec<ChartResult> = futures::stream::iter(to_draw)
         .map(|counts| {
-            let existing = existing.clone();
             let done = done.clone();
             let drawing = &drawing;
             async move {
                 let slug = counts.slug.clone();
-                let (outcome, cpu) =
-                    chart_one(pipeline, plan, counts, drawing, deadline, &existing).await;
+                let work = chart_one(pipeline, plan, counts, drawing, existing);
+                let (outcome, draw_cpu) = within(deadline, work)
+                    .await
+                    .unwrap_or((ChartOutcome::Undone, Duration::ZERO));
                 done.fetch_add(1, Ordering::Relaxed);
-                (slug, outcome, cpu)
+                ChartResult {
+                    slug,
+                    outcome,
+                    draw_cpu,
+                }
             }
         })
         .buffer_unordered(in_flight)
         .collect()
         .await;
-    progress.abort();
-    results.sort_by(|a, b| a.0.cmp(&b.0));
+    drop(progress);
+    results.sort_by(|a, b| a.slug.cmp(&b.slug));
     results
 }
 
@@ -581,18 +997,14 @@ async fn chart_one(
     plan: &RunPlan,
     counts: MonthlyCounts,
     drawing: &Drawing,
-    deadline: Option<Instant>,
-    existing: &Option<HashSet<String>>,
-) -> (Outcome, Duration) {
+    existing: Option<&HashSet<String>>,
+) -> (ChartOutcome, Duration) {
     let Ok(permit) = drawing.slots.clone().acquire_owned().await else {
         return (
-            Outcome::Failed("drawing pool closed".into()),
+            ChartOutcome::Failed("drawing pool closed".into()),
             Duration::ZERO,
         );
     };
-    if deadline.is_some_and(|d| Instant::now() >= d) {
-        return (Outcome::Undone, Duration::ZERO);
-    }
     let theme = drawing.theme.clone();
     let drawn = drawing
         .pool
@@ -607,20 +1019,23 @@ async fn chart_one(
     let (slug, png, json, cpu) = match drawn {
         Ok(parts) => parts,
         Err(e) => {
-            return (Outcome::Failed(format!("drawing: {e}")), Duration::ZERO);
+            return (
+                ChartOutcome::Failed(format!("drawing: {e}")),
+                Duration::ZERO,
+            );
         }
     };
     let png = match png {
         Ok(png) => png,
-        Err(e) => return (Outcome::Failed(e.to_string()), cpu),
+        Err(e) => return (ChartOutcome::Failed(e.to_string()), cpu),
     };
     let json = match json {
         Ok(json) => json,
-        Err(e) => return (Outcome::Failed(format!("chart data: {e}")), cpu),
+        Err(e) => return (ChartOutcome::Failed(format!("chart data: {e}")), cpu),
     };
-    let png_len = png.len() as u64;
+    let png_bytes = png.len() as u64;
     if plan.dry_run {
-        return (Outcome::NotPublished(png_len), cpu);
+        return (ChartOutcome::NotPublished { png_bytes }, cpu);
     }
     let config = &pipeline.config;
     let headers = |content_type| ObjectHeaders {
@@ -631,27 +1046,128 @@ async fn chart_one(
     let png_key = format!("{}{slug}.png", config.charts_prefix);
     let json_key = format!("{}{slug}.json", config.charts_prefix);
     let (png_headers, json_headers) = (headers(publish::PNG), headers(publish::JSON));
-    let exists = |key: &str| existing.as_ref().is_none_or(|keys| keys.contains(key));
+    let exists = |key: &str| existing.is_none_or(|keys| keys.contains(key));
     let (a, b) = tokio::join!(
         put_if_changed(store, &png_key, png, &png_headers, exists(&png_key)),
         put_if_changed(store, &json_key, json, &json_headers, exists(&json_key)),
     );
     let outcome = match (a, b) {
-        (Err(e), _) | (_, Err(e)) => Outcome::Failed(e.to_string()),
-        (Ok(Written::Unchanged), Ok(Written::Unchanged)) => Outcome::Unchanged(png_len),
+        (Err(e), _) | (_, Err(e)) => ChartOutcome::Failed(e.to_string()),
+        (Ok(Written::Unchanged), Ok(Written::Unchanged)) => ChartOutcome::Unchanged { png_bytes },
         (Ok(x), Ok(y)) => {
             let puts: Vec<u64> = [x, y]
                 .iter()
-                .filter_map(|w| {
-                    if let Written::Put(n) = w {
-                        Some(*n)
-                    } else {
-                        None
-                    }
+                .filter_map(|w| match w {
+                    Written::Put(n) => Some(*n),
+                    Written::Unchanged => None,
                 })
                 .collect();
-            Outcome::Published(puts.iter().sum(), puts.len(), png_len)
+            ChartOutcome::Published {
+                bytes: puts.iter().sum(),
+                objects: puts.len(),
+                png_bytes,
+            }
         }
     };
     (outcome, cpu)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    fn plan(as_of: &str) -> RunPlan {
+        RunPlan {
+            lookback_days: 7,
+            as_of: t(as_of),
+            authors: None,
+            dry_run: false,
+            allow_older_as_of: false,
+            allow_mass_prune: false,
+        }
+    }
+
+    // REQ-RL-001, REQ-RL-002
+    #[test]
+    fn as_of_may_not_move_back_unless_allowed() {
+        let previous = PreviousRun {
+            as_of: t("2026-11-26T17:45:00Z"),
+            posts_counted: 10,
+        };
+        let cases: &[(&str, &str, bool, bool, bool)] = &[
+            ("later", "2026-11-27T17:45:00Z", false, false, true),
+            ("equal (retry)", "2026-11-26T17:45:00Z", false, false, true),
+            ("older", "2026-11-25T17:45:00Z", false, false, false),
+            ("older, allowed", "2026-11-25T17:45:00Z", true, false, true),
+            ("older, dry run", "2026-11-25T17:45:00Z", false, true, true),
+        ];
+        for (name, as_of, allow, dry, ok) in cases {
+            let mut p = plan(as_of);
+            p.allow_older_as_of = *allow;
+            p.dry_run = *dry;
+            let got = check_as_of(&p, Some(&previous));
+            assert_eq!(got.is_ok(), *ok, "case {name}: {got:?}");
+            if let Err(e) = got {
+                let text = e.to_string();
+                assert!(text.contains("2026-11-26 17:45:00 UTC"), "case {name}: {text}");
+                assert!(text.contains("--allow-older-as-of"), "case {name}: {text}");
+            }
+        }
+        assert!(check_as_of(&plan("2000-01-01T00:00:00Z"), None).is_ok());
+    }
+
+    // REQ-RL-005
+    #[test]
+    fn shrink_is_judged_against_the_last_published_run() {
+        let prev = |n| PreviousRun {
+            as_of: t("2026-11-26T00:00:00Z"),
+            posts_counted: n,
+        };
+        let cases: &[(&str, u64, Option<u64>, bool)] = &[
+            ("first run", 10, None, true),
+            ("grew", 110, Some(100), true),
+            ("dropped 10%", 90, Some(100), true),
+            ("dropped 11%", 89, Some(100), false),
+            ("empty previous", 0, Some(0), true),
+        ];
+        for (name, counted, previous, ok) in cases {
+            let previous = previous.map(prev);
+            let got = check_shrink(0.10, *counted, previous.as_ref());
+            assert_eq!(got.is_ok(), *ok, "case {name}: {got:?}");
+        }
+        let err = check_shrink(0.10, 50, Some(&prev(100))).unwrap_err();
+        assert_eq!(err.error_type(), "InputShrunk");
+        assert!(err.to_string().contains("50 posts counted, 100"), "{err}");
+        assert!(err.to_string().contains("--max-shrink"), "{err}");
+    }
+
+    // REQ-RL-008: only `<slug>.png` and `<slug>.json` of undrawable slugs.
+    #[test]
+    fn prune_candidates_are_charts_of_undrawable_slugs() {
+        let keys: HashSet<String> = [
+            "c/keep.png",
+            "c/keep.json",
+            "c/gone.png",
+            "c/gone.json",
+            "c/only-json.json",
+            "c/index.html",
+            "c/nested/x.png",
+            "c/.png",
+            "other/gone2.png",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let drawable: HashSet<&str> = ["keep"].into_iter().collect();
+        let (gone, present) = prune_candidates("c/", &keys, &drawable);
+        assert_eq!(
+            gone.into_iter().collect::<Vec<_>>(),
+            vec!["gone".to_string(), "only-json".to_string()]
+        );
+        assert_eq!(present, 2);
+    }
 }

@@ -249,6 +249,16 @@ impl Tally {
         out
     }
 
+    /// The slugs of every author the master lets a chart be drawn for, posts or
+    /// not: a chart whose slug is not among them belongs to no one now.
+    pub fn drawable_slugs(&self) -> std::collections::HashSet<&str> {
+        self.entries
+            .iter()
+            .filter(|e| e.problem.is_none())
+            .map(|e| e.author.slug.as_str())
+            .collect()
+    }
+
     /// Folds one post into its author's month.
     pub fn add(&mut self, line: u64, post: &Post<'_>) {
         let Some(&index) = self.by_id.get(post.author_id.as_str()) else {

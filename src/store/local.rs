@@ -4,6 +4,7 @@ use std::collections::HashSet;
 use std::io;
 use std::path::{Component, Path, PathBuf};
 
+use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 use tokio::io::BufReader;
 
@@ -125,6 +126,31 @@ impl Store for LocalStore {
         })
     }
 
+    fn last_modified<'a>(
+        &'a self,
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<DateTime<Utc>, StoreError>> {
+        Box::pin(async move {
+            let path = self.path(key)?;
+            let meta = tokio::fs::metadata(&path)
+                .await
+                .map_err(|e| self.io_error(key, e))?;
+            let modified = meta.modified().map_err(|e| self.io_error(key, e))?;
+            Ok(DateTime::<Utc>::from(modified))
+        })
+    }
+
+    fn delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            let path = self.path(key)?;
+            match tokio::fs::remove_file(&path).await {
+                Ok(()) => Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+                Err(e) => Err(self.io_error(key, e)),
+            }
+        })
+    }
+
     fn keeps_headers(&self) -> bool {
         false
     }
@@ -174,6 +200,13 @@ mod tests {
             store.open("missing").await,
             Err(StoreError::NotFound { .. })
         ));
+        assert_eq!(store.get("a/b.txt").await.unwrap(), Some(b"hello".to_vec()));
+        assert_eq!(store.get("missing").await.unwrap(), None);
+        let age = chrono::Utc::now() - store.last_modified("a/b.txt").await.unwrap();
+        assert!(age.num_seconds().abs() < 60, "mtime {age}");
+        store.delete("a/b.txt").await.unwrap();
+        store.delete("a/b.txt").await.unwrap();
+        assert_eq!(store.head("a/b.txt").await.unwrap(), None);
     }
 
     #[tokio::test]

@@ -14,9 +14,10 @@ use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::Arc;
 
+use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 use md5::{Digest, Md5};
-use tokio::io::AsyncBufRead;
+use tokio::io::{AsyncBufRead, AsyncReadExt};
 
 /// A streaming object body.
 pub type ObjectReader = Pin<Box<dyn AsyncBufRead + Send>>;
@@ -87,6 +88,28 @@ pub trait Store: Send + Sync + fmt::Debug {
         body: Vec<u8>,
         headers: &'a ObjectHeaders,
     ) -> BoxFuture<'a, Result<(), StoreError>>;
+    /// When the object was last written (S3 `LastModified`, a file's mtime).
+    fn last_modified<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<DateTime<Utc>, StoreError>>;
+    /// Deletes an object; deleting one that is not there succeeds.
+    fn delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(), StoreError>>;
+    /// Reads a small object whole (a previous run report), `None` when it does not exist.
+    fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<Vec<u8>>, StoreError>> {
+        Box::pin(async move {
+            let mut body = match self.open(key).await {
+                Ok(body) => body,
+                Err(StoreError::NotFound { .. }) => return Ok(None),
+                Err(e) => return Err(e),
+            };
+            let mut bytes = Vec::new();
+            body.read_to_end(&mut bytes)
+                .await
+                .map_err(|source| StoreError::Io {
+                    location: self.describe(key),
+                    source,
+                })?;
+            Ok(Some(bytes))
+        })
+    }
     /// Whether [`ObjectMeta::cache_control`] reflects what was stored.
     fn keeps_headers(&self) -> bool;
     /// Requests sent again by the retry policy so far.

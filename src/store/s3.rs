@@ -4,15 +4,18 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use aws_sdk_s3::Client;
 use aws_sdk_s3::config::interceptors::{
     BeforeSerializationInterceptorContextRef, BeforeTransmitInterceptorContextRef,
 };
+use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::operation::get_object::GetObjectOutput;
 use aws_sdk_s3::primitives::ByteStream;
+use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 use tokio_util::io::StreamReader;
 
@@ -26,6 +29,11 @@ pub struct S3Options {
     pub force_path_style: bool,
     /// Size of the ranged GETs an object is read in (`S3_READ_PART_MIB`).
     pub read_part_bytes: u64,
+    /// Longest wait for one attempt's response (`S3_ATTEMPT_TIMEOUT_SECONDS`):
+    /// a request whose answer never comes is retried instead of hanging the run.
+    pub attempt_timeout: Duration,
+    /// Longest time for one call, retries included (`S3_OPERATION_TIMEOUT_SECONDS`).
+    pub operation_timeout: Duration,
 }
 
 impl Default for S3Options {
@@ -33,9 +41,18 @@ impl Default for S3Options {
         S3Options {
             force_path_style: false,
             read_part_bytes: DEFAULT_READ_PART_MIB * MIB,
+            attempt_timeout: Duration::from_secs(DEFAULT_ATTEMPT_TIMEOUT_SECONDS),
+            operation_timeout: Duration::from_secs(DEFAULT_OPERATION_TIMEOUT_SECONDS),
         }
     }
 }
+
+/// An attempt that has not answered in 20 s is stuck: an 8 MiB range arrives in
+/// well under a second inside a region, and a chart PUT is a few dozen KB.
+pub const DEFAULT_ATTEMPT_TIMEOUT_SECONDS: u64 = 20;
+/// Three attempts with backoff fit in 90 s; ten of those in a row would still
+/// leave most of a 900 s function.
+pub const DEFAULT_OPERATION_TIMEOUT_SECONDS: u64 = 90;
 
 pub const MIB: u64 = 1024 * 1024;
 /// Default part size of ranged reads: AWS's guidance for byte-range fetches is 8-16 MB.
@@ -95,8 +112,16 @@ impl Intercept for RetryCounter {
 /// Builds a client from the default chain, counting retries into `retries`.
 pub async fn client(options: &S3Options, retries: RetryCounter) -> Client {
     let shared = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    // The timeouts bound the wait for a response's headers; a body that stalls
+    // mid-stream is caught by the SDK's stalled-stream protection (on by default)
+    // and, above both, by the run's deadline.
+    let timeouts = aws_sdk_s3::config::timeout::TimeoutConfig::builder()
+        .operation_attempt_timeout(options.attempt_timeout)
+        .operation_timeout(options.operation_timeout)
+        .build();
     let config = aws_sdk_s3::config::Builder::from(&shared)
         .force_path_style(options.force_path_style)
+        .timeout_config(timeouts)
         .interceptor(retries)
         .build();
     Client::from_conf(config)
@@ -144,16 +169,22 @@ impl S3Store {
         format!("{}{key}", self.prefix)
     }
 
-    fn classify<E, R>(&self, key: &str, err: SdkError<E, R>) -> StoreError
+    fn classify<E>(&self, key: &str, err: SdkError<E, HttpResponse>) -> StoreError
     where
         E: ProvideErrorMetadata + std::error::Error + 'static,
-        R: std::fmt::Debug,
     {
         let location = self.describe(key);
-        let code = err.code().map(str::to_string);
-        let message = match err.message() {
-            Some(m) => m.to_string(),
-            None => aws_sdk_s3::error::DisplayErrorContext(&err).to_string(),
+        // A HEAD answer has no body, so no error code: its status says it.
+        let status = err.raw_response().map(|r| r.status().as_u16());
+        let code = err.code().map(str::to_string).or_else(|| match status {
+            Some(403) => Some("AccessDenied".to_string()),
+            Some(404) => Some("NotFound".to_string()),
+            _ => None,
+        });
+        let message = match (err.message(), status) {
+            (Some(m), _) => m.to_string(),
+            (None, Some(status)) => format!("HTTP {status} without an error body"),
+            (None, None) => aws_sdk_s3::error::DisplayErrorContext(&err).to_string(),
         };
         match code.as_deref() {
             Some("NoSuchKey" | "NotFound") => StoreError::NotFound { location },
@@ -279,6 +310,41 @@ impl Store for S3Store {
                 .content_type(headers.content_type)
                 .set_cache_control(headers.cache_control.clone())
                 .body(ByteStream::from(body))
+                .send()
+                .await
+                .map_err(|e| self.classify(key, e))?;
+            Ok(())
+        })
+    }
+
+    fn last_modified<'a>(
+        &'a self,
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<DateTime<Utc>, StoreError>> {
+        Box::pin(async move {
+            let out = self
+                .client
+                .head_object()
+                .bucket(&self.bucket)
+                .key(self.key(key))
+                .send()
+                .await
+                .map_err(|e| self.classify(key, e))?;
+            out.last_modified()
+                .and_then(|t| DateTime::<Utc>::from_timestamp(t.secs(), t.subsec_nanos()))
+                .ok_or_else(|| StoreError::Failed {
+                    location: self.describe(key),
+                    message: "the object has no Last-Modified time".into(),
+                })
+        })
+    }
+
+    fn delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            self.client
+                .delete_object()
+                .bucket(&self.bucket)
+                .key(self.key(key))
                 .send()
                 .await
                 .map_err(|e| self.classify(key, e))?;

@@ -140,7 +140,7 @@ async fn missing_bucket_and_denied_access() {
     let err = stderr(&out);
     assert!(
         err.contains("[AccessDenied]")
-            && err.contains("s3://source-bucket/contentful/authorProfile.jsonl.gz"),
+            && err.contains("s3://source-bucket/contentful/all-blog-posts.jsonl.gz"),
         "{err}"
     );
     assert_eq!(

@@ -264,13 +264,14 @@ async fn sample_events_through_the_runtime_emulator() {
     assert_eq!(unknown["errorType"], "EventInvalid", "{unknown}");
 }
 
-// REQ-LA-003: past the deadline no chart is started; the report lists the undone
-// authors and the invocation fails with the deadline type; the next run finishes.
+// REQ-LA-003, REQ-RL-010: the deadline covers every stage: one that has passed
+// before the inputs are read stops the run there, publishes nothing, writes the
+// report and answers with the deadline type; the next run finishes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deadline_leaves_authors_undone_and_a_rerun_finishes() {
     let server = S3Server::start(&[SOURCE_BUCKET, CHARTS_BUCKET]).await;
     server.put_fixtures().await;
-    // A margin as long as the timeout: the deadline has passed as soon as drawing starts.
+    // A margin as long as the timeout: the deadline has passed as soon as the run starts.
     let short = Emulator::start(&function_env(
         &server,
         &[
@@ -282,24 +283,26 @@ async fn deadline_leaves_authors_undone_and_a_rerun_finishes() {
     let reply = short.invoke(&event("backfill-15y.json")).await;
     assert_eq!(reply["errorType"], "DeadlineExceeded", "{reply}");
     assert!(
-        reply["errorMessage"].as_str().unwrap().contains("3 of 6"),
+        reply["errorMessage"]
+            .as_str()
+            .unwrap()
+            .contains("while reading the inputs"),
         "{reply}"
     );
     short.stop().await;
-    let report: serde_json::Value =
-        serde_json::from_slice(&server.get(CHARTS_BUCKET, "reports/latest.json").await).unwrap();
-    assert_reconciles(&report);
-    assert_eq!(
-        report["undone"],
-        serde_json::json!(["jane-doe", "old-timer", "sato-taro"])
-    );
+    let keys = server.keys(CHARTS_BUCKET).await;
+    assert!(!keys.iter().any(|k| k.ends_with(".png")), "{keys:?}");
     assert!(
-        !server
-            .keys(CHARTS_BUCKET)
-            .await
-            .iter()
-            .any(|k| k.ends_with(".png"))
+        !keys.contains(&"reports/latest.json".to_string()),
+        "a run that published nothing is not the last published run: {keys:?}"
     );
+    let report_key = keys
+        .iter()
+        .find(|k| k.starts_with("reports/run-"))
+        .expect("the report of the stopped run");
+    let report: serde_json::Value =
+        serde_json::from_slice(&server.get(CHARTS_BUCKET, report_key).await).unwrap();
+    assert_eq!(report["error"]["error_type"], "DeadlineExceeded", "{report}");
 
     let full = Emulator::start(&function_env(&server, &[])).await;
     let reply = full.invoke(&event("backfill-15y.json")).await;
@@ -343,9 +346,9 @@ async fn invalid_configuration_fails_the_init() {
     }
 }
 
-// REQ-LA-003, REQ-FT-005: the deadline reached in the middle of a backfill (slow
-// uploads): charts in flight finish, the rest are listed as undone, and the same
-// request again completes exactly those.
+// REQ-LA-003, REQ-FT-005, REQ-RL-010: the deadline reached in the middle of a
+// backfill (slow uploads): charts still in flight are abandoned and, with those
+// not started, listed as undone; the same request again completes them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deadline_in_the_middle_of_a_backfill() {
     let server = S3Server::start(&[SOURCE_BUCKET, CHARTS_BUCKET]).await;
@@ -379,9 +382,11 @@ async fn deadline_in_the_middle_of_a_backfill() {
         .iter()
         .filter(|k| k.ends_with(".png"))
         .count() as u64;
-    assert_eq!(
-        pngs, published,
-        "every chart reported published is there, and no other"
+    // An abandoned upload may still land: never fewer charts than reported, and
+    // none beyond the undone ones.
+    assert!(
+        published <= pngs && pngs <= published + undone as u64,
+        "{pngs} charts for {published} published and {undone} undone"
     );
 
     server.faults.lock().unwrap().put_delay_ms = 0;
@@ -389,10 +394,15 @@ async fn deadline_in_the_middle_of_a_backfill() {
     let reply = full.invoke(&event("backfill-15y.json")).await;
     assert_reconciles(&reply);
     assert_eq!(reply["authors"]["undone"], 0, "{reply}");
+    let republished = reply["authors"]["published"].as_u64().unwrap();
+    let unchanged = reply["authors"]["unchanged"].as_u64().unwrap();
     assert_eq!(
-        reply["authors"]["published"].as_u64().unwrap() as usize,
-        undone,
-        "exactly the undone ones are written"
+        republished + unchanged,
+        published + undone as u64,
+        "every chart is there after the rerun: {reply}"
     );
-    assert_eq!(reply["authors"]["unchanged"].as_u64().unwrap(), published);
+    assert!(
+        unchanged >= published && republished <= undone as u64,
+        "only the undone ones are written again: {reply}"
+    );
 }

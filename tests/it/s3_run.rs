@@ -163,7 +163,8 @@ async fn broken_input_publishes_nothing() {
     assert!(server.keys(CHARTS_BUCKET).await.is_empty());
 }
 
-// REQ-IO-003: a missing source object or bucket is one clear error naming it.
+// REQ-IO-003: a missing source object or bucket is one clear error naming it
+// (the posts export is the first object looked at: its age is checked first).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn missing_source_names_bucket_and_key() {
     let server = S3Server::start(&[SOURCE_BUCKET, CHARTS_BUCKET]).await;
@@ -172,7 +173,7 @@ async fn missing_source_names_bucket_and_key() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.contains("[SourceMissing]")
-            && stderr.contains("s3://source-bucket/contentful/authorProfile.jsonl.gz"),
+            && stderr.contains("s3://source-bucket/contentful/all-blog-posts.jsonl.gz"),
         "{stderr}"
     );
     assert!(server.keys(CHARTS_BUCKET).await.is_empty());
