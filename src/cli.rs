@@ -18,6 +18,8 @@ use crate::sample::{SampleSpec, write_sample};
 #[command(
     name = "author-stats",
     version,
+    // A flag given twice takes the last value, so a wrapper's default can be overridden.
+    args_override_self = true,
     about = "Monthly post-count charts per blog author"
 )]
 pub struct Cli {

@@ -379,7 +379,9 @@ pub fn parse_post_streamed(reader: &mut dyn Read) -> Result<Post<'static>, BadRe
 /// longer one is read to its end and dropped.
 fn bounded_string<R: Read>(json: &mut JsonStreamReader<R>) -> Result<Scanned, BadReason> {
     let mut value = Vec::new();
-    let mut chars = json.next_string_reader().map_err(|_| BadReason::InvalidJson)?;
+    let mut chars = json
+        .next_string_reader()
+        .map_err(|_| BadReason::InvalidJson)?;
     let kept = (&mut chars)
         .take(MAX_FIELD_BYTES as u64 + 1)
         .read_to_end(&mut value)
@@ -817,7 +819,8 @@ mod tests {
     #[test]
     fn samples_keep_only_the_first_lines() {
         let input = "x\n".repeat(20);
-        let stats = read_lines(input.as_bytes(), |_, text| parse_post_line(text).map(drop)).unwrap();
+        let stats =
+            read_lines(input.as_bytes(), |_, text| parse_post_line(text).map(drop)).unwrap();
         assert_eq!(stats.bad["invalid_json"].count, 20);
         assert_eq!(stats.bad["invalid_json"].sample_lines, vec![1, 2, 3, 4, 5]);
     }
@@ -835,7 +838,12 @@ mod tests {
         let reader = io::BufReader::with_capacity(4096, input.as_bytes());
         let stats = read_lines(reader, |line, text| {
             let post = parse_post_line(text)?;
-            posts.push((line, post.author_id.clone(), post.published_at, post.title()));
+            posts.push((
+                line,
+                post.author_id.clone(),
+                post.published_at,
+                post.title(),
+            ));
             Ok(())
         })
         .unwrap();
@@ -958,7 +966,11 @@ mod tests {
             ),
         ];
         for (name, line, want) in cases {
-            assert_eq!(parse_post(line.as_bytes()).err(), Some(*want), "case {name}");
+            assert_eq!(
+                parse_post(line.as_bytes()).err(),
+                Some(*want),
+                "case {name}"
+            );
         }
         let ok = parse_post(br#"{"author_id":"a","first_published_at":"1990-01-01T00:00:00Z"}"#);
         assert!(ok.is_ok(), "1990-01-01 is plausible");
@@ -988,7 +1000,10 @@ mod tests {
 
     #[test]
     fn an_overlong_author_line_is_skipped() {
-        let long = format!("{{\"id\":\"a\",\"bio\":\"{}\"}}\n", "x".repeat(MAX_LINE_BYTES + 1));
+        let long = format!(
+            "{{\"id\":\"a\",\"bio\":\"{}\"}}\n",
+            "x".repeat(MAX_LINE_BYTES + 1)
+        );
         let input = format!("{long}{{\"id\":\"b\",\"slug\":\"b\",\"display_name\":\"B\"}}\n");
         let mut ids = Vec::new();
         let stats = read_lines(input.as_bytes(), |_, text| {

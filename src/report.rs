@@ -134,7 +134,9 @@ impl PreviousRun {
         let value: serde_json::Value = serde_json::from_slice(bytes).ok()?;
         let as_of = value.get("as_of")?.as_str()?;
         Some(PreviousRun {
-            as_of: DateTime::parse_from_rfc3339(as_of).ok()?.with_timezone(&Utc),
+            as_of: DateTime::parse_from_rfc3339(as_of)
+                .ok()?
+                .with_timezone(&Utc),
             posts_counted: value.get("posts")?.get("counted")?.as_u64()?,
         })
     }
@@ -157,9 +159,13 @@ pub enum ChartOutcome {
         png_bytes: u64,
     },
     /// Both already identical in the destination.
-    Unchanged { png_bytes: u64 },
+    Unchanged {
+        png_bytes: u64,
+    },
     /// Drawn in a dry run.
-    NotPublished { png_bytes: u64 },
+    NotPublished {
+        png_bytes: u64,
+    },
     Failed(String),
     /// Not finished before the deadline.
     Undone,

@@ -22,15 +22,15 @@ use tokio::sync::Semaphore;
 use tracing::{info, warn};
 
 use crate::chart::render_chart;
-use crate::config::{
-    Config, MAX_BAD_RECORD_SHARE, MAX_EXPORT_AGE_HOURS, MAX_PRUNE, MAX_SHRINK,
-};
+use crate::config::{Config, MAX_BAD_RECORD_SHARE, MAX_EXPORT_AGE_HOURS, MAX_PRUNE, MAX_SHRINK};
 use crate::draw_pool::DrawPool;
 use crate::event::RunPlan;
 use crate::gallery::{ChartCard, render_gallery};
 use crate::input::{decode, pipelined_lines};
 use crate::publish::{self, Written, put_if_changed};
-use crate::records::{Author, BadReason, Line, LineStats, parse_author, parse_post_line, read_lines};
+use crate::records::{
+    Author, BadReason, Line, LineStats, parse_author, parse_post_line, read_lines,
+};
 use crate::report::{
     ChartOutcome, ChartResult, FileReport, PreviousRun, ReportedError, RunReport, SkippedAuthor,
 };
@@ -108,7 +108,7 @@ pub enum Guard {
         samples: Vec<u64>,
     },
     #[error(
-        "{count} charts belong to authors no longer in the master, over the limit of {limit}: none was \
+        "{count} chart(s) belong to authors no longer in the master, over the limit of {limit}: none was \
          deleted (the charts of this run were published). Check the master; set {} ({}) or \
          \"allow_mass_prune\": true (--allow-mass-prune) to delete them",
         MAX_PRUNE.env, MAX_PRUNE.flag
@@ -159,9 +159,14 @@ pub enum RunError {
     #[error("the deadline came before {} of {} authors were drawn and published; run the same request again to \
         finish them (unchanged charts are not uploaded again)", .0.authors.undone, .0.authors.active)]
     Deadline(Box<RunReport>),
-    #[error("the deadline came while reading the inputs; nothing was published. Give the function more time \
-        or memory (DEADLINE_MARGIN_SECONDS keeps {margin_s} s for the report)")]
-    DeadlineReading { margin_s: u64, report: Box<RunReport> },
+    #[error(
+        "the deadline came while reading the inputs; nothing was published. Give the function more time \
+        or memory (DEADLINE_MARGIN_SECONDS keeps {margin_s} s for the report)"
+    )]
+    DeadlineReading {
+        margin_s: u64,
+        report: Box<RunReport>,
+    },
     #[error("cannot publish to the destination, nothing was written: {0}")]
     Destination(#[source] StoreError),
     #[error("writing the run report failed: {0}")]
@@ -334,11 +339,21 @@ pub async fn run(
     );
 
     let prune_guard = if deadline.is_some_and(|d| Instant::now() >= d) {
-        warn!("the deadline came before pruning; charts of removed authors stay until the next run");
+        warn!(
+            "the deadline came before pruning; charts of removed authors stay until the next run"
+        );
         None
     } else {
         let drawable = inputs.tally.drawable_slugs();
-        prune(pipeline, plan, &drawable, existing.as_ref(), deadline, &mut report).await
+        prune(
+            pipeline,
+            plan,
+            &drawable,
+            existing.as_ref(),
+            deadline,
+            &mut report,
+        )
+        .await
     };
     report.s3_retries = pipeline.source.retries() + pipeline.dest.retries();
     report.stages.total_ms = ms(started.elapsed());
@@ -365,10 +380,21 @@ pub async fn run(
         message: e.to_string(),
     });
     if !plan.dry_run {
-        let written = match write_report(pipeline, &mut report, started_at, Latest::Replace).await {
-            Ok(()) if config.gallery => write_gallery(pipeline, &report, &cards).await,
-            other => other,
+        // The report has half the margin: the function must answer before
+        // Lambda's hard stop even when the destination stalls.
+        let report_deadline = deadline.map(|d| d + config.deadline_margin / 2);
+        let write = async {
+            match write_report(pipeline, &mut report, started_at, Latest::Replace).await {
+                Ok(()) if config.gallery => write_gallery(pipeline, &report, &cards).await,
+                other => other,
+            }
         };
+        let written = within(report_deadline, write).await.unwrap_or_else(|| {
+            Err(StoreError::Failed {
+                location: pipeline.dest.describe(&config.reports_prefix),
+                message: "writing the report did not finish within half the deadline margin".into(),
+            })
+        });
         if let Err(e) = written {
             return Err(RunError::Report(e, Box::new(report)));
         }
@@ -498,7 +524,12 @@ async fn read_inputs(
         .await
         .map_err(source_error)?;
     report.posts_exported_at = Some(exported_at);
-    check_export_age(config, plan, &source.describe(&config.posts_key), exported_at)?;
+    check_export_age(
+        config,
+        plan,
+        &source.describe(&config.posts_key),
+        exported_at,
+    )?;
 
     let t = Instant::now();
     let (authors, authors_file) = read_source(
@@ -563,7 +594,13 @@ async fn read_inputs(
         &report.posts_file
     };
     check_share(posts_file, config.max_bad_share)?;
-    check_posts(config, posts_file, &tally, &master_location, report.previous.as_ref())?;
+    check_posts(
+        config,
+        posts_file,
+        &tally,
+        &master_location,
+        report.previous.as_ref(),
+    )?;
     Ok(Inputs { tally })
 }
 
@@ -1113,7 +1150,10 @@ mod tests {
             assert_eq!(got.is_ok(), *ok, "case {name}: {got:?}");
             if let Err(e) = got {
                 let text = e.to_string();
-                assert!(text.contains("2026-11-26 17:45:00 UTC"), "case {name}: {text}");
+                assert!(
+                    text.contains("2026-11-26 17:45:00 UTC"),
+                    "case {name}: {text}"
+                );
                 assert!(text.contains("--allow-older-as-of"), "case {name}: {text}");
             }
         }

@@ -11,6 +11,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use chrono::{DateTime, Datelike, TimeZone, Utc};
 use chrono_tz::Tz;
 use serde::Serialize;
+use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
 
 use crate::records::{Author, Post, ReasonCount};
 
@@ -87,6 +88,21 @@ pub fn check_slug(slug: &str) -> Result<(), String> {
         .find(|c| *c == '/' || *c == '\\' || c.is_control() || c.is_whitespace())
     {
         return Err(format!("contains {c:?}"));
+    }
+    // Invisible format characters (zero-width space, bidi overrides and
+    // isolates, ...) would let two slugs look alike in a URL or a listing.
+    if let Some(c) = slug
+        .chars()
+        .find(|c| c.general_category() == GeneralCategory::Format)
+    {
+        return Err(format!(
+            "contains the invisible format character U+{:04X}",
+            u32::from(c)
+        ));
+    }
+    // One spelling per name: "é" precomposed and decomposed would be two keys.
+    if !unicode_normalization::is_nfc(slug) {
+        return Err("not in Unicode normalization form C (NFC)".into());
     }
     Ok(())
 }
@@ -417,7 +433,7 @@ mod tests {
         }
     }
 
-    // REQ-MA-002: slug safety.
+    // REQ-MA-002, REQ-RL-011: slug safety.
     #[test]
     fn slug_safety() {
         let long = "a".repeat(201);
@@ -438,6 +454,14 @@ mod tests {
             ("nul", "a\0", false),
             ("ideographic space", "a\u{3000}b", false),
             ("too long", &long, false),
+            ("zero-width space", "sato\u{200B}taro", false),
+            ("right-to-left override", "sato\u{202E}orat", false),
+            ("first strong isolate", "a\u{2068}b\u{2069}", false),
+            ("soft hyphen", "sa\u{00AD}to", false),
+            ("byte order mark", "\u{FEFF}sato", false),
+            ("precomposed é (NFC)", "caf\u{00E9}", true),
+            ("decomposed é (not NFC)", "cafe\u{0301}", false),
+            ("half-width katakana (NFC)", "ｻﾄｳ", true),
         ];
         for (name, slug, ok) in cases {
             assert_eq!(check_slug(slug).is_ok(), *ok, "case {name}");

@@ -111,7 +111,10 @@ fn footer(data: &MonthlyCounts, language: Language) -> String {
     }
 }
 
-/// Shortens `text` with an ellipsis until it fits `max_width` pixels.
+/// Shortens `text` with an ellipsis to the longest prefix that fits `max_width`
+/// pixels. The prefix is found by galloping then bisecting over its length, so a
+/// hostile 100,000-character name costs one measurement of the whole and a few
+/// dozen of short prefixes, not one of the whole per dropped character.
 fn fit(root: &Area<'_>, text: &str, style: &TextStyle<'_>, max_width: u32) -> DrawResult<String> {
     let width = |t: &str| {
         root.estimate_text_size(t, style)
@@ -121,15 +124,32 @@ fn fit(root: &Area<'_>, text: &str, style: &TextStyle<'_>, max_width: u32) -> Dr
     if width(text)? <= max_width {
         return Ok(text.to_string());
     }
-    let mut chars: Vec<char> = text.chars().collect();
-    while !chars.is_empty() {
-        chars.pop();
-        let candidate = format!("{}…", chars.iter().collect::<String>().trim_end());
-        if width(&candidate)? <= max_width {
-            return Ok(candidate);
+    let chars: Vec<char> = text.chars().collect();
+    let candidate = |k: usize| format!("{}…", chars[..k].iter().collect::<String>().trim_end());
+    let fits = |k: usize| width(&candidate(k)).map(|w| w <= max_width);
+    // Widths grow with the prefix. `lo` fits; `hi` does not, or is the whole
+    // text (which was measured above and does not fit).
+    let n = chars.len();
+    let (mut lo, mut hi) = (0, n);
+    let mut step = 1;
+    while lo + step < n {
+        if fits(lo + step)? {
+            lo += step;
+            step *= 2;
+        } else {
+            hi = lo + step;
+            break;
         }
     }
-    Ok("…".to_string())
+    while hi - lo > 1 {
+        let mid = lo + (hi - lo) / 2;
+        if fits(mid)? {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    Ok(candidate(lo))
 }
 
 /// A y-axis top and step in whole posts: 1, 2 or 5 times a power of ten, about
@@ -337,6 +357,52 @@ mod tests {
                 })
                 .collect(),
         }
+    }
+
+    // REQ-CH-003, REQ-RL-012: the fitted title is the longest prefix that fits,
+    // the one dropping a character at a time finds, also for a hostile length.
+    #[test]
+    fn titles_are_fitted_to_the_longest_prefix() {
+        font().unwrap();
+        let theme = Theme::default();
+        let mut pixels = vec![0u8; 1200 * 600 * 3];
+        let root = BitMapBackend::with_buffer(&mut pixels, (1200, 600)).into_drawing_area();
+        let style = text_style(&theme, theme.title_size, theme.title);
+        let width = |t: &str| root.estimate_text_size(t, &style).unwrap().0;
+        let one_at_a_time = |text: &str, max: u32| {
+            if width(text) <= max {
+                return text.to_string();
+            }
+            let mut chars: Vec<char> = text.chars().collect();
+            while !chars.is_empty() {
+                chars.pop();
+                let c = format!("{}…", chars.iter().collect::<String>().trim_end());
+                if width(&c) <= max {
+                    return c;
+                }
+            }
+            "…".to_string()
+        };
+        let names = [
+            "佐藤 太郎".to_string(),
+            "長い名前の著者".repeat(40),
+            "ab cd ".repeat(120),
+            "W".repeat(300),
+        ];
+        for name in &names {
+            for max in [1, 20, 300, 1144] {
+                assert_eq!(
+                    fit(&root, name, &style, max).unwrap(),
+                    one_at_a_time(name, max),
+                    "{} chars into {max} px",
+                    name.chars().count()
+                );
+            }
+        }
+        let hostile = "名".repeat(100_000);
+        let fitted = fit(&root, &hostile, &style, 1144).unwrap();
+        assert!(width(&fitted) <= 1144 && fitted.ends_with('…'));
+        assert!(hostile.starts_with(fitted.trim_end_matches('…')));
     }
 
     fn decode(png: &[u8]) -> (u32, u32, Vec<u8>) {

@@ -85,6 +85,10 @@ impl Default for Theme {
     }
 }
 
+/// The smallest plot area a theme may leave, in pixels at scale 1.
+const MIN_PLOT_WIDTH: i64 = 200;
+const MIN_PLOT_HEIGHT: i64 = 100;
+
 impl Theme {
     /// Parses a theme from JSON; absent fields keep their defaults.
     pub fn from_json(text: &str) -> Result<Self, String> {
@@ -111,6 +115,30 @@ impl Theme {
                 ));
             }
         }
+        // Each field can be in range and the whole still leave no room for the
+        // bars: the layout of `render::draw` must fit, at scale 1 (scale
+        // multiplies every size alike).
+        let plot_width = i64::from(self.width) - 2 * i64::from(self.margin);
+        if plot_width < MIN_PLOT_WIDTH {
+            return Err(format!(
+                "chart theme: width {} leaves {plot_width} px for the bars between two margins of {}; \
+                 at least {MIN_PLOT_WIDTH} are needed (width > 2 * margin + {MIN_PLOT_WIDTH})",
+                self.width, self.margin
+            ));
+        }
+        let header = i64::from(self.margin)
+            + i64::from(self.title_size + self.title_size / 2)
+            + i64::from(self.subtitle_size) * 2;
+        let footer = i64::from(self.label_size) * 2 + i64::from(self.margin / 2);
+        let plot_height = i64::from(self.height) - header - footer;
+        if plot_height < MIN_PLOT_HEIGHT {
+            return Err(format!(
+                "chart theme: height {} leaves {plot_height} px for the bars under a {header} px header \
+                 (margin, title_size, subtitle_size) and over a {footer} px footer (label_size); \
+                 at least {MIN_PLOT_HEIGHT} are needed",
+                self.height
+            ));
+        }
         Ok(())
     }
 
@@ -128,7 +156,7 @@ impl Theme {
 mod tests {
     use super::*;
 
-    // REQ-CH-004
+    // REQ-CH-004, REQ-RL-013
     #[test]
     fn theme_json_is_validated() {
         let cases: &[(&str, &str, Result<(), &str>)] = &[
@@ -139,6 +167,16 @@ mod tests {
             ("short colour", r##"{"bar":"#fff"}"##, Err("#rrggbb")),
             ("bad scale", r#"{"scale":0}"#, Err("scale")),
             ("tiny width", r#"{"width":10}"#, Err("width")),
+            (
+                "margins eat the width",
+                r#"{"width":400,"margin":150}"#,
+                Err("width > 2 * margin"),
+            ),
+            (
+                "header eats the height",
+                r#"{"height":200,"title_size":100}"#,
+                Err("header"),
+            ),
             ("unknown", r##"{"colour":"#000000"}"##, Err("unknown field")),
             (
                 "bad language",

@@ -89,7 +89,10 @@ pub trait Store: Send + Sync + fmt::Debug {
         headers: &'a ObjectHeaders,
     ) -> BoxFuture<'a, Result<(), StoreError>>;
     /// When the object was last written (S3 `LastModified`, a file's mtime).
-    fn last_modified<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<DateTime<Utc>, StoreError>>;
+    fn last_modified<'a>(
+        &'a self,
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<DateTime<Utc>, StoreError>>;
     /// Deletes an object; deleting one that is not there succeeds.
     fn delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(), StoreError>>;
     /// Reads a small object whole (a previous run report), `None` when it does not exist.

@@ -57,8 +57,13 @@ pub struct Faults {
     pub replaced_mid_read: Option<String>,
     /// Every GET of a source object: (path, Range header, whether If-Match was sent).
     pub gets: Vec<(String, Option<String>, bool)>,
-    /// Each PUT is delayed this long.
+    /// Each PUT is delayed this long (a long delay is a PUT that stalls).
     pub put_delay_ms: u64,
+    /// The next GET of a key containing the text never gets a response; later
+    /// GETs pass.
+    pub hang_next_get: Option<String>,
+    /// PUTs of keys containing the text never get a response.
+    pub hang_puts_of: Option<String>,
     /// Counters of what was injected.
     pub injected: usize,
     put_keys: std::collections::HashSet<String>,
@@ -68,6 +73,7 @@ pub type SharedFaults = std::sync::Arc<std::sync::Mutex<Faults>>;
 
 enum Verdict {
     Pass,
+    Hang,
     Error(u16, &'static str),
     Cut(usize),
 }
@@ -102,6 +108,12 @@ impl Faults {
             }
         }
         if method == http::Method::PUT {
+            if let Some(key) = &self.hang_puts_of
+                && path.contains(key.as_str())
+            {
+                self.injected += 1;
+                return Verdict::Hang;
+            }
             let first = self.put_keys.insert(path.to_string());
             if self
                 .put_always_fails
@@ -117,6 +129,13 @@ impl Faults {
             }
         }
         if method == http::Method::GET {
+            if let Some(key) = &self.hang_next_get
+                && path.contains(key.as_str())
+            {
+                self.hang_next_get = None;
+                self.injected += 1;
+                return Verdict::Hang;
+            }
             for (key, left) in &mut self.get_errors {
                 if *left > 0 && path.contains(key.as_str()) {
                     *left -= 1;
@@ -191,6 +210,7 @@ async fn faulty_call(
         tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
     }
     Ok(match verdict {
+        Verdict::Hang => std::future::pending().await,
         Verdict::Error(status, code) => s3_error(status, code),
         Verdict::Pass => service
             .call(req.map(s3s::Body::from))

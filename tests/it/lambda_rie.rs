@@ -221,22 +221,26 @@ async fn sample_events_through_the_runtime_emulator() {
             .starts_with("s3://charts-bucket/reports/run-")
     );
 
+    // The manual test and the backfill carry no as_of: they run as of now, a
+    // later time than the nightly's, and so are accepted and redraw.
     let manual = emulator.invoke(&event("manual-test.json")).await;
     assert_reconciles(&manual);
     assert_eq!(manual["authors"]["active"], 2, "{manual}");
-    assert_eq!(
-        manual["authors"]["unchanged"], 2,
-        "the nightly run drew both already: {manual}"
-    );
+    assert_eq!(manual["authors"]["published"], 2, "{manual}");
 
     let backfill = emulator.invoke(&event("backfill-15y.json")).await;
     assert_reconciles(&backfill);
     assert_eq!(backfill["authors"]["active"], 6, "{backfill}");
+    let a = &backfill["authors"];
     assert_eq!(
-        backfill["authors"]["published"], 1,
-        "only old-timer is new: {backfill}"
+        a["published"].as_u64().unwrap() + a["unchanged"].as_u64().unwrap(),
+        3,
+        "{backfill}"
     );
-    assert_eq!(backfill["authors"]["unchanged"], 2);
+
+    // The nightly sample, sent again after them, would move time back.
+    let rewind = emulator.invoke(&event("nightly.json")).await;
+    assert_eq!(rewind["errorType"], "AsOfRewind", "{rewind}");
 
     let keys = server.keys(CHARTS_BUCKET).await;
     for slug in ["jane-doe", "old-timer", "sato-taro"] {
@@ -302,7 +306,10 @@ async fn deadline_leaves_authors_undone_and_a_rerun_finishes() {
         .expect("the report of the stopped run");
     let report: serde_json::Value =
         serde_json::from_slice(&server.get(CHARTS_BUCKET, report_key).await).unwrap();
-    assert_eq!(report["error"]["error_type"], "DeadlineExceeded", "{report}");
+    assert_eq!(
+        report["error"]["error_type"], "DeadlineExceeded",
+        "{report}"
+    );
 
     let full = Emulator::start(&function_env(&server, &[])).await;
     let reply = full.invoke(&event("backfill-15y.json")).await;
@@ -363,7 +370,9 @@ async fn deadline_in_the_middle_of_a_backfill() {
         ],
     ))
     .await;
-    let reply = short.invoke(&event("backfill-15y.json")).await;
+    // One fixed as_of for both runs, so the rerun can find charts unchanged.
+    let backfill = r#"{"lookback_days": 5475, "as_of": "2025-11-25T17:45:00Z"}"#;
+    let reply = short.invoke(backfill).await;
     short.stop().await;
     assert_eq!(reply["errorType"], "DeadlineExceeded", "{reply}");
     let first: serde_json::Value =
@@ -391,7 +400,7 @@ async fn deadline_in_the_middle_of_a_backfill() {
 
     server.faults.lock().unwrap().put_delay_ms = 0;
     let full = Emulator::start(&function_env(&server, &[])).await;
-    let reply = full.invoke(&event("backfill-15y.json")).await;
+    let reply = full.invoke(backfill).await;
     assert_reconciles(&reply);
     assert_eq!(reply["authors"]["undone"], 0, "{reply}");
     let republished = reply["authors"]["published"].as_u64().unwrap();
@@ -404,5 +413,42 @@ async fn deadline_in_the_middle_of_a_backfill() {
     assert!(
         unchanged >= published && republished <= undone as u64,
         "only the undone ones are written again: {reply}"
+    );
+}
+
+// REQ-RL-010: a PUT that stalls is abandoned at the deadline, and the function
+// answers with its report before Lambda's hard stop.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_put_is_abandoned_at_the_deadline() {
+    let server = S3Server::start(&[SOURCE_BUCKET, CHARTS_BUCKET]).await;
+    server.put_fixtures().await;
+    server.faults.lock().unwrap().hang_puts_of = Some("author-monthly-stats/".into());
+    let short = Emulator::start(&function_env(
+        &server,
+        &[
+            ("AWS_LAMBDA_FUNCTION_TIMEOUT", "8"),
+            ("DEADLINE_MARGIN_SECONDS", "3"),
+        ],
+    ))
+    .await;
+    let started = std::time::Instant::now();
+    let reply = short.invoke(&event("backfill-15y.json")).await;
+    let took = started.elapsed();
+    short.stop().await;
+    assert_eq!(reply["errorType"], "DeadlineExceeded", "{reply}");
+    assert!(
+        reply["errorMessage"].as_str().unwrap().contains("3 of 6"),
+        "{reply}"
+    );
+    assert!(
+        took < Duration::from_secs(8),
+        "answered after {took:?}, past the function timeout"
+    );
+    let report: serde_json::Value =
+        serde_json::from_slice(&server.get(CHARTS_BUCKET, "reports/latest.json").await).unwrap();
+    assert_reconciles(&report);
+    assert_eq!(
+        report["undone"],
+        serde_json::json!(["jane-doe", "old-timer", "sato-taro"])
     );
 }

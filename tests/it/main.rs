@@ -7,6 +7,7 @@ mod events;
 mod faults;
 mod gallery;
 mod golden;
+mod guards;
 mod image;
 mod lambda_rie;
 mod local_run;
