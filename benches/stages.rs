@@ -95,6 +95,12 @@ fn stages(c: &mut Criterion) {
             b.iter(|| render_chart(black_box(&data), &theme).unwrap())
         });
     }
+    // A hostile display name: fitting the title must stay linear in its length.
+    let mut data = chart(12);
+    data.display_name = "名".repeat(100_000);
+    group.bench_function("draw + encode, 12 months, 100,000-character name", |b| {
+        b.iter(|| render_chart(black_box(&data), &theme).unwrap())
+    });
     group.finish();
 }
 

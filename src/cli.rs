@@ -319,7 +319,9 @@ async fn demo_command(args: DemoArgs) -> ExitCode {
             posts: SampleSpec::default().posts,
             authors: SampleSpec::default().authors,
             seed: SampleSpec::default().seed,
-            end: "2025-11-25T17:45:00Z".into(),
+            // The backfill event runs as of now: a sample that ends now fills
+            // the charts to their last month.
+            end: Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         });
         if code != ExitCode::SUCCESS {
             return code;
@@ -343,4 +345,32 @@ async fn demo_command(args: DemoArgs) -> ExitCode {
         args.out.join(config::DEFAULT_CHARTS_PREFIX).display()
     );
     code
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every flag an error message or the docs name must be one the command
+    /// line takes: the settings' flags and the overrides the guards name.
+    #[test]
+    fn every_named_flag_is_typeable() {
+        let mut flags: Vec<&str> = config::SETTINGS.iter().map(|s| s.flag).collect();
+        flags.extend(["--allow-older-as-of", "--allow-mass-prune", "--dry-run"]);
+        for flag in flags {
+            let mut args = vec!["author-stats", "run"];
+            if flag != "--source" {
+                args.extend(["--source", "src"]);
+            }
+            if flag != "--dest" {
+                args.extend(["--dest", "dest"]);
+            }
+            args.push(flag);
+            let with_value = [&args[..], &["1"]].concat();
+            let parsed = Cli::try_parse_from(&args).or_else(|_| Cli::try_parse_from(&with_value));
+            if let Err(e) = parsed {
+                panic!("{flag} is not accepted: {e}");
+            }
+        }
+    }
 }

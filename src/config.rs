@@ -46,6 +46,8 @@ macro_rules! settings {
         /// Every environment variable the function reads (besides the SDK's own
         /// `AWS_*` and the logging ones in [`crate::logging`]).
         pub const ENV_VARS: &[&str] = &[$($env),*];
+        /// Every setting, for the checks that each is named the same everywhere.
+        pub const SETTINGS: &[Setting] = &[$($name),*];
     };
 }
 

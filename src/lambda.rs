@@ -11,6 +11,7 @@ use tracing::{error, info};
 
 use crate::config::{ConfigError, RawConfig};
 use crate::event::{EventError, RunRequest};
+use crate::metrics::{RunMetrics, Window};
 use crate::report::RunReport;
 use crate::run::{Pipeline, RunError, run};
 
@@ -41,27 +42,49 @@ impl From<HandlerError> for Diagnostic {
     }
 }
 
-/// Handles one invocation.
+/// Handles one invocation, and writes its metric record whatever the outcome.
 pub async fn handle(
     pipeline: &Pipeline,
     event: LambdaEvent<Value>,
 ) -> Result<RunReport, HandlerError> {
-    let request = RunRequest::from_value(event.payload)?;
-    let plan = request.resolve(Utc::now())?;
-    let remaining = event
-        .context
-        .deadline()
-        .duration_since(SystemTime::now())
-        .unwrap_or(Duration::ZERO);
-    let stop_starting = Instant::now() + remaining.saturating_sub(pipeline.config.deadline_margin);
-    info!(request_id = %event.context.request_id, remaining_ms = remaining.as_millis() as u64, "invocation");
-    match run(pipeline, &plan, Some(stop_starting)).await {
-        Ok(report) => Ok(report),
-        Err(e) => {
-            error!(error_type = e.error_type(), "{e}");
-            Err(e.into())
+    let started = Instant::now();
+    let request_id = event.context.request_id.clone();
+    let plan = RunRequest::from_value(event.payload).and_then(|r| r.resolve(Utc::now()));
+    let result = match &plan {
+        Ok(plan) => {
+            let remaining = event
+                .context
+                .deadline()
+                .duration_since(SystemTime::now())
+                .unwrap_or(Duration::ZERO);
+            let stop = Instant::now() + remaining.saturating_sub(pipeline.config.deadline_margin);
+            info!(request_id = %request_id, remaining_ms = remaining.as_millis() as u64, "invocation");
+            run(pipeline, plan, Some(stop))
+                .await
+                .map_err(HandlerError::from)
         }
+        Err(e) => Err(HandlerError::Event(e.clone())),
+    };
+    let error_type = result.as_ref().err().map(HandlerError::error_type);
+    let report = match &result {
+        Ok(report) => Some(report),
+        Err(HandlerError::Run(e)) => e.report(),
+        Err(HandlerError::Event(_)) => None,
+    };
+    let record = RunMetrics {
+        window: Window::of(plan.as_ref().ok()),
+        error_type,
+        report,
+        duration_ms: started.elapsed().as_millis() as u64,
+        request_id: &request_id,
     }
+    .to_emf(Utc::now().timestamp_millis());
+    // Its own stdout line: CloudWatch Logs extracts the metrics from it.
+    println!("{record}");
+    if let Err(e) = &result {
+        error!(error_type = e.error_type(), "{e}");
+    }
+    result
 }
 
 /// Builds the pipeline once, then serves invocations until the runtime stops.

@@ -1,26 +1,62 @@
 //! author-stats-batch: monthly post-count charts per blog author.
 //!
-//! The modules below are listed in the order data flows through a run: a request
-//! and a configuration come in, the two export files are streamed out of a
-//! [`store`], decoded by [`input`], parsed line by line by [`records`], joined and
-//! counted by [`tally`], drawn by [`chart`] on a [`draw_pool`], written back by [`publish`] and
-//! accounted for in [`report`] (and, for review, a [`gallery`] page). [`run`] wires the stages together; [`cli`] and
-//! [`lambda`] are the two faces that call it. [`sample`] writes a synthetic export
-//! for demos, tests and the benchmark.
+//! The modules below are listed in the order data flows through a run, one per
+//! paragraph so rustfmt keeps that order: a request and a configuration come
+//! in, the two export files are streamed out of a [`store`], decoded by
+//! [`input`], parsed line by line by [`records`], joined and counted by
+//! [`tally`], drawn by [`chart`] on a [`draw_pool`], written back by [`publish`]
+//! and accounted for in [`report`] (and, for review, a [`gallery`] page). [`run`]
+//! wires the stages together; [`cli`] and [`lambda`] are the two faces that call
+//! it, and the Lambda face reports each run as [`metrics`]. [`sample`] writes a
+//! synthetic export for demos, tests and the benchmark.
 
-pub mod chart;
-pub mod cli;
-pub mod config;
-pub mod draw_pool;
+// The run request (lookback, as_of, authors, dry run, overrides) and its validation.
 pub mod event;
-pub mod gallery;
-pub mod input;
-pub mod lambda;
-pub mod logging;
-pub mod publish;
-pub mod records;
-pub mod report;
-pub mod run;
-pub mod sample;
+
+// Environment or flags -> one validated Config.
+pub mod config;
+
+// The storage seam: S3 (ranged reads) and a local directory.
 pub mod store;
+
+// Object bytes -> lines: gzip (all members) or plain, decoded on its own thread.
+pub mod input;
+
+// A line -> a Post or an Author, or a counted bad record; long lines streamed.
+pub mod records;
+
+// Join posts to authors, count months in the site's zone, pick who is drawn.
 pub mod tally;
+
+// Draw one chart: layout, theme, the embedded font, PNG encoding.
+pub mod chart;
+
+// The drawing threads, one per core.
+pub mod draw_pool;
+
+// Put only what changed.
+pub mod publish;
+
+// The run report, which reconciles by construction.
+pub mod report;
+
+// The review page of a run.
+pub mod gallery;
+
+// The pipeline: stages in order, the guards, concurrency and the deadline.
+pub mod run;
+
+// The command-line face.
+pub mod cli;
+
+// The Lambda face.
+pub mod lambda;
+
+// One CloudWatch EMF record per invocation.
+pub mod metrics;
+
+// Log format and filter, chosen once at start.
+pub mod logging;
+
+// A synthetic export for demos, tests and the benchmark.
+pub mod sample;

@@ -65,9 +65,33 @@ impl Emulator {
     }
 
     /// Starts whatever `command` builds for a port; it must serve the invoke API there.
+    /// The emulator with what it and the function print appended to `log`.
+    pub async fn start_logged(env: &[(&str, String)], log: &std::path::Path) -> Emulator {
+        Self::launch_logged(
+            env,
+            |port| {
+                let mut cmd = tokio::process::Command::new(rie_path());
+                cmd.arg("--runtime-interface-emulator-address")
+                    .arg(format!("127.0.0.1:{port}"))
+                    .arg(env!("CARGO_BIN_EXE_author-stats"));
+                cmd
+            },
+            Some(log.into()),
+        )
+        .await
+    }
+
     pub async fn launch(
         env: &[(&str, String)],
         command: impl FnOnce(u16) -> tokio::process::Command,
+    ) -> Emulator {
+        Self::launch_logged(env, command, None).await
+    }
+
+    async fn launch_logged(
+        env: &[(&str, String)],
+        command: impl FnOnce(u16) -> tokio::process::Command,
+        log: Option<PathBuf>,
     ) -> Emulator {
         let turn = ONE_AT_A_TIME.lock().await;
         let port = free_port();
@@ -79,7 +103,7 @@ impl Emulator {
             .kill_on_drop(true);
         // AUTHOR_STATS_RIE_LOG=FILE keeps what the emulator and the function print
         // (docs/operations.md pastes from it); otherwise it is dropped.
-        match std::env::var_os("AUTHOR_STATS_RIE_LOG") {
+        match log.or_else(|| std::env::var_os("AUTHOR_STATS_RIE_LOG").map(PathBuf::from)) {
             Some(path) => {
                 let file = std::fs::OpenOptions::new()
                     .create(true)
@@ -451,4 +475,97 @@ async fn a_stalled_put_is_abandoned_at_the_deadline() {
         report["undone"],
         serde_json::json!(["jane-doe", "old-timer", "sato-taro"])
     );
+}
+
+/// The EMF records in a log: the lines that are JSON objects with `_aws`.
+fn metric_records(log: &std::path::Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(log)
+        .unwrap()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v.get("_aws").is_some())
+        .collect()
+}
+
+// REQ-OP-001: every invocation writes one EMF record, success or failure, with
+// the names, units and values of its run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_invocation_writes_one_metric_record() {
+    let server = S3Server::start(&[SOURCE_BUCKET, CHARTS_BUCKET]).await;
+    server.put_fixtures().await;
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("function.log");
+    let emulator = Emulator::start_logged(&function_env(&server, &[]), &log).await;
+    let nightly = emulator.invoke(&event("nightly.json")).await;
+    assert_reconciles(&nightly);
+    // A guard failure: a day earlier than the published run.
+    let rewind = emulator
+        .invoke(r#"{"lookback_days": 7, "as_of": "2025-11-24T17:45:00Z"}"#)
+        .await;
+    assert_eq!(rewind["errorType"], "AsOfRewind", "{rewind}");
+    let backfill = emulator.invoke(&event("backfill-15y.json")).await;
+    assert_reconciles(&backfill);
+    let invalid = emulator.invoke(r#"{"lookback_days": 0}"#).await;
+    assert_eq!(invalid["errorType"], "EventInvalid");
+    emulator.stop().await;
+
+    let records = metric_records(&log);
+    assert_eq!(records.len(), 4, "one record per invocation: {records:#?}");
+    let names = [
+        ("RunSucceeded", "Count"),
+        ("AuthorsActive", "Count"),
+        ("ChartsPublished", "Count"),
+        ("ChartsUnchanged", "Count"),
+        ("ChartsFailed", "Count"),
+        ("ChartsDeleted", "Count"),
+        ("AuthorsSkipped", "Count"),
+        ("AuthorsUndone", "Count"),
+        ("PostsCounted", "Count"),
+        ("BadPostLines", "Count"),
+        ("OrphanPosts", "Count"),
+        ("RunDuration", "Milliseconds"),
+    ];
+    let want: Vec<(String, String)> = names
+        .iter()
+        .map(|(n, u)| (n.to_string(), u.to_string()))
+        .collect();
+    for r in &records {
+        let spec = &r["_aws"]["CloudWatchMetrics"][0];
+        assert_eq!(spec["Namespace"], "AuthorStats");
+        assert_eq!(spec["Dimensions"], serde_json::json!([["Window"]]));
+        let declared: Vec<(String, String)> = spec["Metrics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| {
+                (
+                    m["Name"].as_str().unwrap().to_string(),
+                    m["Unit"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        assert_eq!(declared, want);
+        for (name, _) in names {
+            assert!(r[name].is_u64(), "{name} in {r}");
+        }
+        assert!(r["_aws"]["Timestamp"].is_i64());
+    }
+    let (ok, guard, back, bad) = (&records[0], &records[1], &records[2], &records[3]);
+    assert_eq!(ok["Window"], "nightly");
+    assert_eq!(ok["RunSucceeded"], 1);
+    assert_eq!(ok["ErrorType"], "");
+    assert_eq!(ok["AuthorsActive"], nightly["authors"]["active"]);
+    assert_eq!(ok["ChartsPublished"], nightly["authors"]["published"]);
+    assert_eq!(ok["AuthorsSkipped"], nightly["authors"]["skipped"]);
+    assert_eq!(ok["PostsCounted"], 11);
+    assert_eq!(ok["BadPostLines"], 2);
+    assert_eq!(ok["OrphanPosts"], 1);
+    assert_eq!(guard["Window"], "nightly");
+    assert_eq!(guard["RunSucceeded"], 0);
+    assert_eq!(guard["ErrorType"], "AsOfRewind");
+    assert_eq!(back["Window"], "backfill");
+    assert_eq!(back["RunSucceeded"], 1);
+    assert_eq!(back["AuthorsActive"], 6);
+    assert_eq!(bad["Window"], "manual");
+    assert_eq!(bad["ErrorType"], "EventInvalid");
 }
