@@ -11,7 +11,7 @@ use tracing::error;
 
 use crate::config::{self, RawConfig};
 use crate::event::RunRequest;
-use crate::run::{Pipeline, RunError, run};
+use crate::run::{Invocation, Pipeline, RunError, run};
 use crate::sample::{SampleSpec, write_sample};
 
 #[derive(Debug, Parser)]
@@ -248,7 +248,7 @@ async fn execute(raw: RawConfig, request: RunRequest, report_file: Option<&Path>
         Err(e) => return usage_error(e.to_string()),
     };
     let pipeline = Pipeline::connect(config).await;
-    let result = run(&pipeline, &plan, None).await;
+    let result = run(&pipeline, &plan, &Invocation::cli()).await;
     let report = match &result {
         Ok(report) => Some(report),
         Err(e) => e.report(),

@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant, SystemTime};
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
 use serde_json::Value;
 use tracing::{error, info};
@@ -13,7 +13,7 @@ use crate::config::{ConfigError, RawConfig};
 use crate::event::{EventError, RunRequest};
 use crate::metrics::{RunMetrics, Window};
 use crate::report::RunReport;
-use crate::run::{Pipeline, RunError, run};
+use crate::run::{Invocation, Pipeline, RunError, run};
 
 /// A failed invocation. `error_type` is stable: alarms and people key on it.
 #[derive(Debug, thiserror::Error)]
@@ -57,9 +57,15 @@ pub async fn handle(
                 .deadline()
                 .duration_since(SystemTime::now())
                 .unwrap_or(Duration::ZERO);
-            let stop = Instant::now() + remaining.saturating_sub(pipeline.config.deadline_margin);
+            let invocation = Invocation {
+                id: request_id.clone(),
+                deadline: Some(
+                    Instant::now() + remaining.saturating_sub(pipeline.config.deadline_margin),
+                ),
+                lease_until: DateTime::<Utc>::from(event.context.deadline()),
+            };
             info!(request_id = %request_id, remaining_ms = remaining.as_millis() as u64, "invocation");
-            run(pipeline, plan, Some(stop))
+            run(pipeline, plan, &invocation)
                 .await
                 .map_err(HandlerError::from)
         }

@@ -43,6 +43,9 @@ pub mod report;
 // The review page of a run.
 pub mod gallery;
 
+// One run at a time: a lease object taken with a conditional write.
+pub mod lease;
+
 // The pipeline: stages in order, the guards, concurrency and the deadline.
 pub mod run;
 

@@ -2,7 +2,7 @@
 //! destination is not uploaded again, so a re-run after a partial failure or a
 //! deadline only does the remaining work.
 
-use crate::store::{ObjectHeaders, Store, StoreError, md5_hex};
+use crate::store::{ObjectHeaders, Store, StoreError, sha256_hex};
 
 /// What happened to one object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,7 +25,7 @@ pub async fn put_if_changed(
     headers: &ObjectHeaders,
     exists: bool,
 ) -> Result<Written, StoreError> {
-    let md5 = md5_hex(&body);
+    let sha256 = sha256_hex(&body);
     let meta = if exists {
         store.head(key).await
     } else {
@@ -36,7 +36,7 @@ pub async fn put_if_changed(
             let same_headers = !store.keeps_headers()
                 || (meta.cache_control == headers.cache_control
                     && meta.content_type.as_deref() == Some(headers.content_type));
-            if meta.md5_hex.as_deref() == Some(md5.as_str()) && same_headers {
+            if meta.sha256_hex.as_deref() == Some(sha256.as_str()) && same_headers {
                 return Ok(Written::Unchanged);
             }
         }

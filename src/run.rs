@@ -27,6 +27,7 @@ use crate::draw_pool::DrawPool;
 use crate::event::RunPlan;
 use crate::gallery::{ChartCard, render_gallery};
 use crate::input::{decode, pipelined_lines};
+use crate::lease::{self, LeaseError, LeaseRecord};
 use crate::publish::{self, Written, put_if_changed};
 use crate::records::{
     Author, BadReason, Line, LineStats, parse_author, parse_post_line, read_lines,
@@ -169,6 +170,8 @@ pub enum RunError {
     },
     #[error("cannot publish to the destination, nothing was written: {0}")]
     Destination(#[source] StoreError),
+    #[error("{0}")]
+    Lease(#[source] LeaseError),
     #[error("writing the run report failed: {0}")]
     Report(#[source] StoreError, Box<RunReport>),
     #[error("internal error: {0}")]
@@ -201,6 +204,8 @@ impl RunError {
                 "PublishFailed"
             }
             RunError::Deadline(_) | RunError::DeadlineReading { .. } => "DeadlineExceeded",
+            RunError::Lease(LeaseError::Held { .. }) => "RunInProgress",
+            RunError::Lease(LeaseError::Store { .. }) => "PublishFailed",
             RunError::Internal(_) => "Internal",
         }
     }
@@ -230,9 +235,69 @@ fn ms(d: Duration) -> u64 {
     d.as_millis() as u64
 }
 
-/// Runs one request end to end. `deadline`, when given, is the instant by which
-/// all work stops (the caller has already kept its margin for the report).
+/// Who runs a request, and until when.
+#[derive(Debug, Clone)]
+pub struct Invocation {
+    /// Names the run in the lease and the logs (Lambda's request id).
+    pub id: String,
+    /// The instant by which all work stops (the caller has kept its margin for
+    /// the report); `None`: no deadline.
+    pub deadline: Option<Instant>,
+    /// When the run's lease frees itself: the end of the invocation.
+    pub lease_until: DateTime<Utc>,
+}
+
+/// How long a command-line run's lease lasts: the function's timeout.
+pub const CLI_LEASE: chrono::Duration = chrono::Duration::minutes(15);
+
+impl Invocation {
+    /// A command-line run: no deadline, a lease of [`CLI_LEASE`].
+    pub fn cli() -> Self {
+        let now = Utc::now();
+        Invocation {
+            id: format!(
+                "cli-{}-{}",
+                std::process::id(),
+                now.format("%Y%m%dT%H%M%S%.3fZ")
+            ),
+            deadline: None,
+            lease_until: now + CLI_LEASE,
+        }
+    }
+}
+
+/// Runs one request end to end, holding the destination's lease while it does
+/// (a dry run writes nothing and takes none).
 pub async fn run(
+    pipeline: &Pipeline,
+    plan: &RunPlan,
+    invocation: &Invocation,
+) -> Result<RunReport, RunError> {
+    if plan.dry_run {
+        return run_stages(pipeline, plan, invocation.deadline).await;
+    }
+    // A missing destination is one clear error, before any work.
+    pipeline.dest.check().await.map_err(RunError::Destination)?;
+    let key = format!("{}{}", pipeline.config.reports_prefix, lease::LEASE_NAME);
+    let now = Utc::now();
+    let record = LeaseRecord {
+        run_id: invocation.id.clone(),
+        as_of: plan.as_of,
+        acquired_at: now,
+        expires_at: invocation.lease_until,
+        released: false,
+    };
+    let held = lease::acquire(pipeline.dest.as_ref(), &key, record)
+        .await
+        .map_err(RunError::Lease)?;
+    let result = run_stages(pipeline, plan, invocation.deadline).await;
+    held.release(pipeline.dest.as_ref(), Utc::now()).await;
+    result
+}
+
+/// The stages in order. `deadline`, when given, is the instant by which all
+/// work stops.
+async fn run_stages(
     pipeline: &Pipeline,
     plan: &RunPlan,
     deadline: Option<Instant>,
@@ -252,10 +317,6 @@ pub async fn run(
         ..RunReport::default()
     };
 
-    // A missing destination is one clear error, before any work.
-    if !plan.dry_run {
-        pipeline.dest.check().await.map_err(RunError::Destination)?;
-    }
     report.previous = read_previous_run(pipeline).await;
     if let Err(guard) = check_as_of(plan, report.previous.as_ref()) {
         return Err(fail(pipeline, report, started_at, started, guard).await);

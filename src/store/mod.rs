@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
-use md5::{Digest, Md5};
+use sha2::{Digest, Sha256};
 use tokio::io::{AsyncBufRead, AsyncReadExt};
 
 /// A streaming object body.
@@ -25,8 +25,10 @@ pub type ObjectReader = Pin<Box<dyn AsyncBufRead + Send>>;
 /// What a store knows about an existing object, enough to skip an identical put.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ObjectMeta {
-    /// The hex MD5 of the content, when the store can tell it.
-    pub md5_hex: Option<String>,
+    /// The hex SHA-256 of the content, when the store can tell it: stored with
+    /// the object (S3 user metadata `sha256`), never guessed from the ETag,
+    /// which is not an MD5 under SSE-KMS or for a multipart object.
+    pub sha256_hex: Option<String>,
     /// The stored `Cache-Control`, for stores that keep headers.
     pub cache_control: Option<String>,
     pub content_type: Option<String>,
@@ -51,6 +53,8 @@ pub enum StoreError {
     AccessDenied { location: String, message: String },
     #[error("reading or writing {location} failed: {message}")]
     Failed { location: String, message: String },
+    #[error("{location} was changed by someone else (a conditional write's precondition failed)")]
+    PreconditionFailed { location: String },
     #[error("{location}: {source}")]
     Io {
         location: String,
@@ -67,6 +71,18 @@ impl StoreError {
             StoreError::NotFound { .. } | StoreError::NoSuchBucket { .. }
         )
     }
+}
+
+/// An object's bytes with its ETag.
+pub type Tagged = (Vec<u8>, String);
+
+/// What must hold for a conditional write to go ahead.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Precondition {
+    /// The object does not exist (`If-None-Match: *`).
+    Absent,
+    /// The object is the one read with this ETag (`If-Match`).
+    ETag(String),
 }
 
 /// The narrow storage interface every stage that does I/O goes through.
@@ -113,6 +129,17 @@ pub trait Store: Send + Sync + fmt::Debug {
             Ok(Some(bytes))
         })
     }
+    /// Reads a small object whole with its ETag, `None` when it does not exist.
+    fn get_tagged<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<Tagged>, StoreError>>;
+    /// Writes an object only if `precondition` holds, returning its new ETag;
+    /// [`StoreError::PreconditionFailed`] when it does not.
+    fn put_if<'a>(
+        &'a self,
+        key: &'a str,
+        body: Vec<u8>,
+        headers: &'a ObjectHeaders,
+        precondition: Precondition,
+    ) -> BoxFuture<'a, Result<String, StoreError>>;
     /// Whether [`ObjectMeta::cache_control`] reflects what was stored.
     fn keeps_headers(&self) -> bool;
     /// Requests sent again by the retry policy so far.
@@ -195,11 +222,15 @@ pub async fn open_store(location: &Location, s3: &s3::S3Options) -> Arc<dyn Stor
     }
 }
 
-/// The hex MD5 of `bytes`, as S3 reports it in the ETag of a single-part put.
-pub fn md5_hex(bytes: &[u8]) -> String {
-    let digest = Md5::digest(bytes);
+/// The hex SHA-256 of `bytes`.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    let digest = Sha256::digest(bytes);
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
+
+/// The user-metadata key the SHA-256 of a chart is stored under on S3
+/// (`x-amz-meta-sha256`).
+pub const SHA256_METADATA: &str = "sha256";
 
 #[cfg(test)]
 mod tests {
@@ -240,7 +271,10 @@ mod tests {
     }
 
     #[test]
-    fn md5_matches_a_known_digest() {
-        assert_eq!(md5_hex(b""), "d41d8cd98f00b204e9800998ecf8427e");
+    fn sha256_matches_a_known_digest() {
+        assert_eq!(
+            sha256_hex(b""),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
     }
 }

@@ -20,7 +20,10 @@ use futures::future::BoxFuture;
 use tokio_util::io::StreamReader;
 
 use super::ranged;
-use super::{ObjectHeaders, ObjectMeta, ObjectReader, Store, StoreError};
+use super::{
+    ObjectHeaders, ObjectMeta, ObjectReader, Precondition, SHA256_METADATA, Store, StoreError,
+    Tagged, sha256_hex,
+};
 
 /// Client settings beyond the SDK's own environment.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -251,11 +254,12 @@ impl Store for S3Store {
                 .await
             {
                 Ok(out) => Ok(Some(ObjectMeta {
-                    // A single-part, non-KMS object's ETag is the MD5 of its bytes;
-                    // any other form simply never matches, and the chart is re-put.
-                    md5_hex: out
-                        .e_tag()
-                        .map(|t| t.trim_matches('"').to_ascii_lowercase()),
+                    // The checksum the object was written with; an object without
+                    // one (written by something else) never matches and is re-put.
+                    sha256_hex: out
+                        .metadata()
+                        .and_then(|m| m.get(SHA256_METADATA))
+                        .map(|h| h.to_ascii_lowercase()),
                     cache_control: out.cache_control().map(str::to_string),
                     content_type: out.content_type().map(str::to_string),
                 })),
@@ -303,12 +307,16 @@ impl Store for S3Store {
         headers: &'a ObjectHeaders,
     ) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(async move {
+            // The SHA-256 travels with the object, so the next run can tell an
+            // identical chart without trusting the ETag to be an MD5.
+            let sha256 = sha256_hex(&body);
             self.client
                 .put_object()
                 .bucket(&self.bucket)
                 .key(self.key(key))
                 .content_type(headers.content_type)
                 .set_cache_control(headers.cache_control.clone())
+                .metadata(SHA256_METADATA, sha256)
                 .body(ByteStream::from(body))
                 .send()
                 .await
@@ -349,6 +357,76 @@ impl Store for S3Store {
                 .await
                 .map_err(|e| self.classify(key, e))?;
             Ok(())
+        })
+    }
+
+    fn get_tagged<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<Tagged>, StoreError>> {
+        Box::pin(async move {
+            let out = match self
+                .client
+                .get_object()
+                .bucket(&self.bucket)
+                .key(self.key(key))
+                .send()
+                .await
+            {
+                Ok(out) => out,
+                Err(e) => {
+                    return match self.classify(key, e) {
+                        StoreError::NotFound { .. } => Ok(None),
+                        other => Err(other),
+                    };
+                }
+            };
+            let tag = out.e_tag().unwrap_or_default().to_string();
+            let bytes = out
+                .body
+                .collect()
+                .await
+                .map_err(|e| StoreError::Failed {
+                    location: self.describe(key),
+                    message: e.to_string(),
+                })?
+                .into_bytes()
+                .to_vec();
+            Ok(Some((bytes, tag)))
+        })
+    }
+
+    fn put_if<'a>(
+        &'a self,
+        key: &'a str,
+        body: Vec<u8>,
+        headers: &'a ObjectHeaders,
+        precondition: Precondition,
+    ) -> BoxFuture<'a, Result<String, StoreError>> {
+        Box::pin(async move {
+            let request = self
+                .client
+                .put_object()
+                .bucket(&self.bucket)
+                .key(self.key(key))
+                .content_type(headers.content_type)
+                .set_cache_control(headers.cache_control.clone())
+                .body(ByteStream::from(body));
+            let request = match precondition {
+                Precondition::Absent => request.if_none_match("*"),
+                Precondition::ETag(tag) => request.if_match(tag),
+            };
+            match request.send().await {
+                Ok(out) => Ok(out.e_tag().unwrap_or_default().to_string()),
+                // 412: the precondition failed; 409: a concurrent conditional
+                // write to the same key won the race.
+                Err(e)
+                    if e.raw_response()
+                        .is_some_and(|r| matches!(r.status().as_u16(), 409 | 412)) =>
+                {
+                    Err(StoreError::PreconditionFailed {
+                        location: self.describe(key),
+                    })
+                }
+                Err(e) => Err(self.classify(key, e)),
+            }
         })
     }
 

@@ -64,6 +64,9 @@ pub struct Faults {
     pub hang_next_get: Option<String>,
     /// PUTs of keys containing the text never get a response.
     pub hang_puts_of: Option<String>,
+    /// Responses about keys containing the text carry an ETag that is not the
+    /// MD5 of the object, as under SSE-KMS or after a multipart upload.
+    pub non_md5_etags_of: Option<String>,
     /// Counters of what was injected.
     pub injected: usize,
     put_keys: std::collections::HashSet<String>,
@@ -196,7 +199,6 @@ async fn faulty_call(
     faults: &SharedFaults,
     req: http::Request<hyper::body::Incoming>,
 ) -> Result<http::Response<BoxBody>, s3s::HttpError> {
-    use http_body_util::BodyExt;
     let (verdict, delay) = {
         let mut f = faults.lock().unwrap();
         let delay = if req.method() == http::Method::PUT {
@@ -209,6 +211,45 @@ async fn faulty_call(
     if delay > 0 {
         tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
     }
+    let rewrite_etag = {
+        let f = faults.lock().unwrap();
+        f.non_md5_etags_of
+            .as_ref()
+            .is_some_and(|k| req.uri().path().contains(k.as_str()))
+    };
+    let response = faulty_response(service, verdict, req).await?;
+    Ok(if rewrite_etag {
+        non_md5_etag(response)
+    } else {
+        response
+    })
+}
+
+/// Replaces the ETag of a response with one that is no MD5 of anything.
+fn non_md5_etag(mut response: http::Response<BoxBody>) -> http::Response<BoxBody> {
+    if let Some(tag) = response.headers().get("etag").cloned() {
+        let mixed = format!(
+            "\"{}-3\"",
+            tag.to_str()
+                .unwrap_or("")
+                .trim_matches('"')
+                .chars()
+                .rev()
+                .collect::<String>()
+        );
+        response
+            .headers_mut()
+            .insert("etag", http::HeaderValue::from_str(&mixed).unwrap());
+    }
+    response
+}
+
+async fn faulty_response(
+    service: &s3s::service::S3Service,
+    verdict: Verdict,
+    req: http::Request<hyper::body::Incoming>,
+) -> Result<http::Response<BoxBody>, s3s::HttpError> {
+    use http_body_util::BodyExt;
     Ok(match verdict {
         Verdict::Hang => std::future::pending().await,
         Verdict::Error(status, code) => s3_error(status, code),
@@ -350,6 +391,14 @@ impl S3Server {
         keys
     }
 
+    /// The keys a run published: everything but the lease it held
+    /// (`reports/lease.json`, left behind released).
+    pub async fn published(&self, bucket: &str) -> Vec<String> {
+        let mut keys = self.keys(bucket).await;
+        keys.retain(|k| k != "reports/lease.json");
+        keys
+    }
+
     /// Writes a sample export (`author-stats sample-data`) of `posts` posts by
     /// `authors` authors and uploads both files to the source bucket. The
     /// returned directory holds the files, for a local run to compare with.
@@ -408,6 +457,26 @@ pub fn local_fixtures(dir: &Path) {
     std::fs::copy(data("posts.jsonl"), c.join("all-blog-posts.jsonl.gz")).unwrap();
     let authors = std::fs::read(data("authors.jsonl")).unwrap();
     std::fs::write(c.join("authorProfile.jsonl.gz"), gzip_two_members(&authors)).unwrap();
+}
+
+/// The files a run published under a local destination: everything but its
+/// lock file (`reports/lease.json`, left behind released) and the empty
+/// `reports/` folder that holds it.
+pub fn published_files(dest: &Path) -> Vec<PathBuf> {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(&path, out);
+            } else {
+                out.push(path);
+            }
+        }
+    }
+    let mut files = Vec::new();
+    walk(dest, &mut files);
+    files.retain(|f| !f.ends_with("reports/lease.json"));
+    files
 }
 
 /// Runs the `author-stats` binary with `args` and extra environment.

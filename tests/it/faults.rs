@@ -1,6 +1,8 @@
 //! Nothing lost under faults: a fault layer in front of the S3 test server fails
 //! chosen requests, and every run still accounts for every author.
 
+use std::path::PathBuf;
+
 use crate::common::*;
 
 async fn backfill(server: &S3Server, extra: &[&str]) -> std::process::Output {
@@ -35,10 +37,11 @@ async fn transient_errors_are_retried() {
     let report = report_of(&out);
     assert_reconciles(&report);
     assert_eq!(report["authors"]["published"], 3);
-    // Six chart objects and two reports, each refused once, plus two source GETs.
+    // Six chart objects, two reports and the lease, each refused once, plus two
+    // source GETs.
     assert_eq!(
         server.faults.lock().unwrap().injected,
-        10,
+        11,
         "faults were injected"
     );
     assert_eq!(charts(&server).await.len(), 6);
@@ -62,7 +65,7 @@ async fn a_cut_connection_never_publishes_half_a_file() {
         stderr(&out)
     );
     assert!(
-        server.keys(CHARTS_BUCKET).await.is_empty(),
+        server.published(CHARTS_BUCKET).await.is_empty(),
         "nothing published"
     );
 }
@@ -144,8 +147,8 @@ async fn missing_bucket_and_denied_access() {
         "{err}"
     );
     assert_eq!(
-        std::fs::read_dir(dest.path()).unwrap().count(),
-        0,
+        published_files(dest.path()),
+        Vec::<PathBuf>::new(),
         "nothing written"
     );
 }

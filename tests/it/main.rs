@@ -10,6 +10,7 @@ mod golden;
 mod guards;
 mod image;
 mod lambda_rie;
+mod lease;
 mod local_run;
 mod ranged;
 mod requirements;

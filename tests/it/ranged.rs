@@ -146,7 +146,7 @@ async fn an_export_replaced_during_the_read_publishes_nothing() {
         "{text}"
     );
     assert!(
-        server.keys(CHARTS_BUCKET).await.is_empty(),
+        server.published(CHARTS_BUCKET).await.is_empty(),
         "nothing published"
     );
 }

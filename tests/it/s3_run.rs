@@ -147,7 +147,7 @@ async fn broken_input_publishes_nothing() {
         stderr.contains("[InputBroken]") && stderr.contains("2 of 16 lines"),
         "{stderr}"
     );
-    assert!(server.keys(CHARTS_BUCKET).await.is_empty());
+    assert!(server.published(CHARTS_BUCKET).await.is_empty());
 
     // A truncated gzip is a read error, also before anything is published.
     let posts = std::fs::read(data("posts.jsonl")).unwrap();
@@ -160,7 +160,7 @@ async fn broken_input_publishes_nothing() {
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("[SourceUnreadable]"), "{stderr}");
-    assert!(server.keys(CHARTS_BUCKET).await.is_empty());
+    assert!(server.published(CHARTS_BUCKET).await.is_empty());
 }
 
 // REQ-IO-003: a missing source object or bucket is one clear error naming it
@@ -176,5 +176,43 @@ async fn missing_source_names_bucket_and_key() {
             && stderr.contains("s3://source-bucket/contentful/all-blog-posts.jsonl.gz"),
         "{stderr}"
     );
-    assert!(server.keys(CHARTS_BUCKET).await.is_empty());
+    assert!(server.published(CHARTS_BUCKET).await.is_empty());
+}
+
+// REQ-PU-003, REQ-OP-003: an unchanged chart is recognised by the SHA-256 stored
+// with it, not by its ETag, which is no MD5 under SSE-KMS or after a multipart
+// upload (the fault layer rewrites every chart's ETag).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unchanged_charts_are_found_by_checksum_when_etags_are_not_md5s() {
+    let server = S3Server::start(&[SOURCE_BUCKET, CHARTS_BUCKET]).await;
+    server.put_fixtures().await;
+    server.faults.lock().unwrap().non_md5_etags_of = Some("author-monthly-stats/".into());
+    let first = ok_report(&run_s3(&server, NIGHTLY).await);
+    assert_eq!(first["authors"]["published"], 2);
+    let head = server
+        .client()
+        .head_object()
+        .bucket(CHARTS_BUCKET)
+        .key("author-monthly-stats/sato-taro.png")
+        .send()
+        .await
+        .unwrap();
+    let png = server
+        .get(CHARTS_BUCKET, "author-monthly-stats/sato-taro.png")
+        .await;
+    assert!(
+        head.e_tag().unwrap().ends_with("-3\""),
+        "{:?}",
+        head.e_tag()
+    );
+    assert_eq!(
+        head.metadata()
+            .and_then(|m| m.get("sha256"))
+            .map(String::as_str),
+        Some(author_stats_batch::store::sha256_hex(&png).as_str())
+    );
+    let second = ok_report(&run_s3(&server, NIGHTLY).await);
+    assert_eq!(second["authors"]["unchanged"], 2, "{second}");
+    assert_eq!(second["authors"]["published"], 0);
+    assert_eq!(second["objects_written"], 0);
 }

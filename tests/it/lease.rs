@@ -1,0 +1,123 @@
+//! REQ-OP-002: one run at a time. A run holds `reports/lease.json` (taken with a
+//! conditional write on S3, a lock file on a local directory); a second run that
+//! finds it live fails with `RunInProgress`, naming the holder.
+
+use std::time::Duration;
+
+use crate::common::*;
+
+const AS_OF: [&str; 4] = ["--lookback-days", "5475", "--as-of", "2025-11-25T17:45:00Z"];
+
+fn assert_in_progress(out: &std::process::Output) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("error [RunInProgress]"), "{stderr}");
+    assert!(stderr.contains("run cli-"), "names the holder: {stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn overlapping_runs_on_s3_one_wins() {
+    let server = S3Server::start(&[SOURCE_BUCKET, CHARTS_BUCKET]).await;
+    server.put_fixtures().await;
+    // The first run's read of the posts hangs for one attempt timeout (3 s),
+    // holding the lease all that time.
+    server.faults.lock().unwrap().hang_next_get = Some("all-blog-posts".into());
+    let first = {
+        let env = server.env();
+        tokio::spawn(async move {
+            let args = [
+                &[
+                    "run",
+                    "--source",
+                    "s3://source-bucket",
+                    "--dest",
+                    "s3://charts-bucket",
+                    "--s3-force-path-style",
+                    "--max-bad-share",
+                    "0.2",
+                    "--s3-attempt-timeout-seconds",
+                    "3",
+                ][..],
+                &AS_OF[..],
+            ]
+            .concat();
+            author_stats(&args, &env).await
+        })
+    };
+    let mut held = false;
+    for _ in 0..100 {
+        if server.faults.lock().unwrap().injected > 0 {
+            held = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(held, "the first run never reached its read");
+    assert!(
+        server
+            .keys(CHARTS_BUCKET)
+            .await
+            .contains(&"reports/lease.json".to_string())
+    );
+    let second = run_s3(&server, &AS_OF).await;
+    assert_in_progress(&second);
+
+    let first = first.await.unwrap();
+    ok_report(&first);
+    let lease: serde_json::Value =
+        serde_json::from_slice(&server.get(CHARTS_BUCKET, "reports/lease.json").await).unwrap();
+    assert_eq!(lease["released"], true, "{lease}");
+    // Released: the next run takes it over.
+    ok_report(&run_s3(&server, &AS_OF).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn overlapping_runs_on_a_local_dir_one_wins() {
+    let src = tempfile::tempdir().unwrap();
+    local_fixtures(src.path());
+    let dest = tempfile::tempdir().unwrap();
+    // The first run reads its posts from a pipe the test fills only after the
+    // second run has tried: the first holds the lock file all that time.
+    let posts = src.path().join("contentful/all-blog-posts.jsonl.gz");
+    std::fs::remove_file(&posts).unwrap();
+    let made = std::process::Command::new("mkfifo")
+        .arg(&posts)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let first = {
+        let (src, dest) = (src.path().to_path_buf(), dest.path().to_path_buf());
+        tokio::spawn(async move { run_local(&src, &dest, &AS_OF).await })
+    };
+    let lock = dest.path().join("reports/lease.json");
+    for _ in 0..200 {
+        if lock.exists() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(lock.exists(), "the first run took no lock");
+    let second = run_local(src.path(), dest.path(), &AS_OF).await;
+    assert_in_progress(&second);
+
+    // Feed the pipe; the first run finishes and releases the lock.
+    let fixture = std::fs::read(data("posts.jsonl")).unwrap();
+    tokio::task::spawn_blocking(move || std::fs::write(&posts, fixture))
+        .await
+        .unwrap()
+        .unwrap();
+    ok_report(&first.await.unwrap());
+    let lease: serde_json::Value = serde_json::from_slice(&std::fs::read(&lock).unwrap()).unwrap();
+    assert_eq!(lease["released"], true, "{lease}");
+
+    // An expired lease of a run that was killed is taken over.
+    std::fs::write(
+        &lock,
+        r#"{"run_id":"killed","as_of":"2025-11-25T17:45:00Z","acquired_at":"2025-11-25T17:45:00Z","expires_at":"2025-11-25T18:00:00Z"}"#,
+    )
+    .unwrap();
+    let posts = src.path().join("contentful/all-blog-posts.jsonl.gz");
+    std::fs::remove_file(&posts).unwrap();
+    local_fixtures(src.path());
+    ok_report(&run_local(src.path(), dest.path(), &AS_OF).await);
+}
