@@ -132,6 +132,9 @@ pub struct SettingArgs {
     /// Seconds kept free before the deadline for the report (Lambda only; default 30).
     #[arg(long)]
     pub deadline_margin_seconds: Option<String>,
+    /// The source bucket's region, when it is not the default (AWS_REGION).
+    #[arg(long)]
+    pub source_region: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -190,6 +193,7 @@ impl SettingArgs {
             max_prune: self.max_prune,
             s3_attempt_timeout_seconds: self.s3_attempt_timeout_seconds,
             s3_operation_timeout_seconds: self.s3_operation_timeout_seconds,
+            source_region: self.source_region,
         })
     }
 }

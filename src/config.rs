@@ -72,6 +72,7 @@ settings! {
     MAX_PRUNE = "MAX_PRUNE", "--max-prune";
     S3_ATTEMPT_TIMEOUT_SECONDS = "S3_ATTEMPT_TIMEOUT_SECONDS", "--s3-attempt-timeout-seconds";
     S3_OPERATION_TIMEOUT_SECONDS = "S3_OPERATION_TIMEOUT_SECONDS", "--s3-operation-timeout-seconds";
+    SOURCE_BUCKET_REGION = "SOURCE_BUCKET_REGION", "--source-region";
 }
 
 /// A setting that is missing or invalid.
@@ -112,6 +113,7 @@ pub struct RawConfig {
     pub max_prune: Option<String>,
     pub s3_attempt_timeout_seconds: Option<String>,
     pub s3_operation_timeout_seconds: Option<String>,
+    pub source_region: Option<String>,
 }
 
 /// The validated configuration of a run.
@@ -142,6 +144,8 @@ pub struct Config {
     /// Most charts a run deletes without `allow_mass_prune`; `None`: the larger
     /// of 10 and 5% of the charts present.
     pub max_prune: Option<usize>,
+    /// The source bucket's region, when not the default chain's.
+    pub source_region: Option<String>,
 }
 
 impl Config {
@@ -180,6 +184,7 @@ impl RawConfig {
             max_prune: read(MAX_PRUNE),
             s3_attempt_timeout_seconds: read(S3_ATTEMPT_TIMEOUT_SECONDS),
             s3_operation_timeout_seconds: read(S3_OPERATION_TIMEOUT_SECONDS),
+            source_region: read(SOURCE_BUCKET_REGION),
         }
     }
 
@@ -330,6 +335,18 @@ impl RawConfig {
                 format!("must not be shorter than the attempt timeout ({attempt_timeout} s)"),
             ));
         }
+        if let Some(region) = &self.source_region
+            && (region.is_empty()
+                || !region
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'))
+        {
+            return Err(invalid(
+                SOURCE_BUCKET_REGION,
+                region,
+                "expected an AWS region name such as ap-northeast-1".into(),
+            ));
+        }
         let theme = match self.theme.as_deref() {
             None => Theme::default(),
             Some(text) => Theme::from_json(text).map_err(|p| invalid(CHART_THEME, text, p))?,
@@ -361,6 +378,7 @@ impl RawConfig {
                 read_part_bytes: read_part_mib * MIB,
                 attempt_timeout: Duration::from_secs(attempt_timeout),
                 operation_timeout: Duration::from_secs(operation_timeout),
+                region: None,
             },
             max_bad_share,
             upload_concurrency,
@@ -370,6 +388,7 @@ impl RawConfig {
                 .then(|| chrono::Duration::hours(max_export_age_hours as i64)),
             max_shrink,
             max_prune,
+            source_region: self.source_region,
         })
     }
 }
@@ -548,6 +567,11 @@ mod tests {
             ),
             ("bad shrink", &[("MAX_SHRINK", "1.5")], "MAX_SHRINK"),
             ("bad prune", &[("MAX_PRUNE", "-3")], "MAX_PRUNE"),
+            (
+                "bad region",
+                &[("SOURCE_BUCKET_REGION", "Tokyo")],
+                "SOURCE_BUCKET_REGION",
+            ),
             (
                 "zero attempt timeout",
                 &[("S3_ATTEMPT_TIMEOUT_SECONDS", "0")],

@@ -35,6 +35,7 @@ use crate::records::{
 use crate::report::{
     ChartOutcome, ChartResult, FileReport, PreviousRun, ReportedError, RunReport, SkippedAuthor,
 };
+use crate::store::s3::S3Options;
 use crate::store::{Location, ObjectHeaders, Store, StoreError, open_store};
 use crate::tally::{MonthlyCounts, SkipReason, Tally};
 
@@ -49,7 +50,11 @@ pub struct Pipeline {
 impl Pipeline {
     /// Opens the stores the configuration names.
     pub async fn connect(config: Config) -> Self {
-        let source = open_store(&config.source, &config.s3).await;
+        let source_s3 = S3Options {
+            region: config.source_region.clone(),
+            ..config.s3.clone()
+        };
+        let source = open_store(&config.source, &source_s3).await;
         let dest = open_store(&config.dest, &config.s3).await;
         Pipeline {
             config,

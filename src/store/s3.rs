@@ -37,6 +37,9 @@ pub struct S3Options {
     pub attempt_timeout: Duration,
     /// Longest time for one call, retries included (`S3_OPERATION_TIMEOUT_SECONDS`).
     pub operation_timeout: Duration,
+    /// The bucket's region when it is not the default chain's
+    /// (`SOURCE_BUCKET_REGION`): the Rust SDK does not follow S3's 301 to it.
+    pub region: Option<String>,
 }
 
 impl Default for S3Options {
@@ -46,6 +49,7 @@ impl Default for S3Options {
             read_part_bytes: DEFAULT_READ_PART_MIB * MIB,
             attempt_timeout: Duration::from_secs(DEFAULT_ATTEMPT_TIMEOUT_SECONDS),
             operation_timeout: Duration::from_secs(DEFAULT_OPERATION_TIMEOUT_SECONDS),
+            region: None,
         }
     }
 }
@@ -122,7 +126,11 @@ pub async fn client(options: &S3Options, retries: RetryCounter) -> Client {
         .operation_attempt_timeout(options.attempt_timeout)
         .operation_timeout(options.operation_timeout)
         .build();
-    let config = aws_sdk_s3::config::Builder::from(&shared)
+    let mut builder = aws_sdk_s3::config::Builder::from(&shared);
+    if let Some(region) = &options.region {
+        builder = builder.region(aws_sdk_s3::config::Region::new(region.clone()));
+    }
+    let config = builder
         .force_path_style(options.force_path_style)
         .timeout_config(timeouts)
         .interceptor(retries)

@@ -80,3 +80,47 @@ fn schedule_input_is_a_valid_run_request() {
         "events/nightly.json is what the schedule sends"
     );
 }
+
+// REQ-OP-004: the dashboard body is valid JSON once CloudFormation has filled in
+// its references, and shows the run metrics of every window, Lambda, both
+// dead-letter queues and CloudFront.
+#[test]
+fn dashboard_body_is_json_with_every_widget() {
+    let text = template();
+    let start = text
+        .find("      DashboardBody: !Sub\n        - |\n")
+        .expect("the dashboard body");
+    let body: String = text[start..]
+        .lines()
+        .skip(2)
+        .take_while(|l| l.starts_with("          "))
+        .map(|l| format!("{}\n", &l[10..]))
+        .collect();
+    let mut filled = String::new();
+    let mut rest = body.as_str();
+    while let Some(i) = rest.find("${") {
+        filled.push_str(&rest[..i]);
+        let end = rest[i..].find('}').expect("a closed reference") + i;
+        filled.push_str("REF");
+        rest = &rest[end + 1..];
+    }
+    filled.push_str(rest);
+    let dashboard: serde_json::Value = serde_json::from_str(&filled)
+        .unwrap_or_else(|e| panic!("the dashboard body is not JSON: {e}\n{filled}"));
+    let all = dashboard.to_string();
+    for needle in [
+        "\"AuthorStats\",\"RunSucceeded\",\"Window\",\"nightly\"",
+        "\"backfill\"",
+        "\"manual\"",
+        "ChartsFailed",
+        "AuthorsUndone",
+        "\"AWS/Lambda\",\"Duration\"",
+        "\"AWS/Lambda\",\"Errors\"",
+        "ApproximateNumberOfMessagesVisible",
+        "\"AWS/CloudFront\",\"Requests\"",
+        "5xxErrorRate",
+    ] {
+        assert!(all.contains(needle), "{needle} not on the dashboard");
+    }
+    assert_eq!(dashboard["widgets"].as_array().unwrap().len(), 6);
+}
