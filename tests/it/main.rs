@@ -3,6 +3,7 @@
 //! sample events, and the requirement catalogue.
 
 mod common;
+mod deploy;
 mod events;
 mod faults;
 mod gallery;
