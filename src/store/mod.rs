@@ -5,7 +5,6 @@
 //! default). A [`Location`] names either, as `s3://bucket[/prefix]` or a path.
 
 pub mod local;
-pub mod ranged;
 pub mod s3;
 
 use std::collections::HashSet;

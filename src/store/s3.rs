@@ -19,7 +19,7 @@ use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 use tokio_util::io::StreamReader;
 
-use super::ranged;
+mod ranged;
 use super::{
     ObjectHeaders, ObjectMeta, ObjectReader, Precondition, SHA256_METADATA, Store, StoreError,
     Tagged, sha256_hex,
@@ -167,13 +167,33 @@ impl S3Store {
     }
 
     fn ranged_source(&self, key: &str) -> ranged::Source {
-        ranged::Source {
-            client: self.client.clone(),
-            bucket: self.bucket.clone(),
-            key: self.key(key),
-            location: self.describe(key),
-            retries: self.retries.clone(),
-        }
+        ranged::Source::new(
+            self.client.clone(),
+            self.bucket.clone(),
+            self.key(key),
+            self.describe(key),
+            self.retries.clone(),
+        )
+    }
+
+    /// A PUT of `body` with its headers and its SHA-256 as user metadata, so
+    /// the next run can tell an identical chart without trusting the ETag to be
+    /// an MD5.
+    fn put_request(
+        &self,
+        key: &str,
+        body: Vec<u8>,
+        headers: &ObjectHeaders,
+    ) -> aws_sdk_s3::operation::put_object::builders::PutObjectFluentBuilder {
+        let sha256 = sha256_hex(&body);
+        self.client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(self.key(key))
+            .content_type(headers.content_type)
+            .set_cache_control(headers.cache_control.clone())
+            .metadata(SHA256_METADATA, sha256)
+            .body(ByteStream::from(body))
     }
 
     fn key(&self, key: &str) -> String {
@@ -241,7 +261,7 @@ impl Store for S3Store {
             let first_range = 0..part.min(total);
             let later = ranged::later_parts(total, part);
             tracing::debug!(
-                object = %source.location,
+                object = %source.location(),
                 bytes = total,
                 parts = later.len() + 1,
                 "reading in ranged parts"
@@ -315,17 +335,7 @@ impl Store for S3Store {
         headers: &'a ObjectHeaders,
     ) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(async move {
-            // The SHA-256 travels with the object, so the next run can tell an
-            // identical chart without trusting the ETag to be an MD5.
-            let sha256 = sha256_hex(&body);
-            self.client
-                .put_object()
-                .bucket(&self.bucket)
-                .key(self.key(key))
-                .content_type(headers.content_type)
-                .set_cache_control(headers.cache_control.clone())
-                .metadata(SHA256_METADATA, sha256)
-                .body(ByteStream::from(body))
+            self.put_request(key, body, headers)
                 .send()
                 .await
                 .map_err(|e| self.classify(key, e))?;
@@ -409,14 +419,7 @@ impl Store for S3Store {
         precondition: Precondition,
     ) -> BoxFuture<'a, Result<String, StoreError>> {
         Box::pin(async move {
-            let request = self
-                .client
-                .put_object()
-                .bucket(&self.bucket)
-                .key(self.key(key))
-                .content_type(headers.content_type)
-                .set_cache_control(headers.cache_control.clone())
-                .body(ByteStream::from(body));
+            let request = self.put_request(key, body, headers);
             let request = match precondition {
                 Precondition::Absent => request.if_none_match("*"),
                 Precondition::ETag(tag) => request.if_match(tag),

@@ -598,9 +598,10 @@ pub fn series_of(json: &serde_json::Value) -> Vec<(String, u64)> {
 pub const NIGHTLY: &[&str] = &["--lookback-days", "7", "--as-of", "2025-11-25T17:45:00Z"];
 pub const BACKFILL: &[&str] = &["--lookback-days", "5475", "--as-of", "2025-11-25T17:45:00Z"];
 
-/// `author-stats run` from the test server's source bucket to its charts bucket.
-/// The fixtures have two bad lines in sixteen, so the bad-line limit is raised.
-pub async fn run_s3(server: &S3Server, extra: &[&str]) -> Output {
+/// The arguments of `author-stats run` from the test server's source bucket to
+/// its charts bucket. The fixtures have two bad lines in sixteen, so the
+/// bad-line limit is raised.
+pub fn s3_run_args<'a>(extra: &[&'a str]) -> Vec<&'a str> {
     let mut args = vec![
         "run",
         "--source",
@@ -612,7 +613,28 @@ pub async fn run_s3(server: &S3Server, extra: &[&str]) -> Output {
         "0.2",
     ];
     args.extend_from_slice(extra);
-    author_stats(&args, &server.env()).await
+    args
+}
+
+/// `author-stats run` from the test server's source bucket to its charts bucket.
+pub async fn run_s3(server: &S3Server, extra: &[&str]) -> Output {
+    author_stats(&s3_run_args(extra), &server.env()).await
+}
+
+/// Where the test server keeps `key` of `bucket`: its HEAD answer.
+pub async fn head(
+    server: &S3Server,
+    bucket: &str,
+    key: &str,
+) -> aws_sdk_s3::operation::head_object::HeadObjectOutput {
+    server
+        .client()
+        .head_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .unwrap()
 }
 
 /// `author-stats run` between two local directories, with the same raised limit.

@@ -25,23 +25,8 @@ async fn overlapping_runs_on_s3_one_wins() {
     let first = {
         let env = server.env();
         tokio::spawn(async move {
-            let args = [
-                &[
-                    "run",
-                    "--source",
-                    "s3://source-bucket",
-                    "--dest",
-                    "s3://charts-bucket",
-                    "--s3-force-path-style",
-                    "--max-bad-share",
-                    "0.2",
-                    "--s3-attempt-timeout-seconds",
-                    "3",
-                ][..],
-                &AS_OF[..],
-            ]
-            .concat();
-            author_stats(&args, &env).await
+            let extra = [&AS_OF[..], &["--s3-attempt-timeout-seconds", "3"]].concat();
+            author_stats(&s3_run_args(&extra), &env).await
         })
     };
     let mut held = false;

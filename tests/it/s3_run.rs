@@ -93,14 +93,7 @@ async fn nightly_run_against_s3_writes_exact_keys_and_second_run_uploads_nothing
     .unwrap();
     assert_eq!(series_of(&data), jane_doe_series());
 
-    let head = server
-        .client()
-        .head_object()
-        .bucket(CHARTS_BUCKET)
-        .key("author-monthly-stats/sato-taro.png")
-        .send()
-        .await
-        .unwrap();
+    let head = head(&server, CHARTS_BUCKET, "author-monthly-stats/sato-taro.png").await;
     assert_eq!(head.content_type(), Some("image/png"));
     assert_eq!(head.cache_control(), Some("public, max-age=3600"));
 
@@ -189,14 +182,7 @@ async fn unchanged_charts_are_found_by_checksum_when_etags_are_not_md5s() {
     server.faults.lock().unwrap().non_md5_etags_of = Some("author-monthly-stats/".into());
     let first = ok_report(&run_s3(&server, NIGHTLY).await);
     assert_eq!(first["authors"]["published"], 2);
-    let head = server
-        .client()
-        .head_object()
-        .bucket(CHARTS_BUCKET)
-        .key("author-monthly-stats/sato-taro.png")
-        .send()
-        .await
-        .unwrap();
+    let head = head(&server, CHARTS_BUCKET, "author-monthly-stats/sato-taro.png").await;
     let png = server
         .get(CHARTS_BUCKET, "author-monthly-stats/sato-taro.png")
         .await;

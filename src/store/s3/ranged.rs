@@ -13,11 +13,8 @@
 //! (up to [`RESUMES_PER_PART`] times); an object replaced while it is read fails
 //! the read (412 on a later part) instead of mixing two exports.
 
-use std::future::Future;
 use std::io;
 use std::ops::Range;
-use std::pin::Pin;
-use std::task::{Context, Poll};
 
 use aws_sdk_s3::Client;
 use aws_sdk_s3::error::{DisplayErrorContext, SdkError};
@@ -25,9 +22,10 @@ use aws_sdk_s3::operation::get_object::{GetObjectError, GetObjectOutput};
 use aws_sdk_s3::primitives::ByteStream;
 use bytes::Bytes;
 use futures::channel::mpsc;
-use futures::{SinkExt, Stream, StreamExt, TryStreamExt};
+use futures::{FutureExt, SinkExt, Stream, StreamExt, TryStreamExt};
+use tokio_util::task::AbortOnDropHandle;
 
-use super::s3::RetryCounter;
+use super::RetryCounter;
 
 /// Parts fetched ahead of the one being read.
 pub const PARTS_IN_FLIGHT: usize = 4;
@@ -36,15 +34,15 @@ pub const RESUMES_PER_PART: u32 = 2;
 
 /// What a ranged read needs of the store it reads from.
 #[derive(Clone)]
-pub struct Source {
-    pub client: Client,
-    pub bucket: String,
+pub(super) struct Source {
+    client: Client,
+    bucket: String,
     /// The full object key.
-    pub key: String,
+    key: String,
     /// `s3://bucket/key`, for messages.
-    pub location: String,
+    location: String,
     /// Counts resumed parts, so the report's `s3_retries` includes them.
-    pub retries: RetryCounter,
+    retries: RetryCounter,
 }
 
 /// The object's total size from a `Content-Range: bytes a-b/total` header.
@@ -78,6 +76,27 @@ fn header_range(range: &Range<u64>) -> String {
 }
 
 impl Source {
+    pub(super) fn new(
+        client: Client,
+        bucket: String,
+        key: String,
+        location: String,
+        retries: RetryCounter,
+    ) -> Self {
+        Source {
+            client,
+            bucket,
+            key,
+            location,
+            retries,
+        }
+    }
+
+    /// `s3://bucket/key`, for messages.
+    pub(super) fn location(&self) -> &str {
+        &self.location
+    }
+
     /// GETs `range` (the whole object when `None`), pinned to `etag` when known.
     pub async fn get(
         &self,
@@ -228,10 +247,16 @@ pub fn object_stream(
         // while this task waits to hand the oldest one on.
         let mut parts = futures::stream::iter(later)
             .map(|range| {
-                PartTask(tokio::spawn(
+                // Aborted when dropped: the reader stopped early.
+                AbortOnDropHandle::new(tokio::spawn(
                     part_stream(source.clone(), etag.clone(), range, None)
                         .try_collect::<Vec<Bytes>>(),
                 ))
+                .map(|joined| {
+                    joined.unwrap_or_else(|e| {
+                        Err(io::Error::other(format!("a range download stopped: {e}")))
+                    })
+                })
             })
             .buffered(PARTS_IN_FLIGHT);
         while let Some(part) = parts.next().await {
@@ -248,26 +273,6 @@ pub fn object_stream(
         })
     });
     head.chain(tail)
-}
-
-/// A range's download task, aborted when dropped (the reader stopped early).
-struct PartTask(tokio::task::JoinHandle<io::Result<Vec<Bytes>>>);
-
-impl Drop for PartTask {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
-impl Future for PartTask {
-    type Output = io::Result<Vec<Bytes>>;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        Pin::new(&mut self.0).poll(cx).map(|joined| {
-            joined
-                .unwrap_or_else(|e| Err(io::Error::other(format!("a range download stopped: {e}"))))
-        })
-    }
 }
 
 #[cfg(test)]
