@@ -479,6 +479,29 @@ pub fn published_files(dest: &Path) -> Vec<PathBuf> {
     files
 }
 
+/// An external tool a test needs (the Lambda runtime emulator, Chromium):
+/// `override_var` names it, else `default`. When it is missing, a plain
+/// `cargo test` skips the test and says what is missing and how to get it; under
+/// `./scripts/test.sh` (which sets `AUTHOR_STATS_REQUIRE_TOOLS`, as CI does) a
+/// missing tool fails the test.
+pub fn tool(what: &str, override_var: &str, default: PathBuf) -> Option<PathBuf> {
+    let path = std::env::var_os(override_var)
+        .map(PathBuf::from)
+        .unwrap_or(default);
+    if path.exists() {
+        return Some(path);
+    }
+    let message = format!(
+        "{what} is not at {}: run ./scripts/test.sh (it installs it) or set {override_var}",
+        path.display()
+    );
+    if std::env::var_os("AUTHOR_STATS_REQUIRE_TOOLS").is_some() {
+        panic!("{message}");
+    }
+    eprintln!("skipped: {message}");
+    None
+}
+
 /// Runs the `author-stats` binary with `args` and extra environment.
 pub async fn author_stats(args: &[&str], env: &[(&str, String)]) -> Output {
     let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_author-stats"));

@@ -13,16 +13,18 @@ use tokio::net::TcpStream;
 use crate::common::*;
 
 /// Where the emulator is: `AWS_LAMBDA_RIE`, else `.tools/bin/aws-lambda-rie`.
+/// The Lambda runtime emulator, `None` (the test is skipped) when it is not
+/// installed outside `./scripts/test.sh`.
+pub fn rie() -> Option<PathBuf> {
+    tool(
+        "the Lambda runtime interface emulator",
+        "AWS_LAMBDA_RIE",
+        repo().join(".tools/bin/aws-lambda-rie"),
+    )
+}
+
 pub fn rie_path() -> PathBuf {
-    let path = std::env::var_os("AWS_LAMBDA_RIE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo().join(".tools/bin/aws-lambda-rie"));
-    assert!(
-        path.exists(),
-        "the Lambda runtime emulator is not at {}: run ./scripts/test.sh (it installs it) or set AWS_LAMBDA_RIE",
-        path.display()
-    );
-    path
+    rie().expect("the Lambda runtime interface emulator")
 }
 
 fn free_port() -> u16 {
@@ -230,6 +232,7 @@ pub fn event(name: &str) -> String {
 // REQ-LA-001, REQ-LA-002, REQ-EV-001: every sample event through the emulator.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sample_events_through_the_runtime_emulator() {
+    let Some(_) = rie() else { return };
     let server = S3Server::start(&[SOURCE_BUCKET, CHARTS_BUCKET]).await;
     server.put_fixtures().await;
     let emulator = Emulator::start(&function_env(&server, &[])).await;
@@ -297,6 +300,7 @@ async fn sample_events_through_the_runtime_emulator() {
 // report and answers with the deadline type; the next run finishes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deadline_leaves_authors_undone_and_a_rerun_finishes() {
+    let Some(_) = rie() else { return };
     let server = S3Server::start(&[SOURCE_BUCKET, CHARTS_BUCKET]).await;
     server.put_fixtures().await;
     // A margin as long as the timeout: the deadline has passed as soon as the run starts.
@@ -382,6 +386,7 @@ async fn invalid_configuration_fails_the_init() {
 // not started, listed as undone; the same request again completes them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deadline_in_the_middle_of_a_backfill() {
+    let Some(_) = rie() else { return };
     let server = S3Server::start(&[SOURCE_BUCKET, CHARTS_BUCKET]).await;
     let _export = server.put_sample(2000, 120).await;
     server.faults.lock().unwrap().put_delay_ms = 400;
@@ -444,6 +449,7 @@ async fn deadline_in_the_middle_of_a_backfill() {
 // answers with its report before Lambda's hard stop.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stalled_put_is_abandoned_at_the_deadline() {
+    let Some(_) = rie() else { return };
     let server = S3Server::start(&[SOURCE_BUCKET, CHARTS_BUCKET]).await;
     server.put_fixtures().await;
     server.faults.lock().unwrap().hang_puts_of = Some("author-monthly-stats/".into());
@@ -491,6 +497,7 @@ fn metric_records(log: &std::path::Path) -> Vec<serde_json::Value> {
 // the names, units and values of its run.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_invocation_writes_one_metric_record() {
+    let Some(_) = rie() else { return };
     let server = S3Server::start(&[SOURCE_BUCKET, CHARTS_BUCKET]).await;
     server.put_fixtures().await;
     let dir = tempfile::tempdir().unwrap();
