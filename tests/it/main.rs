@@ -10,6 +10,7 @@ mod gallery;
 mod golden;
 mod guards;
 mod image;
+mod in_process;
 mod lambda_rie;
 mod lease;
 mod local_run;

@@ -1,0 +1,92 @@
+//! The pipeline and the Lambda handler called in this process, as the runtime's
+//! own examples test a handler: `Pipeline` on local stores, `handle` with a
+//! default context. Faster to debug than through a child process, and the typed
+//! report is checked, not its JSON.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use author_stats_batch::config::RawConfig;
+use author_stats_batch::event::RunRequest;
+use author_stats_batch::lambda::handle;
+use author_stats_batch::run::{Invocation, Pipeline, RunError, run};
+use lambda_runtime::{Context, LambdaEvent};
+
+use crate::common::*;
+
+async fn local_pipeline(src: &std::path::Path, dest: &std::path::Path) -> Pipeline {
+    let config = RawConfig {
+        source: Some(src.display().to_string()),
+        dest: Some(dest.display().to_string()),
+        max_bad_share: Some("0.2".into()),
+        ..RawConfig::default()
+    }
+    .validate()
+    .unwrap();
+    Pipeline::connect(config).await
+}
+
+// REQ-RP-001, REQ-IO-001
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pipeline_runs_in_process_on_local_stores() {
+    let src = tempfile::tempdir().unwrap();
+    local_fixtures(src.path());
+    let dest = tempfile::tempdir().unwrap();
+    let pipeline = local_pipeline(src.path(), dest.path()).await;
+    let plan = RunRequest::from_json(r#"{"lookback_days":5475,"as_of":"2025-11-25T17:45:00Z"}"#)
+        .unwrap()
+        .resolve(chrono::Utc::now())
+        .unwrap();
+    let report = run(&pipeline, &plan, &Invocation::cli()).await.unwrap();
+    assert!(report.reconciles(), "{}", report.summary());
+    assert_eq!(report.authors.active, 6);
+    assert_eq!(report.authors.published, 3);
+    assert_eq!(report.posts.counted, 11);
+
+    // The same as_of again: everything unchanged, and a day earlier is refused.
+    let again = run(&pipeline, &plan, &Invocation::cli()).await.unwrap();
+    assert_eq!(again.authors.unchanged, 3);
+    let older = RunRequest::from_json(r#"{"lookback_days":5475,"as_of":"2025-11-24T17:45:00Z"}"#)
+        .unwrap()
+        .resolve(chrono::Utc::now())
+        .unwrap();
+    let refused = run(&pipeline, &older, &Invocation::cli())
+        .await
+        .unwrap_err();
+    assert_eq!(refused.error_type(), "AsOfRewind");
+    assert!(matches!(refused, RunError::Guard(..)));
+    assert!(refused.report().is_some_and(|r| r.error.is_some()));
+}
+
+// REQ-LA-001, REQ-LA-002
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_handler_answers_with_the_report_or_a_typed_error() {
+    let src = tempfile::tempdir().unwrap();
+    local_fixtures(src.path());
+    let dest = tempfile::tempdir().unwrap();
+    let pipeline = local_pipeline(src.path(), dest.path()).await;
+    let context = || {
+        let mut context = Context::default();
+        context.request_id = "in-process".into();
+        let deadline = SystemTime::now() + Duration::from_secs(120);
+        context.deadline = deadline.duration_since(UNIX_EPOCH).unwrap().as_millis() as u64;
+        context
+    };
+    let event = |json: serde_json::Value| LambdaEvent::new(json, context());
+
+    let report = handle(
+        &pipeline,
+        event(serde_json::json!({"lookback_days": 7, "as_of": "2025-11-25T17:45:00Z"})),
+    )
+    .await
+    .unwrap();
+    assert!(report.reconciles());
+    assert_eq!(report.authors.active, 4);
+    assert_eq!(report.authors.published, 2);
+
+    let invalid = handle(&pipeline, event(serde_json::json!({"lookback_days": 0})))
+        .await
+        .unwrap_err();
+    assert_eq!(invalid.error_type(), "EventInvalid");
+    let diagnostic = lambda_runtime::Diagnostic::from(invalid);
+    assert!(diagnostic.error_message.contains("lookback_days"));
+}
