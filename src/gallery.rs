@@ -5,7 +5,7 @@
 use std::fmt::Write;
 
 use crate::report::RunReport;
-use crate::tally::MonthlyCounts;
+use crate::tally::{Month, MonthlyCounts};
 
 /// What the page shows of one chart.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,7 +23,7 @@ impl From<&MonthlyCounts> for ChartCard {
             slug: c.slug.clone(),
             display_name: c.display_name.clone(),
             total: c.total,
-            first_month: c.first_month().unwrap_or_default().to_string(),
+            first_month: c.first_month().map(Month::label).unwrap_or_default(),
             last_12_months: c.last_months_total(12),
         }
     }

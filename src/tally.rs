@@ -19,9 +19,15 @@ use crate::records::{Author, Post, ReasonCount};
 pub const MAX_SLUG_BYTES: usize = 200;
 
 /// A calendar month, as `year * 12 + (month - 1)`, so consecutive months are
-/// consecutive integers.
+/// consecutive integers. Written as `YYYY-MM` (in the chart data and reports).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Month(pub i32);
+
+impl Serialize for Month {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&format_args!("{:04}-{:02}", self.year(), self.month()))
+    }
+}
 
 impl Month {
     pub fn new(year: i32, month: u32) -> Self {
@@ -172,14 +178,14 @@ pub struct MonthlyCounts {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct MonthCount {
-    /// `YYYY-MM`.
-    pub month: String,
+    /// Serialised as `YYYY-MM`.
+    pub month: Month,
     pub posts: u32,
 }
 
 impl MonthlyCounts {
-    pub fn first_month(&self) -> Option<&str> {
-        self.months.first().map(|m| m.month.as_str())
+    pub fn first_month(&self) -> Option<Month> {
+        self.months.first().map(|m| m.month)
     }
     /// Posts in the last `n` months of the series (the `as_of` month included).
     pub fn last_months_total(&self, n: usize) -> u64 {
@@ -357,7 +363,7 @@ impl Tally {
         let last = Month::of(self.as_of, self.zone);
         let months = (first.0..=last.0)
             .map(|m| MonthCount {
-                month: Month(m).label(),
+                month: Month(m),
                 posts: e.months.get(&Month(m)).copied().unwrap_or(0),
             })
             .collect();
@@ -559,11 +565,12 @@ mod tests {
         );
         let sel = t.select(as_of - chrono::Duration::days(365), None);
         let counts = sel[0].outcome.clone().unwrap();
-        let series: Vec<(&str, u32)> = counts
+        let series: Vec<(String, u32)> = counts
             .months
             .iter()
-            .map(|m| (m.month.as_str(), m.posts))
+            .map(|m| (m.month.label(), m.posts))
             .collect();
+        let series: Vec<(&str, u32)> = series.iter().map(|(m, n)| (m.as_str(), *n)).collect();
         assert_eq!(
             series,
             vec![
@@ -575,7 +582,11 @@ mod tests {
             ]
         );
         assert_eq!(counts.total, 3);
-        assert_eq!(counts.first_month(), Some("2024-11"));
+        assert_eq!(counts.first_month(), Some(Month::new(2024, 11)));
+        assert_eq!(
+            serde_json::to_value(&counts.months[0]).unwrap(),
+            serde_json::json!({"month": "2024-11", "posts": 2})
+        );
         assert_eq!(counts.last_months_total(3), 1);
         assert_eq!(counts.time_zone, "Asia/Tokyo");
     }

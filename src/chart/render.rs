@@ -9,7 +9,7 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::theme::{Language, Rgb, Theme};
 use super::{ChartError, FONT_FAMILY, drawable_text, encode_png, font};
-use crate::tally::MonthlyCounts;
+use crate::tally::{Month, MonthlyCounts};
 
 type Area<'a> = DrawingArea<BitMapBackend<'a>, Shift>;
 type DrawResult<T> = Result<T, String>;
@@ -63,9 +63,8 @@ fn labels(language: Language) -> Labels {
     }
 }
 
-fn month_name(label: &str, language: Language) -> String {
-    let (year, month) = label.split_once('-').unwrap_or((label, ""));
-    let month: u32 = month.parse().unwrap_or(0);
+fn month_name(m: Month, language: Language) -> String {
+    let (year, month) = (m.year(), m.month());
     match language {
         Language::Ja => format!("{year}年{month}月"),
         Language::En => {
@@ -293,11 +292,13 @@ fn draw(root: &Area<'_>, data: &MonthlyCounts, title: &str, theme: &Theme) -> Dr
     let centre = Pos::new(HPos::Center, VPos::Top);
     let mut i = 0;
     while i < n {
-        let year = &data.months[i].month[..4];
+        let year = data.months[i].month.year();
         let end = data.months[i..]
             .iter()
-            .position(|m| &m.month[..4] != year)
+            .position(|m| m.month.year() != year)
             .map_or(n, |p| i + p);
+        let year = format!("{year:04}");
+        let year = year.as_str();
         let x0 = chart.backend_coord(&(i as f64, 0)).0;
         let x1 = chart.backend_coord(&(end as f64, 0)).0;
         root.draw(&PathElement::new(
@@ -317,8 +318,8 @@ fn draw(root: &Area<'_>, data: &MonthlyCounts, title: &str, theme: &Theme) -> Dr
             let x = (chart.backend_coord(&(i as f64, 0)).0
                 + chart.backend_coord(&(i as f64 + 1.0, 0)).0)
                 / 2;
-            let month = m.month[5..].trim_start_matches('0');
-            root.draw_text(month, &label_style.pos(centre), (x, axis_y + tick))
+            let month = m.month.month().to_string();
+            root.draw_text(&month, &label_style.pos(centre), (x, axis_y + tick))
                 .map_err(e)?;
         }
     }
@@ -352,7 +353,7 @@ mod tests {
                 .iter()
                 .enumerate()
                 .map(|(i, &posts)| MonthCount {
-                    month: crate::tally::Month(start + i as i32).label(),
+                    month: crate::tally::Month(start + i as i32),
                     posts,
                 })
                 .collect(),

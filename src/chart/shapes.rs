@@ -20,7 +20,7 @@ fn counts(name: &str, first: Month, posts: &[u32]) -> MonthlyCounts {
             .iter()
             .enumerate()
             .map(|(i, &n)| MonthCount {
-                month: Month(first.0 + i as i32).label(),
+                month: Month(first.0 + i as i32),
                 posts: n,
             })
             .collect(),
