@@ -4,6 +4,7 @@
 
 use chrono_tz::Tz;
 use plotters::coord::Shift;
+use plotters::coord::types::{RangedCoordf64, RangedCoordu32};
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
@@ -168,16 +169,77 @@ pub(crate) fn y_axis(max: u32) -> (u32, u32) {
     (if top == max { top + step } else { top }, step)
 }
 
-fn draw(root: &Area<'_>, data: &MonthlyCounts, title: &str, theme: &Theme) -> DrawResult<()> {
-    let e = |err: DrawingAreaErrorKind<_>| err.to_string();
-    let (width, height) = theme.pixels();
-    let words = labels(theme.language);
-    let margin = theme.px(theme.margin) as i32;
-    root.fill(&colour(theme.background)).map_err(e)?;
+/// Where the parts of a chart go, in pixels, decided once from the theme.
+struct Layout {
+    width: i32,
+    height: i32,
+    margin: i32,
+    /// Top of the subtitle line (and of the legend).
+    subtitle_y: i32,
+    /// Top of the plot area.
+    plot_top: i32,
+    /// Height kept under the plot for the footer.
+    footer_h: i32,
+}
 
-    // Header.
+impl Layout {
+    fn of(theme: &Theme) -> Self {
+        let (width, height) = theme.pixels();
+        let margin = theme.px(theme.margin) as i32;
+        let subtitle_y = margin + theme.px(theme.title_size + theme.title_size / 2) as i32;
+        Layout {
+            width: width as i32,
+            height: height as i32,
+            margin,
+            subtitle_y,
+            plot_top: subtitle_y + theme.px(theme.subtitle_size * 2) as i32,
+            footer_h: theme.px(theme.label_size * 2) as i32,
+        }
+    }
+}
+
+type Chart<'a, 'b> =
+    ChartContext<'a, BitMapBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordu32>>;
+
+fn area_error<E: std::error::Error + Send + Sync>(err: DrawingAreaErrorKind<E>) -> String {
+    err.to_string()
+}
+
+/// Draws the whole chart: header, plot with bars, x axis, footer.
+fn draw(root: &Area<'_>, data: &MonthlyCounts, title: &str, theme: &Theme) -> DrawResult<()> {
+    let layout = Layout::of(theme);
+    root.fill(&colour(theme.background)).map_err(area_error)?;
+    draw_header(root, data, title, theme, &layout)?;
+    let plot = root.margin(
+        layout.plot_top as u32,
+        (layout.footer_h + layout.margin / 2) as u32,
+        layout.margin as u32,
+        layout.margin as u32,
+    );
+    let chart = draw_grid(&plot, data, theme)?;
+    draw_bars(root, &chart, data, theme)?;
+    draw_x_axis(root, &chart, data, theme)?;
+    draw_footer(root, data, theme, &layout)
+}
+
+/// The title (fitted to the width), the subtitle, and the legend for the
+/// partial month right-aligned on the subtitle's line.
+fn draw_header(
+    root: &Area<'_>,
+    data: &MonthlyCounts,
+    title: &str,
+    theme: &Theme,
+    layout: &Layout,
+) -> DrawResult<()> {
+    let e = area_error;
+    let margin = layout.margin;
     let title_style = text_style(theme, theme.title_size, theme.title);
-    let title = fit(root, title, &title_style, width - 2 * margin as u32)?;
+    let title = fit(
+        root,
+        title,
+        &title_style,
+        (layout.width - 2 * margin) as u32,
+    )?;
     root.draw_text(
         &title,
         &title_style.pos(Pos::new(HPos::Left, VPos::Top)),
@@ -185,23 +247,22 @@ fn draw(root: &Area<'_>, data: &MonthlyCounts, title: &str, theme: &Theme) -> Dr
     )
     .map_err(e)?;
     let sub_style = text_style(theme, theme.subtitle_size, theme.text);
-    let sub_y = margin + theme.px(theme.title_size + theme.title_size / 2) as i32;
     root.draw_text(
         &subtitle(data, theme.language),
         &sub_style.pos(Pos::new(HPos::Left, VPos::Top)),
-        (margin, sub_y),
+        (margin, layout.subtitle_y),
     )
     .map_err(e)?;
 
-    // Legend for the partial month, right-aligned on the subtitle's line.
+    let current_month = labels(theme.language).current_month;
     let label_style = text_style(theme, theme.label_size, theme.text);
     let legend_w = root
-        .estimate_text_size(words.current_month, &label_style)
+        .estimate_text_size(current_month, &label_style)
         .map_err(e)?
         .0 as i32;
     let swatch = theme.px(theme.label_size) as i32 * 3 / 4;
-    let legend_x = width as i32 - margin - legend_w;
-    let legend_y = sub_y + theme.px(theme.subtitle_size) as i32 / 2;
+    let legend_x = layout.width - margin - legend_w;
+    let legend_y = layout.subtitle_y + theme.px(theme.subtitle_size) as i32 / 2;
     root.draw(&Rectangle::new(
         [
             (legend_x - swatch - swatch / 2, legend_y - swatch / 2),
@@ -211,28 +272,27 @@ fn draw(root: &Area<'_>, data: &MonthlyCounts, title: &str, theme: &Theme) -> Dr
     ))
     .map_err(e)?;
     root.draw_text(
-        words.current_month,
+        current_month,
         &label_style.pos(Pos::new(HPos::Left, VPos::Center)),
         (legend_x, legend_y),
     )
-    .map_err(e)?;
+    .map_err(e)
+}
 
-    // Plot.
-    let header = sub_y + theme.px(theme.subtitle_size * 2) as i32;
-    let footer_h = theme.px(theme.label_size * 2) as i32;
-    let plot = root.margin(
-        header as u32,
-        (footer_h + margin / 2) as u32,
-        margin as u32,
-        margin as u32,
-    );
+/// The coordinate system, the y axis in whole posts and its light grid.
+fn draw_grid<'a, 'b>(
+    plot: &'a Area<'b>,
+    data: &MonthlyCounts,
+    theme: &Theme,
+) -> DrawResult<Chart<'a, 'b>> {
+    let e = area_error;
     let n = data.months.len();
     // Short histories keep a sensible bar width by centring in twelve slots.
     let pad = if n < 12 { (12 - n) as f64 / 2.0 } else { 0.0 };
     let max = data.months.iter().map(|m| m.posts).max().unwrap_or(0);
     let (top, step) = y_axis(max);
     let axis_font = text_style(theme, theme.label_size, theme.text);
-    let mut chart = ChartBuilder::on(&plot)
+    let mut chart = ChartBuilder::on(plot)
         .x_label_area_size(theme.px(theme.label_size * 3))
         .y_label_area_size(theme.px(theme.label_size * 4))
         .build_cartesian_2d(-pad..n as f64 + pad, 0u32..top)
@@ -243,16 +303,26 @@ fn draw(root: &Area<'_>, data: &MonthlyCounts, title: &str, theme: &Theme) -> Dr
         .x_labels(0)
         .y_labels((top / step + 1) as usize)
         .y_label_formatter(&|v| v.to_string())
-        .y_desc(words.posts_axis)
+        .y_desc(labels(theme.language).posts_axis)
         .axis_desc_style(axis_font.clone())
-        .label_style(axis_font.clone())
+        .label_style(axis_font)
         .bold_line_style(colour(theme.grid).stroke_width(theme.scale))
         .light_line_style(colour(theme.background))
         .axis_style(colour(theme.axis).stroke_width(theme.scale))
         .draw()
         .map_err(e)?;
-    // Bars are drawn in pixels so a month with one post stays visible beside a
-    // month with hundreds: every non-empty bar is at least two (scaled) pixels.
+    Ok(chart)
+}
+
+/// The bars, drawn in pixels so a month with one post stays visible beside a
+/// month with hundreds: every non-empty bar is at least two (scaled) pixels.
+fn draw_bars(
+    root: &Area<'_>,
+    chart: &Chart<'_, '_>,
+    data: &MonthlyCounts,
+    theme: &Theme,
+) -> DrawResult<()> {
+    let n = data.months.len();
     let gap = if n > 60 { 0.1 } else { 0.15 };
     let min_height = 2 * theme.scale as i32;
     for (i, m) in data.months.iter().enumerate().filter(|(_, m)| m.posts > 0) {
@@ -268,16 +338,24 @@ fn draw(root: &Area<'_>, data: &MonthlyCounts, title: &str, theme: &Theme) -> Dr
             [(x0, top), (x1.max(x0 + 1), base)],
             colour(fill).filled(),
         ))
-        .map_err(e)?;
+        .map_err(area_error)?;
     }
+    Ok(())
+}
 
-    // X axis: a tick at each year's start, the year centred on its months; month
-    // numbers too when there is room for them.
-    let px_per_month = {
-        let a = chart.backend_coord(&(0.0, 0)).0;
-        let b = chart.backend_coord(&(1.0, 0)).0;
-        (b - a).max(1)
-    };
+/// The x axis: a tick at each year's start, the year centred on its months;
+/// month numbers too when there is room for them.
+fn draw_x_axis(
+    root: &Area<'_>,
+    chart: &Chart<'_, '_>,
+    data: &MonthlyCounts,
+    theme: &Theme,
+) -> DrawResult<()> {
+    let e = area_error;
+    let n = data.months.len();
+    let label_style = text_style(theme, theme.label_size, theme.text);
+    let x = |i: usize| chart.backend_coord(&(i as f64, 0)).0;
+    let px_per_month = (x(1) - x(0)).max(1);
     let axis_y = chart.backend_coord(&(0.0, 0)).1;
     let tick = theme.px(5) as i32;
     let label_h = theme.px(theme.label_size) as i32;
@@ -298,40 +376,50 @@ fn draw(root: &Area<'_>, data: &MonthlyCounts, title: &str, theme: &Theme) -> Dr
             .position(|m| m.month.year() != year)
             .map_or(n, |p| i + p);
         let year = format!("{year:04}");
-        let year = year.as_str();
-        let x0 = chart.backend_coord(&(i as f64, 0)).0;
-        let x1 = chart.backend_coord(&(end as f64, 0)).0;
+        let (x0, x1) = (x(i), x(end));
         root.draw(&PathElement::new(
             vec![(x0, axis_y), (x0, axis_y + tick * 2)],
             colour(theme.axis).stroke_width(theme.scale),
         ))
         .map_err(e)?;
-        let label_w = root.estimate_text_size(year, &label_style).map_err(e)?.0 as i32;
+        let label_w = root.estimate_text_size(&year, &label_style).map_err(e)?.0 as i32;
         if x1 - x0 >= label_w + tick * 2 {
-            root.draw_text(year, &label_style.pos(centre), ((x0 + x1) / 2, year_y))
+            root.draw_text(&year, &label_style.pos(centre), ((x0 + x1) / 2, year_y))
                 .map_err(e)?;
         }
         i = end;
     }
     if show_months {
         for (i, m) in data.months.iter().enumerate() {
-            let x = (chart.backend_coord(&(i as f64, 0)).0
-                + chart.backend_coord(&(i as f64 + 1.0, 0)).0)
-                / 2;
             let month = m.month.month().to_string();
-            root.draw_text(&month, &label_style.pos(centre), (x, axis_y + tick))
-                .map_err(e)?;
+            root.draw_text(
+                &month,
+                &label_style.pos(centre),
+                ((x(i) + x(i + 1)) / 2, axis_y + tick),
+            )
+            .map_err(e)?;
         }
     }
+    Ok(())
+}
 
-    // Footer.
+/// When and in which time zone the months were counted, bottom right.
+fn draw_footer(
+    root: &Area<'_>,
+    data: &MonthlyCounts,
+    theme: &Theme,
+    layout: &Layout,
+) -> DrawResult<()> {
+    let label_style = text_style(theme, theme.label_size, theme.text);
     root.draw_text(
         &footer(data, theme.language),
         &label_style.pos(Pos::new(HPos::Right, VPos::Bottom)),
-        (width as i32 - margin, height as i32 - margin / 2),
+        (
+            layout.width - layout.margin,
+            layout.height - layout.margin / 2,
+        ),
     )
-    .map_err(e)?;
-    Ok(())
+    .map_err(area_error)
 }
 
 #[cfg(test)]
