@@ -1,0 +1,147 @@
+//! `author-stats` runs (as a child process, as in production) and the checks
+//! on the reports they print.
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use super::s3_server::S3Server;
+
+/// The files a run published under a local destination: everything but its
+/// lock file (`reports/lease.json`, left behind released) and the empty
+/// `reports/` folder that holds it.
+pub fn published_files(dest: &Path) -> Vec<PathBuf> {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(&path, out);
+            } else {
+                out.push(path);
+            }
+        }
+    }
+    let mut files = Vec::new();
+    walk(dest, &mut files);
+    files.retain(|f| !f.ends_with("reports/lease.json"));
+    files
+}
+
+/// Runs the `author-stats` binary with `args` and extra environment.
+pub async fn author_stats(args: &[&str], env: &[(&str, String)]) -> Output {
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_author-stats"));
+    cmd.args(args)
+        .env_remove("AWS_LAMBDA_RUNTIME_API")
+        .env("NO_COLOR", "1");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().await.unwrap()
+}
+
+/// The report a run printed.
+pub fn report_of(out: &Output) -> serde_json::Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not a report ({e}); stderr:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+/// The report of a run that must have succeeded, checked to reconcile.
+pub fn ok_report(out: &Output) -> serde_json::Value {
+    assert!(
+        out.status.success(),
+        "the run failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report = report_of(out);
+    assert_reconciles(&report);
+    report
+}
+
+/// Asserts the reconciliation every report promises.
+pub fn assert_reconciles(report: &serde_json::Value) {
+    let a = &report["authors"];
+    let n = |k: &str| a[k].as_u64().unwrap();
+    assert_eq!(
+        n("active"),
+        n("published")
+            + n("unchanged")
+            + n("skipped")
+            + n("failed")
+            + n("undone")
+            + n("not_published"),
+        "report does not reconcile: {a}"
+    );
+    assert_eq!(
+        n("skipped") as usize,
+        report["skipped"].as_array().unwrap().len()
+    );
+    assert_eq!(
+        n("failed") as usize,
+        report["failed"].as_array().unwrap().len()
+    );
+    assert_eq!(
+        n("undone") as usize,
+        report["undone"].as_array().unwrap().len()
+    );
+}
+
+/// The nightly and backfill windows of the fixtures, as flags.
+pub const NIGHTLY: &[&str] = &["--lookback-days", "7", "--as-of", "2025-11-25T17:45:00Z"];
+pub const BACKFILL: &[&str] = &["--lookback-days", "5475", "--as-of", "2025-11-25T17:45:00Z"];
+
+/// The arguments of `author-stats run` from the test server's source bucket to
+/// its charts bucket. The fixtures have two bad lines in sixteen, so the
+/// bad-line limit is raised.
+pub fn s3_run_args<'a>(extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![
+        "run",
+        "--source",
+        "s3://source-bucket",
+        "--dest",
+        "s3://charts-bucket",
+        "--s3-force-path-style",
+        "--max-bad-share",
+        "0.2",
+    ];
+    args.extend_from_slice(extra);
+    args
+}
+
+/// `author-stats run` from the test server's source bucket to its charts bucket.
+pub async fn run_s3(server: &S3Server, extra: &[&str]) -> Output {
+    author_stats(&s3_run_args(extra), &server.env()).await
+}
+
+/// Where the test server keeps `key` of `bucket`: its HEAD answer.
+pub async fn head(
+    server: &S3Server,
+    bucket: &str,
+    key: &str,
+) -> aws_sdk_s3::operation::head_object::HeadObjectOutput {
+    server
+        .client()
+        .head_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// `author-stats run` between two local directories, with the same raised limit.
+pub async fn run_local(src: &Path, dest: &Path, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "run",
+        "--source",
+        src.to_str().unwrap(),
+        "--dest",
+        dest.to_str().unwrap(),
+        "--max-bad-share",
+        "0.2",
+    ];
+    args.extend_from_slice(extra);
+    author_stats(&args, &[]).await
+}
