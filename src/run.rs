@@ -333,28 +333,7 @@ async fn run_stages(
         Some(Err(Stop::Guard(guard))) => {
             return Err(fail(pipeline, report, started_at, started, guard).await);
         }
-        None => {
-            warn!("the deadline came while reading the inputs");
-            report.stages.total_ms = ms(started.elapsed());
-            let margin_s = config.deadline_margin.as_secs();
-            let error = RunError::DeadlineReading {
-                margin_s,
-                report: Box::default(),
-            };
-            report.error = Some(ReportedError {
-                error_type: error.error_type().to_string(),
-                message: error.to_string(),
-            });
-            if !plan.dry_run
-                && let Err(e) = write_report(pipeline, &mut report, started_at, Latest::Keep).await
-            {
-                warn!(error = %e, "writing the report of the stopped run failed");
-            }
-            return Err(RunError::DeadlineReading {
-                margin_s,
-                report: Box::new(report),
-            });
-        }
+        None => return Err(stopped_reading(pipeline, report, started_at, started).await),
     };
 
     let t = Instant::now();
@@ -368,6 +347,49 @@ async fn run_stages(
     let t = Instant::now();
     let mut cards: Vec<ChartCard> = to_draw.iter().map(ChartCard::from).collect();
     let charts = draw_and_publish(pipeline, plan, to_draw, deadline, existing.as_ref()).await;
+    record_charts(&mut report, charts, &mut cards, t.elapsed());
+
+    let drawable = inputs.tally.drawable_slugs();
+    let prune_guard = prune(
+        pipeline,
+        plan,
+        &drawable,
+        existing.as_ref(),
+        deadline,
+        &mut report,
+    )
+    .await;
+    report.s3_retries = pipeline.source.retries() + pipeline.dest.retries();
+    report.stages.total_ms = ms(started.elapsed());
+    if !report.reconciles() {
+        return Err(RunError::Internal(format!(
+            "the report does not reconcile: {}",
+            report.summary()
+        )));
+    }
+
+    let error = run_outcome(prune_guard, &mut report);
+    if !plan.dry_run {
+        let written = publish_report(pipeline, &mut report, &cards, started_at, deadline).await;
+        if let Err(e) = written {
+            return Err(RunError::Report(e, Box::new(report)));
+        }
+    }
+    info!(summary = %report.summary(), "run finished");
+    match error {
+        Some(e) => Err(with_report(e, report)),
+        None => Ok(report),
+    }
+}
+
+/// Accounts for every drawn (or abandoned) chart in the report, and keeps the
+/// review page's cards to the charts that are in the destination.
+fn record_charts(
+    report: &mut RunReport,
+    charts: Vec<ChartResult>,
+    cards: &mut Vec<ChartCard>,
+    took: Duration,
+) {
     let shown: HashSet<&str> = charts
         .iter()
         .filter(|c| {
@@ -391,7 +413,7 @@ async fn run_stages(
         }
     }
     report.mean_png_bytes = png_bytes.checked_div(drawn).unwrap_or(0);
-    report.stages.draw_and_publish_ms = ms(t.elapsed());
+    report.stages.draw_and_publish_ms = ms(took);
     report.stages.draw_cpu_ms = ms(draw_cpu);
     info!(
         published = report.authors.published,
@@ -403,72 +425,82 @@ async fn run_stages(
         mean_png_bytes = report.mean_png_bytes,
         "stage draw_and_publish done"
     );
+}
 
-    let prune_guard = if deadline.is_some_and(|d| Instant::now() >= d) {
-        warn!(
-            "the deadline came before pruning; charts of removed authors stay until the next run"
-        );
-        None
-    } else {
-        let drawable = inputs.tally.drawable_slugs();
-        prune(
-            pipeline,
-            plan,
-            &drawable,
-            existing.as_ref(),
-            deadline,
-            &mut report,
-        )
-        .await
-    };
-    report.s3_retries = pipeline.source.retries() + pipeline.dest.retries();
-    report.stages.total_ms = ms(started.elapsed());
-    if !report.reconciles() {
-        return Err(RunError::Internal(format!(
-            "the report does not reconcile: {}",
-            report.summary()
-        )));
-    }
-
+/// How a run that published ends: the prune guard, failed charts, undone
+/// authors, in that order of precedence; the report carries the error too.
+fn run_outcome(prune_guard: Option<Guard>, report: &mut RunReport) -> Option<RunError> {
     let error = if let Some(guard) = prune_guard {
-        Some(RunError::Guard(guard, Box::default()))
+        RunError::Guard(guard, Box::default())
     } else if !report.failed.is_empty() {
-        Some(RunError::Publish(Box::default()))
+        RunError::Publish(Box::default())
     } else if !report.undone.is_empty() {
-        Some(RunError::Deadline(Box::default()))
+        RunError::Deadline(Box::default())
     } else {
-        None
+        return None;
     };
-    // The message of Publish and Deadline counts from the report: fill it first.
-    let error = error.map(|e| with_report(e, report.clone()));
-    report.error = error.as_ref().map(|e| ReportedError {
-        error_type: e.error_type().to_string(),
-        message: e.to_string(),
+    // The messages of Publish and Deadline count from the report: fill it first.
+    let error = with_report(error, report.clone());
+    report.error = Some(ReportedError {
+        error_type: error.error_type().to_string(),
+        message: error.to_string(),
     });
-    if !plan.dry_run {
-        // The report has half the margin: the function must answer before
-        // Lambda's hard stop even when the destination stalls.
-        let report_deadline = deadline.map(|d| d + config.deadline_margin / 2);
-        let write = async {
-            match write_report(pipeline, &mut report, started_at, Latest::Replace).await {
-                Ok(()) if config.gallery => write_gallery(pipeline, &report, &cards).await,
-                other => other,
-            }
-        };
-        let written = within(report_deadline, write).await.unwrap_or_else(|| {
-            Err(StoreError::Failed {
-                location: pipeline.dest.describe(&config.reports_prefix),
-                message: "writing the report did not finish within half the deadline margin".into(),
-            })
-        });
-        if let Err(e) = written {
-            return Err(RunError::Report(e, Box::new(report)));
+    Some(error)
+}
+
+/// Writes the report (and the review page) of a run that published, within
+/// half the deadline margin: the function must answer before Lambda's hard stop
+/// even when the destination stalls.
+async fn publish_report(
+    pipeline: &Pipeline,
+    report: &mut RunReport,
+    cards: &[ChartCard],
+    started_at: DateTime<Utc>,
+    deadline: Option<Instant>,
+) -> Result<(), StoreError> {
+    let config = &pipeline.config;
+    let report_deadline = deadline.map(|d| d + config.deadline_margin / 2);
+    let write = async {
+        match write_report(pipeline, report, started_at, Latest::Replace).await {
+            Ok(()) if config.gallery => write_gallery(pipeline, report, cards).await,
+            other => other,
         }
+    };
+    within(report_deadline, write).await.unwrap_or_else(|| {
+        Err(StoreError::Failed {
+            location: pipeline.dest.describe(&config.reports_prefix),
+            message: "writing the report did not finish within half the deadline margin".into(),
+        })
+    })
+}
+
+/// Ends a run whose deadline came while it read the inputs: nothing was
+/// published; the report, with the error in it, goes to `reports/run-<time>.json`.
+async fn stopped_reading(
+    pipeline: &Pipeline,
+    mut report: RunReport,
+    started_at: DateTime<Utc>,
+    started: Instant,
+) -> RunError {
+    warn!("the deadline came while reading the inputs");
+    report.stages.total_ms = ms(started.elapsed());
+    let margin_s = pipeline.config.deadline_margin.as_secs();
+    let error = RunError::DeadlineReading {
+        margin_s,
+        report: Box::default(),
+    };
+    report.error = Some(ReportedError {
+        error_type: error.error_type().to_string(),
+        message: error.to_string(),
+    });
+    if !report.dry_run
+        && let Err(e) = write_report(pipeline, &mut report, started_at, Latest::Keep).await
+    {
+        warn!(error = %e, "writing the report of the stopped run failed");
     }
-    info!(summary = %report.summary(), "run finished");
-    match error {
-        Some(e) => Err(with_report(e, report)),
-        None => Ok(report),
+    RunError::DeadlineReading {
+        margin_s,
+        report: Box::new(report),
     }
 }
 
@@ -900,6 +932,12 @@ async fn prune(
 ) -> Option<Guard> {
     let config = &pipeline.config;
     let existing = existing?;
+    if deadline.is_some_and(|d| Instant::now() >= d) {
+        warn!(
+            "the deadline came before pruning; charts of removed authors stay until the next run"
+        );
+        return None;
+    }
     let (gone, present) = prune_candidates(&config.charts_prefix, existing, drawable);
     if gone.is_empty() {
         return None;
