@@ -190,6 +190,8 @@ impl RawConfig {
 
     /// Validates every setting.
     pub fn validate(self) -> Result<Config, ConfigError> {
+        let s3 = self.s3_options()?;
+        let guards = self.guard_limits()?;
         let invalid = |setting: Setting, value: &str, problem: String| ConfigError::Invalid {
             setting,
             value: value.to_string(),
@@ -264,18 +266,6 @@ impl RawConfig {
                 "must be a non-empty ASCII header value".into(),
             ));
         }
-        let force_path_style = match self.s3_force_path_style.as_deref() {
-            None => false,
-            Some(v) => parse_bool(v)
-                .ok_or_else(|| invalid(S3_FORCE_PATH_STYLE, v, "expected true or false".into()))?,
-        };
-        let read_part_mib = ranged(
-            S3_READ_PART_MIB,
-            self.s3_read_part_mib,
-            DEFAULT_READ_PART_MIB,
-            1..=64,
-            "whole MiB from 1 to 64",
-        )?;
         let max_bad_share = ranged(
             MAX_BAD_RECORD_SHARE,
             self.max_bad_share,
@@ -290,51 +280,6 @@ impl RawConfig {
             1..=256,
             "a whole number from 1 to 256",
         )?;
-        let max_export_age_hours = ranged(
-            MAX_EXPORT_AGE_HOURS,
-            self.max_export_age_hours,
-            DEFAULT_MAX_EXPORT_AGE_HOURS,
-            0..=24 * 365,
-            "whole hours from 0 (no check) to 8760",
-        )?;
-        let max_shrink = ranged(
-            MAX_SHRINK,
-            self.max_shrink,
-            DEFAULT_MAX_SHRINK,
-            0.0..=1.0,
-            "a share between 0 and 1, such as 0.10",
-        )?;
-        let max_prune = match self.max_prune {
-            None => None,
-            Some(v) => Some(ranged(
-                MAX_PRUNE,
-                Some(v),
-                0,
-                0..=10_000_000,
-                "a whole number of charts",
-            )?),
-        };
-        let attempt_timeout = ranged(
-            S3_ATTEMPT_TIMEOUT_SECONDS,
-            self.s3_attempt_timeout_seconds,
-            DEFAULT_ATTEMPT_TIMEOUT_SECONDS,
-            1..=600,
-            "whole seconds from 1 to 600",
-        )?;
-        let operation_timeout = ranged(
-            S3_OPERATION_TIMEOUT_SECONDS,
-            self.s3_operation_timeout_seconds,
-            DEFAULT_OPERATION_TIMEOUT_SECONDS,
-            1..=900,
-            "whole seconds from 1 to 900",
-        )?;
-        if operation_timeout < attempt_timeout {
-            return Err(invalid(
-                S3_OPERATION_TIMEOUT_SECONDS,
-                &operation_timeout.to_string(),
-                format!("must not be shorter than the attempt timeout ({attempt_timeout} s)"),
-            ));
-        }
         if let Some(region) = &self.source_region
             && (region.is_empty()
                 || !region
@@ -373,24 +318,107 @@ impl RawConfig {
             reports_prefix,
             time_zone,
             cache_control,
-            s3: S3Options {
-                force_path_style,
-                read_part_bytes: read_part_mib * MIB,
-                attempt_timeout: Duration::from_secs(attempt_timeout),
-                operation_timeout: Duration::from_secs(operation_timeout),
-                region: None,
-            },
+            s3,
             max_bad_share,
             upload_concurrency,
             theme,
             deadline_margin,
+            max_export_age: guards.max_export_age,
+            max_shrink: guards.max_shrink,
+            max_prune: guards.max_prune,
+            source_region: self.source_region,
+        })
+    }
+
+    /// The S3 client's settings (the source's region is set where it is opened).
+    fn s3_options(&self) -> Result<S3Options, ConfigError> {
+        let invalid = |setting: Setting, value: &str, problem: String| ConfigError::Invalid {
+            setting,
+            value: value.to_string(),
+            problem,
+        };
+        let force_path_style = match self.s3_force_path_style.as_deref() {
+            None => false,
+            Some(v) => parse_bool(v)
+                .ok_or_else(|| invalid(S3_FORCE_PATH_STYLE, v, "expected true or false".into()))?,
+        };
+        let read_part_mib = ranged(
+            S3_READ_PART_MIB,
+            self.s3_read_part_mib.clone(),
+            DEFAULT_READ_PART_MIB,
+            1..=64,
+            "whole MiB from 1 to 64",
+        )?;
+        let attempt_timeout = ranged(
+            S3_ATTEMPT_TIMEOUT_SECONDS,
+            self.s3_attempt_timeout_seconds.clone(),
+            DEFAULT_ATTEMPT_TIMEOUT_SECONDS,
+            1..=600,
+            "whole seconds from 1 to 600",
+        )?;
+        let operation_timeout = ranged(
+            S3_OPERATION_TIMEOUT_SECONDS,
+            self.s3_operation_timeout_seconds.clone(),
+            DEFAULT_OPERATION_TIMEOUT_SECONDS,
+            1..=900,
+            "whole seconds from 1 to 900",
+        )?;
+        if operation_timeout < attempt_timeout {
+            return Err(invalid(
+                S3_OPERATION_TIMEOUT_SECONDS,
+                &operation_timeout.to_string(),
+                format!("must not be shorter than the attempt timeout ({attempt_timeout} s)"),
+            ));
+        }
+        Ok(S3Options {
+            force_path_style,
+            read_part_bytes: read_part_mib * MIB,
+            attempt_timeout: Duration::from_secs(attempt_timeout),
+            operation_timeout: Duration::from_secs(operation_timeout),
+            region: None,
+        })
+    }
+
+    /// The limits of the guards against wrong or stale charts.
+    fn guard_limits(&self) -> Result<GuardLimits, ConfigError> {
+        let max_export_age_hours = ranged(
+            MAX_EXPORT_AGE_HOURS,
+            self.max_export_age_hours.clone(),
+            DEFAULT_MAX_EXPORT_AGE_HOURS,
+            0..=24 * 365,
+            "whole hours from 0 (no check) to 8760",
+        )?;
+        let max_shrink = ranged(
+            MAX_SHRINK,
+            self.max_shrink.clone(),
+            DEFAULT_MAX_SHRINK,
+            0.0..=1.0,
+            "a share between 0 and 1, such as 0.10",
+        )?;
+        let max_prune = match self.max_prune.clone() {
+            None => None,
+            Some(v) => Some(ranged(
+                MAX_PRUNE,
+                Some(v),
+                0,
+                0..=10_000_000,
+                "a whole number of charts",
+            )?),
+        };
+        Ok(GuardLimits {
             max_export_age: (max_export_age_hours > 0)
                 .then(|| chrono::Duration::hours(max_export_age_hours as i64)),
             max_shrink,
             max_prune,
-            source_region: self.source_region,
         })
     }
+}
+
+/// The guards' limits, validated together.
+struct GuardLimits {
+    max_export_age: Option<chrono::Duration>,
+    max_shrink: f64,
+    max_prune: Option<usize>,
 }
 
 /// Parses a number setting that must lie in `range`; `None` gives `default`.
