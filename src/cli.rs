@@ -12,7 +12,7 @@ use tracing::error;
 use crate::config::{self, RawConfig};
 use crate::event::RunRequest;
 use crate::run::{Invocation, Pipeline, RunError, run};
-use crate::sample::{SampleSpec, write_sample};
+use crate::sample::{SampleSpec, split_into_parts, write_sample};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -150,6 +150,10 @@ pub struct SampleArgs {
     /// The export's "now": the last post is before it (RFC 3339).
     #[arg(long, default_value = "2025-11-25T17:45:00Z")]
     pub end: String,
+    /// Also write the posts in N parts under DIR/contentful/all-blog-posts/
+    /// (read them with --posts-key contentful/all-blog-posts/).
+    #[arg(long)]
+    pub parts: Option<usize>,
 }
 
 #[derive(Debug, Args)]
@@ -297,7 +301,14 @@ fn sample_command(args: SampleArgs) -> ExitCode {
         seed: args.seed,
         end,
     };
-    match write_sample(&args.dir, &spec) {
+    let written = write_sample(&args.dir, &spec).and_then(|summary| match args.parts {
+        Some(parts) => Ok(format!(
+            "{summary}\n{}",
+            split_into_parts(&args.dir, parts)?
+        )),
+        None => Ok(summary),
+    });
+    match written {
         Ok(summary) => {
             eprintln!("{summary}");
             ExitCode::SUCCESS
@@ -326,6 +337,7 @@ async fn demo_command(args: DemoArgs) -> ExitCode {
             // The backfill event runs as of now: a sample that ends now fills
             // the charts to their last month.
             end: Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            parts: None,
         });
         if code != ExitCode::SUCCESS {
             return code;

@@ -228,7 +228,15 @@ impl RawConfig {
 
         let source = location(SOURCE_BUCKET, self.source)?;
         let dest = location(CHARTS_BUCKET, self.dest)?;
-        let posts_key = key(POSTS_KEY, self.posts_key, DEFAULT_POSTS_KEY)?;
+        // A posts key ending in `/` names a prefix: every object under it is a
+        // part of the export.
+        let posts_key = match self.posts_key {
+            Some(p) if p.ends_with('/') => {
+                check_key(p.trim_end_matches('/')).map_err(|e| invalid(POSTS_KEY, &p, e))?;
+                p
+            }
+            other => key(POSTS_KEY, other, DEFAULT_POSTS_KEY)?,
+        };
         let authors_key = key(AUTHORS_KEY, self.authors_key, DEFAULT_AUTHORS_KEY)?;
         let charts_prefix = prefix(CHARTS_PREFIX, self.charts_prefix, DEFAULT_CHARTS_PREFIX)?;
         let reports_prefix = prefix(REPORTS_PREFIX, self.reports_prefix, DEFAULT_REPORTS_PREFIX)?;
@@ -566,6 +574,12 @@ mod tests {
                 "UPLOAD_CONCURRENCY",
             ),
             ("traversal key", &[("POSTS_KEY", "../x.gz")], "POSTS_KEY"),
+            ("root parts prefix", &[("POSTS_KEY", "/")], "POSTS_KEY"),
+            (
+                "traversal prefix",
+                &[("POSTS_KEY", "../parts/")],
+                "POSTS_KEY",
+            ),
             ("absolute key", &[("AUTHORS_KEY", "/x.gz")], "AUTHORS_KEY"),
             ("root prefix", &[("CHARTS_PREFIX", "/")], "CHARTS_PREFIX"),
             (

@@ -129,6 +129,17 @@ impl ReasonCount {
             self.sample_lines.push(line);
         }
     }
+
+    /// Adds the counts of another file (a part of the same export); the samples
+    /// keep the first few of both, each a line number within its own part.
+    pub fn merge(&mut self, other: ReasonCount) {
+        self.count += other.count;
+        for line in other.sample_lines {
+            if self.sample_lines.len() < SAMPLE_LINES {
+                self.sample_lines.push(line);
+            }
+        }
+    }
 }
 
 /// Counts of what was read from one file.
@@ -145,6 +156,16 @@ pub struct LineStats {
 }
 
 impl LineStats {
+    /// Adds the statistics of another part of the same export.
+    pub fn merge(&mut self, other: LineStats) {
+        self.lines += other.lines;
+        self.records += other.records;
+        self.bytes += other.bytes;
+        for (reason, count) in other.bad {
+            self.bad.entry(reason).or_default().merge(count);
+        }
+    }
+
     pub fn bad_total(&self) -> u64 {
         self.bad.values().map(|r| r.count).sum()
     }

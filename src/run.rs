@@ -617,10 +617,8 @@ async fn read_inputs(
     let source = pipeline.source.as_ref();
 
     // A stale export is refused before it is read.
-    let exported_at = source
-        .last_modified(&config.posts_key)
-        .await
-        .map_err(source_error)?;
+    let posts = PostsExport::find(source, &config.posts_key).await?;
+    let exported_at = posts.oldest_part(source).await?;
     report.posts_exported_at = Some(exported_at);
     check_export_age(
         config,
@@ -661,11 +659,7 @@ async fn read_inputs(
     // Posts: streamed through the tally, never held.
     let t = Instant::now();
     let tally = Tally::new(authors, config.time_zone, plan.as_of);
-    let (tally, posts_file) = read_source(source, &config.posts_key, tally, |tally, line, text| {
-        tally.add(line, &parse_post_line(text)?);
-        Ok(())
-    })
-    .await?;
+    let (tally, posts_file) = posts.read(source, tally).await?;
     report.stages.read_posts_ms = ms(t.elapsed());
     let mb = posts_file.lines.bytes as f64 / 1e6;
     info!(
@@ -700,6 +694,99 @@ async fn read_inputs(
         report.previous.as_ref(),
     )?;
     Ok(Inputs { tally })
+}
+
+/// The posts export: one object, or every object under a prefix (a key ending
+/// in `/`), each a part of the export.
+enum PostsExport {
+    One(String),
+    Parts { prefix: String, keys: Vec<String> },
+}
+
+impl PostsExport {
+    async fn find(source: &dyn Store, key: &str) -> Result<Self, RunError> {
+        if !key.ends_with('/') {
+            return Ok(PostsExport::One(key.to_string()));
+        }
+        let mut keys: Vec<String> = source
+            .list(key)
+            .await
+            .map_err(source_error)?
+            .into_iter()
+            .filter(|k| !k.ends_with('/'))
+            .collect();
+        if keys.is_empty() {
+            return Err(RunError::SourceMissing(StoreError::NotFound {
+                location: format!("{} (no part under this prefix)", source.describe(key)),
+            }));
+        }
+        keys.sort();
+        Ok(PostsExport::Parts {
+            prefix: key.to_string(),
+            keys,
+        })
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        match self {
+            PostsExport::One(key) => vec![key.as_str()],
+            PostsExport::Parts { keys, .. } => keys.iter().map(String::as_str).collect(),
+        }
+    }
+
+    /// When the export was written: its oldest part's time, so one part the
+    /// exporter stopped refreshing makes the whole export stale.
+    async fn oldest_part(&self, source: &dyn Store) -> Result<DateTime<Utc>, RunError> {
+        let times: Vec<Result<DateTime<Utc>, StoreError>> = futures::stream::iter(self.keys())
+            .map(|key| source.last_modified(key))
+            .buffer_unordered(16)
+            .collect()
+            .await;
+        let mut oldest: Option<DateTime<Utc>> = None;
+        for time in times {
+            let time = time.map_err(source_error)?;
+            oldest = Some(oldest.map_or(time, |o| o.min(time)));
+        }
+        oldest.ok_or_else(|| RunError::Internal("an export without objects".into()))
+    }
+
+    /// Streams every part through a tally of its own, as many parts at a time
+    /// as there are cores (each decodes on its own thread), and merges them.
+    async fn read(
+        &self,
+        source: &dyn Store,
+        tally: Tally,
+    ) -> Result<(Tally, FileReport), RunError> {
+        let fold = |tally: &mut Tally, line: u64, text: Line<'_>| {
+            tally.add(line, &parse_post_line(text)?);
+            Ok(())
+        };
+        let (prefix, keys) = match self {
+            PostsExport::One(key) => return read_source(source, key, tally, fold).await,
+            PostsExport::Parts { prefix, keys } => (prefix, keys),
+        };
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let parts: Vec<Result<(Tally, FileReport), RunError>> = futures::stream::iter(keys)
+            .map(|key| read_source(source, key, tally.clone(), fold))
+            .buffer_unordered(cores)
+            .collect()
+            .await;
+        let mut merged = tally;
+        let mut lines = LineStats::default();
+        for part in parts {
+            let (part_tally, file) = part?;
+            merged.merge(part_tally);
+            lines.merge(file.lines);
+        }
+        info!(parts = keys.len(), prefix = %source.describe(prefix), "read the export in parts");
+        Ok((
+            merged,
+            FileReport {
+                location: format!("{} ({} parts)", source.describe(prefix), keys.len()),
+                lines,
+            },
+        ))
+    }
 }
 
 /// The posts export must have been written within `MAX_EXPORT_AGE_HOURS` of `as_of`.

@@ -458,6 +458,44 @@ pub fn write_sample(dir: &Path, spec: &SampleSpec) -> io::Result<String> {
     ))
 }
 
+/// The prefix the parts of a sample export in parts go under.
+pub const PARTS_PREFIX: &str = "contentful/all-blog-posts/";
+
+/// Splits the sample's posts file into `parts` gzip files of consecutive lines
+/// under [`PARTS_PREFIX`] (`part-00000.jsonl.gz`, ...), beside the single file:
+/// the same export, in parts, as a platform too large for one stream writes it.
+pub fn split_into_parts(dir: &Path, parts: usize) -> io::Result<String> {
+    use std::io::BufRead;
+    let parts = parts.max(1);
+    let posts_path = dir.join(DEFAULT_POSTS_KEY);
+    let open = || -> io::Result<_> {
+        Ok(io::BufReader::new(flate2::read::MultiGzDecoder::new(
+            io::BufReader::new(File::open(&posts_path)?),
+        )))
+    };
+    let total = open()?.split(b'\n').count();
+    let per_part = total.div_ceil(parts).max(1);
+    let part_dir = dir.join(PARTS_PREFIX);
+    if part_dir.exists() {
+        std::fs::remove_dir_all(&part_dir)?;
+    }
+    std::fs::create_dir_all(&part_dir)?;
+    let mut lines = open()?.split(b'\n');
+    for part in 0..parts {
+        let path = part_dir.join(format!("part-{part:05}.jsonl.gz"));
+        let mut out = GzEncoder::new(BufWriter::new(File::create(path)?), Compression::default());
+        for line in lines.by_ref().take(per_part) {
+            out.write_all(&line?)?;
+            out.write_all(b"\n")?;
+        }
+        out.finish()?.flush()?;
+    }
+    Ok(format!(
+        "split {total} post lines into {parts} parts under {}",
+        part_dir.display()
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -281,6 +281,24 @@ impl Tally {
             .collect()
     }
 
+    /// Adds the counts of `other`, a tally of another part of the same export
+    /// built from the same author master (`Tally::new` with the same rows), so
+    /// parts read apart make one tally.
+    pub fn merge(&mut self, other: Tally) {
+        debug_assert_eq!(self.entries.len(), other.entries.len());
+        for (mine, theirs) in self.entries.iter_mut().zip(other.entries) {
+            for (month, n) in theirs.months {
+                *mine.months.entry(month).or_default() += n;
+            }
+            mine.last_post = mine.last_post.max(theirs.last_post);
+        }
+        let (p, o) = (&mut self.posts, other.posts);
+        p.orphans.merge(o.orphans);
+        p.unpublished += o.unpublished;
+        p.future += o.future;
+        p.counted += o.counted;
+    }
+
     /// Folds one post into its author's month.
     pub fn add(&mut self, line: u64, post: &Post<'_>) {
         let Some(&index) = self.by_id.get(post.author_id.as_str()) else {

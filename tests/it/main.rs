@@ -14,6 +14,7 @@ mod in_process;
 mod lambda_rie;
 mod lease;
 mod local_run;
+mod parts;
 mod ranged;
 mod requirements;
 mod s3_run;

@@ -1,0 +1,154 @@
+//! REQ-IN-008: an export in parts (a posts key ending in `/`) gives the same
+//! charts and counts as the same posts in one object, on local directories and
+//! on the S3 test server.
+
+use std::path::Path;
+
+use crate::common::*;
+
+const PARTS: &str = "contentful/all-blog-posts/";
+
+/// The fixture posts cut into three parts: two gzip, one plain.
+fn fixture_parts() -> Vec<(String, Vec<u8>)> {
+    let text = std::fs::read_to_string(data("posts.jsonl")).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    lines
+        .chunks(6)
+        .enumerate()
+        .map(|(i, chunk)| {
+            let body = format!("{}\n", chunk.join("\n")).into_bytes();
+            let body = if i == 1 {
+                body
+            } else {
+                gzip_two_members(&body)
+            };
+            (format!("{PARTS}part-{i}.jsonl.gz"), body)
+        })
+        .collect()
+}
+
+/// What must agree between the two runs.
+fn counts(report: &serde_json::Value) -> serde_json::Value {
+    serde_json::json!({
+        "authors": report["authors"],
+        "posts": {
+            "counted": report["posts"]["counted"],
+            "unpublished": report["posts"]["unpublished"],
+            "future": report["posts"]["future"],
+            "orphans": report["posts"]["orphans"]["count"],
+        },
+        "lines": report["posts_file"]["lines"],
+        "records": report["posts_file"]["records"],
+    })
+}
+
+fn charts(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut out: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir.join("author-monthly-stats"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "png" || e == "json"))
+        .map(|p| {
+            (
+                p.file_name().unwrap().to_string_lossy().to_string(),
+                std::fs::read(&p).unwrap(),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parts_on_a_local_dir_read_as_one_export() {
+    let src = tempfile::tempdir().unwrap();
+    local_fixtures(src.path());
+    for (key, body) in fixture_parts() {
+        let path = src.path().join(&key);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, body).unwrap();
+    }
+    let (one, parts) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let single = ok_report(&run_local(src.path(), one.path(), BACKFILL).await);
+    let split = ok_report(
+        &run_local(
+            src.path(),
+            parts.path(),
+            &[BACKFILL, &["--posts-key", PARTS]].concat(),
+        )
+        .await,
+    );
+    assert_eq!(counts(&single), counts(&split));
+    assert!(
+        split["posts_file"]["location"]
+            .as_str()
+            .unwrap()
+            .ends_with("(3 parts)"),
+        "{}",
+        split["posts_file"]
+    );
+    assert_eq!(charts(one.path()), charts(parts.path()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parts_on_s3_read_as_one_export() {
+    let server = S3Server::start(&[SOURCE_BUCKET, CHARTS_BUCKET]).await;
+    server.put_fixtures().await;
+    for (key, body) in fixture_parts() {
+        server.put(SOURCE_BUCKET, &key, body).await;
+    }
+    let single = ok_report(&run_s3(&server, &[BACKFILL, &["--dry-run"]].concat()).await);
+    let split = ok_report(&run_s3(&server, &[BACKFILL, &["--posts-key", PARTS]].concat()).await);
+    assert_eq!(counts(&single)["posts"], counts(&split)["posts"]);
+    assert_eq!(split["authors"]["published"], 3);
+    // A prefix with no part is a missing export.
+    let out = run_s3(
+        &server,
+        &[BACKFILL, &["--posts-key", "contentful/none/"]].concat(),
+    )
+    .await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("[SourceMissing]") && stderr.contains("no part"),
+        "{stderr}"
+    );
+}
+
+// `sample-data --parts`: a generated export in seven parts, read both ways.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sample_in_seven_parts_reads_as_the_single_file() {
+    let src = tempfile::tempdir().unwrap();
+    let made = author_stats(
+        &[
+            "sample-data",
+            src.path().to_str().unwrap(),
+            "--posts",
+            "1500",
+            "--authors",
+            "60",
+            "--parts",
+            "7",
+        ],
+        &[],
+    )
+    .await;
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let parts = std::fs::read_dir(src.path().join(PARTS)).unwrap().count();
+    assert_eq!(parts, 7);
+    let (one, split) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = ok_report(&run_local(src.path(), one.path(), BACKFILL).await);
+    let b = ok_report(
+        &run_local(
+            src.path(),
+            split.path(),
+            &[BACKFILL, &["--posts-key", PARTS]].concat(),
+        )
+        .await,
+    );
+    assert_eq!(counts(&a)["posts"], counts(&b)["posts"]);
+    assert_eq!(a["authors"], b["authors"]);
+    assert_eq!(charts(one.path()), charts(split.path()));
+}
