@@ -196,6 +196,16 @@ impl S3Store {
             .body(ByteStream::from(body))
     }
 
+    fn head_request(
+        &self,
+        key: &str,
+    ) -> aws_sdk_s3::operation::head_object::builders::HeadObjectFluentBuilder {
+        self.client
+            .head_object()
+            .bucket(&self.bucket)
+            .key(self.key(key))
+    }
+
     fn key(&self, key: &str) -> String {
         format!("{}{key}", self.prefix)
     }
@@ -273,14 +283,7 @@ impl Store for S3Store {
 
     fn head<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<ObjectMeta>, StoreError>> {
         Box::pin(async move {
-            match self
-                .client
-                .head_object()
-                .bucket(&self.bucket)
-                .key(self.key(key))
-                .send()
-                .await
-            {
+            match self.head_request(key).send().await {
                 Ok(out) => Ok(Some(ObjectMeta {
                     // The checksum the object was written with; an object without
                     // one (written by something else) never matches and is re-put.
@@ -349,10 +352,7 @@ impl Store for S3Store {
     ) -> BoxFuture<'a, Result<DateTime<Utc>, StoreError>> {
         Box::pin(async move {
             let out = self
-                .client
-                .head_object()
-                .bucket(&self.bucket)
-                .key(self.key(key))
+                .head_request(key)
                 .send()
                 .await
                 .map_err(|e| self.classify(key, e))?;

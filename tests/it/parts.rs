@@ -117,25 +117,7 @@ async fn parts_on_s3_read_as_one_export() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sample_in_seven_parts_reads_as_the_single_file() {
     let src = tempfile::tempdir().unwrap();
-    let made = author_stats(
-        &[
-            "sample-data",
-            src.path().to_str().unwrap(),
-            "--posts",
-            "1500",
-            "--authors",
-            "60",
-            "--parts",
-            "7",
-        ],
-        &[],
-    )
-    .await;
-    assert!(
-        made.status.success(),
-        "{}",
-        String::from_utf8_lossy(&made.stderr)
-    );
+    sample_data(src.path(), 1500, 60, &["--parts", "7"]).await;
     let parts = std::fs::read_dir(src.path().join(PARTS)).unwrap().count();
     assert_eq!(parts, 7);
     let (one, split) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());

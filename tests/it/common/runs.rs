@@ -38,6 +38,23 @@ pub async fn author_stats(args: &[&str], env: &[(&str, String)]) -> Output {
     cmd.output().await.unwrap()
 }
 
+/// `author-stats sample-data DIR --posts N --authors N [extra]`, which must succeed.
+pub async fn sample_data(dir: &Path, posts: usize, authors: usize, extra: &[&str]) {
+    let (posts, authors) = (posts.to_string(), authors.to_string());
+    let dir = dir.to_str().unwrap();
+    let args = [
+        &["sample-data", dir, "--posts", &posts, "--authors", &authors][..],
+        extra,
+    ]
+    .concat();
+    let made = author_stats(&args, &[]).await;
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+}
+
 /// The report a run printed.
 pub fn report_of(out: &Output) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {

@@ -10,7 +10,7 @@ use hyper_util::server::conn::auto::Builder as ConnBuilder;
 
 use super::faults::{SharedFaults, faulty_call};
 use super::fixtures::gzip_two_members;
-use super::runs::author_stats;
+use super::runs::sample_data;
 use super::{ACCESS_KEY, SECRET_KEY, SOURCE_BUCKET, data};
 
 /// A real S3-compatible server (s3s-fs) on 127.0.0.1, serving a temp directory,
@@ -153,23 +153,7 @@ impl S3Server {
     /// returned directory holds the files, for a local run to compare with.
     pub async fn put_sample(&self, posts: usize, authors: usize) -> tempfile::TempDir {
         let export = tempfile::tempdir().unwrap();
-        let made = author_stats(
-            &[
-                "sample-data",
-                export.path().to_str().unwrap(),
-                "--posts",
-                &posts.to_string(),
-                "--authors",
-                &authors.to_string(),
-            ],
-            &[],
-        )
-        .await;
-        assert!(
-            made.status.success(),
-            "{}",
-            String::from_utf8_lossy(&made.stderr)
-        );
+        sample_data(export.path(), posts, authors, &[]).await;
         for key in [
             "contentful/all-blog-posts.jsonl.gz",
             "contentful/authorProfile.jsonl.gz",
