@@ -124,3 +124,22 @@ fn dashboard_body_is_json_with_every_widget() {
     }
     assert_eq!(dashboard["widgets"].as_array().unwrap().len(), 6);
 }
+
+// REQ-CF-001: the configuration doc lists every setting with its variable and its
+// flag, as the code names them.
+#[test]
+fn configuration_doc_names_every_setting() {
+    let doc = std::fs::read_to_string(repo().join("docs/configuration.md")).unwrap();
+    for setting in author_stats_batch::config::SETTINGS {
+        let row = doc
+            .lines()
+            .find(|l| l.starts_with(&format!("| `{}` |", setting.env)))
+            .unwrap_or_else(|| panic!("{} has no row in docs/configuration.md", setting.env));
+        assert!(
+            row.contains(&format!("`{}", setting.flag)),
+            "the row of {} does not name {}: {row}",
+            setting.env,
+            setting.flag
+        );
+    }
+}
