@@ -30,8 +30,8 @@ pub const DEFAULT_MAX_EXPORT_AGE_HOURS: u64 = 48;
 pub const DEFAULT_MAX_SHRINK: f64 = 0.10;
 /// Charts pruned without `allow_mass_prune`: the larger of this and
 /// [`DEFAULT_MAX_PRUNE_SHARE`] of the charts present.
-pub const DEFAULT_MAX_PRUNE_FLOOR: usize = 10;
-pub const DEFAULT_MAX_PRUNE_SHARE: f64 = 0.05;
+pub(crate) const DEFAULT_MAX_PRUNE_FLOOR: usize = 10;
+pub(crate) const DEFAULT_MAX_PRUNE_SHARE: f64 = 0.05;
 
 /// One setting: its environment variable (Lambda) and its flag (CLI).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -11,7 +11,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
 /// Lookback used when a request does not name one.
-pub const DEFAULT_LOOKBACK_DAYS: u32 = 7;
+pub(crate) const DEFAULT_LOOKBACK_DAYS: u32 = 7;
 /// The accepted range of `lookback_days` (100 years at most).
 pub const LOOKBACK_RANGE: std::ops::RangeInclusive<u32> = 1..=36_500;
 

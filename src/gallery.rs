@@ -30,7 +30,7 @@ impl From<&MonthlyCounts> for ChartCard {
 }
 
 /// Escapes text for HTML content and attribute values.
-pub fn escape(text: &str) -> String {
+pub(crate) fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
@@ -90,7 +90,7 @@ window.addEventListener('load',function(){
 /// The page for `report`, with `charts` (sorted by slug) linked through
 /// `chart_href`, the path from the page to the charts prefix (ends with `/` or
 /// is empty).
-pub fn render_gallery(report: &RunReport, charts: &[ChartCard], chart_href: &str) -> String {
+pub(crate) fn render_gallery(report: &RunReport, charts: &[ChartCard], chart_href: &str) -> String {
     let a = &report.authors;
     let mut html = String::with_capacity(4096 + charts.len() * 400);
     let _ = write!(

@@ -47,7 +47,7 @@ enum Chunk {
 /// Reads `decoded` on a blocking thread of its own and returns a `BufRead` over
 /// what it produces. A read or decompression error is passed on to the reader.
 /// Must be called inside the async runtime.
-pub fn pipelined_lines(decoded: Decoded) -> ChunkReader {
+pub(crate) fn pipelined_lines(decoded: Decoded) -> ChunkReader {
     let (tx, rx) = sync_channel(CHUNKS_IN_FLIGHT);
     let source = SyncIoBridge::new(decoded);
     tokio::task::spawn_blocking(move || pump(source, &tx));

@@ -17,7 +17,7 @@ use crate::publish;
 use crate::store::{ObjectHeaders, Precondition, Store, StoreError};
 
 /// The lease object's name under the reports prefix.
-pub const LEASE_NAME: &str = "lease.json";
+pub(crate) const LEASE_NAME: &str = "lease.json";
 
 /// What a lease object says.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -77,7 +77,7 @@ fn body(record: &LeaseRecord) -> Vec<u8> {
 }
 
 /// Takes the lease at `key` for `record.run_id` until `record.expires_at`.
-pub async fn acquire(
+pub(crate) async fn acquire(
     store: &dyn Store,
     key: &str,
     record: LeaseRecord,

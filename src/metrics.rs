@@ -16,7 +16,7 @@ use crate::report::RunReport;
 pub const NAMESPACE: &str = "AuthorStats";
 
 /// Lookbacks up to this many days are the nightly (the schedule sends 7).
-pub const NIGHTLY_MAX_LOOKBACK_DAYS: u32 = 31;
+pub(crate) const NIGHTLY_MAX_LOOKBACK_DAYS: u32 = 31;
 
 /// Which kind of run a record is about: the metrics' one dimension.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

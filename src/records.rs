@@ -28,11 +28,11 @@ pub const MAX_LINE_BYTES: usize = 8 * 1024 * 1024;
 /// `display_name`) longer than this, as JSON text, makes the record
 /// `field_too_long`: no real value is near it, and the streamed path must not
 /// buffer an unbounded string.
-pub const MAX_FIELD_BYTES: usize = 64 * 1024;
+pub(crate) const MAX_FIELD_BYTES: usize = 64 * 1024;
 
 /// Posts dated before this are placeholders (`0001-01-01`), not history:
 /// `implausible_date`, never a 24,000-month chart.
-pub fn earliest_plausible_date() -> DateTime<Utc> {
+pub(crate) fn earliest_plausible_date() -> DateTime<Utc> {
     NaiveDate::from_ymd_opt(1990, 1, 1)
         .and_then(|d| d.and_hms_opt(0, 0, 0))
         .map(|t| t.and_utc())
@@ -40,7 +40,7 @@ pub fn earliest_plausible_date() -> DateTime<Utc> {
 }
 
 /// How many line numbers each bad-record reason keeps as samples.
-pub const SAMPLE_LINES: usize = 5;
+pub(crate) const SAMPLE_LINES: usize = 5;
 
 /// A published or draft post: the three fields the batch reads.
 #[derive(Debug, Clone)]
@@ -323,7 +323,7 @@ enum Scanned {
 /// bytes, ending at its line end), keeping at most [`MAX_FIELD_BYTES`] of any
 /// value. An I/O error of the underlying reader shows here as `invalid_json`;
 /// [`read_lines`] reports the I/O error itself.
-pub fn parse_post_streamed(reader: &mut dyn Read) -> Result<Post<'static>, BadReason> {
+pub(crate) fn parse_post_streamed(reader: &mut dyn Read) -> Result<Post<'static>, BadReason> {
     let settings = ReaderSettings {
         // Path tracking would keep every member name; numbers are any valid JSON
         // number, as serde_json's fast path accepts.

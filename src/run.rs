@@ -253,7 +253,7 @@ pub struct Invocation {
 }
 
 /// How long a command-line run's lease lasts: the function's timeout.
-pub const CLI_LEASE: chrono::Duration = chrono::Duration::minutes(15);
+pub(crate) const CLI_LEASE: chrono::Duration = chrono::Duration::minutes(15);
 
 impl Invocation {
     /// A command-line run: no deadline, a lease of [`CLI_LEASE`].
@@ -571,7 +571,7 @@ async fn read_previous_run(pipeline: &Pipeline) -> Option<PreviousRun> {
 
 /// Runs move forward in time: an `as_of` older than the last published run's
 /// would replace newer charts with older ones. Equal is the scheduler's retry.
-pub fn check_as_of(plan: &RunPlan, previous: Option<&PreviousRun>) -> Result<(), Guard> {
+pub(crate) fn check_as_of(plan: &RunPlan, previous: Option<&PreviousRun>) -> Result<(), Guard> {
     match previous {
         Some(p) if plan.as_of < p.as_of && !plan.dry_run && !plan.allow_older_as_of => {
             Err(Guard::AsOfRewind {
@@ -790,7 +790,7 @@ impl PostsExport {
 }
 
 /// The posts export must have been written within `MAX_EXPORT_AGE_HOURS` of `as_of`.
-pub fn check_export_age(
+pub(crate) fn check_export_age(
     config: &Config,
     plan: &RunPlan,
     location: &str,
@@ -838,7 +838,7 @@ fn check_posts(
 
 /// Counted posts may not drop by more than `max_shrink` against the last
 /// published run; the first run has nothing to compare with.
-pub fn check_shrink(
+pub(crate) fn check_shrink(
     max_shrink: f64,
     counted: u64,
     previous: Option<&PreviousRun>,
@@ -978,7 +978,7 @@ async fn list_charts(pipeline: &Pipeline) -> Option<HashSet<String>> {
 
 /// The slugs of the charts (`<slug>.png`, `<slug>.json`) under the charts
 /// prefix whose slug is not drawable; other objects are never candidates.
-pub fn prune_candidates(
+pub(crate) fn prune_candidates(
     charts_prefix: &str,
     existing: &HashSet<String>,
     drawable: &HashSet<&str>,

@@ -459,7 +459,7 @@ pub fn write_sample(dir: &Path, spec: &SampleSpec) -> io::Result<String> {
 }
 
 /// The prefix the parts of a sample export in parts go under.
-pub const PARTS_PREFIX: &str = "contentful/all-blog-posts/";
+pub(crate) const PARTS_PREFIX: &str = "contentful/all-blog-posts/";
 
 /// Splits the sample's posts file into `parts` gzip files of consecutive lines
 /// under [`PARTS_PREFIX`] (`part-00000.jsonl.gz`, ...), beside the single file:

@@ -16,7 +16,7 @@ use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
 use crate::records::{Author, Post, ReasonCount};
 
 /// Longest slug accepted, in bytes.
-pub const MAX_SLUG_BYTES: usize = 200;
+pub(crate) const MAX_SLUG_BYTES: usize = 200;
 
 /// A calendar month, as `year * 12 + (month - 1)`, so consecutive months are
 /// consecutive integers. Written as `YYYY-MM` (in the chart data and reports).

@@ -8,7 +8,11 @@ use std::collections::HashMap;
 
 /// Encodes an RGB buffer of `width` x `height` as an indexed PNG. Deterministic:
 /// the palette is ordered by use, ties by colour value.
-pub fn encode_png(rgb: &[u8], width: u32, height: u32) -> Result<Vec<u8>, png::EncodingError> {
+pub(crate) fn encode_png(
+    rgb: &[u8],
+    width: u32,
+    height: u32,
+) -> Result<Vec<u8>, png::EncodingError> {
     let (palette, indices) = quantize(rgb, width as usize);
     let mut out = Vec::with_capacity(48 * 1024);
     let mut enc = png::Encoder::new(&mut out, width, height);

@@ -13,14 +13,14 @@ use std::sync::OnceLock;
 
 use ab_glyph::{Font, FontRef};
 
-pub use encode::encode_png;
+pub(crate) use encode::encode_png;
 pub use render::render_chart;
 pub use theme::Theme;
 
 /// The bundled font.
-pub static FONT_BYTES: &[u8] = include_bytes!("../../assets/fonts/NotoSansJP_500Medium.ttf");
+pub(crate) static FONT_BYTES: &[u8] = include_bytes!("../../assets/fonts/NotoSansJP_500Medium.ttf");
 /// The family name the font is registered under with `plotters`.
-pub const FONT_FAMILY: &str = "author-stats-sans";
+pub(crate) const FONT_FAMILY: &str = "author-stats-sans";
 
 /// A chart could not be drawn.
 #[derive(Debug, thiserror::Error)]

@@ -194,7 +194,7 @@ impl fmt::Display for Location {
 }
 
 /// `a/b` -> `a/b/`, `` -> ``, `/a//` -> `a/`.
-pub fn normalize_prefix(prefix: &str) -> String {
+pub(crate) fn normalize_prefix(prefix: &str) -> String {
     let trimmed = prefix.trim_matches('/');
     if trimmed.is_empty() {
         String::new()
@@ -204,7 +204,7 @@ pub fn normalize_prefix(prefix: &str) -> String {
 }
 
 /// Opens a store for a location; S3 stores share one client.
-pub async fn open_store(location: &Location, s3: &s3::S3Options) -> Arc<dyn Store> {
+pub(crate) async fn open_store(location: &Location, s3: &s3::S3Options) -> Arc<dyn Store> {
     match location {
         Location::Local(root) => Arc::new(local::LocalStore::new(root.clone())),
         Location::S3 { bucket, prefix } => {
@@ -229,7 +229,7 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 
 /// The user-metadata key the SHA-256 of a chart is stored under on S3
 /// (`x-amz-meta-sha256`).
-pub const SHA256_METADATA: &str = "sha256";
+pub(crate) const SHA256_METADATA: &str = "sha256";
 
 #[cfg(test)]
 mod tests {

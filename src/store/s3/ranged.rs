@@ -28,9 +28,9 @@ use tokio_util::task::AbortOnDropHandle;
 use super::RetryCounter;
 
 /// Parts fetched ahead of the one being read.
-pub const PARTS_IN_FLIGHT: usize = 4;
+pub(crate) const PARTS_IN_FLIGHT: usize = 4;
 /// Times a part whose connection dropped is resumed before the read fails.
-pub const RESUMES_PER_PART: u32 = 2;
+pub(crate) const RESUMES_PER_PART: u32 = 2;
 
 /// What a ranged read needs of the store it reads from.
 #[derive(Clone)]
@@ -46,7 +46,7 @@ pub(super) struct Source {
 }
 
 /// The object's total size from a `Content-Range: bytes a-b/total` header.
-pub fn total_size(content_range: &str) -> Option<u64> {
+pub(crate) fn total_size(content_range: &str) -> Option<u64> {
     let (unit, rest) = content_range.trim().split_once(' ')?;
     if !unit.eq_ignore_ascii_case("bytes") {
         return None;
@@ -55,7 +55,7 @@ pub fn total_size(content_range: &str) -> Option<u64> {
 }
 
 /// The ranges after the first part, in order.
-pub fn later_parts(total: u64, part_bytes: u64) -> Vec<Range<u64>> {
+pub(crate) fn later_parts(total: u64, part_bytes: u64) -> Vec<Range<u64>> {
     let mut parts = Vec::new();
     let mut start = part_bytes;
     while start < total {
@@ -145,7 +145,7 @@ struct PartState {
 
 /// The bytes of one part as they arrive. `first` is the body of a GET already
 /// sent for exactly this range.
-pub fn part_stream(
+pub(crate) fn part_stream(
     source: Source,
     etag: Option<String>,
     range: Range<u64>,
@@ -232,7 +232,7 @@ async fn next_chunk(s: &mut PartState) -> io::Result<Option<Bytes>> {
 /// The whole object, in order: the first part's body streamed as it arrives,
 /// then the later parts, fetched [`PARTS_IN_FLIGHT`] ahead on their own task.
 /// Must be called inside the async runtime.
-pub fn object_stream(
+pub(crate) fn object_stream(
     source: Source,
     etag: Option<String>,
     first: ByteStream,
