@@ -77,64 +77,57 @@ pub struct RunArgs {
     pub report: Option<PathBuf>,
 }
 
-/// The settings shared with the Lambda environment (see docs/configuration.md).
-#[derive(Debug, Args, Default)]
-pub struct SettingArgs {
-    #[arg(long)]
-    pub posts_key: Option<String>,
-    #[arg(long)]
-    pub authors_key: Option<String>,
-    #[arg(long)]
-    pub charts_prefix: Option<String>,
-    #[arg(long)]
-    pub reports_prefix: Option<String>,
-    /// IANA zone the months are counted in (default Asia/Tokyo).
-    #[arg(long)]
-    pub time_zone: Option<String>,
-    #[arg(long)]
-    pub cache_control: Option<String>,
-    /// Use path-style S3 addressing (S3-compatible servers).
-    #[arg(long)]
-    pub s3_force_path_style: bool,
-    /// Size in MiB of the ranged GETs the source files are read in (default 8).
-    #[arg(long)]
-    pub s3_read_part_mib: Option<String>,
-    /// Largest share of bad lines accepted before the input is judged broken (default 0.01).
-    #[arg(long)]
-    pub max_bad_share: Option<String>,
-    #[arg(long)]
-    pub upload_concurrency: Option<String>,
-    /// A chart theme as a JSON file.
-    #[arg(long)]
-    pub theme: Option<PathBuf>,
-    /// Write the review page index.html: true or false (default: true for a
-    /// local destination, false for S3, where it goes under the reports prefix).
-    #[arg(long)]
-    pub gallery: Option<String>,
-    /// Fail as ExportStale when the posts export is older than as_of minus this
-    /// many hours (default 48; 0 disables the check).
-    #[arg(long)]
-    pub max_export_age_hours: Option<String>,
-    /// Fail as InputShrunk when the counted posts drop by more than this share
-    /// against the last published run (default 0.10).
-    #[arg(long)]
-    pub max_shrink: Option<String>,
-    /// Most charts of removed authors deleted in one run (default: the larger of
-    /// 10 and 5% of the charts present).
-    #[arg(long)]
-    pub max_prune: Option<String>,
-    /// Seconds one S3 request may wait for its response (default 20).
-    #[arg(long)]
-    pub s3_attempt_timeout_seconds: Option<String>,
-    /// Seconds one S3 call may take, retries included (default 90).
-    #[arg(long)]
-    pub s3_operation_timeout_seconds: Option<String>,
-    /// Seconds kept free before the deadline for the report (Lambda only; default 30).
-    #[arg(long)]
-    pub deadline_margin_seconds: Option<String>,
-    /// The source bucket's region, when it is not the default (AWS_REGION).
-    #[arg(long)]
-    pub source_region: Option<String>,
+/// The settings shared with the Lambda environment, one flag per row of
+/// [`config::SETTINGS`] (its help included), so a new setting needs no code
+/// here. `--source` and `--dest` are [`RunArgs`]' own.
+#[derive(Debug, Default)]
+pub struct SettingArgs(Vec<(config::Setting, String)>);
+
+fn shared_settings() -> impl Iterator<Item = config::Setting> {
+    config::SETTINGS
+        .iter()
+        .copied()
+        .filter(|s| *s != config::SOURCE_BUCKET && *s != config::CHARTS_BUCKET)
+}
+
+impl clap::FromArgMatches for SettingArgs {
+    fn from_arg_matches(matches: &clap::ArgMatches) -> Result<Self, clap::Error> {
+        let mut args = SettingArgs::default();
+        args.update_from_arg_matches(matches)?;
+        Ok(args)
+    }
+
+    fn update_from_arg_matches(&mut self, matches: &clap::ArgMatches) -> Result<(), clap::Error> {
+        for setting in shared_settings() {
+            if setting.switch {
+                if matches.get_flag(setting.env) {
+                    self.0.push((setting, "true".into()));
+                }
+            } else if let Some(value) = matches.get_one::<String>(setting.env) {
+                self.0.push((setting, value.clone()));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Args for SettingArgs {
+    fn augment_args(cmd: clap::Command) -> clap::Command {
+        cmd.args(shared_settings().map(|setting| {
+            let arg = clap::Arg::new(setting.env)
+                .long(&setting.flag[2..])
+                .help(setting.help);
+            if setting.switch {
+                arg.action(clap::ArgAction::SetTrue)
+            } else {
+                arg.value_name(setting.env)
+            }
+        }))
+    }
+
+    fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
+        Self::augment_args(cmd)
+    }
 }
 
 #[derive(Debug, Args)]
@@ -168,37 +161,20 @@ pub struct DemoArgs {
 }
 
 impl SettingArgs {
+    /// The settings as given, the theme file read into its JSON text.
     fn raw(self, source: String, dest: String) -> Result<RawConfig, String> {
-        let theme = match self.theme {
-            None => None,
-            Some(path) => Some(
-                std::fs::read_to_string(&path)
-                    .map_err(|e| format!("--theme {}: {e}", path.display()))?,
-            ),
-        };
-        Ok(RawConfig {
-            source: Some(source),
-            dest: Some(dest),
-            posts_key: self.posts_key,
-            authors_key: self.authors_key,
-            charts_prefix: self.charts_prefix,
-            reports_prefix: self.reports_prefix,
-            time_zone: self.time_zone,
-            cache_control: self.cache_control,
-            s3_force_path_style: self.s3_force_path_style.then(|| "true".to_string()),
-            s3_read_part_mib: self.s3_read_part_mib,
-            max_bad_share: self.max_bad_share,
-            upload_concurrency: self.upload_concurrency,
-            theme,
-            deadline_margin_seconds: self.deadline_margin_seconds,
-            gallery: self.gallery,
-            max_export_age_hours: self.max_export_age_hours,
-            max_shrink: self.max_shrink,
-            max_prune: self.max_prune,
-            s3_attempt_timeout_seconds: self.s3_attempt_timeout_seconds,
-            s3_operation_timeout_seconds: self.s3_operation_timeout_seconds,
-            source_region: self.source_region,
-        })
+        let mut raw = RawConfig::default()
+            .with(config::SOURCE_BUCKET, source)
+            .with(config::CHARTS_BUCKET, dest);
+        for (setting, value) in self.0 {
+            let value = if setting == config::CHART_THEME {
+                std::fs::read_to_string(&value).map_err(|e| format!("--theme {value}: {e}"))?
+            } else {
+                value
+            };
+            raw.set(setting, value);
+        }
+        Ok(raw)
     }
 }
 
@@ -347,14 +323,12 @@ async fn demo_command(args: DemoArgs) -> ExitCode {
         Ok(r) => r,
         Err(e) => return usage_error(e),
     };
-    let raw = RawConfig {
-        source: Some(args.sample.display().to_string()),
-        dest: Some(args.out.display().to_string()),
+    let raw = RawConfig::default()
+        .with(config::SOURCE_BUCKET, args.sample.display().to_string())
+        .with(config::CHARTS_BUCKET, args.out.display().to_string())
         // The sample is written once and reused: its age says nothing about
         // an exporter that stopped.
-        max_export_age_hours: Some("0".into()),
-        ..RawConfig::default()
-    };
+        .with(config::MAX_EXPORT_AGE_HOURS, "0");
     let code = execute(raw, request, None).await;
     eprintln!(
         "charts are in {}",

@@ -4,6 +4,7 @@
 //! means the same thing in Lambda and on a laptop. Nothing deeper than this
 //! module reads the environment; errors name the variable (and the flag).
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use chrono_tz::Tz;
@@ -33,46 +34,71 @@ pub const DEFAULT_MAX_SHRINK: f64 = 0.10;
 pub(crate) const DEFAULT_MAX_PRUNE_FLOOR: usize = 10;
 pub(crate) const DEFAULT_MAX_PRUNE_SHARE: f64 = 0.05;
 
-/// One setting: its environment variable (Lambda) and its flag (CLI).
+/// One setting: its environment variable (Lambda), its flag (CLI) and what it
+/// means. The table below is the one place a setting is named: the Lambda
+/// environment, the command line's flags and their help are read from it, and
+/// tests hold the template and `docs/configuration.md` to it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Setting {
     pub env: &'static str,
     pub flag: &'static str,
+    /// The flag's help.
+    pub help: &'static str,
+    /// A flag without a value (`--s3-force-path-style` means `true`).
+    pub switch: bool,
 }
 
 macro_rules! settings {
-    ($($name:ident = $env:literal, $flag:literal;)*) => {
-        $(pub const $name: Setting = Setting { env: $env, flag: $flag };)*
+    ($($name:ident = $env:literal, $flag:literal, $switch:literal, $help:literal;)*) => {
+        $(pub const $name: Setting = Setting { env: $env, flag: $flag, help: $help, switch: $switch };)*
         /// Every environment variable the function reads (besides the SDK's own
         /// `AWS_*` and the logging ones in [`crate::logging`]).
         pub const ENV_VARS: &[&str] = &[$($env),*];
-        /// Every setting, for the checks that each is named the same everywhere.
+        /// Every setting, in the order of the table.
         pub const SETTINGS: &[Setting] = &[$($name),*];
     };
 }
 
 settings! {
-    SOURCE_BUCKET = "SOURCE_BUCKET", "--source";
-    POSTS_KEY = "POSTS_KEY", "--posts-key";
-    AUTHORS_KEY = "AUTHORS_KEY", "--authors-key";
-    CHARTS_BUCKET = "CHARTS_BUCKET", "--dest";
-    CHARTS_PREFIX = "CHARTS_PREFIX", "--charts-prefix";
-    REPORTS_PREFIX = "REPORTS_PREFIX", "--reports-prefix";
-    MONTH_TIMEZONE = "MONTH_TIMEZONE", "--time-zone";
-    CACHE_CONTROL = "CACHE_CONTROL", "--cache-control";
-    S3_FORCE_PATH_STYLE = "S3_FORCE_PATH_STYLE", "--s3-force-path-style";
-    S3_READ_PART_MIB = "S3_READ_PART_MIB", "--s3-read-part-mib";
-    MAX_BAD_RECORD_SHARE = "MAX_BAD_RECORD_SHARE", "--max-bad-share";
-    UPLOAD_CONCURRENCY = "UPLOAD_CONCURRENCY", "--upload-concurrency";
-    CHART_THEME = "CHART_THEME", "--theme";
-    DEADLINE_MARGIN_SECONDS = "DEADLINE_MARGIN_SECONDS", "--deadline-margin-seconds";
-    WRITE_GALLERY = "WRITE_GALLERY", "--gallery";
-    MAX_EXPORT_AGE_HOURS = "MAX_EXPORT_AGE_HOURS", "--max-export-age-hours";
-    MAX_SHRINK = "MAX_SHRINK", "--max-shrink";
-    MAX_PRUNE = "MAX_PRUNE", "--max-prune";
-    S3_ATTEMPT_TIMEOUT_SECONDS = "S3_ATTEMPT_TIMEOUT_SECONDS", "--s3-attempt-timeout-seconds";
-    S3_OPERATION_TIMEOUT_SECONDS = "S3_OPERATION_TIMEOUT_SECONDS", "--s3-operation-timeout-seconds";
-    SOURCE_BUCKET_REGION = "SOURCE_BUCKET_REGION", "--source-region";
+    SOURCE_BUCKET = "SOURCE_BUCKET", "--source", false,
+        "Where the export is: a directory or s3://bucket[/prefix]";
+    POSTS_KEY = "POSTS_KEY", "--posts-key", false,
+        "Key of the posts export; ending in / a prefix whose objects are its parts";
+    AUTHORS_KEY = "AUTHORS_KEY", "--authors-key", false, "Key of the author master";
+    CHARTS_BUCKET = "CHARTS_BUCKET", "--dest", false,
+        "Where charts and reports go: a directory or s3://bucket[/prefix]";
+    CHARTS_PREFIX = "CHARTS_PREFIX", "--charts-prefix", false,
+        "Where <slug>.png and <slug>.json go (served)";
+    REPORTS_PREFIX = "REPORTS_PREFIX", "--reports-prefix", false,
+        "Where run reports and the lease go (private)";
+    MONTH_TIMEZONE = "MONTH_TIMEZONE", "--time-zone", false,
+        "IANA zone the months are counted in (default Asia/Tokyo)";
+    CACHE_CONTROL = "CACHE_CONTROL", "--cache-control", false, "Cache-Control of charts and data";
+    S3_FORCE_PATH_STYLE = "S3_FORCE_PATH_STYLE", "--s3-force-path-style", true,
+        "Use path-style S3 addressing (S3-compatible servers)";
+    S3_READ_PART_MIB = "S3_READ_PART_MIB", "--s3-read-part-mib", false,
+        "Size in MiB of the ranged GETs the source files are read in (default 8)";
+    MAX_BAD_RECORD_SHARE = "MAX_BAD_RECORD_SHARE", "--max-bad-share", false,
+        "Largest share of bad lines, and of orphan posts, accepted (default 0.01)";
+    UPLOAD_CONCURRENCY = "UPLOAD_CONCURRENCY", "--upload-concurrency", false,
+        "Uploads in flight (default 16)";
+    CHART_THEME = "CHART_THEME", "--theme", false, "A chart theme as JSON (the flag takes a file)";
+    DEADLINE_MARGIN_SECONDS = "DEADLINE_MARGIN_SECONDS", "--deadline-margin-seconds", false,
+        "Seconds kept free before the deadline for the report (Lambda only; default 30)";
+    WRITE_GALLERY = "WRITE_GALLERY", "--gallery", false,
+        "Write the review page index.html: true or false (default: true locally, false on S3)";
+    MAX_EXPORT_AGE_HOURS = "MAX_EXPORT_AGE_HOURS", "--max-export-age-hours", false,
+        "Fail as ExportStale when the posts export is older than as_of minus this many hours (default 48; 0 disables)";
+    MAX_SHRINK = "MAX_SHRINK", "--max-shrink", false,
+        "Fail as InputShrunk when the posts counted drop by more than this share (default 0.10)";
+    MAX_PRUNE = "MAX_PRUNE", "--max-prune", false,
+        "Most charts of removed authors deleted in one run (default: the larger of 10 and 5% of the charts)";
+    S3_ATTEMPT_TIMEOUT_SECONDS = "S3_ATTEMPT_TIMEOUT_SECONDS", "--s3-attempt-timeout-seconds", false,
+        "Seconds one S3 request may wait for its response (default 20)";
+    S3_OPERATION_TIMEOUT_SECONDS = "S3_OPERATION_TIMEOUT_SECONDS", "--s3-operation-timeout-seconds", false,
+        "Seconds one S3 call may take, retries included (default 90)";
+    SOURCE_BUCKET_REGION = "SOURCE_BUCKET_REGION", "--source-region", false,
+        "The source bucket's region, when it is not the default (AWS_REGION)";
 }
 
 /// A setting that is missing or invalid.
@@ -88,33 +114,11 @@ pub enum ConfigError {
     },
 }
 
-/// Settings as given, before validation. `None` means "use the default".
+/// Settings as given, before validation: a text per setting; absent means the
+/// default. The buckets are `s3://` locations or directories; the theme is its
+/// JSON text.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct RawConfig {
-    pub source: Option<String>,
-    pub dest: Option<String>,
-    pub posts_key: Option<String>,
-    pub authors_key: Option<String>,
-    pub charts_prefix: Option<String>,
-    pub reports_prefix: Option<String>,
-    pub time_zone: Option<String>,
-    pub cache_control: Option<String>,
-    pub s3_force_path_style: Option<String>,
-    pub s3_read_part_mib: Option<String>,
-    pub max_bad_share: Option<String>,
-    pub upload_concurrency: Option<String>,
-    /// Theme JSON text.
-    pub theme: Option<String>,
-    pub deadline_margin_seconds: Option<String>,
-    /// `true`/`false`; default: on for a local destination, off for S3.
-    pub gallery: Option<String>,
-    pub max_export_age_hours: Option<String>,
-    pub max_shrink: Option<String>,
-    pub max_prune: Option<String>,
-    pub s3_attempt_timeout_seconds: Option<String>,
-    pub s3_operation_timeout_seconds: Option<String>,
-    pub source_region: Option<String>,
-}
+pub struct RawConfig(BTreeMap<&'static str, String>);
 
 /// The validated configuration of a run.
 #[derive(Debug, Clone, PartialEq)]
@@ -162,34 +166,43 @@ impl RawConfig {
     /// Reads the Lambda environment through `get` (so tests need not touch the
     /// process environment). The buckets become `s3://` locations.
     pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Self {
-        let read = |s: Setting| get(s.env).filter(|v| !v.is_empty());
-        RawConfig {
-            source: read(SOURCE_BUCKET).map(|b| format!("s3://{b}")),
-            dest: read(CHARTS_BUCKET).map(|b| format!("s3://{b}")),
-            posts_key: read(POSTS_KEY),
-            authors_key: read(AUTHORS_KEY),
-            charts_prefix: read(CHARTS_PREFIX),
-            reports_prefix: read(REPORTS_PREFIX),
-            time_zone: read(MONTH_TIMEZONE),
-            cache_control: read(CACHE_CONTROL),
-            s3_force_path_style: read(S3_FORCE_PATH_STYLE),
-            s3_read_part_mib: read(S3_READ_PART_MIB),
-            max_bad_share: read(MAX_BAD_RECORD_SHARE),
-            upload_concurrency: read(UPLOAD_CONCURRENCY),
-            theme: read(CHART_THEME),
-            deadline_margin_seconds: read(DEADLINE_MARGIN_SECONDS),
-            gallery: read(WRITE_GALLERY),
-            max_export_age_hours: read(MAX_EXPORT_AGE_HOURS),
-            max_shrink: read(MAX_SHRINK),
-            max_prune: read(MAX_PRUNE),
-            s3_attempt_timeout_seconds: read(S3_ATTEMPT_TIMEOUT_SECONDS),
-            s3_operation_timeout_seconds: read(S3_OPERATION_TIMEOUT_SECONDS),
-            source_region: read(SOURCE_BUCKET_REGION),
+        let mut raw = RawConfig::default();
+        for setting in SETTINGS {
+            let Some(value) = get(setting.env).filter(|v| !v.is_empty()) else {
+                continue;
+            };
+            let value = if *setting == SOURCE_BUCKET || *setting == CHARTS_BUCKET {
+                format!("s3://{value}")
+            } else {
+                value
+            };
+            raw.set(*setting, value);
         }
+        raw
+    }
+
+    /// Gives `setting` a value.
+    pub fn set(&mut self, setting: Setting, value: impl Into<String>) -> &mut Self {
+        self.0.insert(setting.env, value.into());
+        self
+    }
+
+    /// The same with `setting` given.
+    pub fn with(mut self, setting: Setting, value: impl Into<String>) -> Self {
+        self.set(setting, value);
+        self
+    }
+
+    fn get(&self, setting: Setting) -> Option<String> {
+        self.0.get(setting.env).cloned()
+    }
+
+    fn take(&mut self, setting: Setting) -> Option<String> {
+        self.0.remove(setting.env)
     }
 
     /// Validates every setting.
-    pub fn validate(self) -> Result<Config, ConfigError> {
+    pub fn validate(mut self) -> Result<Config, ConfigError> {
         let s3 = self.s3_options()?;
         let guards = self.guard_limits()?;
         let invalid = |setting: Setting, value: &str, problem: String| ConfigError::Invalid {
@@ -226,20 +239,28 @@ impl RawConfig {
             Ok(normal)
         };
 
-        let source = location(SOURCE_BUCKET, self.source)?;
-        let dest = location(CHARTS_BUCKET, self.dest)?;
+        let source = location(SOURCE_BUCKET, self.take(SOURCE_BUCKET))?;
+        let dest = location(CHARTS_BUCKET, self.take(CHARTS_BUCKET))?;
         // A posts key ending in `/` names a prefix: every object under it is a
         // part of the export.
-        let posts_key = match self.posts_key {
+        let posts_key = match self.take(POSTS_KEY) {
             Some(p) if p.ends_with('/') => {
                 check_key(p.trim_end_matches('/')).map_err(|e| invalid(POSTS_KEY, &p, e))?;
                 p
             }
             other => key(POSTS_KEY, other, DEFAULT_POSTS_KEY)?,
         };
-        let authors_key = key(AUTHORS_KEY, self.authors_key, DEFAULT_AUTHORS_KEY)?;
-        let charts_prefix = prefix(CHARTS_PREFIX, self.charts_prefix, DEFAULT_CHARTS_PREFIX)?;
-        let reports_prefix = prefix(REPORTS_PREFIX, self.reports_prefix, DEFAULT_REPORTS_PREFIX)?;
+        let authors_key = key(AUTHORS_KEY, self.take(AUTHORS_KEY), DEFAULT_AUTHORS_KEY)?;
+        let charts_prefix = prefix(
+            CHARTS_PREFIX,
+            self.take(CHARTS_PREFIX),
+            DEFAULT_CHARTS_PREFIX,
+        )?;
+        let reports_prefix = prefix(
+            REPORTS_PREFIX,
+            self.take(REPORTS_PREFIX),
+            DEFAULT_REPORTS_PREFIX,
+        )?;
         if reports_prefix.starts_with(&charts_prefix) || charts_prefix.starts_with(&reports_prefix)
         {
             return Err(invalid(
@@ -251,7 +272,7 @@ impl RawConfig {
             ));
         }
         let zone_text = self
-            .time_zone
+            .take(MONTH_TIMEZONE)
             .unwrap_or_else(|| DEFAULT_TIME_ZONE.to_string());
         let time_zone: Tz = zone_text.parse().map_err(|_| {
             invalid(
@@ -261,7 +282,7 @@ impl RawConfig {
             )
         })?;
         let cache_control = self
-            .cache_control
+            .take(CACHE_CONTROL)
             .unwrap_or_else(|| DEFAULT_CACHE_CONTROL.to_string());
         if cache_control.is_empty()
             || !cache_control
@@ -276,19 +297,19 @@ impl RawConfig {
         }
         let max_bad_share = ranged(
             MAX_BAD_RECORD_SHARE,
-            self.max_bad_share,
+            self.take(MAX_BAD_RECORD_SHARE),
             DEFAULT_MAX_BAD_SHARE,
             0.0..=1.0,
             "a share between 0 and 1, such as 0.01",
         )?;
         let upload_concurrency = ranged(
             UPLOAD_CONCURRENCY,
-            self.upload_concurrency,
+            self.take(UPLOAD_CONCURRENCY),
             DEFAULT_UPLOAD_CONCURRENCY,
             1..=256,
             "a whole number from 1 to 256",
         )?;
-        if let Some(region) = &self.source_region
+        if let Some(region) = &self.get(SOURCE_BUCKET_REGION)
             && (region.is_empty()
                 || !region
                     .chars()
@@ -300,18 +321,18 @@ impl RawConfig {
                 "expected an AWS region name such as ap-northeast-1".into(),
             ));
         }
-        let theme = match self.theme.as_deref() {
+        let theme = match self.take(CHART_THEME).as_deref() {
             None => Theme::default(),
             Some(text) => Theme::from_json(text).map_err(|p| invalid(CHART_THEME, text, p))?,
         };
         let deadline_margin = Duration::from_secs(ranged(
             DEADLINE_MARGIN_SECONDS,
-            self.deadline_margin_seconds,
+            self.take(DEADLINE_MARGIN_SECONDS),
             DEFAULT_DEADLINE_MARGIN_SECONDS,
             0..=600,
             "whole seconds from 0 to 600",
         )?);
-        let gallery = match self.gallery.as_deref() {
+        let gallery = match self.take(WRITE_GALLERY).as_deref() {
             None => matches!(dest, Location::Local(_)),
             Some(v) => parse_bool(v)
                 .ok_or_else(|| invalid(WRITE_GALLERY, v, "expected true or false".into()))?,
@@ -334,7 +355,7 @@ impl RawConfig {
             max_export_age: guards.max_export_age,
             max_shrink: guards.max_shrink,
             max_prune: guards.max_prune,
-            source_region: self.source_region,
+            source_region: self.take(SOURCE_BUCKET_REGION),
         })
     }
 
@@ -345,28 +366,28 @@ impl RawConfig {
             value: value.to_string(),
             problem,
         };
-        let force_path_style = match self.s3_force_path_style.as_deref() {
+        let force_path_style = match self.get(S3_FORCE_PATH_STYLE).as_deref() {
             None => false,
             Some(v) => parse_bool(v)
                 .ok_or_else(|| invalid(S3_FORCE_PATH_STYLE, v, "expected true or false".into()))?,
         };
         let read_part_mib = ranged(
             S3_READ_PART_MIB,
-            self.s3_read_part_mib.clone(),
+            self.get(S3_READ_PART_MIB),
             DEFAULT_READ_PART_MIB,
             1..=64,
             "whole MiB from 1 to 64",
         )?;
         let attempt_timeout = ranged(
             S3_ATTEMPT_TIMEOUT_SECONDS,
-            self.s3_attempt_timeout_seconds.clone(),
+            self.get(S3_ATTEMPT_TIMEOUT_SECONDS),
             DEFAULT_ATTEMPT_TIMEOUT_SECONDS,
             1..=600,
             "whole seconds from 1 to 600",
         )?;
         let operation_timeout = ranged(
             S3_OPERATION_TIMEOUT_SECONDS,
-            self.s3_operation_timeout_seconds.clone(),
+            self.get(S3_OPERATION_TIMEOUT_SECONDS),
             DEFAULT_OPERATION_TIMEOUT_SECONDS,
             1..=900,
             "whole seconds from 1 to 900",
@@ -391,19 +412,19 @@ impl RawConfig {
     fn guard_limits(&self) -> Result<GuardLimits, ConfigError> {
         let max_export_age_hours = ranged(
             MAX_EXPORT_AGE_HOURS,
-            self.max_export_age_hours.clone(),
+            self.get(MAX_EXPORT_AGE_HOURS),
             DEFAULT_MAX_EXPORT_AGE_HOURS,
             0..=24 * 365,
             "whole hours from 0 (no check) to 8760",
         )?;
         let max_shrink = ranged(
             MAX_SHRINK,
-            self.max_shrink.clone(),
+            self.get(MAX_SHRINK),
             DEFAULT_MAX_SHRINK,
             0.0..=1.0,
             "a share between 0 and 1, such as 0.10",
         )?;
-        let max_prune = match self.max_prune.clone() {
+        let max_prune = match self.get(MAX_PRUNE) {
             None => None,
             Some(v) => Some(ranged(
                 MAX_PRUNE,

@@ -5,7 +5,7 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use author_stats_batch::config::RawConfig;
+use author_stats_batch::config::{self, RawConfig};
 use author_stats_batch::event::RunRequest;
 use author_stats_batch::lambda::handle;
 use author_stats_batch::run::{Invocation, Pipeline, RunError, run};
@@ -14,14 +14,12 @@ use lambda_runtime::{Context, LambdaEvent};
 use crate::common::*;
 
 async fn local_pipeline(src: &std::path::Path, dest: &std::path::Path) -> Pipeline {
-    let config = RawConfig {
-        source: Some(src.display().to_string()),
-        dest: Some(dest.display().to_string()),
-        max_bad_share: Some("0.2".into()),
-        ..RawConfig::default()
-    }
-    .validate()
-    .unwrap();
+    let config = RawConfig::default()
+        .with(config::SOURCE_BUCKET, src.display().to_string())
+        .with(config::CHARTS_BUCKET, dest.display().to_string())
+        .with(config::MAX_BAD_RECORD_SHARE, "0.2")
+        .validate()
+        .unwrap();
     Pipeline::connect(config).await
 }
 
