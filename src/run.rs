@@ -323,17 +323,21 @@ async fn run_stages(
     };
 
     report.previous = read_previous_run(pipeline).await;
-    if let Err(guard) = check_as_of(plan, report.previous.as_ref()) {
-        return Err(fail(pipeline, report, started_at, started, guard).await);
-    }
-
-    let inputs = match within(deadline, read_inputs(pipeline, plan, &mut report)).await {
-        Some(Ok(inputs)) => inputs,
-        Some(Err(Stop::Run(e))) => return Err(e),
-        Some(Err(Stop::Guard(guard))) => {
-            return Err(fail(pipeline, report, started_at, started, guard).await);
-        }
-        None => return Err(stopped_reading(pipeline, report, started_at, started).await),
+    let inputs = match check_as_of(plan, report.previous.as_ref()) {
+        Err(guard) => Err(RunError::Guard(guard, Box::default())),
+        Ok(()) => match within(deadline, read_inputs(pipeline, plan, &mut report)).await {
+            Some(Ok(inputs)) => Ok(inputs),
+            Some(Err(Stop::Run(e))) => return Err(e),
+            Some(Err(Stop::Guard(guard))) => Err(RunError::Guard(guard, Box::default())),
+            None => Err(RunError::DeadlineReading {
+                margin_s: config.deadline_margin.as_secs(),
+                report: Box::default(),
+            }),
+        },
+    };
+    let inputs = match inputs {
+        Ok(inputs) => inputs,
+        Err(e) => return Err(end_unpublished(pipeline, report, started_at, started, e).await),
     };
 
     let t = Instant::now();
@@ -441,10 +445,7 @@ fn run_outcome(prune_guard: Option<Guard>, report: &mut RunReport) -> Option<Run
     };
     // The messages of Publish and Deadline count from the report: fill it first.
     let error = with_report(error, report.clone());
-    report.error = Some(ReportedError {
-        error_type: error.error_type().to_string(),
-        message: error.to_string(),
-    });
+    report.error = Some(reported(&error));
     Some(error)
 }
 
@@ -474,36 +475,6 @@ async fn publish_report(
     })
 }
 
-/// Ends a run whose deadline came while it read the inputs: nothing was
-/// published; the report, with the error in it, goes to `reports/run-<time>.json`.
-async fn stopped_reading(
-    pipeline: &Pipeline,
-    mut report: RunReport,
-    started_at: DateTime<Utc>,
-    started: Instant,
-) -> RunError {
-    warn!("the deadline came while reading the inputs");
-    report.stages.total_ms = ms(started.elapsed());
-    let margin_s = pipeline.config.deadline_margin.as_secs();
-    let error = RunError::DeadlineReading {
-        margin_s,
-        report: Box::default(),
-    };
-    report.error = Some(ReportedError {
-        error_type: error.error_type().to_string(),
-        message: error.to_string(),
-    });
-    if !report.dry_run
-        && let Err(e) = write_report(pipeline, &mut report, started_at, Latest::Keep).await
-    {
-        warn!(error = %e, "writing the report of the stopped run failed");
-    }
-    RunError::DeadlineReading {
-        margin_s,
-        report: Box::new(report),
-    }
-}
-
 /// Puts `report` into an error that carries one.
 fn with_report(error: RunError, report: RunReport) -> RunError {
     let report = Box::new(report);
@@ -511,32 +482,40 @@ fn with_report(error: RunError, report: RunReport) -> RunError {
         RunError::Guard(guard, _) => RunError::Guard(guard, report),
         RunError::Publish(_) => RunError::Publish(report),
         RunError::Deadline(_) => RunError::Deadline(report),
+        RunError::DeadlineReading { margin_s, .. } => {
+            RunError::DeadlineReading { margin_s, report }
+        }
         other => other,
     }
 }
 
-/// Ends a run that a guard stopped before publishing: the report, with the
-/// error in it, goes to `reports/run-<time>.json` (not `latest.json`, which
-/// stays the last published run).
-async fn fail(
+/// The error as a report states it.
+fn reported(error: &RunError) -> ReportedError {
+    ReportedError {
+        error_type: error.error_type().to_string(),
+        message: error.to_string(),
+    }
+}
+
+/// Ends a run stopped before it published (a guard, or the deadline while
+/// reading): the report, with the error in it, goes to `reports/run-<time>.json`
+/// (not `latest.json`, which stays the last published run).
+async fn end_unpublished(
     pipeline: &Pipeline,
     mut report: RunReport,
     started_at: DateTime<Utc>,
     started: Instant,
-    guard: Guard,
+    error: RunError,
 ) -> RunError {
-    warn!(error_type = guard.error_type(), "{guard}");
+    warn!(error_type = error.error_type(), "{error}");
     report.stages.total_ms = ms(started.elapsed());
-    report.error = Some(ReportedError {
-        error_type: guard.error_type().to_string(),
-        message: guard.to_string(),
-    });
+    report.error = Some(reported(&error));
     if !report.dry_run
         && let Err(e) = write_report(pipeline, &mut report, started_at, Latest::Keep).await
     {
-        warn!(error = %e, "writing the report of the failed run failed");
+        warn!(error = %e, "writing the report of the stopped run failed");
     }
-    RunError::Guard(guard, Box::new(report))
+    with_report(error, report)
 }
 
 /// Runs `work` until `deadline`; `None` when the deadline came first.

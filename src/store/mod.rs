@@ -16,7 +16,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 use sha2::{Digest, Sha256};
-use tokio::io::{AsyncBufRead, AsyncReadExt};
+use tokio::io::AsyncBufRead;
 
 /// A streaming object body.
 pub type ObjectReader = Pin<Box<dyn AsyncBufRead + Send>>;
@@ -112,21 +112,7 @@ pub trait Store: Send + Sync + fmt::Debug {
     fn delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(), StoreError>>;
     /// Reads a small object whole (a previous run report), `None` when it does not exist.
     fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<Vec<u8>>, StoreError>> {
-        Box::pin(async move {
-            let mut body = match self.open(key).await {
-                Ok(body) => body,
-                Err(StoreError::NotFound { .. }) => return Ok(None),
-                Err(e) => return Err(e),
-            };
-            let mut bytes = Vec::new();
-            body.read_to_end(&mut bytes)
-                .await
-                .map_err(|source| StoreError::Io {
-                    location: self.describe(key),
-                    source,
-                })?;
-            Ok(Some(bytes))
-        })
+        Box::pin(async move { Ok(self.get_tagged(key).await?.map(|(bytes, _)| bytes)) })
     }
     /// Reads a small object whole with its ETag, `None` when it does not exist.
     fn get_tagged<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<Tagged>, StoreError>>;
