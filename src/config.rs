@@ -114,6 +114,16 @@ pub enum ConfigError {
     },
 }
 
+impl ConfigError {
+    fn invalid(setting: Setting, value: &str, problem: String) -> Self {
+        ConfigError::Invalid {
+            setting,
+            value: value.to_string(),
+            problem,
+        }
+    }
+}
+
 /// Settings as given, before validation: a text per setting; absent means the
 /// default. The buckets are `s3://` locations or directories; the theme is its
 /// JSON text.
@@ -205,11 +215,7 @@ impl RawConfig {
     pub fn validate(mut self) -> Result<Config, ConfigError> {
         let s3 = self.s3_options()?;
         let guards = self.guard_limits()?;
-        let invalid = |setting: Setting, value: &str, problem: String| ConfigError::Invalid {
-            setting,
-            value: value.to_string(),
-            problem,
-        };
+        let invalid = ConfigError::invalid;
         let location = |setting: Setting, value: Option<String>| -> Result<Location, ConfigError> {
             let value = value.ok_or(ConfigError::Missing(setting))?;
             Location::parse(&value).map_err(|p| invalid(setting, &value, p))
@@ -361,11 +367,7 @@ impl RawConfig {
 
     /// The S3 client's settings (the source's region is set where it is opened).
     fn s3_options(&self) -> Result<S3Options, ConfigError> {
-        let invalid = |setting: Setting, value: &str, problem: String| ConfigError::Invalid {
-            setting,
-            value: value.to_string(),
-            problem,
-        };
+        let invalid = ConfigError::invalid;
         let force_path_style = match self.get(S3_FORCE_PATH_STYLE).as_deref() {
             None => false,
             Some(v) => parse_bool(v)
@@ -468,11 +470,7 @@ where
         .parse::<T>()
         .ok()
         .filter(|n| range.contains(n))
-        .ok_or_else(|| ConfigError::Invalid {
-            setting,
-            value: text.clone(),
-            problem: format!("expected {expected}"),
-        })
+        .ok_or_else(|| ConfigError::invalid(setting, &text, format!("expected {expected}")))
 }
 
 fn parse_bool(v: &str) -> Option<bool> {

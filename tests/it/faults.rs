@@ -1,8 +1,6 @@
 //! Nothing lost under faults: a fault layer in front of the S3 test server fails
 //! chosen requests, and every run still accounts for every author.
 
-use std::path::PathBuf;
-
 use crate::common::*;
 
 async fn backfill(server: &S3Server, extra: &[&str]) -> std::process::Output {
@@ -148,7 +146,7 @@ async fn missing_bucket_and_denied_access() {
     );
     assert_eq!(
         published_files(dest.path()),
-        Vec::<PathBuf>::new(),
+        Vec::<String>::new(),
         "nothing written"
     );
 }

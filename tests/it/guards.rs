@@ -2,7 +2,6 @@
 //! reporting success, each with its override, on local directories and on the S3
 //! test server alike.
 
-use std::path::Path;
 use std::process::Output;
 
 use crate::common::*;
@@ -61,12 +60,7 @@ impl Target {
     /// Every key in the destination, sorted.
     async fn keys(&self) -> Vec<String> {
         match self {
-            Target::Local { dest, .. } => {
-                let mut keys = Vec::new();
-                walk(dest.path(), dest.path(), &mut keys);
-                keys.sort();
-                keys
-            }
+            Target::Local { dest, .. } => files_under(dest.path()),
             Target::S3(server) => server.keys(CHARTS_BUCKET).await,
         }
     }
@@ -104,22 +98,6 @@ impl Target {
             .filter_map(|k| k.strip_prefix("author-monthly-stats/").map(str::to_string))
             .filter(|k| k.ends_with(".png"))
             .collect()
-    }
-}
-
-fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            walk(root, &path, out);
-        } else {
-            out.push(
-                path.strip_prefix(root)
-                    .unwrap()
-                    .to_string_lossy()
-                    .to_string(),
-            );
-        }
     }
 }
 

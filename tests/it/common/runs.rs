@@ -1,28 +1,35 @@
 //! `author-stats` runs (as a child process, as in production) and the checks
 //! on the reports they print.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Output;
 
 use super::s3_server::S3Server;
 
-/// The files a run published under a local destination: everything but its
-/// lock file (`reports/lease.json`, left behind released) and the empty
-/// `reports/` folder that holds it.
-pub fn published_files(dest: &Path) -> Vec<PathBuf> {
-    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+/// Every file below `root`, as paths relative to it (keys of a local store), sorted.
+pub fn files_under(root: &Path) -> Vec<String> {
+    fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
         for entry in std::fs::read_dir(dir).unwrap() {
             let path = entry.unwrap().path();
             if path.is_dir() {
-                walk(&path, out);
+                walk(root, &path, out);
             } else {
-                out.push(path);
+                let key = path.strip_prefix(root).unwrap().to_string_lossy();
+                out.push(key.to_string());
             }
         }
     }
     let mut files = Vec::new();
-    walk(dest, &mut files);
-    files.retain(|f| !f.ends_with("reports/lease.json"));
+    walk(root, root, &mut files);
+    files.sort();
+    files
+}
+
+/// The files a run published under a local destination: everything but its
+/// lock file (`reports/lease.json`, left behind released), relative to it.
+pub fn published_files(dest: &Path) -> Vec<String> {
+    let mut files = files_under(dest);
+    files.retain(|f| f != "reports/lease.json");
     files
 }
 
