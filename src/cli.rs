@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use chrono::Utc;
 use clap::{Args, Parser, Subcommand};
@@ -11,7 +12,10 @@ use tracing::error;
 
 use crate::config::{self, RawConfig};
 use crate::event::RunRequest;
+use crate::report::RunReport;
 use crate::run::{Invocation, Pipeline, RunError, run};
+use crate::scale;
+use crate::store::{Location, Store, open_store};
 use crate::sample::{SampleSpec, split_into_parts, write_sample};
 
 #[derive(Debug, Parser)]
@@ -38,6 +42,14 @@ pub enum Command {
     SampleData(SampleArgs),
     /// The demo: sample data into ./sample (if missing), the 15-year backfill into ./out, the report.
     Demo(DemoArgs),
+    /// Scaled-out run, step 1: read both inputs, run the guards, select, and
+    /// write the selection in shards to WORK.
+    Plan(Box<PlanArgs>),
+    /// Scaled-out run, step 2: draw and publish one shard of the plan in WORK.
+    Render(Box<RenderArgs>),
+    /// Scaled-out run, step 3: merge the shards' outcomes into the run report,
+    /// prune, write reports/latest.json and the review page.
+    Finish(Box<FinishArgs>),
 }
 
 #[derive(Debug, Args)]
@@ -48,6 +60,73 @@ pub struct RunArgs {
     /// Where charts and reports go: a directory or s3://bucket[/prefix].
     #[arg(long)]
     pub dest: String,
+    #[command(flatten)]
+    pub request: RequestArgs,
+    #[command(flatten)]
+    pub settings: SettingArgs,
+    /// Also write the report JSON to this file.
+    #[arg(long)]
+    pub report: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// Where the export is: a directory or s3://bucket[/prefix].
+    #[arg(long)]
+    pub source: String,
+    /// Where the plan and its shards go: a directory or s3://bucket[/prefix].
+    #[arg(long)]
+    pub work: String,
+    /// The destination the run will publish to: the plan is judged against its
+    /// last published run and takes its lease. Without it, each render checks
+    /// the destination before it publishes.
+    #[arg(long)]
+    pub dest: Option<String>,
+    #[command(flatten)]
+    pub request: RequestArgs,
+    /// Most authors in one shard.
+    #[arg(long, default_value_t = crate::scale::DEFAULT_SHARD_AUTHORS)]
+    pub shard_authors: usize,
+    /// Names the run in the plan and the lease (default: cli-<pid>-<time>).
+    #[arg(long)]
+    pub run_id: Option<String>,
+    #[command(flatten)]
+    pub settings: SettingArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct RenderArgs {
+    /// The plan's work location: a directory or s3://bucket[/prefix].
+    #[arg(long)]
+    pub work: String,
+    /// The shard to draw, as plan.json lists it (e.g. 00000).
+    #[arg(long)]
+    pub shard: String,
+    /// Where charts go: a directory or s3://bucket[/prefix].
+    #[arg(long)]
+    pub dest: String,
+    #[command(flatten)]
+    pub settings: SettingArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct FinishArgs {
+    /// The plan's work location: a directory or s3://bucket[/prefix].
+    #[arg(long)]
+    pub work: String,
+    /// Where charts and reports go: a directory or s3://bucket[/prefix].
+    #[arg(long)]
+    pub dest: String,
+    #[command(flatten)]
+    pub settings: SettingArgs,
+    /// Also write the report JSON to this file.
+    #[arg(long)]
+    pub report: Option<PathBuf>,
+}
+
+/// What to run: an event file, or the same fields as flags.
+#[derive(Debug, Args)]
+pub struct RequestArgs {
     /// A run request as JSON (the same event the scheduler sends).
     #[arg(long, conflicts_with_all = ["lookback_days", "as_of", "authors", "dry_run"])]
     pub event: Option<PathBuf>,
@@ -70,11 +149,30 @@ pub struct RunArgs {
     /// Delete the charts of removed authors even past --max-prune; also with --event.
     #[arg(long)]
     pub allow_mass_prune: bool,
-    #[command(flatten)]
-    pub settings: SettingArgs,
-    /// Also write the report JSON to this file.
-    #[arg(long)]
-    pub report: Option<PathBuf>,
+}
+
+impl RequestArgs {
+    /// The request the flags (or the event file) make.
+    fn request(&self) -> Result<RunRequest, String> {
+        let mut request = match &self.event {
+            Some(path) => read_event(path)?,
+            None => RunRequest {
+                lookback_days: self.lookback_days,
+                as_of: self.as_of.clone(),
+                authors: self.authors.clone(),
+                dry_run: self.dry_run.then_some(true),
+                ..RunRequest::default()
+            },
+        };
+        // The overrides are a person's decision at the prompt: they add to an event file.
+        if self.allow_older_as_of {
+            request.allow_older_as_of = Some(true);
+        }
+        if self.allow_mass_prune {
+            request.allow_mass_prune = Some(true);
+        }
+        Ok(request)
+    }
 }
 
 /// The settings shared with the Lambda environment, one flag per row of
@@ -185,6 +283,9 @@ pub async fn main(cli: Cli) -> ExitCode {
         Command::Run(args) => run_command(*args).await,
         Command::SampleData(args) => sample_command(args),
         Command::Demo(args) => demo_command(args).await,
+        Command::Plan(args) => plan_command(*args).await,
+        Command::Render(args) => render_command(*args).await,
+        Command::Finish(args) => finish_command(*args).await,
     }
 }
 
@@ -195,26 +296,10 @@ fn read_event(path: &Path) -> Result<RunRequest, String> {
 }
 
 async fn run_command(args: RunArgs) -> ExitCode {
-    let mut request = match &args.event {
-        Some(path) => match read_event(path) {
-            Ok(r) => r,
-            Err(e) => return usage_error(e),
-        },
-        None => RunRequest {
-            lookback_days: args.lookback_days,
-            as_of: args.as_of.clone(),
-            authors: args.authors.clone(),
-            dry_run: args.dry_run.then_some(true),
-            ..RunRequest::default()
-        },
+    let request = match args.request.request() {
+        Ok(r) => r,
+        Err(e) => return usage_error(e),
     };
-    // The overrides are a person's decision at the prompt: they add to an event file.
-    if args.allow_older_as_of {
-        request.allow_older_as_of = Some(true);
-    }
-    if args.allow_mass_prune {
-        request.allow_mass_prune = Some(true);
-    }
     let raw = match args.settings.raw(args.source, args.dest) {
         Ok(raw) => raw,
         Err(e) => return usage_error(e),
@@ -233,6 +318,12 @@ async fn execute(raw: RawConfig, request: RunRequest, report_file: Option<&Path>
     };
     let pipeline = Pipeline::connect(config).await;
     let result = run(&pipeline, &plan, &Invocation::cli()).await;
+    print_report(result, report_file)
+}
+
+/// Prints a run's (or a finish's) report to stdout, its summary to stderr,
+/// and gives the exit code.
+fn print_report(result: Result<RunReport, RunError>, report_file: Option<&Path>) -> ExitCode {
     let report = match &result {
         Ok(report) => Some(report),
         Err(e) => e.report(),
@@ -254,6 +345,101 @@ async fn execute(raw: RawConfig, request: RunRequest, report_file: Option<&Path>
             ExitCode::from(1)
         }
     }
+}
+
+/// Opens the configuration and the work location of a scaled-out step.
+async fn scaled_out(
+    settings: SettingArgs,
+    source: String,
+    dest: String,
+    work: &str,
+) -> Result<(Pipeline, Arc<dyn Store>), String> {
+    let work = Location::parse(work).map_err(|e| format!("--work: {e}"))?;
+    let config = settings.raw(source, dest)?.validate().map_err(|e| e.to_string())?;
+    let store = open_store(&work, &config.s3).await;
+    Ok((Pipeline::connect(config).await, store))
+}
+
+/// Prints a step's JSON answer to stdout, or its error, and gives the exit code.
+fn print_step<T: serde::Serialize>(result: Result<T, RunError>) -> ExitCode {
+    match result {
+        Ok(answer) => {
+            println!("{}", serde_json::to_string_pretty(&answer).unwrap_or_default());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            if let Some(report) = e.report() {
+                eprintln!("{}", report.summary());
+            }
+            report_error(&e);
+            ExitCode::from(1)
+        }
+    }
+}
+
+async fn plan_command(args: PlanArgs) -> ExitCode {
+    let request = match args.request.request().and_then(|r| {
+        r.resolve(Utc::now()).map_err(|e| e.to_string())
+    }) {
+        Ok(r) => r,
+        Err(e) => return usage_error(e),
+    };
+    if !scale::SHARD_AUTHORS_RANGE.contains(&args.shard_authors) {
+        return usage_error(format!(
+            "--shard-authors {} is out of range {}..={}",
+            args.shard_authors,
+            scale::SHARD_AUTHORS_RANGE.start(),
+            scale::SHARD_AUTHORS_RANGE.end()
+        ));
+    }
+    let invocation = Invocation::cli();
+    let run_id = args.run_id.unwrap_or_else(|| invocation.id.clone());
+    if let Err(e) = scale::check_run_id(&run_id) {
+        return usage_error(format!("--run-id: {e}"));
+    }
+    // Without --dest the work location stands in for it: no last run to be
+    // judged against, no lease (each render checks the destination).
+    let has_dest = args.dest.is_some();
+    let dest = args.dest.unwrap_or_else(|| args.work.clone());
+    let (pipeline, work) = match scaled_out(args.settings, args.source, dest, &args.work).await {
+        Ok(opened) => opened,
+        Err(e) => return usage_error(e),
+    };
+    let invocation = Invocation {
+        lease_until: Utc::now() + scale::SCALE_OUT_LEASE,
+        ..invocation
+    };
+    let options = scale::PlanOptions {
+        run_id,
+        shard_authors: args.shard_authors,
+        has_dest,
+    };
+    let made = scale::plan(&pipeline, work.as_ref(), &request, &invocation, &options).await;
+    print_step(made.map(|plan| plan.summary(work.as_ref())))
+}
+
+async fn render_command(args: RenderArgs) -> ExitCode {
+    if let Err(e) = scale::check_shard_id(&args.shard) {
+        return usage_error(format!("--shard: {e}"));
+    }
+    // A render reads nothing from the source: the work location stands in.
+    let opened = scaled_out(args.settings, args.work.clone(), args.dest, &args.work).await;
+    let (pipeline, work) = match opened {
+        Ok(opened) => opened,
+        Err(e) => return usage_error(e),
+    };
+    let done = scale::render(&pipeline, work.as_ref(), &args.shard, None).await;
+    print_step(done.map(|d| d.summary()))
+}
+
+async fn finish_command(args: FinishArgs) -> ExitCode {
+    let opened = scaled_out(args.settings, args.work.clone(), args.dest, &args.work).await;
+    let (pipeline, work) = match opened {
+        Ok(opened) => opened,
+        Err(e) => return usage_error(e),
+    };
+    let result = scale::finish(&pipeline, work.as_ref(), None).await;
+    print_report(result, args.report.as_deref())
 }
 
 fn report_error(e: &RunError) {

@@ -40,10 +40,51 @@ pub struct RunRequest {
     /// would go; otherwise none is deleted and the run ends `PruneTooLarge`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allow_mass_prune: Option<bool>,
+    /// A scaled-out run's step (absent: one whole run).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<Mode>,
+    /// Names a scaled-out run and its work location (`work/<run_id>/`); the
+    /// state machine passes its execution name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_id: Option<String>,
+    /// The shard a `render` draws, as the plan lists it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<String>,
+    /// Most authors in one shard of a `plan` (default 2,000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard_authors: Option<usize>,
+}
+
+/// The steps of a scaled-out run (see [`crate::scale`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    Plan,
+    Render,
+    Finish,
+}
+
+/// What a request asks for, validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Job {
+    /// One whole run.
+    Run(RunPlan),
+    Plan {
+        plan: RunPlan,
+        run_id: String,
+        shard_authors: usize,
+    },
+    Render {
+        run_id: String,
+        shard: String,
+    },
+    Finish {
+        run_id: String,
+    },
 }
 
 /// A validated request.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunPlan {
     pub lookback_days: u32,
     pub as_of: DateTime<Utc>,
@@ -137,6 +178,85 @@ impl RunRequest {
             allow_older_as_of: self.allow_older_as_of.unwrap_or(false),
             allow_mass_prune: self.allow_mass_prune.unwrap_or(false),
         })
+    }
+}
+
+impl RunRequest {
+    /// Validates the request into the job it asks for; `now` is used when
+    /// `as_of` is absent. A field that the job does not use is an error, so a
+    /// misplaced one is not silently ignored.
+    pub fn job(&self, now: DateTime<Utc>) -> Result<Job, EventError> {
+        let field = |field: &'static str, problem: String| EventError::Field { field, problem };
+        let run_id = || -> Result<String, EventError> {
+            let id = self.run_id.clone().ok_or_else(|| {
+                field("run_id", "required with \"mode\" (the state machine passes its execution name)".into())
+            })?;
+            crate::scale::check_run_id(&id).map_err(|p| field("run_id", p))?;
+            Ok(id)
+        };
+        let not_for = |mode: &str, given: &[(&'static str, bool)]| -> Result<(), EventError> {
+            match given.iter().find(|(_, present)| *present) {
+                Some((name, _)) => Err(field(name, format!("not used by {mode}; remove it"))),
+                None => Ok(()),
+            }
+        };
+        let run_fields = [
+            ("lookback_days", self.lookback_days.is_some()),
+            ("as_of", self.as_of.is_some()),
+            ("authors", self.authors.is_some()),
+            ("dry_run", self.dry_run.is_some()),
+            ("allow_older_as_of", self.allow_older_as_of.is_some()),
+            ("allow_mass_prune", self.allow_mass_prune.is_some()),
+            ("shard_authors", self.shard_authors.is_some()),
+        ];
+        match self.mode {
+            None => {
+                not_for(
+                    "a run without \"mode\"",
+                    &[
+                        ("run_id", self.run_id.is_some()),
+                        ("shard", self.shard.is_some()),
+                        ("shard_authors", self.shard_authors.is_some()),
+                    ],
+                )?;
+                Ok(Job::Run(self.resolve(now)?))
+            }
+            Some(Mode::Plan) => {
+                not_for("mode plan", &[("shard", self.shard.is_some())])?;
+                let range = crate::scale::SHARD_AUTHORS_RANGE;
+                let shard_authors = self
+                    .shard_authors
+                    .unwrap_or(crate::scale::DEFAULT_SHARD_AUTHORS);
+                if !range.contains(&shard_authors) {
+                    return Err(field(
+                        "shard_authors",
+                        format!("{shard_authors} is out of range {}..={}", range.start(), range.end()),
+                    ));
+                }
+                Ok(Job::Plan {
+                    plan: self.resolve(now)?,
+                    run_id: run_id()?,
+                    shard_authors,
+                })
+            }
+            Some(Mode::Render) => {
+                not_for("mode render", &run_fields)?;
+                let shard = self
+                    .shard
+                    .clone()
+                    .ok_or_else(|| field("shard", "required with mode render".into()))?;
+                crate::scale::check_shard_id(&shard).map_err(|p| field("shard", p))?;
+                Ok(Job::Render {
+                    run_id: run_id()?,
+                    shard,
+                })
+            }
+            Some(Mode::Finish) => {
+                not_for("mode finish", &run_fields)?;
+                not_for("mode finish", &[("shard", self.shard.is_some())])?;
+                Ok(Job::Finish { run_id: run_id()? })
+            }
+        }
     }
 }
 

@@ -8,7 +8,7 @@ use crate::report::RunReport;
 use crate::tally::{Month, MonthlyCounts};
 
 /// What the page shows of one chart.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ChartCard {
     pub slug: String,
     pub display_name: String,

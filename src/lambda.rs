@@ -1,6 +1,7 @@
 //! The Lambda face: configuration and the S3 client are built once at init from
-//! the environment; each invocation turns its event into a plan, runs it within
-//! the invocation's deadline, and answers with the run report or a typed error.
+//! the environment; each invocation turns its event into a job (a whole run, or
+//! a scaled-out run's plan, render or finish), runs it within the invocation's
+//! deadline, and answers with its report or a typed error.
 
 use std::time::{Duration, Instant, SystemTime};
 
@@ -10,10 +11,12 @@ use serde_json::Value;
 use tracing::{error, info};
 
 use crate::config::{ConfigError, RawConfig};
-use crate::event::{EventError, RunRequest};
+use crate::event::{EventError, Job, RunRequest};
 use crate::metrics::{RunMetrics, Window};
 use crate::report::RunReport;
 use crate::run::{Invocation, Pipeline, RunError, run};
+use crate::scale::{self, PlanOptions, PlanSummary, ShardSummary};
+use crate::store::open_store;
 
 /// A failed invocation. `error_type` is stable: alarms and people key on it.
 #[derive(Debug, thiserror::Error)]
@@ -42,55 +45,124 @@ impl From<HandlerError> for Diagnostic {
     }
 }
 
-/// Handles one invocation, and writes its metric record whatever the outcome.
-pub async fn handle(
-    pipeline: &Pipeline,
-    event: LambdaEvent<Value>,
-) -> Result<RunReport, HandlerError> {
+/// What an invocation answers: a run's (or a finish's) report, a plan's
+/// shards for the state machine to map over, or a rendered shard's counts.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(untagged)]
+pub enum Reply {
+    Run(Box<RunReport>),
+    Plan(PlanSummary),
+    Shard(ShardSummary),
+}
+
+impl Reply {
+    /// The run report, for a whole run or a finish.
+    pub fn report(&self) -> Option<&RunReport> {
+        match self {
+            Reply::Run(report) => Some(report),
+            _ => None,
+        }
+    }
+}
+
+/// Handles one invocation, and writes the run's metric record whatever the
+/// outcome: for a whole run, a finish, or a plan that stopped the run (a
+/// render's outcome reaches the state machine, which retries it).
+pub async fn handle(pipeline: &Pipeline, event: LambdaEvent<Value>) -> Result<Reply, HandlerError> {
     let started = Instant::now();
     let request_id = event.context.request_id.clone();
-    let plan = RunRequest::from_value(event.payload).and_then(|r| r.resolve(Utc::now()));
-    let result = match &plan {
-        Ok(plan) => {
-            let remaining = event
-                .context
-                .deadline()
-                .duration_since(SystemTime::now())
-                .unwrap_or(Duration::ZERO);
-            let invocation = Invocation {
-                id: request_id.clone(),
-                deadline: Some(
-                    Instant::now() + remaining.saturating_sub(pipeline.config.deadline_margin),
-                ),
-                lease_until: DateTime::<Utc>::from(event.context.deadline()),
-            };
-            info!(request_id = %request_id, remaining_ms = remaining.as_millis() as u64, "invocation");
-            run(pipeline, plan, &invocation)
-                .await
-                .map_err(HandlerError::from)
-        }
+    let job = RunRequest::from_value(event.payload).and_then(|r| r.job(Utc::now()));
+    let remaining = event
+        .context
+        .deadline()
+        .duration_since(SystemTime::now())
+        .unwrap_or(Duration::ZERO);
+    let deadline = Some(Instant::now() + remaining.saturating_sub(pipeline.config.deadline_margin));
+    info!(request_id = %request_id, remaining_ms = remaining.as_millis() as u64, "invocation");
+    let invocation = Invocation {
+        id: request_id.clone(),
+        deadline,
+        lease_until: DateTime::<Utc>::from(event.context.deadline()),
+    };
+    let result = match &job {
+        Ok(job) => serve_job(pipeline, job, invocation).await,
         Err(e) => Err(HandlerError::Event(e.clone())),
     };
     let error_type = result.as_ref().err().map(HandlerError::error_type);
     let report = match &result {
-        Ok(report) => Some(report),
+        Ok(reply) => reply.report(),
         Err(HandlerError::Run(e)) => e.report(),
         Err(HandlerError::Event(_)) => None,
     };
-    let record = RunMetrics {
-        window: Window::of(plan.as_ref().ok()),
-        error_type,
-        report,
-        duration_ms: started.elapsed().as_millis() as u64,
-        request_id: &request_id,
+    let metered = match &job {
+        Ok(Job::Run(plan)) => Some(Window::of(Some(plan))),
+        Ok(Job::Plan { plan, .. }) => result.is_err().then(|| Window::of(Some(plan))),
+        Ok(Job::Render { .. }) => None,
+        Ok(Job::Finish { .. }) => Some(report.map_or(Window::Manual, Window::of_report)),
+        Err(_) => Some(Window::Manual),
+    };
+    if let Some(window) = metered {
+        let record = RunMetrics {
+            window,
+            error_type,
+            report,
+            duration_ms: started.elapsed().as_millis() as u64,
+            request_id: &request_id,
+        }
+        .to_emf(Utc::now().timestamp_millis());
+        // Its own stdout line: CloudWatch Logs extracts the metrics from it.
+        println!("{record}");
     }
-    .to_emf(Utc::now().timestamp_millis());
-    // Its own stdout line: CloudWatch Logs extracts the metrics from it.
-    println!("{record}");
     if let Err(e) = &result {
         error!(error_type = e.error_type(), "{e}");
     }
     result
+}
+
+/// Runs one validated job. A scaled-out run works under `work/<run_id>/` of
+/// the charts bucket.
+async fn serve_job(
+    pipeline: &Pipeline,
+    job: &Job,
+    invocation: Invocation,
+) -> Result<Reply, HandlerError> {
+    let work = |run_id: &str| {
+        let location = scale::work_location(&pipeline.config.dest, run_id);
+        async move { open_store(&location, &pipeline.config.s3).await }
+    };
+    let reply = match job {
+        Job::Run(plan) => Reply::Run(Box::new(run(pipeline, plan, &invocation).await?)),
+        Job::Plan {
+            plan,
+            run_id,
+            shard_authors,
+        } => {
+            let work = work(run_id).await;
+            let options = PlanOptions {
+                run_id: run_id.clone(),
+                shard_authors: *shard_authors,
+                has_dest: true,
+            };
+            // The lease lasts the whole execution, not this invocation.
+            let invocation = Invocation {
+                lease_until: Utc::now() + scale::SCALE_OUT_LEASE,
+                ..invocation
+            };
+            let made = scale::plan(pipeline, work.as_ref(), plan, &invocation, &options).await?;
+            Reply::Plan(made.summary(work.as_ref()))
+        }
+        Job::Render { run_id, shard } => {
+            let work = work(run_id).await;
+            let done = scale::render(pipeline, work.as_ref(), shard, invocation.deadline).await?;
+            Reply::Shard(done.summary())
+        }
+        Job::Finish { run_id } => {
+            let work = work(run_id).await;
+            let report = scale::finish(pipeline, work.as_ref(), invocation.deadline).await?;
+            Reply::Run(Box::new(report))
+        }
+    };
+    Ok(reply)
 }
 
 /// Builds the pipeline once, then serves invocations until the runtime stops.

@@ -37,8 +37,9 @@ impl LeaseRecord {
     }
 }
 
-/// A lease this run holds.
-#[derive(Debug, Clone)]
+/// A lease this run holds (a scaled-out run keeps it in its plan, from the
+/// plan to the finish).
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Lease {
     key: String,
     etag: String,

@@ -49,6 +49,9 @@ pub mod lease;
 // The pipeline: stages in order, the guards, concurrency and the deadline.
 pub mod run;
 
+// Past one Lambda: the run as plan, render (per shard) and finish.
+pub mod scale;
+
 // The command-line face.
 pub mod cli;
 

@@ -37,6 +37,17 @@ impl Window {
         }
     }
 
+    /// The window of the run a report is about (a scaled-out run's finish).
+    pub fn of_report(report: &RunReport) -> Self {
+        if report.requested_authors.is_some() {
+            Window::Manual
+        } else if report.lookback_days <= NIGHTLY_MAX_LOOKBACK_DAYS {
+            Window::Nightly
+        } else {
+            Window::Backfill
+        }
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Window::Nightly => "nightly",

@@ -116,7 +116,7 @@ impl Serialize for BadReason {
 }
 
 /// How often one reason occurred, with the first few line numbers (1-based).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReasonCount {
     pub count: u64,
     pub sample_lines: Vec<u64>,
@@ -143,7 +143,7 @@ impl ReasonCount {
 }
 
 /// Counts of what was read from one file.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LineStats {
     /// Non-blank lines seen.
     pub lines: u64,

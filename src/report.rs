@@ -5,13 +5,13 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::records::LineStats;
 use crate::tally::{MasterProblem, Unattributed};
 
 /// What one file contributed.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileReport {
     pub location: String,
     #[serde(flatten)]
@@ -19,7 +19,7 @@ pub struct FileReport {
 }
 
 /// An author that was selected but not drawn.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SkippedAuthor {
     pub slug: String,
     pub id: String,
@@ -29,14 +29,14 @@ pub struct SkippedAuthor {
 }
 
 /// An author whose chart could not be drawn or written.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FailedAuthor {
     pub slug: String,
     pub error: String,
 }
 
 /// Counts of what happened to the selected authors.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuthorCounts {
     /// Selected by the window (or named in the request).
     pub active: usize,
@@ -57,7 +57,7 @@ pub struct AuthorCounts {
 
 /// Milliseconds per stage. Drawing and publishing overlap: `draw_and_publish` is
 /// their wall time, `draw_cpu` the summed drawing time across threads.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StageTimes {
     pub read_authors_ms: u64,
     pub read_posts_ms: u64,
@@ -68,7 +68,8 @@ pub struct StageTimes {
 }
 
 /// The whole report.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct RunReport {
     pub as_of: DateTime<Utc>,
     pub window_start: DateTime<Utc>,
@@ -121,7 +122,7 @@ pub struct RunReport {
 }
 
 /// What a run remembers of the last published run (`reports/latest.json`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PreviousRun {
     pub as_of: DateTime<Utc>,
     /// Posts counted in a month by that run.
@@ -143,7 +144,7 @@ impl PreviousRun {
 }
 
 /// A failed run's error, as the Lambda reply and the CLI give it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReportedError {
     pub error_type: String,
     pub message: String,

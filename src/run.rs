@@ -179,6 +179,17 @@ pub enum RunError {
     Lease(#[source] LeaseError),
     #[error("writing the run report failed: {0}")]
     Report(#[source] StoreError, Box<RunReport>),
+    #[error("the work location of a scaled-out run is not usable: {location}: {problem}")]
+    Work { location: String, problem: String },
+    #[error("run {run_id} is not finished: shard(s) {missing:?} have no report; render them (again), then finish")]
+    Incomplete { run_id: String, missing: Vec<String> },
+    #[error("shard {shard}: {failed} chart(s) failed and {undone} were not done before the deadline; \
+        the shard's report lists them. Render the shard again (unchanged charts are not uploaded again)")]
+    Shard {
+        shard: String,
+        failed: usize,
+        undone: usize,
+    },
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -211,6 +222,10 @@ impl RunError {
             RunError::Deadline(_) | RunError::DeadlineReading { .. } => "DeadlineExceeded",
             RunError::Lease(LeaseError::Held { .. }) => "RunInProgress",
             RunError::Lease(LeaseError::Store { .. }) => "PublishFailed",
+            RunError::Work { .. } => "WorkInvalid",
+            RunError::Incomplete { .. } => "RunIncomplete",
+            RunError::Shard { failed, .. } if *failed > 0 => "PublishFailed",
+            RunError::Shard { .. } => "DeadlineExceeded",
             RunError::Internal(_) => "Internal",
         }
     }
@@ -228,7 +243,7 @@ impl RunError {
     }
 }
 
-fn source_error(e: StoreError) -> RunError {
+pub(crate) fn source_error(e: StoreError) -> RunError {
     if e.is_missing() {
         RunError::SourceMissing(e)
     } else {
@@ -236,7 +251,7 @@ fn source_error(e: StoreError) -> RunError {
     }
 }
 
-fn ms(d: Duration) -> u64 {
+pub(crate) fn ms(d: Duration) -> u64 {
     d.as_millis() as u64
 }
 
@@ -309,39 +324,21 @@ async fn run_stages(
 ) -> Result<RunReport, RunError> {
     let started = Instant::now();
     let started_at = Utc::now();
-    let config = &pipeline.config;
-    info!(as_of = %plan.as_of, lookback_days = plan.lookback_days, dry_run = plan.dry_run,
-          source = %config.source, dest = %config.dest, "run started");
-    let mut report = RunReport {
-        as_of: plan.as_of,
-        window_start: plan.window_start(),
-        lookback_days: plan.lookback_days,
-        time_zone: config.time_zone.name().to_string(),
-        dry_run: plan.dry_run,
-        requested_authors: plan.authors.as_ref().map(|a| a.iter().cloned().collect()),
-        ..RunReport::default()
-    };
-
-    report.previous = read_previous_run(pipeline).await;
-    let inputs = match check_as_of(plan, report.previous.as_ref()) {
-        Err(guard) => Err(RunError::Guard(guard, Box::default())),
-        Ok(()) => match within(deadline, read_inputs(pipeline, plan, &mut report)).await {
-            Some(Ok(inputs)) => Ok(inputs),
-            Some(Err(Stop::Run(e))) => return Err(e),
-            Some(Err(Stop::Guard(guard))) => Err(RunError::Guard(guard, Box::default())),
-            None => Err(RunError::DeadlineReading {
-                margin_s: config.deadline_margin.as_secs(),
-                report: Box::default(),
-            }),
-        },
-    };
+    let mut report = new_report(&pipeline.config, plan);
+    let inputs = read_and_judge(pipeline, plan, deadline, &mut report).await;
     let inputs = match inputs {
         Ok(inputs) => inputs,
-        Err(e) => return Err(end_unpublished(pipeline, report, started_at, started, e).await),
+        Err(Stop::Run(e)) => return Err(e),
+        Err(Stop::Guard(e)) => {
+            return Err(end_unpublished(pipeline, report, started_at, started, e).await);
+        }
     };
 
     let t = Instant::now();
-    let to_draw = select(&inputs.tally, plan, &mut report);
+    let to_draw: Vec<MonthlyCounts> = select(&inputs.tally, plan, &mut report)
+        .into_iter()
+        .map(|d| d.counts)
+        .collect();
     report.stages.select_ms = ms(t.elapsed());
 
     // One listing tells which charts exist already (new ones are put without a
@@ -386,9 +383,49 @@ async fn run_stages(
     }
 }
 
+/// A report of `plan` before anything was read.
+pub(crate) fn new_report(config: &Config, plan: &RunPlan) -> RunReport {
+    info!(as_of = %plan.as_of, lookback_days = plan.lookback_days, dry_run = plan.dry_run,
+          source = %config.source, dest = %config.dest, "run started");
+    RunReport {
+        as_of: plan.as_of,
+        window_start: plan.window_start(),
+        lookback_days: plan.lookback_days,
+        time_zone: config.time_zone.name().to_string(),
+        dry_run: plan.dry_run,
+        requested_authors: plan.authors.as_ref().map(|a| a.iter().cloned().collect()),
+        ..RunReport::default()
+    }
+}
+
+/// The first stages, up to both inputs read and judged: the last published
+/// run, the `as_of` guard, then the reading within the deadline. A stop that
+/// happens once the report has something to say is a `Stop::Guard` carrying
+/// its [`RunError`]: the caller ends the run with [`end_unpublished`].
+pub(crate) async fn read_and_judge(
+    pipeline: &Pipeline,
+    plan: &RunPlan,
+    deadline: Option<Instant>,
+    report: &mut RunReport,
+) -> Result<Inputs, Stop<RunError>> {
+    report.previous = read_previous_run(pipeline).await;
+    if let Err(guard) = check_as_of(plan, report.previous.as_ref()) {
+        return Err(Stop::Guard(RunError::Guard(guard, Box::default())));
+    }
+    match within(deadline, read_inputs(pipeline, plan, report)).await {
+        Some(Ok(inputs)) => Ok(inputs),
+        Some(Err(Stop::Run(e))) => Err(Stop::Run(e)),
+        Some(Err(Stop::Guard(guard))) => Err(Stop::Guard(RunError::Guard(guard, Box::default()))),
+        None => Err(Stop::Guard(RunError::DeadlineReading {
+            margin_s: pipeline.config.deadline_margin.as_secs(),
+            report: Box::default(),
+        })),
+    }
+}
+
 /// Accounts for every drawn (or abandoned) chart in the report, and keeps the
 /// review page's cards to the charts that are in the destination.
-fn record_charts(
+pub(crate) fn record_charts(
     report: &mut RunReport,
     charts: Vec<ChartResult>,
     cards: &mut Vec<ChartCard>,
@@ -433,7 +470,7 @@ fn record_charts(
 
 /// How a run that published ends: the prune guard, failed charts, undone
 /// authors, in that order of precedence; the report carries the error too.
-fn run_outcome(prune_guard: Option<Guard>, report: &mut RunReport) -> Option<RunError> {
+pub(crate) fn run_outcome(prune_guard: Option<Guard>, report: &mut RunReport) -> Option<RunError> {
     let error = if let Some(guard) = prune_guard {
         RunError::Guard(guard, Box::default())
     } else if !report.failed.is_empty() {
@@ -452,7 +489,7 @@ fn run_outcome(prune_guard: Option<Guard>, report: &mut RunReport) -> Option<Run
 /// Writes the report (and the review page) of a run that published, within
 /// half the deadline margin: the function must answer before Lambda's hard stop
 /// even when the destination stalls.
-async fn publish_report(
+pub(crate) async fn publish_report(
     pipeline: &Pipeline,
     report: &mut RunReport,
     cards: &[ChartCard],
@@ -500,7 +537,7 @@ fn reported(error: &RunError) -> ReportedError {
 /// Ends a run stopped before it published (a guard, or the deadline while
 /// reading): the report, with the error in it, goes to `reports/run-<time>.json`
 /// (not `latest.json`, which stays the last published run).
-async fn end_unpublished(
+pub(crate) async fn end_unpublished(
     pipeline: &Pipeline,
     mut report: RunReport,
     started_at: DateTime<Utc>,
@@ -519,7 +556,7 @@ async fn end_unpublished(
 }
 
 /// Runs `work` until `deadline`; `None` when the deadline came first.
-async fn within<F: Future>(deadline: Option<Instant>, work: F) -> Option<F::Output> {
+pub(crate) async fn within<F: Future>(deadline: Option<Instant>, work: F) -> Option<F::Output> {
     match deadline {
         None => Some(work.await),
         Some(d) => tokio::time::timeout_at(tokio::time::Instant::from_std(d), work)
@@ -530,7 +567,7 @@ async fn within<F: Future>(deadline: Option<Instant>, work: F) -> Option<F::Outp
 
 /// The last published run, from `reports/latest.json`. A report that cannot be
 /// read is logged and treated as absent (the guards that need it then pass).
-async fn read_previous_run(pipeline: &Pipeline) -> Option<PreviousRun> {
+pub(crate) async fn read_previous_run(pipeline: &Pipeline) -> Option<PreviousRun> {
     let key = format!("{}latest.json", pipeline.config.reports_prefix);
     match pipeline.dest.get(&key).await {
         Ok(None) => None,
@@ -562,13 +599,14 @@ pub(crate) fn check_as_of(plan: &RunPlan, previous: Option<&PreviousRun>) -> Res
     }
 }
 
-/// What stops a stage: a run error, or a guard (which still writes the report).
-enum Stop {
+/// What stops a stage: a run error, or a guard (after which the run still
+/// writes its report).
+pub(crate) enum Stop<G = Guard> {
     Run(RunError),
-    Guard(Guard),
+    Guard(G),
 }
 
-impl From<RunError> for Stop {
+impl<G> From<RunError> for Stop<G> {
     fn from(e: RunError) -> Self {
         Stop::Run(e)
     }
@@ -581,8 +619,8 @@ impl From<Guard> for Stop {
 }
 
 /// Both inputs, read and judged.
-struct Inputs {
-    tally: Tally,
+pub(crate) struct Inputs {
+    pub(crate) tally: Tally,
 }
 
 /// Reads the author master whole and streams the posts through the tally, then
@@ -908,8 +946,14 @@ fn warn_bad_lines(file: &FileReport) {
     }
 }
 
+/// One author to draw: the master's `id` and the chart's data.
+pub(crate) struct ToDraw {
+    pub(crate) id: String,
+    pub(crate) counts: MonthlyCounts,
+}
+
 /// Picks the authors to draw; the skipped ones go straight into the report.
-fn select(tally: &Tally, plan: &RunPlan, report: &mut RunReport) -> Vec<MonthlyCounts> {
+pub(crate) fn select(tally: &Tally, plan: &RunPlan, report: &mut RunReport) -> Vec<ToDraw> {
     for p in &report.master_problems {
         warn!(id = %p.id, slug = %p.slug, reason = p.reason.key(), "author master problem; this author is never drawn");
     }
@@ -918,7 +962,10 @@ fn select(tally: &Tally, plan: &RunPlan, report: &mut RunReport) -> Vec<MonthlyC
     let mut to_draw = Vec::new();
     for s in selected {
         match s.outcome {
-            Ok(counts) => to_draw.push(counts),
+            Ok(counts) => to_draw.push(ToDraw {
+                id: s.author.id,
+                counts,
+            }),
             Err(reason) => {
                 warn!(slug = %s.author.slug, id = %s.author.id, reason = reason.key(), "author skipped");
                 let detail = match &reason {
@@ -945,7 +992,7 @@ fn select(tally: &Tally, plan: &RunPlan, report: &mut RunReport) -> Vec<MonthlyC
 
 /// Every key under the charts prefix, or `None` when the listing failed (then
 /// every chart is checked one by one and nothing is pruned).
-async fn list_charts(pipeline: &Pipeline) -> Option<HashSet<String>> {
+pub(crate) async fn list_charts(pipeline: &Pipeline) -> Option<HashSet<String>> {
     match pipeline.dest.list(&pipeline.config.charts_prefix).await {
         Ok(keys) => Some(keys),
         Err(e) => {
@@ -988,7 +1035,7 @@ pub(crate) fn prune_candidates(
 /// Deletes the charts of authors who are no longer drawable, within the
 /// `MAX_PRUNE` limit (a dry run only lists them). Returns the guard when the
 /// limit held the deletions back.
-async fn prune(
+pub(crate) async fn prune(
     pipeline: &Pipeline,
     plan: &RunPlan,
     drawable: &HashSet<&str>,
@@ -1121,7 +1168,7 @@ async fn write_gallery(
 /// Draws every chart on a bounded blocking pool and uploads as they come, with
 /// a steady progress line. Results are sorted by slug. A chart still being
 /// drawn or uploaded when the deadline comes is abandoned as undone.
-async fn draw_and_publish(
+pub(crate) async fn draw_and_publish(
     pipeline: &Pipeline,
     plan: &RunPlan,
     to_draw: Vec<MonthlyCounts>,

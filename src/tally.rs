@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{DateTime, Datelike, TimeZone, Utc};
 use chrono_tz::Tz;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
 
 use crate::records::{Author, Post, ReasonCount};
@@ -29,7 +29,25 @@ impl Serialize for Month {
     }
 }
 
+impl<'de> Deserialize<'de> for Month {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        Month::parse(&text)
+            .ok_or_else(|| serde::de::Error::custom(format!("{text:?} is not a YYYY-MM month")))
+    }
+}
+
 impl Month {
+    /// Reads `YYYY-MM`.
+    pub fn parse(text: &str) -> Option<Self> {
+        let (year, month) = text.split_once('-')?;
+        if year.len() != 4 || month.len() != 2 {
+            return None;
+        }
+        let (year, month) = (year.parse::<i32>().ok()?, month.parse::<u32>().ok()?);
+        (1..=12).contains(&month).then(|| Month::new(year, month))
+    }
+
     pub fn new(year: i32, month: u32) -> Self {
         Month(year * 12 + month as i32 - 1)
     }
@@ -51,7 +69,7 @@ impl Month {
 }
 
 /// Why an author is not drawn.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SkipReason {
     /// Two or more master rows carry this `id`; their posts cannot be attributed.
@@ -125,7 +143,7 @@ struct Entry {
 }
 
 /// A master problem, as reported.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MasterProblem {
     pub id: String,
     pub slug: String,
@@ -133,7 +151,7 @@ pub struct MasterProblem {
 }
 
 /// Posts not attributed to any chart.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Unattributed {
     /// `author_id` not in the master.
     pub orphans: ReasonCount,
