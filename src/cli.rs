@@ -14,9 +14,9 @@ use crate::config::{self, RawConfig};
 use crate::event::RunRequest;
 use crate::report::RunReport;
 use crate::run::{Invocation, Pipeline, RunError, run};
+use crate::sample::{SampleSpec, split_into_parts, write_sample};
 use crate::scale;
 use crate::store::{Location, Store, open_store};
-use crate::sample::{SampleSpec, split_into_parts, write_sample};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -355,7 +355,10 @@ async fn scaled_out(
     work: &str,
 ) -> Result<(Pipeline, Arc<dyn Store>), String> {
     let work = Location::parse(work).map_err(|e| format!("--work: {e}"))?;
-    let config = settings.raw(source, dest)?.validate().map_err(|e| e.to_string())?;
+    let config = settings
+        .raw(source, dest)?
+        .validate()
+        .map_err(|e| e.to_string())?;
     let store = open_store(&work, &config.s3).await;
     Ok((Pipeline::connect(config).await, store))
 }
@@ -364,7 +367,10 @@ async fn scaled_out(
 fn print_step<T: serde::Serialize>(result: Result<T, RunError>) -> ExitCode {
     match result {
         Ok(answer) => {
-            println!("{}", serde_json::to_string_pretty(&answer).unwrap_or_default());
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&answer).unwrap_or_default()
+            );
             ExitCode::SUCCESS
         }
         Err(e) => {
@@ -378,9 +384,11 @@ fn print_step<T: serde::Serialize>(result: Result<T, RunError>) -> ExitCode {
 }
 
 async fn plan_command(args: PlanArgs) -> ExitCode {
-    let request = match args.request.request().and_then(|r| {
-        r.resolve(Utc::now()).map_err(|e| e.to_string())
-    }) {
+    let request = match args
+        .request
+        .request()
+        .and_then(|r| r.resolve(Utc::now()).map_err(|e| e.to_string()))
+    {
         Ok(r) => r,
         Err(e) => return usage_error(e),
     };

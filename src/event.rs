@@ -189,7 +189,10 @@ impl RunRequest {
         let field = |field: &'static str, problem: String| EventError::Field { field, problem };
         let run_id = || -> Result<String, EventError> {
             let id = self.run_id.clone().ok_or_else(|| {
-                field("run_id", "required with \"mode\" (the state machine passes its execution name)".into())
+                field(
+                    "run_id",
+                    "required with \"mode\" (the state machine passes its execution name)".into(),
+                )
             })?;
             crate::scale::check_run_id(&id).map_err(|p| field("run_id", p))?;
             Ok(id)
@@ -230,7 +233,11 @@ impl RunRequest {
                 if !range.contains(&shard_authors) {
                     return Err(field(
                         "shard_authors",
-                        format!("{shard_authors} is out of range {}..={}", range.start(), range.end()),
+                        format!(
+                            "{shard_authors} is out of range {}..={}",
+                            range.start(),
+                            range.end()
+                        ),
                     ));
                 }
                 Ok(Job::Plan {
@@ -394,5 +401,85 @@ mod tests {
             plan.window_start().to_rfc3339(),
             "2025-11-18T17:45:00+00:00"
         );
+    }
+
+    // REQ-SC-005: the steps of a scaled-out run, and the fields each takes.
+    #[test]
+    fn modes_resolve_to_jobs_or_name_the_field() {
+        let cases: &[(&str, &str, Result<&str, &str>)] = &[
+            ("no mode", r#"{"lookback_days":7}"#, Ok("run")),
+            (
+                "plan",
+                r#"{"mode":"plan","run_id":"exec-1","lookback_days":7}"#,
+                Ok("plan"),
+            ),
+            (
+                "render",
+                r#"{"mode":"render","run_id":"exec-1","shard":"00003"}"#,
+                Ok("render"),
+            ),
+            (
+                "finish",
+                r#"{"mode":"finish","run_id":"exec-1"}"#,
+                Ok("finish"),
+            ),
+            ("plan without run_id", r#"{"mode":"plan"}"#, Err("run_id")),
+            ("run with run_id", r#"{"run_id":"x"}"#, Err("run_id")),
+            (
+                "run with shard_authors",
+                r#"{"shard_authors":5}"#,
+                Err("shard_authors"),
+            ),
+            (
+                "render without shard",
+                r#"{"mode":"render","run_id":"e"}"#,
+                Err("shard"),
+            ),
+            (
+                "render, bad shard",
+                r#"{"mode":"render","run_id":"e","shard":"../1"}"#,
+                Err("shard"),
+            ),
+            (
+                "render with a window",
+                r#"{"mode":"render","run_id":"e","shard":"1","as_of":"2025-01-01T00:00:00Z"}"#,
+                Err("as_of"),
+            ),
+            (
+                "finish with shard",
+                r#"{"mode":"finish","run_id":"e","shard":"1"}"#,
+                Err("shard"),
+            ),
+            (
+                "run_id with a slash",
+                r#"{"mode":"finish","run_id":"a/b"}"#,
+                Err("run_id"),
+            ),
+            (
+                "shard_authors zero",
+                r#"{"mode":"plan","run_id":"e","shard_authors":0}"#,
+                Err("shard_authors"),
+            ),
+        ];
+        for (name, json, expected) in cases {
+            let got = RunRequest::from_json(json).and_then(|r| r.job(now()));
+            match (got, expected) {
+                (Ok(job), Ok(kind)) => {
+                    let is = match job {
+                        Job::Run(_) => "run",
+                        Job::Plan { .. } => "plan",
+                        Job::Render { .. } => "render",
+                        Job::Finish { .. } => "finish",
+                    };
+                    assert_eq!(is, *kind, "case {name}");
+                }
+                (Err(EventError::Field { field, .. }), Err(want)) => {
+                    assert_eq!(field, *want, "case {name}")
+                }
+                (got, _) => panic!("case {name}: {got:?}"),
+            }
+        }
+        let unknown = RunRequest::from_json(r#"{"mode":"draw"}"#).unwrap_err();
+        assert!(unknown.to_string().contains("draw"), "{unknown}");
     }
 }

@@ -181,10 +181,17 @@ pub enum RunError {
     Report(#[source] StoreError, Box<RunReport>),
     #[error("the work location of a scaled-out run is not usable: {location}: {problem}")]
     Work { location: String, problem: String },
-    #[error("run {run_id} is not finished: shard(s) {missing:?} have no report; render them (again), then finish")]
-    Incomplete { run_id: String, missing: Vec<String> },
-    #[error("shard {shard}: {failed} chart(s) failed and {undone} were not done before the deadline; \
-        the shard's report lists them. Render the shard again (unchanged charts are not uploaded again)")]
+    #[error(
+        "run {run_id} is not finished: shard(s) {missing:?} have no report; render them (again), then finish"
+    )]
+    Incomplete {
+        run_id: String,
+        missing: Vec<String>,
+    },
+    #[error(
+        "shard {shard}: {failed} chart(s) failed and {undone} were not done before the deadline; \
+        the shard's report lists them. Render the shard again (unchanged charts are not uploaded again)"
+    )]
     Shard {
         shard: String,
         failed: usize,

@@ -464,8 +464,13 @@ async fn plan_stages(
     .map_err(|e| work_error(work, DRAWABLE_KEY, e.to_string()))?;
 
     let to_draw_count = to_draw.len();
-    let shards = write_shards(work, to_draw, options.shard_authors, config.upload_concurrency)
-        .await?;
+    let shards = write_shards(
+        work,
+        to_draw,
+        options.shard_authors,
+        config.upload_concurrency,
+    )
+    .await?;
     report.s3_retries = pipeline.source.retries() + pipeline.dest.retries() + work.retries();
     report.stages.total_ms = ms(started.elapsed());
     let plan = Plan {
@@ -494,7 +499,10 @@ async fn plan_stages(
     Ok(plan)
 }
 
-fn fingerprint(file: &crate::report::FileReport, exported_at: Option<DateTime<Utc>>) -> Fingerprint {
+fn fingerprint(
+    file: &crate::report::FileReport,
+    exported_at: Option<DateTime<Utc>>,
+) -> Fingerprint {
     Fingerprint {
         location: file.location.clone(),
         bytes: file.lines.bytes,
@@ -557,18 +565,21 @@ async fn write_shards(
 
 /// Checks a shard id from a request: what the plan names, and a safe key.
 fn shard_of<'p>(plan: &'p Plan, work: &dyn Store, shard: &str) -> Result<&'p ShardRef, RunError> {
-    plan.shards.iter().find(|s| s.shard == shard).ok_or_else(|| {
-        work_error(
-            work,
-            PLAN_KEY,
-            format!(
-                "the plan has no shard {shard:?} (it has {} shards, {:?} to {:?})",
-                plan.shards.len(),
-                plan.shards.first().map(|s| s.shard.as_str()).unwrap_or(""),
-                plan.shards.last().map(|s| s.shard.as_str()).unwrap_or("")
-            ),
-        )
-    })
+    plan.shards
+        .iter()
+        .find(|s| s.shard == shard)
+        .ok_or_else(|| {
+            work_error(
+                work,
+                PLAN_KEY,
+                format!(
+                    "the plan has no shard {shard:?} (it has {} shards, {:?} to {:?})",
+                    plan.shards.len(),
+                    plan.shards.first().map(|s| s.shard.as_str()).unwrap_or(""),
+                    plan.shards.last().map(|s| s.shard.as_str()).unwrap_or("")
+                ),
+            )
+        })
 }
 
 /// Draws and publishes one shard's charts exactly as a run would, and writes
@@ -603,7 +614,13 @@ pub async fn render(
         .get(&key)
         .await
         .map_err(|e| work_error(work, &key, e.to_string()))?
-        .ok_or_else(|| work_error(work, &key, "the plan names this shard but its file is missing"))?;
+        .ok_or_else(|| {
+            work_error(
+                work,
+                &key,
+                "the plan names this shard but its file is missing",
+            )
+        })?;
     let mut to_draw = Vec::with_capacity(shard_ref.authors);
     for (i, line) in bytes.split(|&b| b == b'\n').enumerate() {
         if line.is_empty() {
@@ -651,9 +668,15 @@ pub async fn render(
         cards,
     };
     put_json(work, &done_key(shard), &report).await?;
-    info!(shard, published = report.published, unchanged = report.unchanged,
-          failed = report.failed, undone = report.undone, ms = report.draw_and_publish_ms,
-          "render finished");
+    info!(
+        shard,
+        published = report.published,
+        unchanged = report.unchanged,
+        failed = report.failed,
+        undone = report.undone,
+        ms = report.draw_and_publish_ms,
+        "render finished"
+    );
     if report.failed > 0 || report.undone > 0 {
         return Err(RunError::Shard {
             shard: shard.to_string(),
@@ -761,7 +784,8 @@ async fn finish_stages(
     }
     let error = run_outcome(prune_guard, &mut report);
     if !plan.request.dry_run {
-        let written = publish_report(pipeline, &mut report, &cards, plan.started_at, deadline).await;
+        let written =
+            publish_report(pipeline, &mut report, &cards, plan.started_at, deadline).await;
         if let Err(e) = written {
             return Err(RunError::Report(e, Box::new(report)));
         }
@@ -796,7 +820,9 @@ pub fn check_shard_id(id: &str) -> Result<(), String> {
     if !id.is_empty() && id.len() <= 16 && id.chars().all(|c| c.is_ascii_digit()) {
         Ok(())
     } else {
-        Err(format!("{id:?} is not a shard id (digits, as plan.json lists them)"))
+        Err(format!(
+            "{id:?} is not a shard id (digits, as plan.json lists them)"
+        ))
     }
 }
 

@@ -77,6 +77,7 @@ async fn the_handler_answers_with_the_report_or_a_typed_error() {
     )
     .await
     .unwrap();
+    let report = report.report().unwrap();
     assert!(report.reconciles());
     assert_eq!(report.authors.active, 4);
     assert_eq!(report.authors.published, 2);
@@ -87,4 +88,72 @@ async fn the_handler_answers_with_the_report_or_a_typed_error() {
     assert_eq!(invalid.error_type(), "EventInvalid");
     let diagnostic = lambda_runtime::Diagnostic::from(invalid);
     assert!(diagnostic.error_message.contains("lookback_days"));
+}
+
+// REQ-SC-005: the Lambda takes the scaled-out steps as events with "mode"; the
+// plan answers the shards the state machine maps over, and the work goes
+// under `work/<run_id>/` of the destination.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_handler_runs_plan_render_and_finish_events() {
+    let src = tempfile::tempdir().unwrap();
+    local_fixtures(src.path());
+    let dest = tempfile::tempdir().unwrap();
+    let pipeline = local_pipeline(src.path(), dest.path()).await;
+    let event = |json: serde_json::Value| {
+        let mut context = Context::default();
+        context.request_id = "in-process".into();
+        let deadline = SystemTime::now() + Duration::from_secs(120);
+        context.deadline = deadline.duration_since(UNIX_EPOCH).unwrap().as_millis() as u64;
+        LambdaEvent::new(json, context)
+    };
+    let planned = handle(
+        &pipeline,
+        event(
+            serde_json::json!({"mode": "plan", "run_id": "exec-1", "shard_authors": 2,
+            "lookback_days": 5475, "as_of": "2025-11-25T17:45:00Z"}),
+        ),
+    )
+    .await
+    .unwrap();
+    let reply = serde_json::to_value(&planned).unwrap();
+    let shards: Vec<String> = reply["shards"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["shard"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(shards, ["00000", "00001"], "{reply}");
+    assert!(dest.path().join("work/exec-1/plan.json").exists());
+    for shard in &shards {
+        let done = handle(
+            &pipeline,
+            event(serde_json::json!({"mode": "render", "run_id": "exec-1", "shard": shard})),
+        )
+        .await
+        .unwrap();
+        let done = serde_json::to_value(&done).unwrap();
+        assert_eq!(done["failed"], 0, "{done}");
+    }
+    let finished = handle(
+        &pipeline,
+        event(serde_json::json!({"mode": "finish", "run_id": "exec-1"})),
+    )
+    .await
+    .unwrap();
+    let report = finished.report().unwrap();
+    assert!(report.reconciles());
+    assert_eq!(report.authors.published, 3);
+
+    // A field the step does not use is refused, naming it.
+    let misplaced = handle(
+        &pipeline,
+        event(serde_json::json!({"mode": "render", "run_id": "exec-1", "shard": "00000", "lookback_days": 7})),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(misplaced.error_type(), "EventInvalid");
+    assert!(
+        misplaced.to_string().contains("lookback_days"),
+        "{misplaced}"
+    );
 }

@@ -18,4 +18,5 @@ mod parts;
 mod ranged;
 mod requirements;
 mod s3_run;
+mod scale;
 mod template;

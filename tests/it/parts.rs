@@ -2,8 +2,6 @@
 //! charts and counts as the same posts in one object, on local directories and
 //! on the S3 test server.
 
-use std::path::Path;
-
 use crate::common::*;
 
 const PARTS: &str = "contentful/all-blog-posts/";
@@ -27,37 +25,6 @@ fn fixture_parts() -> Vec<(String, Vec<u8>)> {
         .collect()
 }
 
-/// What must agree between the two runs.
-fn counts(report: &serde_json::Value) -> serde_json::Value {
-    serde_json::json!({
-        "authors": report["authors"],
-        "posts": {
-            "counted": report["posts"]["counted"],
-            "unpublished": report["posts"]["unpublished"],
-            "future": report["posts"]["future"],
-            "orphans": report["posts"]["orphans"]["count"],
-        },
-        "lines": report["posts_file"]["lines"],
-        "records": report["posts_file"]["records"],
-    })
-}
-
-fn charts(dir: &Path) -> Vec<(String, Vec<u8>)> {
-    let mut out: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir.join("author-monthly-stats"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "png" || e == "json"))
-        .map(|p| {
-            (
-                p.file_name().unwrap().to_string_lossy().to_string(),
-                std::fs::read(&p).unwrap(),
-            )
-        })
-        .collect();
-    out.sort();
-    out
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn parts_on_a_local_dir_read_as_one_export() {
     let src = tempfile::tempdir().unwrap();
@@ -77,7 +44,7 @@ async fn parts_on_a_local_dir_read_as_one_export() {
         )
         .await,
     );
-    assert_eq!(counts(&single), counts(&split));
+    assert_eq!(report_counts(&single), report_counts(&split));
     assert!(
         split["posts_file"]["location"]
             .as_str()
@@ -86,7 +53,7 @@ async fn parts_on_a_local_dir_read_as_one_export() {
         "{}",
         split["posts_file"]
     );
-    assert_eq!(charts(one.path()), charts(parts.path()));
+    assert_eq!(chart_files(one.path()), chart_files(parts.path()));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -98,7 +65,10 @@ async fn parts_on_s3_read_as_one_export() {
     }
     let single = ok_report(&run_s3(&server, &[BACKFILL, &["--dry-run"]].concat()).await);
     let split = ok_report(&run_s3(&server, &[BACKFILL, &["--posts-key", PARTS]].concat()).await);
-    assert_eq!(counts(&single)["posts"], counts(&split)["posts"]);
+    assert_eq!(
+        report_counts(&single)["posts"],
+        report_counts(&split)["posts"]
+    );
     assert_eq!(split["authors"]["published"], 3);
     // A prefix with no part is a missing export.
     let out = run_s3(
@@ -130,7 +100,7 @@ async fn a_sample_in_seven_parts_reads_as_the_single_file() {
         )
         .await,
     );
-    assert_eq!(counts(&a)["posts"], counts(&b)["posts"]);
+    assert_eq!(report_counts(&a)["posts"], report_counts(&b)["posts"]);
     assert_eq!(a["authors"], b["authors"]);
-    assert_eq!(charts(one.path()), charts(split.path()));
+    assert_eq!(chart_files(one.path()), chart_files(split.path()));
 }

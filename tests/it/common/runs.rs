@@ -169,3 +169,35 @@ pub async fn run_local(src: &Path, dest: &Path, extra: &[&str]) -> Output {
     args.extend_from_slice(extra);
     author_stats(&args, &[]).await
 }
+
+/// What two runs of the same input must agree on, whatever their timing.
+pub fn report_counts(report: &serde_json::Value) -> serde_json::Value {
+    serde_json::json!({
+        "authors": report["authors"],
+        "posts": {
+            "counted": report["posts"]["counted"],
+            "unpublished": report["posts"]["unpublished"],
+            "future": report["posts"]["future"],
+            "orphans": report["posts"]["orphans"]["count"],
+        },
+        "lines": report["posts_file"]["lines"],
+        "records": report["posts_file"]["records"],
+    })
+}
+
+/// Every chart and chart data file under `dir`'s charts prefix, with its bytes.
+pub fn chart_files(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut out: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir.join("author-monthly-stats"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "png" || e == "json"))
+        .map(|p| {
+            (
+                p.file_name().unwrap().to_string_lossy().to_string(),
+                std::fs::read(&p).unwrap(),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
