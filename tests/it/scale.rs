@@ -229,7 +229,7 @@ async fn a_failed_render_retried_publishes_the_same_charts_on_s3() {
     );
 }
 
-// REQ-SC-003: what a step is given is checked before anything is done.
+// REQ-SC-004: what a step is given is checked before anything is done.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn steps_refuse_a_missing_plan_or_shard() {
     let (work, dest) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());

@@ -143,3 +143,48 @@ fn configuration_doc_names_every_setting() {
         );
     }
 }
+
+// REQ-SC-006: the state machine sends the function the events its modes take:
+// the schedule's input plus mode, run_id and shard_authors for the plan; one
+// shard of the plan's answer for each render; mode and run_id for the finish.
+#[test]
+fn state_machine_steps_send_valid_mode_events() {
+    let text = template();
+    let definition = text
+        .split("DefinitionString: !Sub |")
+        .nth(1)
+        .expect("the scale-out state machine has a DefinitionString");
+    for expected in [
+        "{'mode': 'plan', 'run_id': $states.context.Execution.Name, 'shard_authors': ${ShardAuthors}}",
+        "\"Items\": \"{% $states.input.shards %}\"",
+        "\"mode\": \"render\"",
+        "\"shard\": \"{% $states.context.Map.Item.Value.shard %}\"",
+        "\"mode\": \"finish\", \"run_id\": \"{% $states.context.Execution.Name %}\"",
+        "\"ToleratedFailurePercentage\": 0",
+        "\"Mode\": \"DISTRIBUTED\"",
+    ] {
+        assert!(
+            definition.contains(expected),
+            "the definition lacks {expected}"
+        );
+    }
+    // An execution name as the scheduler makes them, and the events it yields.
+    let run_id = "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0";
+    let nightly: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(repo().join("events/nightly.json")).unwrap())
+            .unwrap();
+    let mut plan = nightly.clone();
+    plan["mode"] = "plan".into();
+    plan["run_id"] = run_id.into();
+    plan["shard_authors"] = 2000.into();
+    let events = [
+        plan,
+        serde_json::json!({"mode": "render", "run_id": run_id, "shard": "00000"}),
+        serde_json::json!({"mode": "finish", "run_id": run_id}),
+    ];
+    for event in events {
+        RunRequest::from_value(event.clone())
+            .and_then(|r| r.job(chrono::Utc::now()))
+            .unwrap_or_else(|e| panic!("{event}: {e}"));
+    }
+}
