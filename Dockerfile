@@ -30,11 +30,13 @@ ENV CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc \
 WORKDIR /src
 
 # Dependencies in their own layer: a code change does not rebuild the world.
-# (The manifest names two benchmarks; stubs stand in for them, they are not built.)
+# (The manifest names two benchmarks and the dev-only test-support workspace
+# member; stubs stand in for them, they are not built.)
 COPY Cargo.toml Cargo.lock ./
-RUN mkdir src benches \
+COPY test-support/s3-server/Cargo.toml test-support/s3-server/
+RUN mkdir -p src benches test-support/s3-server/src \
     && echo 'fn main() {}' > src/main.rs \
-    && touch src/lib.rs \
+    && touch src/lib.rs test-support/s3-server/src/lib.rs \
     && for b in pipeline stages; do echo 'fn main() {}' > "benches/$b.rs"; done \
     && cargo build --release --locked --target "$(cat /rust-target)" \
     && rm -rf src

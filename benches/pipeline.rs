@@ -11,14 +11,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto::Builder as ConnBuilder;
-
 const AS_OF: &str = "2025-11-25T17:45:00Z";
-const KEY: &str = "bench-key";
 /// The per-connection pace of the S3-like server runs.
 const PACED_BYTES_PER_S: f64 = 85e6;
-const SECRET: &str = "bench-secret";
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -159,18 +154,16 @@ fn self_cpu_s() -> f64 {
     cpu_s(&usage)
 }
 
+/// The shared S3 test server (`s3-test-server`) on its own runtime, which the
+/// benchmark's blocking code does not run on.
 struct S3 {
-    endpoint: String,
-    root: tempfile::TempDir,
+    server: s3_test_server::Server,
     _rt: tokio::runtime::Runtime,
 }
 
-type BoxBody =
-    http_body_util::combinators::BoxBody<bytes::Bytes, Box<dyn std::error::Error + Send + Sync>>;
-
 /// A response body sent no faster than `bytes_per_s`: one S3 connection's
 /// throughput, which the in-process server does not have.
-fn paced(body: s3s::Body, bytes_per_s: f64) -> BoxBody {
+fn paced(body: s3_test_server::BoxBody, bytes_per_s: f64) -> s3_test_server::BoxBody {
     use futures::StreamExt;
     use http_body_util::BodyExt;
     let start = tokio::time::Instant::now();
@@ -203,58 +196,29 @@ fn start_s3(source: &Path, bytes_per_s: Option<f64>) -> S3 {
     } else {
         tempfile::tempdir().unwrap()
     };
-    std::fs::create_dir_all(root.path().join("bench-source")).unwrap();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
         .build()
         .unwrap();
-    let fs = s3s_fs::FileSystem::new(root.path()).unwrap();
-    let mut builder = s3s::service::S3ServiceBuilder::new(fs);
-    builder.set_auth(s3s::auth::SimpleAuth::from_single(KEY, SECRET));
-    let service = builder.build();
-    let listener = rt
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-        .unwrap();
-    let endpoint = format!("http://{}", listener.local_addr().unwrap());
-    rt.spawn(async move {
-        loop {
-            let Ok((socket, _)) = listener.accept().await else {
-                continue;
-            };
-            let service = service.clone();
-            let paced =
-                hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
-                    let service = service.clone();
-                    async move {
-                        let resp = service.call(req.map(s3s::Body::from)).await?;
-                        Ok::<_, s3s::HttpError>(match bytes_per_s {
-                            Some(rate) => resp.map(|body| paced(body, rate)),
-                            None => resp.map(http_body_util::BodyExt::boxed),
-                        })
-                    }
-                });
-            tokio::spawn(async move {
-                let _ = ConnBuilder::new(TokioExecutor::new())
-                    .serve_connection(TokioIo::new(socket), paced)
-                    .await;
-            });
-        }
-    });
+    let layer: s3_test_server::Layer = match bytes_per_s {
+        None => s3_test_server::passthrough(),
+        Some(rate) => std::sync::Arc::new(move |service, req| {
+            Box::pin(async move {
+                let response = s3_test_server::call(&service, req).await?;
+                Ok(response.map(|body| paced(body, rate)))
+            })
+        }),
+    };
+    let server = rt.block_on(s3_test_server::Server::start(
+        root,
+        &["bench-source"],
+        layer,
+    ));
     // The export arrives through the S3 API, as the exporting system writes it,
     // so the server keeps each object's ETag instead of hashing the whole file
     // on every (ranged) GET of a file copied in behind its back.
-    let client = aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::new()
-            .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
-            .region(aws_sdk_s3::config::Region::new("us-east-1"))
-            .endpoint_url(&endpoint)
-            .credentials_provider(aws_sdk_s3::config::Credentials::new(
-                KEY, SECRET, None, None, "bench",
-            ))
-            .force_path_style(true)
-            .build(),
-    );
+    let client = server.client();
     for f in ["all-blog-posts.jsonl.gz", "authorProfile.jsonl.gz"] {
         // Streamed from the file: a peak in this process's memory would show up
         // in the children's peak RSS (they start as a vfork of this process).
@@ -273,29 +237,17 @@ fn start_s3(source: &Path, bytes_per_s: Option<f64>) -> S3 {
         })
         .unwrap();
     }
-    S3 {
-        endpoint,
-        root,
-        _rt: rt,
-    }
+    S3 { server, _rt: rt }
 }
 
 impl S3 {
     fn env(&self) -> Vec<(&'static str, String)> {
-        vec![
-            ("AWS_ENDPOINT_URL", self.endpoint.clone()),
-            ("AWS_ACCESS_KEY_ID", KEY.into()),
-            ("AWS_SECRET_ACCESS_KEY", SECRET.into()),
-            ("AWS_REGION", "us-east-1".into()),
-            ("AWS_EC2_METADATA_DISABLED", "true".into()),
-        ]
+        self.server.env()
     }
 
     /// Empties (or creates) a charts bucket.
     fn fresh_bucket(&self, name: &str) {
-        let dir = self.root.path().join(name);
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir(&dir).unwrap();
+        self.server.fresh_bucket(name);
     }
 }
 

@@ -11,7 +11,7 @@ ensure_tools
 
 # The tests skip, with a note, what a plain `cargo test` lacks (the emulator,
 # Chromium); here those tools were just installed, so a missing one fails.
-AUTHOR_STATS_REQUIRE_TOOLS=1 cargo test --locked
+AUTHOR_STATS_REQUIRE_TOOLS=1 cargo test --locked --workspace
 
 if [ -f cloudformation/author-stats-batch.yaml ]; then
   scripts/check-template.sh

@@ -120,8 +120,7 @@ impl Faults {
     }
 }
 
-pub(super) type BoxBody =
-    http_body_util::combinators::BoxBody<bytes::Bytes, Box<dyn std::error::Error + Send + Sync>>;
+use s3_test_server::BoxBody;
 
 fn s3_error(status: u16, code: &str) -> http::Response<BoxBody> {
     use http_body_util::BodyExt;

@@ -17,8 +17,6 @@ pub use fixtures::*;
 pub use runs::*;
 pub use s3_server::*;
 
-pub const ACCESS_KEY: &str = "test-access-key";
-pub const SECRET_KEY: &str = "test-secret-key";
 pub const SOURCE_BUCKET: &str = "source-bucket";
 pub const CHARTS_BUCKET: &str = "charts-bucket";
 

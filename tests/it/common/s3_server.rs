@@ -1,102 +1,38 @@
-//! A real S3-compatible server (s3s-fs) on 127.0.0.1, started by the test that
-//! needs it, behind the fault layer.
+//! The S3 test server (the shared `s3-test-server` crate: s3s-fs on
+//! 127.0.0.1), started by the test that needs it, behind the fault layer.
 
-use std::net::SocketAddr;
-
-use aws_sdk_s3::Client;
-use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto::Builder as ConnBuilder;
+use std::sync::Arc;
 
 use super::faults::{SharedFaults, faulty_call};
 use super::fixtures::gzip_two_members;
 use super::runs::sample_data;
-use super::{ACCESS_KEY, SECRET_KEY, SOURCE_BUCKET, data};
+use super::{SOURCE_BUCKET, data};
 
-/// A real S3-compatible server (s3s-fs) on 127.0.0.1, serving a temp directory,
-/// with signed requests checked against one key pair, behind a fault layer.
+/// The S3 test server behind a fault layer the test can arm; it derefs to the
+/// shared server (`endpoint`, `client`, `env`).
 pub struct S3Server {
-    pub addr: SocketAddr,
-    pub root: tempfile::TempDir,
+    server: s3_test_server::Server,
     pub faults: SharedFaults,
-    task: tokio::task::JoinHandle<()>,
 }
 
-impl Drop for S3Server {
-    fn drop(&mut self) {
-        self.task.abort();
+impl std::ops::Deref for S3Server {
+    type Target = s3_test_server::Server;
+    fn deref(&self) -> &Self::Target {
+        &self.server
     }
 }
 
 impl S3Server {
     pub async fn start(buckets: &[&str]) -> S3Server {
-        let root = tempfile::tempdir().unwrap();
-        for b in buckets {
-            std::fs::create_dir(root.path().join(b)).unwrap();
-        }
-        let fs = s3s_fs::FileSystem::new(root.path()).unwrap();
-        let mut builder = s3s::service::S3ServiceBuilder::new(fs);
-        builder.set_auth(s3s::auth::SimpleAuth::from_single(ACCESS_KEY, SECRET_KEY));
-        let service = builder.build();
         let faults = SharedFaults::default();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
         let shared = faults.clone();
-        let task = tokio::spawn(async move {
-            loop {
-                let Ok((socket, _)) = listener.accept().await else {
-                    continue;
-                };
-                let service = service.clone();
-                let faults = shared.clone();
-                let faulty =
-                    hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
-                        let service = service.clone();
-                        let faults = faults.clone();
-                        async move { faulty_call(&service, &faults, req).await }
-                    });
-                tokio::spawn(async move {
-                    let _ = ConnBuilder::new(TokioExecutor::new())
-                        .serve_connection(TokioIo::new(socket), faulty)
-                        .await;
-                });
-            }
+        let layer: s3_test_server::Layer = Arc::new(move |service, req| {
+            let faults = shared.clone();
+            Box::pin(async move { faulty_call(&service, &faults, req).await })
         });
-        S3Server {
-            addr,
-            root,
-            faults,
-            task,
-        }
-    }
-
-    pub fn endpoint(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-
-    pub fn client(&self) -> Client {
-        let config = aws_sdk_s3::config::Builder::new()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new("us-east-1"))
-            .endpoint_url(self.endpoint())
-            .credentials_provider(Credentials::new(ACCESS_KEY, SECRET_KEY, None, None, "test"))
-            .force_path_style(true)
-            .build();
-        Client::from_conf(config)
-    }
-
-    /// The environment a process needs to reach this server through the SDK's
-    /// default chain.
-    pub fn env(&self) -> Vec<(&'static str, String)> {
-        vec![
-            ("AWS_ENDPOINT_URL", self.endpoint()),
-            ("AWS_ACCESS_KEY_ID", ACCESS_KEY.into()),
-            ("AWS_SECRET_ACCESS_KEY", SECRET_KEY.into()),
-            ("AWS_REGION", "us-east-1".into()),
-            ("AWS_EC2_METADATA_DISABLED", "true".into()),
-            ("AWS_CONFIG_FILE", "/nonexistent".into()),
-            ("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent".into()),
-        ]
+        let server =
+            s3_test_server::Server::start(tempfile::tempdir().unwrap(), buckets, layer).await;
+        S3Server { server, faults }
     }
 
     pub async fn put(&self, bucket: &str, key: &str, body: Vec<u8>) {
