@@ -437,7 +437,7 @@ async fn render_command(args: RenderArgs) -> ExitCode {
         Err(e) => return usage_error(e),
     };
     let done = scale::render(&pipeline, work.as_ref(), &args.shard, None).await;
-    print_step(done.map(|d| d.summary()))
+    print_step(done)
 }
 
 async fn finish_command(args: FinishArgs) -> ExitCode {

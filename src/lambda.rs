@@ -154,7 +154,7 @@ async fn serve_job(
         Job::Render { run_id, shard } => {
             let work = work(run_id).await;
             let done = scale::render(pipeline, work.as_ref(), shard, invocation.deadline).await?;
-            Reply::Shard(done.summary())
+            Reply::Shard(done)
         }
         Job::Finish { run_id } => {
             let work = work(run_id).await;

@@ -150,8 +150,10 @@ pub struct ReportedError {
     pub message: String,
 }
 
-/// What became of one selected author's chart.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What became of one selected author's chart (also what a render writes of
+/// each chart for the finish).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum ChartOutcome {
     /// At least one of the PNG and its JSON was written.
     Published {
@@ -173,7 +175,7 @@ pub enum ChartOutcome {
 }
 
 /// One selected author's chart: its slug, outcome and drawing time.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ChartResult {
     pub slug: String,
     pub outcome: ChartOutcome,

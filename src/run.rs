@@ -27,7 +27,7 @@ use crate::draw_pool::DrawPool;
 use crate::event::RunPlan;
 use crate::gallery::{ChartCard, render_gallery};
 use crate::input::{decode, pipelined_lines};
-use crate::lease::{self, LeaseError, LeaseRecord};
+use crate::lease::{self, Lease, LeaseError, LeaseRecord};
 use crate::publish::{self, Written, put_if_changed};
 use crate::records::{
     Author, BadReason, Line, LineStats, parse_author, parse_post_line, read_lines,
@@ -303,23 +303,32 @@ pub async fn run(
     if plan.dry_run {
         return run_stages(pipeline, plan, invocation.deadline).await;
     }
-    // A missing destination is one clear error, before any work.
-    pipeline.dest.check().await.map_err(RunError::Destination)?;
-    let key = format!("{}{}", pipeline.config.reports_prefix, lease::LEASE_NAME);
-    let now = Utc::now();
-    let record = LeaseRecord {
-        run_id: invocation.id.clone(),
-        as_of: plan.as_of,
-        acquired_at: now,
-        expires_at: invocation.lease_until,
-        released: false,
-    };
-    let held = lease::acquire(pipeline.dest.as_ref(), &key, record)
-        .await
-        .map_err(RunError::Lease)?;
+    let held = take_lease(pipeline, &invocation.id, plan.as_of, invocation.lease_until).await?;
     let result = run_stages(pipeline, plan, invocation.deadline).await;
     held.release(pipeline.dest.as_ref(), Utc::now()).await;
     result
+}
+
+/// Checks the destination (a missing one is one clear error, before any work)
+/// and takes its lease for `run_id` until `until`.
+pub(crate) async fn take_lease(
+    pipeline: &Pipeline,
+    run_id: &str,
+    as_of: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> Result<Lease, RunError> {
+    pipeline.dest.check().await.map_err(RunError::Destination)?;
+    let key = format!("{}{}", pipeline.config.reports_prefix, lease::LEASE_NAME);
+    let record = LeaseRecord {
+        run_id: run_id.to_string(),
+        as_of,
+        acquired_at: Utc::now(),
+        expires_at: until,
+        released: false,
+    };
+    lease::acquire(pipeline.dest.as_ref(), &key, record)
+        .await
+        .map_err(RunError::Lease)
 }
 
 /// The stages in order. `deadline`, when given, is the instant by which all
@@ -329,24 +338,10 @@ async fn run_stages(
     plan: &RunPlan,
     deadline: Option<Instant>,
 ) -> Result<RunReport, RunError> {
-    let started = Instant::now();
-    let started_at = Utc::now();
-    let mut report = new_report(&pipeline.config, plan);
-    let inputs = read_and_judge(pipeline, plan, deadline, &mut report).await;
-    let inputs = match inputs {
-        Ok(inputs) => inputs,
-        Err(Stop::Run(e)) => return Err(e),
-        Err(Stop::Guard(e)) => {
-            return Err(end_unpublished(pipeline, report, started_at, started, e).await);
-        }
-    };
-
-    let t = Instant::now();
-    let to_draw: Vec<MonthlyCounts> = select(&inputs.tally, plan, &mut report)
-        .into_iter()
-        .map(|d| d.counts)
-        .collect();
-    report.stages.select_ms = ms(t.elapsed());
+    let selection = read_and_select(pipeline, plan, deadline).await?;
+    let (started, started_at) = (selection.started, selection.started_at);
+    let (mut report, tally) = (selection.report, selection.tally);
+    let to_draw: Vec<MonthlyCounts> = selection.to_draw.into_iter().map(|d| d.counts).collect();
 
     // One listing tells which charts exist already (new ones are put without a
     // metadata request first) and which belong to authors who are gone.
@@ -357,7 +352,7 @@ async fn run_stages(
     let charts = draw_and_publish(pipeline, plan, to_draw, deadline, existing.as_ref()).await;
     record_charts(&mut report, charts, &mut cards, t.elapsed());
 
-    let drawable = inputs.tally.drawable_slugs();
+    let drawable = tally.drawable_slugs();
     let prune_guard = prune(
         pipeline,
         plan,
@@ -390,8 +385,47 @@ async fn run_stages(
     }
 }
 
+/// A run as far as its selection: the inputs read and judged, the authors to
+/// draw picked, the skipped ones in the report.
+pub(crate) struct Selection {
+    pub(crate) started: Instant,
+    pub(crate) started_at: DateTime<Utc>,
+    pub(crate) report: RunReport,
+    pub(crate) tally: Tally,
+    pub(crate) to_draw: Vec<ToDraw>,
+}
+
+/// The stages up to the selection. A run stopped on the way (a guard, the
+/// deadline while reading) writes its report and publishes nothing.
+pub(crate) async fn read_and_select(
+    pipeline: &Pipeline,
+    plan: &RunPlan,
+    deadline: Option<Instant>,
+) -> Result<Selection, RunError> {
+    let started = Instant::now();
+    let started_at = Utc::now();
+    let mut report = new_report(&pipeline.config, plan);
+    let inputs = match read_and_judge(pipeline, plan, deadline, &mut report).await {
+        Ok(inputs) => inputs,
+        Err(Stop::Run(e)) => return Err(e),
+        Err(Stop::Guard(e)) => {
+            return Err(end_unpublished(pipeline, report, started_at, started, e).await);
+        }
+    };
+    let t = Instant::now();
+    let to_draw = select(&inputs.tally, plan, &mut report);
+    report.stages.select_ms = ms(t.elapsed());
+    Ok(Selection {
+        started,
+        started_at,
+        report,
+        tally: inputs.tally,
+        to_draw,
+    })
+}
+
 /// A report of `plan` before anything was read.
-pub(crate) fn new_report(config: &Config, plan: &RunPlan) -> RunReport {
+fn new_report(config: &Config, plan: &RunPlan) -> RunReport {
     info!(as_of = %plan.as_of, lookback_days = plan.lookback_days, dry_run = plan.dry_run,
           source = %config.source, dest = %config.dest, "run started");
     RunReport {
@@ -409,7 +443,7 @@ pub(crate) fn new_report(config: &Config, plan: &RunPlan) -> RunReport {
 /// run, the `as_of` guard, then the reading within the deadline. A stop that
 /// happens once the report has something to say is a `Stop::Guard` carrying
 /// its [`RunError`]: the caller ends the run with [`end_unpublished`].
-pub(crate) async fn read_and_judge(
+async fn read_and_judge(
     pipeline: &Pipeline,
     plan: &RunPlan,
     deadline: Option<Instant>,
@@ -544,7 +578,7 @@ fn reported(error: &RunError) -> ReportedError {
 /// Ends a run stopped before it published (a guard, or the deadline while
 /// reading): the report, with the error in it, goes to `reports/run-<time>.json`
 /// (not `latest.json`, which stays the last published run).
-pub(crate) async fn end_unpublished(
+async fn end_unpublished(
     pipeline: &Pipeline,
     mut report: RunReport,
     started_at: DateTime<Utc>,
@@ -608,7 +642,7 @@ pub(crate) fn check_as_of(plan: &RunPlan, previous: Option<&PreviousRun>) -> Res
 
 /// What stops a stage: a run error, or a guard (after which the run still
 /// writes its report).
-pub(crate) enum Stop<G = Guard> {
+enum Stop<G = Guard> {
     Run(RunError),
     Guard(G),
 }
@@ -626,8 +660,8 @@ impl From<Guard> for Stop {
 }
 
 /// Both inputs, read and judged.
-pub(crate) struct Inputs {
-    pub(crate) tally: Tally,
+struct Inputs {
+    tally: Tally,
 }
 
 /// Reads the author master whole and streams the posts through the tally, then
@@ -960,7 +994,7 @@ pub(crate) struct ToDraw {
 }
 
 /// Picks the authors to draw; the skipped ones go straight into the report.
-pub(crate) fn select(tally: &Tally, plan: &RunPlan, report: &mut RunReport) -> Vec<ToDraw> {
+fn select(tally: &Tally, plan: &RunPlan, report: &mut RunReport) -> Vec<ToDraw> {
     for p in &report.master_problems {
         warn!(id = %p.id, slug = %p.slug, reason = p.reason.key(), "author master problem; this author is never drawn");
     }

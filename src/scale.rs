@@ -34,13 +34,13 @@ use tracing::info;
 
 use crate::event::RunPlan;
 use crate::gallery::ChartCard;
-use crate::lease::{self, Lease, LeaseRecord};
+use crate::lease::Lease;
 use crate::publish;
 use crate::report::{ChartOutcome, ChartResult, RunReport};
 use crate::run::{
-    Invocation, Pipeline, RunError, Stop, ToDraw, check_as_of, check_shrink, draw_and_publish,
-    end_unpublished, list_charts, ms, new_report, prune, publish_report, read_and_judge,
-    read_previous_run, record_charts, run_outcome, select,
+    Invocation, Pipeline, RunError, ToDraw, check_as_of, check_shrink, draw_and_publish,
+    list_charts, ms, prune, publish_report, read_and_select, read_previous_run, record_charts,
+    run_outcome, take_lease,
 };
 use crate::store::{Location, ObjectHeaders, Store};
 use crate::tally::{Month, MonthCount, MonthlyCounts};
@@ -161,93 +161,18 @@ impl ShardAuthor {
     }
 }
 
-/// One chart's outcome in a shard report.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-struct ShardChart {
-    slug: String,
-    outcome: Outcome,
-    draw_cpu_us: u64,
-}
-
-/// [`ChartOutcome`] as written to `done/<id>.json`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "outcome", rename_all = "snake_case")]
-enum Outcome {
-    Published {
-        bytes: u64,
-        objects: usize,
-        png_bytes: u64,
-    },
-    Unchanged {
-        png_bytes: u64,
-    },
-    NotPublished {
-        png_bytes: u64,
-    },
-    Failed {
-        error: String,
-    },
-    Undone,
-}
-
-impl From<ChartOutcome> for Outcome {
-    fn from(o: ChartOutcome) -> Self {
-        match o {
-            ChartOutcome::Published {
-                bytes,
-                objects,
-                png_bytes,
-            } => Outcome::Published {
-                bytes,
-                objects,
-                png_bytes,
-            },
-            ChartOutcome::Unchanged { png_bytes } => Outcome::Unchanged { png_bytes },
-            ChartOutcome::NotPublished { png_bytes } => Outcome::NotPublished { png_bytes },
-            ChartOutcome::Failed(error) => Outcome::Failed { error },
-            ChartOutcome::Undone => Outcome::Undone,
-        }
-    }
-}
-
-impl From<Outcome> for ChartOutcome {
-    fn from(o: Outcome) -> Self {
-        match o {
-            Outcome::Published {
-                bytes,
-                objects,
-                png_bytes,
-            } => ChartOutcome::Published {
-                bytes,
-                objects,
-                png_bytes,
-            },
-            Outcome::Unchanged { png_bytes } => ChartOutcome::Unchanged { png_bytes },
-            Outcome::NotPublished { png_bytes } => ChartOutcome::NotPublished { png_bytes },
-            Outcome::Failed { error } => ChartOutcome::Failed(error),
-            Outcome::Undone => ChartOutcome::Undone,
-        }
-    }
-}
-
 /// `done/<id>.json`: what a render came to.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ShardReport {
-    pub run_id: String,
-    pub shard: String,
-    pub authors: usize,
-    pub published: usize,
-    pub unchanged: usize,
-    pub failed: usize,
-    pub undone: usize,
-    pub draw_and_publish_ms: u64,
+    #[serde(flatten)]
+    pub summary: ShardSummary,
     pub s3_retries: u64,
-    charts: Vec<ShardChart>,
+    charts: Vec<ChartResult>,
     cards: Vec<ChartCard>,
 }
 
 /// What render answers: the shard's counts, without the per-chart lists.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ShardSummary {
     pub run_id: String,
     pub shard: String,
@@ -257,21 +182,6 @@ pub struct ShardSummary {
     pub failed: usize,
     pub undone: usize,
     pub draw_and_publish_ms: u64,
-}
-
-impl ShardReport {
-    pub fn summary(&self) -> ShardSummary {
-        ShardSummary {
-            run_id: self.run_id.clone(),
-            shard: self.shard.clone(),
-            authors: self.authors,
-            published: self.published,
-            unchanged: self.unchanged,
-            failed: self.failed,
-            undone: self.undone,
-            draw_and_publish_ms: self.draw_and_publish_ms,
-        }
-    }
 }
 
 /// The work location of run `run_id` in the Lambda: `work/<run_id>/` beside
@@ -399,20 +309,8 @@ pub async fn plan(
     options: &PlanOptions,
 ) -> Result<Plan, RunError> {
     let lease = if options.has_dest && !request.dry_run {
-        pipeline.dest.check().await.map_err(RunError::Destination)?;
-        let key = format!("{}{}", pipeline.config.reports_prefix, lease::LEASE_NAME);
-        let now = Utc::now();
-        let record = LeaseRecord {
-            run_id: options.run_id.clone(),
-            as_of: request.as_of,
-            acquired_at: now,
-            expires_at: invocation.lease_until,
-            released: false,
-        };
-        let held = lease::acquire(pipeline.dest.as_ref(), &key, record)
-            .await
-            .map_err(RunError::Lease)?;
-        Some(held)
+        let until = invocation.lease_until;
+        Some(take_lease(pipeline, &options.run_id, request.as_of, until).await?)
     } else {
         None
     };
@@ -433,22 +331,12 @@ async fn plan_stages(
     options: &PlanOptions,
     lease: Option<Lease>,
 ) -> Result<Plan, RunError> {
-    let started = Instant::now();
-    let started_at = Utc::now();
     let config = &pipeline.config;
-    let mut report = new_report(config, request);
-    let inputs = match read_and_judge(pipeline, request, invocation.deadline, &mut report).await {
-        Ok(inputs) => inputs,
-        Err(Stop::Run(e)) => return Err(e),
-        Err(Stop::Guard(e)) => {
-            return Err(end_unpublished(pipeline, report, started_at, started, e).await);
-        }
-    };
-    let t = Instant::now();
-    let to_draw = select(&inputs.tally, request, &mut report);
-    report.stages.select_ms = ms(t.elapsed());
+    let selection = read_and_select(pipeline, request, invocation.deadline).await?;
+    let (started, started_at) = (selection.started, selection.started_at);
+    let (mut report, tally, to_draw) = (selection.report, selection.tally, selection.to_draw);
 
-    let mut drawable: Vec<&str> = inputs.tally.drawable_slugs().into_iter().collect();
+    let mut drawable: Vec<&str> = tally.drawable_slugs().into_iter().collect();
     drawable.sort_unstable();
     let mut text = drawable.join("\n");
     text.push('\n');
@@ -590,7 +478,7 @@ pub async fn render(
     work: &dyn Store,
     shard: &str,
     deadline: Option<Instant>,
-) -> Result<ShardReport, RunError> {
+) -> Result<ShardSummary, RunError> {
     let started = Instant::now();
     let plan = read_plan(pipeline, work).await?;
     let shard_ref = shard_of(&plan, work, shard)?.clone();
@@ -647,7 +535,7 @@ pub async fn render(
     // before it is put: a shard cannot afford to list every chart.
     let charts = draw_and_publish(pipeline, &plan.request, to_draw, deadline, None).await;
     let count = |f: fn(&ChartOutcome) -> bool| charts.iter().filter(|c| f(&c.outcome)).count();
-    let report = ShardReport {
+    let summary = ShardSummary {
         run_id: plan.run_id.clone(),
         shard: shard.to_string(),
         authors: charts.len(),
@@ -656,35 +544,32 @@ pub async fn render(
         failed: count(|o| matches!(o, ChartOutcome::Failed(_))),
         undone: count(|o| matches!(o, ChartOutcome::Undone)),
         draw_and_publish_ms: ms(started.elapsed()),
+    };
+    let report = ShardReport {
+        summary,
         s3_retries: pipeline.dest.retries() + work.retries(),
-        charts: charts
-            .into_iter()
-            .map(|c| ShardChart {
-                slug: c.slug,
-                outcome: c.outcome.into(),
-                draw_cpu_us: c.draw_cpu.as_micros() as u64,
-            })
-            .collect(),
+        charts,
         cards,
     };
     put_json(work, &done_key(shard), &report).await?;
+    let summary = report.summary;
     info!(
         shard,
-        published = report.published,
-        unchanged = report.unchanged,
-        failed = report.failed,
-        undone = report.undone,
-        ms = report.draw_and_publish_ms,
+        published = summary.published,
+        unchanged = summary.unchanged,
+        failed = summary.failed,
+        undone = summary.undone,
+        ms = summary.draw_and_publish_ms,
         "render finished"
     );
-    if report.failed > 0 || report.undone > 0 {
+    if summary.failed > 0 || summary.undone > 0 {
         return Err(RunError::Shard {
             shard: shard.to_string(),
-            failed: report.failed,
-            undone: report.undone,
+            failed: summary.failed,
+            undone: summary.undone,
         });
     }
-    Ok(report)
+    Ok(summary)
 }
 
 /// Merges the shard reports into the run report, prunes, writes the report,
@@ -727,7 +612,7 @@ async fn finish_stages(
     let mut shards = Vec::with_capacity(reads.len());
     for (id, read) in reads {
         match read? {
-            Some(report) if report.run_id == plan.run_id => shards.push(report),
+            Some(report) if report.summary.run_id == plan.run_id => shards.push(report),
             Some(_) | None => missing.push(id),
         }
     }
@@ -743,14 +628,10 @@ async fn finish_stages(
     let mut cards = Vec::with_capacity(plan.to_draw);
     let mut took = Duration::ZERO;
     for shard in shards {
-        took += Duration::from_millis(shard.draw_and_publish_ms);
+        took += Duration::from_millis(shard.summary.draw_and_publish_ms);
         report.s3_retries += shard.s3_retries;
         cards.extend(shard.cards);
-        charts.extend(shard.charts.into_iter().map(|c| ChartResult {
-            slug: c.slug,
-            outcome: c.outcome.into(),
-            draw_cpu: Duration::from_micros(c.draw_cpu_us),
-        }));
+        charts.extend(shard.charts);
     }
     // A run records its charts in slug order.
     charts.sort_by(|a, b| a.slug.cmp(&b.slug));
@@ -899,26 +780,6 @@ mod tests {
         assert!(check_shard_id("00012").is_ok());
         for bad in ["", "1a", "../x", "00000000000000001"] {
             assert!(check_shard_id(bad).is_err(), "{bad:?}");
-        }
-    }
-
-    #[test]
-    fn outcomes_round_trip_through_the_shard_report() {
-        let all = [
-            ChartOutcome::Published {
-                bytes: 10,
-                objects: 2,
-                png_bytes: 7,
-            },
-            ChartOutcome::Unchanged { png_bytes: 7 },
-            ChartOutcome::NotPublished { png_bytes: 7 },
-            ChartOutcome::Failed("denied".into()),
-            ChartOutcome::Undone,
-        ];
-        for outcome in all {
-            let text = serde_json::to_string(&Outcome::from(outcome.clone())).unwrap();
-            let back: Outcome = serde_json::from_str(&text).unwrap();
-            assert_eq!(ChartOutcome::from(back), outcome, "{text}");
         }
     }
 }

@@ -23,6 +23,16 @@ async fn local_pipeline(src: &std::path::Path, dest: &std::path::Path) -> Pipeli
     Pipeline::connect(config).await
 }
 
+/// An invocation's event with a default context and two minutes to run, as
+/// the runtime's own examples make one.
+fn event(json: serde_json::Value) -> LambdaEvent<serde_json::Value> {
+    let mut context = Context::default();
+    context.request_id = "in-process".into();
+    let deadline = SystemTime::now() + Duration::from_secs(120);
+    context.deadline = deadline.duration_since(UNIX_EPOCH).unwrap().as_millis() as u64;
+    LambdaEvent::new(json, context)
+}
+
 // REQ-RP-001, REQ-IO-001
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_pipeline_runs_in_process_on_local_stores() {
@@ -62,14 +72,6 @@ async fn the_handler_answers_with_the_report_or_a_typed_error() {
     local_fixtures(src.path());
     let dest = tempfile::tempdir().unwrap();
     let pipeline = local_pipeline(src.path(), dest.path()).await;
-    let context = || {
-        let mut context = Context::default();
-        context.request_id = "in-process".into();
-        let deadline = SystemTime::now() + Duration::from_secs(120);
-        context.deadline = deadline.duration_since(UNIX_EPOCH).unwrap().as_millis() as u64;
-        context
-    };
-    let event = |json: serde_json::Value| LambdaEvent::new(json, context());
 
     let report = handle(
         &pipeline,
@@ -99,13 +101,6 @@ async fn the_handler_runs_plan_render_and_finish_events() {
     local_fixtures(src.path());
     let dest = tempfile::tempdir().unwrap();
     let pipeline = local_pipeline(src.path(), dest.path()).await;
-    let event = |json: serde_json::Value| {
-        let mut context = Context::default();
-        context.request_id = "in-process".into();
-        let deadline = SystemTime::now() + Duration::from_secs(120);
-        context.deadline = deadline.duration_since(UNIX_EPOCH).unwrap().as_millis() as u64;
-        LambdaEvent::new(json, context)
-    };
     let planned = handle(
         &pipeline,
         event(
