@@ -207,69 +207,83 @@ impl RawConfig {
         self.0.get(setting.env).cloned()
     }
 
-    fn take(&mut self, setting: Setting) -> Option<String> {
-        self.0.remove(setting.env)
-    }
-
-    /// Validates every setting.
-    pub fn validate(mut self) -> Result<Config, ConfigError> {
+    /// Validates every setting, one group at a time.
+    pub fn validate(self) -> Result<Config, ConfigError> {
         let s3 = self.s3_options()?;
         let guards = self.guard_limits()?;
-        let invalid = ConfigError::invalid;
-        let location = |setting: Setting, value: Option<String>| -> Result<Location, ConfigError> {
-            let value = value.ok_or(ConfigError::Missing(setting))?;
-            Location::parse(&value).map_err(|p| invalid(setting, &value, p))
-        };
-        let key = |setting: Setting,
-                   value: Option<String>,
-                   default: &str|
-         -> Result<String, ConfigError> {
-            let value = value.unwrap_or_else(|| default.to_string());
-            check_key(&value).map_err(|p| invalid(setting, &value, p))?;
-            Ok(value)
-        };
-        let prefix = |setting: Setting,
-                      value: Option<String>,
-                      default: &str|
-         -> Result<String, ConfigError> {
-            let value = value.unwrap_or_else(|| default.to_string());
-            let normal = normalize_prefix(&value);
-            if normal.is_empty() {
-                return Err(invalid(
-                    setting,
-                    &value,
-                    "must name a folder, not the bucket root".into(),
-                ));
-            }
-            check_key(normal.trim_end_matches('/')).map_err(|p| invalid(setting, &value, p))?;
-            Ok(normal)
-        };
+        let source = self.location(SOURCE_BUCKET)?;
+        let dest = self.location(CHARTS_BUCKET)?;
+        let keys = self.keys()?;
+        let output = self.output(&dest)?;
+        let run = self.run_limits()?;
+        Ok(Config {
+            source,
+            dest,
+            posts_key: keys.posts_key,
+            authors_key: keys.authors_key,
+            charts_prefix: keys.charts_prefix,
+            reports_prefix: keys.reports_prefix,
+            time_zone: output.time_zone,
+            cache_control: output.cache_control,
+            theme: output.theme,
+            gallery: output.gallery,
+            s3,
+            max_bad_share: run.max_bad_share,
+            upload_concurrency: run.upload_concurrency,
+            deadline_margin: run.deadline_margin,
+            source_region: run.source_region,
+            max_export_age: guards.max_export_age,
+            max_shrink: guards.max_shrink,
+            max_prune: guards.max_prune,
+        })
+    }
 
-        let source = location(SOURCE_BUCKET, self.take(SOURCE_BUCKET))?;
-        let dest = location(CHARTS_BUCKET, self.take(CHARTS_BUCKET))?;
+    /// A required bucket: `s3://bucket[/prefix]` or a directory.
+    fn location(&self, setting: Setting) -> Result<Location, ConfigError> {
+        let value = self.get(setting).ok_or(ConfigError::Missing(setting))?;
+        Location::parse(&value).map_err(|p| ConfigError::invalid(setting, &value, p))
+    }
+
+    /// A key relative to its bucket (`default` when absent).
+    fn key(&self, setting: Setting, default: &str) -> Result<String, ConfigError> {
+        let value = self.get(setting).unwrap_or_else(|| default.to_string());
+        check_key(&value).map_err(|p| ConfigError::invalid(setting, &value, p))?;
+        Ok(value)
+    }
+
+    /// A folder under the bucket's root, normalised to end with `/`.
+    fn prefix(&self, setting: Setting, default: &str) -> Result<String, ConfigError> {
+        let value = self.get(setting).unwrap_or_else(|| default.to_string());
+        let normal = normalize_prefix(&value);
+        if normal.is_empty() {
+            return Err(ConfigError::invalid(
+                setting,
+                &value,
+                "must name a folder, not the bucket root".into(),
+            ));
+        }
+        check_key(normal.trim_end_matches('/'))
+            .map_err(|p| ConfigError::invalid(setting, &value, p))?;
+        Ok(normal)
+    }
+
+    /// The input keys and the output prefixes; reports never inside the charts.
+    fn keys(&self) -> Result<Keys, ConfigError> {
         // A posts key ending in `/` names a prefix: every object under it is a
         // part of the export.
-        let posts_key = match self.take(POSTS_KEY) {
+        let posts_key = match self.get(POSTS_KEY) {
             Some(p) if p.ends_with('/') => {
-                check_key(p.trim_end_matches('/')).map_err(|e| invalid(POSTS_KEY, &p, e))?;
+                check_key(p.trim_end_matches('/'))
+                    .map_err(|e| ConfigError::invalid(POSTS_KEY, &p, e))?;
                 p
             }
-            other => key(POSTS_KEY, other, DEFAULT_POSTS_KEY)?,
+            _ => self.key(POSTS_KEY, DEFAULT_POSTS_KEY)?,
         };
-        let authors_key = key(AUTHORS_KEY, self.take(AUTHORS_KEY), DEFAULT_AUTHORS_KEY)?;
-        let charts_prefix = prefix(
-            CHARTS_PREFIX,
-            self.take(CHARTS_PREFIX),
-            DEFAULT_CHARTS_PREFIX,
-        )?;
-        let reports_prefix = prefix(
-            REPORTS_PREFIX,
-            self.take(REPORTS_PREFIX),
-            DEFAULT_REPORTS_PREFIX,
-        )?;
+        let charts_prefix = self.prefix(CHARTS_PREFIX, DEFAULT_CHARTS_PREFIX)?;
+        let reports_prefix = self.prefix(REPORTS_PREFIX, DEFAULT_REPORTS_PREFIX)?;
         if reports_prefix.starts_with(&charts_prefix) || charts_prefix.starts_with(&reports_prefix)
         {
-            return Err(invalid(
+            return Err(ConfigError::invalid(
                 REPORTS_PREFIX,
                 &reports_prefix,
                 format!(
@@ -277,8 +291,19 @@ impl RawConfig {
                 ),
             ));
         }
+        Ok(Keys {
+            posts_key,
+            authors_key: self.key(AUTHORS_KEY, DEFAULT_AUTHORS_KEY)?,
+            charts_prefix,
+            reports_prefix,
+        })
+    }
+
+    /// What the charts look like and how they are served.
+    fn output(&self, dest: &Location) -> Result<Output, ConfigError> {
+        let invalid = ConfigError::invalid;
         let zone_text = self
-            .take(MONTH_TIMEZONE)
+            .get(MONTH_TIMEZONE)
             .unwrap_or_else(|| DEFAULT_TIME_ZONE.to_string());
         let time_zone: Tz = zone_text.parse().map_err(|_| {
             invalid(
@@ -288,7 +313,7 @@ impl RawConfig {
             )
         })?;
         let cache_control = self
-            .take(CACHE_CONTROL)
+            .get(CACHE_CONTROL)
             .unwrap_or_else(|| DEFAULT_CACHE_CONTROL.to_string());
         if cache_control.is_empty()
             || !cache_control
@@ -301,67 +326,61 @@ impl RawConfig {
                 "must be a non-empty ASCII header value".into(),
             ));
         }
-        let max_bad_share = ranged(
-            MAX_BAD_RECORD_SHARE,
-            self.take(MAX_BAD_RECORD_SHARE),
-            DEFAULT_MAX_BAD_SHARE,
-            0.0..=1.0,
-            "a share between 0 and 1, such as 0.01",
-        )?;
-        let upload_concurrency = ranged(
-            UPLOAD_CONCURRENCY,
-            self.take(UPLOAD_CONCURRENCY),
-            DEFAULT_UPLOAD_CONCURRENCY,
-            1..=256,
-            "a whole number from 1 to 256",
-        )?;
-        if let Some(region) = &self.get(SOURCE_BUCKET_REGION)
+        let theme = match self.get(CHART_THEME).as_deref() {
+            None => Theme::default(),
+            Some(text) => Theme::from_json(text).map_err(|p| invalid(CHART_THEME, text, p))?,
+        };
+        let gallery = match self.get(WRITE_GALLERY).as_deref() {
+            None => matches!(dest, Location::Local(_)),
+            Some(v) => parse_bool(v)
+                .ok_or_else(|| invalid(WRITE_GALLERY, v, "expected true or false".into()))?,
+        };
+        Ok(Output {
+            time_zone,
+            cache_control,
+            theme,
+            gallery,
+        })
+    }
+
+    /// How a run reads, uploads and keeps to its deadline.
+    fn run_limits(&self) -> Result<RunLimits, ConfigError> {
+        let source_region = self.get(SOURCE_BUCKET_REGION);
+        if let Some(region) = &source_region
             && (region.is_empty()
                 || !region
                     .chars()
                     .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'))
         {
-            return Err(invalid(
+            return Err(ConfigError::invalid(
                 SOURCE_BUCKET_REGION,
                 region,
                 "expected an AWS region name such as ap-northeast-1".into(),
             ));
         }
-        let theme = match self.take(CHART_THEME).as_deref() {
-            None => Theme::default(),
-            Some(text) => Theme::from_json(text).map_err(|p| invalid(CHART_THEME, text, p))?,
-        };
-        let deadline_margin = Duration::from_secs(ranged(
-            DEADLINE_MARGIN_SECONDS,
-            self.take(DEADLINE_MARGIN_SECONDS),
-            DEFAULT_DEADLINE_MARGIN_SECONDS,
-            0..=600,
-            "whole seconds from 0 to 600",
-        )?);
-        let gallery = match self.take(WRITE_GALLERY).as_deref() {
-            None => matches!(dest, Location::Local(_)),
-            Some(v) => parse_bool(v)
-                .ok_or_else(|| invalid(WRITE_GALLERY, v, "expected true or false".into()))?,
-        };
-        Ok(Config {
-            gallery,
-            source,
-            dest,
-            posts_key,
-            authors_key,
-            charts_prefix,
-            reports_prefix,
-            time_zone,
-            cache_control,
-            s3,
-            max_bad_share,
-            upload_concurrency,
-            theme,
-            deadline_margin,
-            max_export_age: guards.max_export_age,
-            max_shrink: guards.max_shrink,
-            max_prune: guards.max_prune,
-            source_region: self.take(SOURCE_BUCKET_REGION),
+        Ok(RunLimits {
+            max_bad_share: ranged(
+                MAX_BAD_RECORD_SHARE,
+                self.get(MAX_BAD_RECORD_SHARE),
+                DEFAULT_MAX_BAD_SHARE,
+                0.0..=1.0,
+                "a share between 0 and 1, such as 0.01",
+            )?,
+            upload_concurrency: ranged(
+                UPLOAD_CONCURRENCY,
+                self.get(UPLOAD_CONCURRENCY),
+                DEFAULT_UPLOAD_CONCURRENCY,
+                1..=256,
+                "a whole number from 1 to 256",
+            )?,
+            deadline_margin: Duration::from_secs(ranged(
+                DEADLINE_MARGIN_SECONDS,
+                self.get(DEADLINE_MARGIN_SECONDS),
+                DEFAULT_DEADLINE_MARGIN_SECONDS,
+                0..=600,
+                "whole seconds from 0 to 600",
+            )?),
+            source_region,
         })
     }
 
@@ -443,6 +462,30 @@ impl RawConfig {
             max_prune,
         })
     }
+}
+
+/// The input keys and the output prefixes, validated together.
+struct Keys {
+    posts_key: String,
+    authors_key: String,
+    charts_prefix: String,
+    reports_prefix: String,
+}
+
+/// The charts' zone, headers, theme and review page.
+struct Output {
+    time_zone: Tz,
+    cache_control: String,
+    theme: Theme,
+    gallery: bool,
+}
+
+/// A run's reading, upload and deadline limits.
+struct RunLimits {
+    max_bad_share: f64,
+    upload_concurrency: usize,
+    deadline_margin: Duration,
+    source_region: Option<String>,
 }
 
 /// The guards' limits, validated together.

@@ -470,6 +470,52 @@ fn shard_of<'p>(plan: &'p Plan, work: &dyn Store, shard: &str) -> Result<&'p Sha
         })
 }
 
+/// The destination may have moved on since the plan: never publish over a
+/// newer run, nor from an export that shrank against it.
+async fn check_destination(pipeline: &Pipeline, plan: &Plan) -> Result<(), RunError> {
+    pipeline.dest.check().await.map_err(RunError::Destination)?;
+    let previous = read_previous_run(pipeline).await;
+    let counted = plan.report.posts.counted;
+    check_as_of(&plan.request, previous.as_ref())
+        .and_then(|()| check_shrink(pipeline.config.max_shrink, counted, previous.as_ref()))
+        .map_err(|guard| RunError::Guard(guard, Box::new(plan.report.clone())))
+}
+
+/// A shard's authors as the chart data a run would draw.
+async fn read_shard(
+    work: &dyn Store,
+    plan: &Plan,
+    shard: &ShardRef,
+) -> Result<Vec<MonthlyCounts>, RunError> {
+    let key = shard_key(&shard.shard);
+    let missing = || {
+        work_error(
+            work,
+            &key,
+            "the plan names this shard but its file is missing",
+        )
+    };
+    let bytes = work
+        .get(&key)
+        .await
+        .map_err(|e| work_error(work, &key, e.to_string()))?
+        .ok_or_else(missing)?;
+    let mut to_draw = Vec::with_capacity(shard.authors);
+    for (i, line) in bytes.split(|&b| b == b'\n').enumerate() {
+        if line.is_empty() {
+            continue;
+        }
+        let author: ShardAuthor = serde_json::from_slice(line)
+            .map_err(|e| work_error(work, &key, format!("line {}: {e}", i + 1)))?;
+        to_draw.push(author.into_counts(plan));
+    }
+    if to_draw.len() != shard.authors {
+        let problem = format!("{} authors, the plan says {}", to_draw.len(), shard.authors);
+        return Err(work_error(work, &key, problem));
+    }
+    Ok(to_draw)
+}
+
 /// Draws and publishes one shard's charts exactly as a run would, and writes
 /// the shard's outcomes to `done/<id>.json`. Fails (after writing them) when a
 /// chart failed or was left undone, so the caller retries the shard.
@@ -483,52 +529,9 @@ pub async fn render(
     let plan = read_plan(pipeline, work).await?;
     let shard_ref = shard_of(&plan, work, shard)?.clone();
     if !plan.request.dry_run {
-        pipeline.dest.check().await.map_err(RunError::Destination)?;
-        // The destination may have moved on since the plan: never publish over
-        // a newer run, nor from an export that shrank against it.
-        let previous = read_previous_run(pipeline).await;
-        check_as_of(&plan.request, previous.as_ref())
-            .and_then(|()| {
-                check_shrink(
-                    pipeline.config.max_shrink,
-                    plan.report.posts.counted,
-                    previous.as_ref(),
-                )
-            })
-            .map_err(|guard| RunError::Guard(guard, Box::new(plan.report.clone())))?;
+        check_destination(pipeline, &plan).await?;
     }
-    let key = shard_key(shard);
-    let bytes = work
-        .get(&key)
-        .await
-        .map_err(|e| work_error(work, &key, e.to_string()))?
-        .ok_or_else(|| {
-            work_error(
-                work,
-                &key,
-                "the plan names this shard but its file is missing",
-            )
-        })?;
-    let mut to_draw = Vec::with_capacity(shard_ref.authors);
-    for (i, line) in bytes.split(|&b| b == b'\n').enumerate() {
-        if line.is_empty() {
-            continue;
-        }
-        let author: ShardAuthor = serde_json::from_slice(line)
-            .map_err(|e| work_error(work, &key, format!("line {}: {e}", i + 1)))?;
-        to_draw.push(author.into_counts(&plan));
-    }
-    if to_draw.len() != shard_ref.authors {
-        return Err(work_error(
-            work,
-            &key,
-            format!(
-                "{} authors, the plan says {}",
-                to_draw.len(),
-                shard_ref.authors
-            ),
-        ));
-    }
+    let to_draw = read_shard(work, &plan, &shard_ref).await?;
     let cards: Vec<ChartCard> = to_draw.iter().map(ChartCard::from).collect();
     info!(run_id = %plan.run_id, shard, authors = to_draw.len(), "render started");
     // Without a listing, each chart is checked against the destination (a HEAD)
