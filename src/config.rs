@@ -16,19 +16,19 @@ use crate::store::s3::{
 };
 use crate::store::{Location, normalize_prefix};
 
-pub const DEFAULT_POSTS_KEY: &str = "contentful/all-blog-posts.jsonl.gz";
-pub const DEFAULT_AUTHORS_KEY: &str = "contentful/authorProfile.jsonl.gz";
-pub const DEFAULT_CHARTS_PREFIX: &str = "author-monthly-stats/";
-pub const DEFAULT_REPORTS_PREFIX: &str = "reports/";
-pub const DEFAULT_TIME_ZONE: &str = "Asia/Tokyo";
-pub const DEFAULT_CACHE_CONTROL: &str = "public, max-age=3600";
-pub const DEFAULT_MAX_BAD_SHARE: f64 = 0.01;
-pub const DEFAULT_UPLOAD_CONCURRENCY: usize = 16;
-pub const DEFAULT_DEADLINE_MARGIN_SECONDS: u64 = 30;
+pub(crate) const DEFAULT_POSTS_KEY: &str = "contentful/all-blog-posts.jsonl.gz";
+pub(crate) const DEFAULT_AUTHORS_KEY: &str = "contentful/authorProfile.jsonl.gz";
+pub(crate) const DEFAULT_CHARTS_PREFIX: &str = "author-monthly-stats/";
+pub(crate) const DEFAULT_REPORTS_PREFIX: &str = "reports/";
+pub(crate) const DEFAULT_TIME_ZONE: &str = "Asia/Tokyo";
+pub(crate) const DEFAULT_CACHE_CONTROL: &str = "public, max-age=3600";
+pub(crate) const DEFAULT_MAX_BAD_SHARE: f64 = 0.01;
+pub(crate) const DEFAULT_UPLOAD_CONCURRENCY: usize = 16;
+pub(crate) const DEFAULT_DEADLINE_MARGIN_SECONDS: u64 = 30;
 /// The exporter runs daily: two missed exports in a row are a stale input.
-pub const DEFAULT_MAX_EXPORT_AGE_HOURS: u64 = 48;
+pub(crate) const DEFAULT_MAX_EXPORT_AGE_HOURS: u64 = 48;
 /// A blog loses few posts between nights; a tenth fewer is a cut-short export.
-pub const DEFAULT_MAX_SHRINK: f64 = 0.10;
+pub(crate) const DEFAULT_MAX_SHRINK: f64 = 0.10;
 /// Charts pruned without `allow_mass_prune`: the larger of this and
 /// [`DEFAULT_MAX_PRUNE_SHARE`] of the charts present.
 pub(crate) const DEFAULT_MAX_PRUNE_FLOOR: usize = 10;
@@ -164,7 +164,7 @@ pub struct Config {
 
 impl Config {
     /// The prune limit for a destination holding `charts_present` charts.
-    pub fn prune_limit(&self, charts_present: usize) -> usize {
+    pub(crate) fn prune_limit(&self, charts_present: usize) -> usize {
         self.max_prune.unwrap_or_else(|| {
             let share = (charts_present as f64 * DEFAULT_MAX_PRUNE_SHARE).floor() as usize;
             share.max(DEFAULT_MAX_PRUNE_FLOOR)
@@ -175,7 +175,7 @@ impl Config {
 impl RawConfig {
     /// Reads the Lambda environment through `get` (so tests need not touch the
     /// process environment). The buckets become `s3://` locations.
-    pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Self {
+    pub(crate) fn from_env(get: impl Fn(&str) -> Option<String>) -> Self {
         let mut raw = RawConfig::default();
         for setting in SETTINGS {
             let Some(value) = get(setting.env).filter(|v| !v.is_empty()) else {

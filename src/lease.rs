@@ -32,7 +32,7 @@ pub struct LeaseRecord {
 
 impl LeaseRecord {
     /// Whether another run may take it over at `now`.
-    pub fn is_free(&self, now: DateTime<Utc>) -> bool {
+    pub(crate) fn is_free(&self, now: DateTime<Utc>) -> bool {
         self.released || self.expires_at <= now
     }
 }

@@ -32,7 +32,7 @@ pub mod tally;
 pub mod chart;
 
 // The drawing threads, one per core.
-pub mod draw_pool;
+pub(crate) mod draw_pool;
 
 // Put only what changed.
 pub mod publish;

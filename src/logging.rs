@@ -10,9 +10,6 @@ pub enum LogFormat {
     Json,
 }
 
-/// The environment variables logging reads.
-pub const LOG_ENV_VARS: &[&str] = &["AWS_LAMBDA_LOG_FORMAT", "AWS_LAMBDA_LOG_LEVEL", "RUST_LOG"];
-
 impl LogFormat {
     /// `AWS_LAMBDA_LOG_FORMAT=JSON` selects JSON.
     pub fn from_lambda(value: Option<&str>) -> Self {

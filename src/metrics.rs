@@ -13,7 +13,7 @@ use serde_json::{Map, Value, json};
 use crate::event::RunPlan;
 use crate::report::RunReport;
 
-pub const NAMESPACE: &str = "AuthorStats";
+pub(crate) const NAMESPACE: &str = "AuthorStats";
 
 /// Lookbacks up to this many days are the nightly (the schedule sends 7).
 pub(crate) const NIGHTLY_MAX_LOOKBACK_DAYS: u32 = 31;
@@ -38,7 +38,7 @@ impl Window {
     }
 
     /// The window of the run a report is about (a scaled-out run's finish).
-    pub fn of_report(report: &RunReport) -> Self {
+    pub(crate) fn of_report(report: &RunReport) -> Self {
         if report.requested_authors.is_some() {
             Window::Manual
         } else if report.lookback_days <= NIGHTLY_MAX_LOOKBACK_DAYS {
@@ -70,7 +70,7 @@ pub struct RunMetrics<'a> {
 }
 
 /// The metric names, in the order they are declared, with their units.
-pub const METRICS: &[(&str, &str)] = &[
+pub(crate) const METRICS: &[(&str, &str)] = &[
     ("RunSucceeded", "Count"),
     ("AuthorsActive", "Count"),
     ("ChartsPublished", "Count"),
@@ -107,7 +107,7 @@ impl RunMetrics<'_> {
     }
 
     /// The EMF record, stamped `timestamp_ms` (Unix milliseconds).
-    pub fn to_emf(&self, timestamp_ms: i64) -> Value {
+    pub(crate) fn to_emf(&self, timestamp_ms: i64) -> Value {
         let declared: Vec<Value> = METRICS
             .iter()
             .map(|(name, unit)| json!({"Name": name, "Unit": unit}))

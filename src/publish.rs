@@ -18,7 +18,7 @@ pub const JSON: &str = "application/json";
 
 /// Puts `body` at `key` unless an identical object is already there. `exists`
 /// is what a listing said: `false` skips the metadata request for a new object.
-pub async fn put_if_changed(
+pub(crate) async fn put_if_changed(
     store: &dyn Store,
     key: &str,
     body: Vec<u8>,

@@ -22,7 +22,7 @@ use struson::reader::{JsonReader, JsonStreamReader, ReaderSettings, ValueType};
 /// Lines up to this length are parsed whole from one buffer (the fast path);
 /// longer post lines are scanned as a stream, longer author lines are skipped
 /// as `line_too_long` (an author row is a few hundred bytes).
-pub const MAX_LINE_BYTES: usize = 8 * 1024 * 1024;
+pub(crate) const MAX_LINE_BYTES: usize = 8 * 1024 * 1024;
 
 /// A used field (`author_id`, `first_published_at`, `title`, `id`, `slug`,
 /// `display_name`) longer than this, as JSON text, makes the record
@@ -132,7 +132,7 @@ impl ReasonCount {
 
     /// Adds the counts of another file (a part of the same export); the samples
     /// keep the first few of both, each a line number within its own part.
-    pub fn merge(&mut self, other: ReasonCount) {
+    pub(crate) fn merge(&mut self, other: ReasonCount) {
         self.count += other.count;
         for line in other.sample_lines {
             if self.sample_lines.len() < SAMPLE_LINES {
@@ -157,7 +157,7 @@ pub struct LineStats {
 
 impl LineStats {
     /// Adds the statistics of another part of the same export.
-    pub fn merge(&mut self, other: LineStats) {
+    pub(crate) fn merge(&mut self, other: LineStats) {
         self.lines += other.lines;
         self.records += other.records;
         self.bytes += other.bytes;
@@ -255,7 +255,7 @@ fn require_object(line: &[u8]) -> Result<(), BadReason> {
 }
 
 /// Parses a timestamp as RFC 3339 (`Z` or an offset, optional fraction).
-pub fn parse_timestamp(text: &str) -> Option<DateTime<Utc>> {
+pub(crate) fn parse_timestamp(text: &str) -> Option<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(text)
         .ok()
         .map(|t| t.with_timezone(&Utc))

@@ -131,7 +131,7 @@ pub struct PreviousRun {
 
 impl PreviousRun {
     /// Reads the two facts from a report's JSON; `None` when it has neither.
-    pub fn from_report_json(bytes: &[u8]) -> Option<Self> {
+    pub(crate) fn from_report_json(bytes: &[u8]) -> Option<Self> {
         let value: serde_json::Value = serde_json::from_slice(bytes).ok()?;
         let as_of = value.get("as_of")?.as_str()?;
         Some(PreviousRun {
@@ -184,7 +184,7 @@ pub struct ChartResult {
 
 impl AuthorCounts {
     /// The accounted-for total that must equal `active`.
-    pub fn accounted(&self) -> usize {
+    pub(crate) fn accounted(&self) -> usize {
         self.published
             + self.unchanged
             + self.skipped
@@ -206,7 +206,7 @@ impl RunReport {
     }
 
     /// Accounts for one selected author that was skipped before drawing.
-    pub fn record_skipped(&mut self, skipped: SkippedAuthor) {
+    pub(crate) fn record_skipped(&mut self, skipped: SkippedAuthor) {
         *self
             .skipped_by_reason
             .entry(skipped.reason.clone())

@@ -464,7 +464,7 @@ pub(crate) const PARTS_PREFIX: &str = "contentful/all-blog-posts/";
 /// Splits the sample's posts file into `parts` gzip files of consecutive lines
 /// under [`PARTS_PREFIX`] (`part-00000.jsonl.gz`, ...), beside the single file:
 /// the same export, in parts, as a platform too large for one stream writes it.
-pub fn split_into_parts(dir: &Path, parts: usize) -> io::Result<String> {
+pub(crate) fn split_into_parts(dir: &Path, parts: usize) -> io::Result<String> {
     use std::io::BufRead;
     let parts = parts.max(1);
     let posts_path = dir.join(DEFAULT_POSTS_KEY);

@@ -47,15 +47,15 @@ use crate::tally::{Month, MonthCount, MonthlyCounts};
 
 /// Authors a shard holds unless told otherwise: about 2.5 s of drawing on one
 /// core, well inside one invocation.
-pub const DEFAULT_SHARD_AUTHORS: usize = 2_000;
+pub(crate) const DEFAULT_SHARD_AUTHORS: usize = 2_000;
 /// The accepted range of `shard_authors`.
-pub const SHARD_AUTHORS_RANGE: std::ops::RangeInclusive<usize> = 1..=100_000;
+pub(crate) const SHARD_AUTHORS_RANGE: std::ops::RangeInclusive<usize> = 1..=100_000;
 /// Where the Lambda keeps a run's work, under the charts bucket's root:
 /// `work/<run_id>/` (private, and expired by the bucket's lifecycle rule).
-pub const WORK_PREFIX: &str = "work/";
+pub(crate) const WORK_PREFIX: &str = "work/";
 /// How long a scaled-out run holds the destination's lease: the state
 /// machine's timeout. Finish releases it sooner.
-pub const SCALE_OUT_LEASE: chrono::Duration = chrono::Duration::hours(2);
+pub(crate) const SCALE_OUT_LEASE: chrono::Duration = chrono::Duration::hours(2);
 
 const PLAN_KEY: &str = "plan.json";
 const DRAWABLE_KEY: &str = "drawable.txt";
@@ -186,7 +186,7 @@ pub struct ShardSummary {
 
 /// The work location of run `run_id` in the Lambda: `work/<run_id>/` beside
 /// the charts, under the destination's root.
-pub fn work_location(dest: &Location, run_id: &str) -> Location {
+pub(crate) fn work_location(dest: &Location, run_id: &str) -> Location {
     match dest {
         Location::S3 { bucket, prefix } => Location::S3 {
             bucket: bucket.clone(),
@@ -267,7 +267,7 @@ async fn get_json<T: for<'de> Deserialize<'de>>(
 }
 
 /// Reads `plan.json` and checks that it was made for this configuration.
-pub async fn read_plan(pipeline: &Pipeline, work: &dyn Store) -> Result<Plan, RunError> {
+pub(crate) async fn read_plan(pipeline: &Pipeline, work: &dyn Store) -> Result<Plan, RunError> {
     let plan: Plan = get_json(work, PLAN_KEY).await?.ok_or_else(|| {
         work_error(
             work,
@@ -682,7 +682,7 @@ async fn finish_stages(
 }
 
 /// A run id safe as one key segment: Step Functions' execution names fit.
-pub fn check_run_id(id: &str) -> Result<(), String> {
+pub(crate) fn check_run_id(id: &str) -> Result<(), String> {
     let ok = !id.is_empty()
         && id.len() <= 128
         && id != "."
@@ -700,7 +700,7 @@ pub fn check_run_id(id: &str) -> Result<(), String> {
 }
 
 /// A shard id from a request: digits, as the plan names them.
-pub fn check_shard_id(id: &str) -> Result<(), String> {
+pub(crate) fn check_shard_id(id: &str) -> Result<(), String> {
     if !id.is_empty() && id.len() <= 16 && id.chars().all(|c| c.is_ascii_digit()) {
         Ok(())
     } else {

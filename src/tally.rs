@@ -202,11 +202,11 @@ pub struct MonthCount {
 }
 
 impl MonthlyCounts {
-    pub fn first_month(&self) -> Option<Month> {
+    pub(crate) fn first_month(&self) -> Option<Month> {
         self.months.first().map(|m| m.month)
     }
     /// Posts in the last `n` months of the series (the `as_of` month included).
-    pub fn last_months_total(&self, n: usize) -> u64 {
+    pub(crate) fn last_months_total(&self, n: usize) -> u64 {
         self.months
             .iter()
             .rev()
@@ -272,7 +272,7 @@ impl Tally {
     }
 
     /// Every master problem, active or not, sorted by slug then id.
-    pub fn master_problems(&self) -> Vec<MasterProblem> {
+    pub(crate) fn master_problems(&self) -> Vec<MasterProblem> {
         let mut out: Vec<MasterProblem> = self
             .entries
             .iter()
@@ -291,7 +291,7 @@ impl Tally {
 
     /// The slugs of every author the master lets a chart be drawn for, posts or
     /// not: a chart whose slug is not among them belongs to no one now.
-    pub fn drawable_slugs(&self) -> std::collections::HashSet<&str> {
+    pub(crate) fn drawable_slugs(&self) -> std::collections::HashSet<&str> {
         self.entries
             .iter()
             .filter(|e| e.problem.is_none())
@@ -302,7 +302,7 @@ impl Tally {
     /// Adds the counts of `other`, a tally of another part of the same export
     /// built from the same author master (`Tally::new` with the same rows), so
     /// parts read apart make one tally.
-    pub fn merge(&mut self, other: Tally) {
+    pub(crate) fn merge(&mut self, other: Tally) {
         debug_assert_eq!(self.entries.len(), other.entries.len());
         for (mine, theirs) in self.entries.iter_mut().zip(other.entries) {
             for (month, n) in theirs.months {
@@ -341,7 +341,7 @@ impl Tally {
 
     /// The authors to draw: those with a post in `(window_start, as_of]`, or, when
     /// `requested` is given, exactly those slugs. Sorted by slug.
-    pub fn select(
+    pub(crate) fn select(
         &self,
         window_start: DateTime<Utc>,
         requested: Option<&BTreeSet<String>>,

@@ -64,7 +64,7 @@ pub enum StoreError {
 
 impl StoreError {
     /// True when the object or its bucket is missing.
-    pub fn is_missing(&self) -> bool {
+    pub(crate) fn is_missing(&self) -> bool {
         matches!(
             self,
             StoreError::NotFound { .. } | StoreError::NoSuchBucket { .. }

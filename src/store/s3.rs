@@ -56,14 +56,14 @@ impl Default for S3Options {
 
 /// An attempt that has not answered in 20 s is stuck: an 8 MiB range arrives in
 /// well under a second inside a region, and a chart PUT is a few dozen KB.
-pub const DEFAULT_ATTEMPT_TIMEOUT_SECONDS: u64 = 20;
+pub(crate) const DEFAULT_ATTEMPT_TIMEOUT_SECONDS: u64 = 20;
 /// Three attempts with backoff fit in 90 s; ten of those in a row would still
 /// leave most of a 900 s function.
-pub const DEFAULT_OPERATION_TIMEOUT_SECONDS: u64 = 90;
+pub(crate) const DEFAULT_OPERATION_TIMEOUT_SECONDS: u64 = 90;
 
-pub const MIB: u64 = 1024 * 1024;
+pub(crate) const MIB: u64 = 1024 * 1024;
 /// Default part size of ranged reads: AWS's guidance for byte-range fetches is 8-16 MB.
-pub const DEFAULT_READ_PART_MIB: u64 = 8;
+pub(crate) const DEFAULT_READ_PART_MIB: u64 = 8;
 
 /// Counts operations and attempts, so a run can report how many requests the
 /// SDK's retry policy sent again (attempts - operations).
@@ -84,7 +84,7 @@ impl RetryCounter {
     }
 
     /// A ranged read resumed after its connection dropped: a retry the SDK did not see.
-    pub fn count_resume(&self) {
+    pub(crate) fn count_resume(&self) {
         self.resumes.fetch_add(1, Ordering::Relaxed);
     }
 }
