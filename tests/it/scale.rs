@@ -282,3 +282,53 @@ async fn steps_refuse_a_missing_plan_or_shard() {
         error_of(&missing)
     );
 }
+
+// REQ-SC-003, REQ-RL-001: a plan made without the destination is checked
+// against it by each render: a newer run published since means no chart of the
+// older plan is put.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_render_never_publishes_over_a_newer_run() {
+    let src = tempfile::tempdir().unwrap();
+    local_fixtures(src.path());
+    let (work, dest) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (w, d) = (work.path().to_str().unwrap(), dest.path().to_str().unwrap());
+    let plan = author_stats(
+        &[
+            &[
+                "plan",
+                "--source",
+                src.path().to_str().unwrap(),
+                "--work",
+                w,
+            ][..],
+            &["--max-bad-share", "0.2"],
+            BACKFILL,
+        ]
+        .concat(),
+        &[],
+    )
+    .await;
+    let shards = shards_of(&plan);
+    let newer = [
+        "--lookback-days",
+        "5475",
+        "--as-of",
+        "2025-11-26T17:45:00Z",
+        "--max-export-age-hours",
+        "0",
+    ];
+    ok_report(&run_local(src.path(), dest.path(), &newer).await);
+    let before = chart_files(dest.path());
+    let render = author_stats(
+        &["render", "--work", w, "--shard", &shards[0], "--dest", d],
+        &[],
+    )
+    .await;
+    assert_eq!(render.status.code(), Some(1));
+    assert!(
+        error_of(&render).contains("[AsOfRewind]"),
+        "{}",
+        error_of(&render)
+    );
+    assert_eq!(chart_files(dest.path()), before, "nothing was put");
+}
