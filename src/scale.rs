@@ -401,53 +401,50 @@ fn fingerprint(
 }
 
 /// Writes the authors to draw in shards of at most `per_shard`, in selection
-/// order, so shard order is the run's order.
+/// order, so shard order is the run's order. Each shard's file is made when
+/// its upload starts and each author's data is freed once written, so at most
+/// `concurrency` shard files are in memory.
 async fn write_shards(
     work: &dyn Store,
     to_draw: Vec<ToDraw>,
     per_shard: usize,
     concurrency: usize,
 ) -> Result<Vec<ShardRef>, RunError> {
-    let mut files = Vec::new();
-    let mut authors = to_draw.into_iter().peekable();
-    while authors.peek().is_some() {
-        let id = format!("{:05}", files.len());
-        let mut body = Vec::new();
-        let mut n = 0;
-        for author in authors.by_ref().take(per_shard.max(1)) {
-            let line = ShardAuthor::from_counts(author.id, author.counts);
-            serde_json::to_writer(&mut body, &line)
-                .map_err(|e| work_error(work, &shard_key(&id), e.to_string()))?;
-            body.push(b'\n');
-            n += 1;
-        }
-        files.push((id, n, body));
-    }
-    let refs: Vec<ShardRef> = files
-        .iter()
-        .map(|(id, n, _)| ShardRef {
-            shard: id.clone(),
-            authors: *n,
-        })
-        .collect();
     let headers = ObjectHeaders {
         content_type: "application/x-ndjson",
         cache_control: Some("no-store".into()),
     };
-    let written: Vec<Result<(), RunError>> = futures::stream::iter(files)
-        .map(|(id, _, body)| {
+    let mut authors = to_draw.into_iter();
+    let mut next = 0usize;
+    let shards = std::iter::from_fn(|| {
+        let chunk: Vec<ToDraw> = authors.by_ref().take(per_shard.max(1)).collect();
+        next += 1;
+        (!chunk.is_empty()).then(|| (format!("{:05}", next - 1), chunk))
+    });
+    let written: Vec<Result<ShardRef, RunError>> = futures::stream::iter(shards)
+        .map(|(id, chunk)| {
             let headers = &headers;
             async move {
                 let key = shard_key(&id);
+                let authors = chunk.len();
+                let mut body = Vec::new();
+                for author in chunk {
+                    let line = ShardAuthor::from_counts(author.id, author.counts);
+                    serde_json::to_writer(&mut body, &line)
+                        .map_err(|e| work_error(work, &key, e.to_string()))?;
+                    body.push(b'\n');
+                }
                 work.put(&key, body, headers)
                     .await
-                    .map_err(|e| work_error(work, &key, e.to_string()))
+                    .map_err(|e| work_error(work, &key, e.to_string()))?;
+                Ok(ShardRef { shard: id, authors })
             }
         })
         .buffer_unordered(concurrency.max(1))
         .collect()
         .await;
-    written.into_iter().collect::<Result<(), RunError>>()?;
+    let mut refs = written.into_iter().collect::<Result<Vec<_>, RunError>>()?;
+    refs.sort_by(|a, b| (a.shard.len(), &a.shard).cmp(&(b.shard.len(), &b.shard)));
     Ok(refs)
 }
 
