@@ -1,5 +1,6 @@
-//! The command-line face: `author-stats run`, `author-stats sample-data` and
-//! `author-stats demo`. Flags fill the same [`RawConfig`] the Lambda environment
+//! The command-line face: `author-stats run`, `author-stats sample-data`,
+//! `author-stats demo`, and the steps of a scaled-out run, `plan`, `render` and
+//! `finish`. Flags fill the same [`RawConfig`] the Lambda environment
 //! does; the run report goes to stdout as JSON, logs to stderr.
 
 use std::path::{Path, PathBuf};
