@@ -23,8 +23,7 @@ fn stderr(out: &std::process::Output) -> String {
 // REQ-FT-001: transient 503/500 on PUTs and source GETs are retried.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn transient_errors_are_retried() {
-    let server = S3Server::start(&[SOURCE_BUCKET, CHARTS_BUCKET]).await;
-    server.put_fixtures().await;
+    let server = S3Server::with_fixtures().await;
     {
         let mut f = server.faults.lock().unwrap();
         f.put_slowdown_first = true;
@@ -49,8 +48,7 @@ async fn transient_errors_are_retried() {
 // GET, so every resume too) fails the run cleanly.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cut_connection_never_publishes_half_a_file() {
-    let server = S3Server::start(&[SOURCE_BUCKET, CHARTS_BUCKET]).await;
-    server.put_fixtures().await;
+    let server = S3Server::with_fixtures().await;
     server.faults.lock().unwrap().cut_get_after = Some(("all-blog-posts".into(), 50));
     let out = backfill(&server, &[]).await;
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
@@ -62,17 +60,13 @@ async fn a_cut_connection_never_publishes_half_a_file() {
         "{}",
         stderr(&out)
     );
-    assert!(
-        server.published(CHARTS_BUCKET).await.is_empty(),
-        "nothing published"
-    );
+    assert_nothing_published(&server).await;
 }
 
 // REQ-FT-003, REQ-LA-002: PUTs that fail for good for some slugs.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn permanent_put_failures_are_listed_and_a_rerun_writes_only_those() {
-    let server = S3Server::start(&[SOURCE_BUCKET, CHARTS_BUCKET]).await;
-    server.put_fixtures().await;
+    let server = S3Server::with_fixtures().await;
     server.faults.lock().unwrap().put_always_fails = vec!["/jane-doe.png".into()];
     let out = backfill(&server, &[]).await;
     assert_eq!(out.status.code(), Some(1));

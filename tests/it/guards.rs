@@ -24,8 +24,7 @@ impl Target {
     async fn both() -> Vec<Target> {
         let src = tempfile::tempdir().unwrap();
         local_fixtures(src.path());
-        let server = S3Server::start(&[SOURCE_BUCKET, CHARTS_BUCKET]).await;
-        server.put_fixtures().await;
+        let server = S3Server::with_fixtures().await;
         vec![
             Target::Local {
                 src,
@@ -449,8 +448,7 @@ async fn a_post_of_any_length_is_counted() {
 // timeout and retried, instead of holding the run.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_get_that_never_answers_is_retried_after_the_attempt_timeout() {
-    let server = S3Server::start(&[SOURCE_BUCKET, CHARTS_BUCKET]).await;
-    server.put_fixtures().await;
+    let server = S3Server::with_fixtures().await;
     server.faults.lock().unwrap().hang_next_get = Some("all-blog-posts".into());
     let started = std::time::Instant::now();
     let out = run_s3(

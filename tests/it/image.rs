@@ -12,8 +12,7 @@ use crate::lambda_rie::{Emulator, event, function_env, rie_path};
 async fn image_answers_every_sample_event() {
     let image =
         std::env::var("AUTHOR_STATS_IMAGE").expect("AUTHOR_STATS_IMAGE names the image to run");
-    let server = S3Server::start(&[SOURCE_BUCKET, CHARTS_BUCKET]).await;
-    server.put_fixtures().await;
+    let server = S3Server::with_fixtures().await;
     let env = function_env(&server, &[]);
     let container = buildah(&["from", &image]).await;
     let started = std::time::Instant::now();

@@ -13,14 +13,29 @@ use lambda_runtime::{Context, LambdaEvent};
 
 use crate::common::*;
 
-async fn local_pipeline(src: &std::path::Path, dest: &std::path::Path) -> Pipeline {
+/// The committed fixtures in a temporary source, an empty destination, and a
+/// pipeline between them (the directories live as long as the pair).
+struct Local {
+    _src: tempfile::TempDir,
+    dest: tempfile::TempDir,
+    pipeline: Pipeline,
+}
+
+async fn local_pipeline() -> Local {
+    let src = tempfile::tempdir().unwrap();
+    local_fixtures(src.path());
+    let dest = tempfile::tempdir().unwrap();
     let config = RawConfig::default()
-        .with(config::SOURCE_BUCKET, src.display().to_string())
-        .with(config::CHARTS_BUCKET, dest.display().to_string())
+        .with(config::SOURCE_BUCKET, src.path().display().to_string())
+        .with(config::CHARTS_BUCKET, dest.path().display().to_string())
         .with(config::MAX_BAD_RECORD_SHARE, "0.2")
         .validate()
         .unwrap();
-    Pipeline::connect(config).await
+    Local {
+        _src: src,
+        dest,
+        pipeline: Pipeline::connect(config).await,
+    }
 }
 
 /// An invocation's event with a default context and two minutes to run, as
@@ -36,30 +51,26 @@ fn event(json: serde_json::Value) -> LambdaEvent<serde_json::Value> {
 // REQ-RP-001, REQ-IO-001
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_pipeline_runs_in_process_on_local_stores() {
-    let src = tempfile::tempdir().unwrap();
-    local_fixtures(src.path());
-    let dest = tempfile::tempdir().unwrap();
-    let pipeline = local_pipeline(src.path(), dest.path()).await;
+    let local = local_pipeline().await;
+    let pipeline = &local.pipeline;
     let plan = RunRequest::from_json(r#"{"lookback_days":5475,"as_of":"2025-11-25T17:45:00Z"}"#)
         .unwrap()
         .resolve(chrono::Utc::now())
         .unwrap();
-    let report = run(&pipeline, &plan, &Invocation::cli()).await.unwrap();
+    let report = run(pipeline, &plan, &Invocation::cli()).await.unwrap();
     assert!(report.reconciles(), "{}", report.summary());
     assert_eq!(report.authors.active, 6);
     assert_eq!(report.authors.published, 3);
     assert_eq!(report.posts.counted, 11);
 
     // The same as_of again: everything unchanged, and a day earlier is refused.
-    let again = run(&pipeline, &plan, &Invocation::cli()).await.unwrap();
+    let again = run(pipeline, &plan, &Invocation::cli()).await.unwrap();
     assert_eq!(again.authors.unchanged, 3);
     let older = RunRequest::from_json(r#"{"lookback_days":5475,"as_of":"2025-11-24T17:45:00Z"}"#)
         .unwrap()
         .resolve(chrono::Utc::now())
         .unwrap();
-    let refused = run(&pipeline, &older, &Invocation::cli())
-        .await
-        .unwrap_err();
+    let refused = run(pipeline, &older, &Invocation::cli()).await.unwrap_err();
     assert_eq!(refused.error_type(), "AsOfRewind");
     assert!(matches!(refused, RunError::Guard(..)));
     assert!(refused.report().is_some_and(|r| r.error.is_some()));
@@ -68,13 +79,11 @@ async fn the_pipeline_runs_in_process_on_local_stores() {
 // REQ-LA-001, REQ-LA-002
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_handler_answers_with_the_report_or_a_typed_error() {
-    let src = tempfile::tempdir().unwrap();
-    local_fixtures(src.path());
-    let dest = tempfile::tempdir().unwrap();
-    let pipeline = local_pipeline(src.path(), dest.path()).await;
+    let local = local_pipeline().await;
+    let pipeline = &local.pipeline;
 
     let report = handle(
-        &pipeline,
+        pipeline,
         event(serde_json::json!({"lookback_days": 7, "as_of": "2025-11-25T17:45:00Z"})),
     )
     .await
@@ -84,7 +93,7 @@ async fn the_handler_answers_with_the_report_or_a_typed_error() {
     assert_eq!(report.authors.active, 4);
     assert_eq!(report.authors.published, 2);
 
-    let invalid = handle(&pipeline, event(serde_json::json!({"lookback_days": 0})))
+    let invalid = handle(pipeline, event(serde_json::json!({"lookback_days": 0})))
         .await
         .unwrap_err();
     assert_eq!(invalid.error_type(), "EventInvalid");
@@ -97,12 +106,10 @@ async fn the_handler_answers_with_the_report_or_a_typed_error() {
 // under `work/<run_id>/` of the destination.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_handler_runs_plan_render_and_finish_events() {
-    let src = tempfile::tempdir().unwrap();
-    local_fixtures(src.path());
-    let dest = tempfile::tempdir().unwrap();
-    let pipeline = local_pipeline(src.path(), dest.path()).await;
+    let local = local_pipeline().await;
+    let pipeline = &local.pipeline;
     let planned = handle(
-        &pipeline,
+        pipeline,
         event(
             serde_json::json!({"mode": "plan", "run_id": "exec-1", "shard_authors": 2,
             "lookback_days": 5475, "as_of": "2025-11-25T17:45:00Z"}),
@@ -118,10 +125,10 @@ async fn the_handler_runs_plan_render_and_finish_events() {
         .map(|s| s["shard"].as_str().unwrap().to_string())
         .collect();
     assert_eq!(shards, ["00000", "00001"], "{reply}");
-    assert!(dest.path().join("work/exec-1/plan.json").exists());
+    assert!(local.dest.path().join("work/exec-1/plan.json").exists());
     for shard in &shards {
         let done = handle(
-            &pipeline,
+            pipeline,
             event(serde_json::json!({"mode": "render", "run_id": "exec-1", "shard": shard})),
         )
         .await
@@ -130,7 +137,7 @@ async fn the_handler_runs_plan_render_and_finish_events() {
         assert_eq!(done["failed"], 0, "{done}");
     }
     let finished = handle(
-        &pipeline,
+        pipeline,
         event(serde_json::json!({"mode": "finish", "run_id": "exec-1"})),
     )
     .await
@@ -141,7 +148,7 @@ async fn the_handler_runs_plan_render_and_finish_events() {
 
     // A field the step does not use is refused, naming it.
     let misplaced = handle(
-        &pipeline,
+        pipeline,
         event(serde_json::json!({"mode": "render", "run_id": "exec-1", "shard": "00000", "lookback_days": 7})),
     )
     .await

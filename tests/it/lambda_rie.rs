@@ -203,6 +203,12 @@ fn dechunk(mut data: &[u8]) -> Vec<u8> {
     out
 }
 
+/// Asserts that an error reply's message contains `text`.
+fn assert_message(reply: &serde_json::Value, text: &str) {
+    let message = reply["errorMessage"].as_str().unwrap_or_default();
+    assert!(message.contains(text), "{reply}");
+}
+
 /// The function's environment for the test server.
 pub fn function_env(server: &S3Server, extra: &[(&str, &str)]) -> Vec<(&'static str, String)> {
     let mut env = server.env();
@@ -233,8 +239,7 @@ pub fn event(name: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sample_events_through_the_runtime_emulator() {
     let Some(_) = rie() else { return };
-    let server = S3Server::start(&[SOURCE_BUCKET, CHARTS_BUCKET]).await;
-    server.put_fixtures().await;
+    let server = S3Server::with_fixtures().await;
     let emulator = Emulator::start(&function_env(&server, &[])).await;
 
     let nightly = emulator.invoke(&event("nightly.json")).await;
@@ -284,13 +289,7 @@ async fn sample_events_through_the_runtime_emulator() {
     // REQ-LA-002: a bad event is a typed error.
     let bad = emulator.invoke(r#"{"lookback_days": 0}"#).await;
     assert_eq!(bad["errorType"], "EventInvalid", "{bad}");
-    assert!(
-        bad["errorMessage"]
-            .as_str()
-            .unwrap()
-            .contains("lookback_days"),
-        "{bad}"
-    );
+    assert_message(&bad, "lookback_days");
     let unknown = emulator.invoke(r#"{"lookback": 7}"#).await;
     assert_eq!(unknown["errorType"], "EventInvalid", "{unknown}");
 }
@@ -301,8 +300,7 @@ async fn sample_events_through_the_runtime_emulator() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deadline_leaves_authors_undone_and_a_rerun_finishes() {
     let Some(_) = rie() else { return };
-    let server = S3Server::start(&[SOURCE_BUCKET, CHARTS_BUCKET]).await;
-    server.put_fixtures().await;
+    let server = S3Server::with_fixtures().await;
     // A margin as long as the timeout: the deadline has passed as soon as the run starts.
     let short = Emulator::start(&function_env(
         &server,
@@ -314,13 +312,7 @@ async fn deadline_leaves_authors_undone_and_a_rerun_finishes() {
     .await;
     let reply = short.invoke(&event("backfill-15y.json")).await;
     assert_eq!(reply["errorType"], "DeadlineExceeded", "{reply}");
-    assert!(
-        reply["errorMessage"]
-            .as_str()
-            .unwrap()
-            .contains("while reading the inputs"),
-        "{reply}"
-    );
+    assert_message(&reply, "while reading the inputs");
     short.stop().await;
     let keys = server.keys(CHARTS_BUCKET).await;
     assert!(!keys.iter().any(|k| k.ends_with(".png")), "{keys:?}");
@@ -450,8 +442,7 @@ async fn deadline_in_the_middle_of_a_backfill() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stalled_put_is_abandoned_at_the_deadline() {
     let Some(_) = rie() else { return };
-    let server = S3Server::start(&[SOURCE_BUCKET, CHARTS_BUCKET]).await;
-    server.put_fixtures().await;
+    let server = S3Server::with_fixtures().await;
     server.faults.lock().unwrap().hang_puts_of = Some("author-monthly-stats/".into());
     let short = Emulator::start(&function_env(
         &server,
@@ -466,10 +457,7 @@ async fn a_stalled_put_is_abandoned_at_the_deadline() {
     let took = started.elapsed();
     short.stop().await;
     assert_eq!(reply["errorType"], "DeadlineExceeded", "{reply}");
-    assert!(
-        reply["errorMessage"].as_str().unwrap().contains("3 of 6"),
-        "{reply}"
-    );
+    assert_message(&reply, "3 of 6");
     assert!(
         took < Duration::from_secs(8),
         "answered after {took:?}, past the function timeout"
@@ -498,8 +486,7 @@ fn metric_records(log: &std::path::Path) -> Vec<serde_json::Value> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_invocation_writes_one_metric_record() {
     let Some(_) = rie() else { return };
-    let server = S3Server::start(&[SOURCE_BUCKET, CHARTS_BUCKET]).await;
-    server.put_fixtures().await;
+    let server = S3Server::with_fixtures().await;
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("function.log");
     let emulator = Emulator::start_logged(&function_env(&server, &[]), &log).await;

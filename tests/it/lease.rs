@@ -17,8 +17,7 @@ fn assert_in_progress(out: &std::process::Output) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn overlapping_runs_on_s3_one_wins() {
-    let server = S3Server::start(&[SOURCE_BUCKET, CHARTS_BUCKET]).await;
-    server.put_fixtures().await;
+    let server = S3Server::with_fixtures().await;
     // The first run's read of the posts hangs for one attempt timeout (3 s),
     // holding the lease all that time.
     server.faults.lock().unwrap().hang_next_get = Some("all-blog-posts".into());

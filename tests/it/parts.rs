@@ -25,6 +25,23 @@ fn fixture_parts() -> Vec<(String, Vec<u8>)> {
         .collect()
 }
 
+/// The backfill of `src` read as one object and as the parts under [`PARTS`]:
+/// both reports and both destinations.
+async fn both_ways(
+    src: &std::path::Path,
+) -> (
+    serde_json::Value,
+    serde_json::Value,
+    tempfile::TempDir,
+    tempfile::TempDir,
+) {
+    let (one, parts) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let single = ok_report(&run_local(src, one.path(), BACKFILL).await);
+    let split_args = [BACKFILL, &["--posts-key", PARTS]].concat();
+    let split = ok_report(&run_local(src, parts.path(), &split_args).await);
+    (single, split, one, parts)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn parts_on_a_local_dir_read_as_one_export() {
     let src = tempfile::tempdir().unwrap();
@@ -34,16 +51,7 @@ async fn parts_on_a_local_dir_read_as_one_export() {
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(path, body).unwrap();
     }
-    let (one, parts) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let single = ok_report(&run_local(src.path(), one.path(), BACKFILL).await);
-    let split = ok_report(
-        &run_local(
-            src.path(),
-            parts.path(),
-            &[BACKFILL, &["--posts-key", PARTS]].concat(),
-        )
-        .await,
-    );
+    let (single, split, one, parts) = both_ways(src.path()).await;
     assert_eq!(report_counts(&single), report_counts(&split));
     assert!(
         split["posts_file"]["location"]
@@ -58,8 +66,7 @@ async fn parts_on_a_local_dir_read_as_one_export() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn parts_on_s3_read_as_one_export() {
-    let server = S3Server::start(&[SOURCE_BUCKET, CHARTS_BUCKET]).await;
-    server.put_fixtures().await;
+    let server = S3Server::with_fixtures().await;
     for (key, body) in fixture_parts() {
         server.put(SOURCE_BUCKET, &key, body).await;
     }
@@ -90,16 +97,7 @@ async fn a_sample_in_seven_parts_reads_as_the_single_file() {
     sample_data(src.path(), 1500, 60, &["--parts", "7"]).await;
     let parts = std::fs::read_dir(src.path().join(PARTS)).unwrap().count();
     assert_eq!(parts, 7);
-    let (one, split) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let a = ok_report(&run_local(src.path(), one.path(), BACKFILL).await);
-    let b = ok_report(
-        &run_local(
-            src.path(),
-            split.path(),
-            &[BACKFILL, &["--posts-key", PARTS]].concat(),
-        )
-        .await,
-    );
+    let (a, b, one, split) = both_ways(src.path()).await;
     assert_eq!(report_counts(&a)["posts"], report_counts(&b)["posts"]);
     assert_eq!(a["authors"], b["authors"]);
     assert_eq!(chart_files(one.path()), chart_files(split.path()));

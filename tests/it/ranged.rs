@@ -145,18 +145,14 @@ async fn an_export_replaced_during_the_read_publishes_nothing() {
         text.contains("[SourceUnreadable]") && text.contains("changed while it was read"),
         "{text}"
     );
-    assert!(
-        server.published(CHARTS_BUCKET).await.is_empty(),
-        "nothing published"
-    );
+    assert_nothing_published(&server).await;
 }
 
 // REQ-IN-006, REQ-IN-001: an empty object has no byte 0 to ask a range of (S3
 // answers 416); it is read whole, and the run ends as it does on an empty file.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_empty_object_reads_like_an_empty_file() {
-    let server = S3Server::start(&[SOURCE_BUCKET, CHARTS_BUCKET]).await;
-    server.put_fixtures().await;
+    let server = S3Server::with_fixtures().await;
     server.put(SOURCE_BUCKET, POSTS_KEY, Vec::new()).await;
     let out = run_s3(&server, BACKFILL).await;
 

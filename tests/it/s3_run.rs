@@ -11,8 +11,7 @@ async fn run_nightly(server: &S3Server, extra: &[&str]) -> std::process::Output 
 // REQ-IO-001, REQ-PU-001, REQ-PU-002, REQ-PU-003, REQ-RP-001, REQ-CH-001, REQ-IN-001
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nightly_run_against_s3_writes_exact_keys_and_second_run_uploads_nothing() {
-    let server = S3Server::start(&[SOURCE_BUCKET, CHARTS_BUCKET]).await;
-    server.put_fixtures().await;
+    let server = S3Server::with_fixtures().await;
 
     let out = run_nightly(&server, &[]).await;
     assert!(
@@ -74,23 +73,13 @@ async fn nightly_run_against_s3_writes_exact_keys_and_second_run_uploads_nothing
         .get(CHARTS_BUCKET, "author-monthly-stats/sato-taro.png")
         .await;
     assert_eq!(png_size(&png), (1200, 600));
-    let data: serde_json::Value = serde_json::from_slice(
-        &server
-            .get(CHARTS_BUCKET, "author-monthly-stats/sato-taro.json")
-            .await,
-    )
-    .unwrap();
+    let data = chart_data(&server, "sato-taro").await;
     assert_eq!(series_of(&data), sato_taro_series());
     assert_eq!(data["total"], 3);
     assert_eq!(data["display_name"], "佐藤 太郎");
     assert_eq!(data["time_zone"], "Asia/Tokyo");
     assert_eq!(data["as_of"], "2025-11-25T17:45:00Z");
-    let data: serde_json::Value = serde_json::from_slice(
-        &server
-            .get(CHARTS_BUCKET, "author-monthly-stats/jane-doe.json")
-            .await,
-    )
-    .unwrap();
+    let data = chart_data(&server, "jane-doe").await;
     assert_eq!(series_of(&data), jane_doe_series());
 
     let head = head(&server, CHARTS_BUCKET, "author-monthly-stats/sato-taro.png").await;
@@ -115,8 +104,7 @@ async fn nightly_run_against_s3_writes_exact_keys_and_second_run_uploads_nothing
 // REQ-IN-004, REQ-IO-002: a broken input fails before anything is published.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn broken_input_publishes_nothing() {
-    let server = S3Server::start(&[SOURCE_BUCKET, CHARTS_BUCKET]).await;
-    server.put_fixtures().await;
+    let server = S3Server::with_fixtures().await;
     // At the default 1% limit, two bad lines in sixteen is a broken export.
     let out = author_stats(
         &[
@@ -140,7 +128,7 @@ async fn broken_input_publishes_nothing() {
         stderr.contains("[InputBroken]") && stderr.contains("2 of 16 lines"),
         "{stderr}"
     );
-    assert!(server.published(CHARTS_BUCKET).await.is_empty());
+    assert_nothing_published(&server).await;
 
     // A truncated gzip is a read error, also before anything is published.
     let posts = std::fs::read(data("posts.jsonl")).unwrap();
@@ -153,7 +141,7 @@ async fn broken_input_publishes_nothing() {
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("[SourceUnreadable]"), "{stderr}");
-    assert!(server.published(CHARTS_BUCKET).await.is_empty());
+    assert_nothing_published(&server).await;
 }
 
 // REQ-IO-003: a missing source object or bucket is one clear error naming it
@@ -169,7 +157,7 @@ async fn missing_source_names_bucket_and_key() {
             && stderr.contains("s3://source-bucket/contentful/all-blog-posts.jsonl.gz"),
         "{stderr}"
     );
-    assert!(server.published(CHARTS_BUCKET).await.is_empty());
+    assert_nothing_published(&server).await;
 }
 
 // REQ-PU-003, REQ-OP-003: an unchanged chart is recognised by the SHA-256 stored
@@ -177,8 +165,7 @@ async fn missing_source_names_bucket_and_key() {
 // upload (the fault layer rewrites every chart's ETag).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unchanged_charts_are_found_by_checksum_when_etags_are_not_md5s() {
-    let server = S3Server::start(&[SOURCE_BUCKET, CHARTS_BUCKET]).await;
-    server.put_fixtures().await;
+    let server = S3Server::with_fixtures().await;
     server.faults.lock().unwrap().non_md5_etags_of = Some("author-monthly-stats/".into());
     let first = ok_report(&run_s3(&server, NIGHTLY).await);
     assert_eq!(first["authors"]["published"], 2);
@@ -201,4 +188,10 @@ async fn unchanged_charts_are_found_by_checksum_when_etags_are_not_md5s() {
     assert_eq!(second["authors"]["unchanged"], 2, "{second}");
     assert_eq!(second["authors"]["published"], 0);
     assert_eq!(second["objects_written"], 0);
+}
+
+/// The chart data `<slug>.json` the run put in the charts bucket.
+async fn chart_data(server: &S3Server, slug: &str) -> serde_json::Value {
+    let key = format!("author-monthly-stats/{slug}.json");
+    serde_json::from_slice(&server.get(CHARTS_BUCKET, &key).await).unwrap()
 }

@@ -154,8 +154,7 @@ async fn s3_charts(server: &S3Server) -> Vec<(String, Vec<u8>)> {
 // private work/ prefix, and a render that fails and is retried.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_render_retried_publishes_the_same_charts_on_s3() {
-    let server = S3Server::start(&[SOURCE_BUCKET, CHARTS_BUCKET]).await;
-    server.put_fixtures().await;
+    let server = S3Server::with_fixtures().await;
     let env = server.env();
     let work = "s3://charts-bucket/work/test-run-1";
     let s3 = ["--s3-force-path-style", "--max-bad-share", "0.2"];

@@ -155,6 +155,12 @@ pub async fn head(
         .unwrap()
 }
 
+/// Asserts that the charts bucket holds nothing a run published.
+pub async fn assert_nothing_published(server: &S3Server) {
+    let published = server.published(super::CHARTS_BUCKET).await;
+    assert!(published.is_empty(), "published: {published:?}");
+}
+
 /// `author-stats run` between two local directories, with the same raised limit.
 pub async fn run_local(src: &Path, dest: &Path, extra: &[&str]) -> Output {
     let mut args = vec![

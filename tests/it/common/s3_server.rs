@@ -6,7 +6,7 @@ use std::sync::Arc;
 use super::faults::{SharedFaults, faulty_call};
 use super::fixtures::gzip_two_members;
 use super::runs::sample_data;
-use super::{SOURCE_BUCKET, data};
+use super::{CHARTS_BUCKET, SOURCE_BUCKET, data};
 
 /// The S3 test server behind a fault layer the test can arm; it derefs to the
 /// shared server (`endpoint`, `client`, `env`).
@@ -98,6 +98,13 @@ impl S3Server {
             self.put(SOURCE_BUCKET, key, bytes).await;
         }
         export
+    }
+
+    /// A server with a source and a charts bucket, the fixtures in the source.
+    pub async fn with_fixtures() -> S3Server {
+        let server = S3Server::start(&[SOURCE_BUCKET, CHARTS_BUCKET]).await;
+        server.put_fixtures().await;
+        server
     }
 
     /// Uploads the committed fixtures, gzipped (two members) like the real export.
