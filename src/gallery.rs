@@ -135,32 +135,22 @@ pub(crate) fn render_gallery(report: &RunReport, charts: &[ChartCard], chart_hre
         || !report.prune_withheld.is_empty()
     {
         html.push_str("<table><tr><th>author</th><th>outcome</th><th>reason</th></tr>\n");
-        for s in &report.skipped {
-            let detail = s
-                .detail
-                .as_deref()
-                .map(|d| format!(": {}", escape(d)))
-                .unwrap_or_default();
+        let skipped = report.skipped.iter().map(|s| {
+            let detail = s.detail.as_deref().map(|d| format!(": {d}"));
+            (
+                &s.slug,
+                "skipped",
+                format!("{}{}", s.reason, detail.unwrap_or_default()),
+            )
+        });
+        let failed = (report.failed.iter()).map(|f| (&f.slug, "failed", f.error.clone()));
+        let undone = (report.undone.iter()).map(|u| (u, "undone", "deadline".to_string()));
+        for (slug, outcome, reason) in skipped.chain(failed).chain(undone) {
             let _ = writeln!(
                 html,
-                "<tr><td>{}</td><td>skipped</td><td>{}{detail}</td></tr>",
-                escape(&s.slug),
-                escape(&s.reason)
-            );
-        }
-        for f in &report.failed {
-            let _ = writeln!(
-                html,
-                "<tr><td>{}</td><td>failed</td><td>{}</td></tr>",
-                escape(&f.slug),
-                escape(&f.error)
-            );
-        }
-        for u in &report.undone {
-            let _ = writeln!(
-                html,
-                "<tr><td>{}</td><td>undone</td><td>deadline</td></tr>",
-                escape(u)
+                "<tr><td>{}</td><td>{outcome}</td><td>{}</td></tr>",
+                escape(slug),
+                escape(&reason)
             );
         }
         let gone = if report.dry_run {
