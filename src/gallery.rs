@@ -7,6 +7,10 @@ use std::fmt::Write;
 use crate::report::RunReport;
 use crate::tally::{Month, MonthlyCounts};
 
+/// The most charts one page shows: a scaled-out backfill draws a million, and
+/// a page of them all would be hundreds of MB that no browser opens.
+pub(crate) const MAX_CARDS: usize = 5_000;
+
 /// What the page shows of one chart.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ChartCard {
@@ -175,8 +179,15 @@ pub(crate) fn render_gallery(report: &RunReport, charts: &[ChartCard], chart_hre
         html.push_str("</table>\n");
     }
 
+    if charts.len() > MAX_CARDS {
+        let _ = writeln!(
+            html,
+            "<p class=\"meta\">The first {MAX_CARDS} of {} charts; the run report lists every author.</p>",
+            charts.len()
+        );
+    }
     html.push_str("<div class=\"grid\">\n");
-    for c in charts {
+    for c in charts.iter().take(MAX_CARDS) {
         let href = format!("{chart_href}{}.png", url_segment(&c.slug));
         let name = if c.display_name.trim().is_empty() {
             &c.slug
@@ -262,5 +273,21 @@ mod tests {
         assert_eq!(url_segment("sato-taro"), "sato-taro");
         assert_eq!(url_segment("さとう"), "%E3%81%95%E3%81%A8%E3%81%86");
         assert_eq!(url_segment("a%2Fb"), "a%252Fb");
+    }
+
+    // REQ-GA-001: a page of a very large run shows the first MAX_CARDS charts
+    // and says how many there are.
+    #[test]
+    fn a_large_run_shows_the_first_charts_and_the_count() {
+        let cards: Vec<ChartCard> = (0..MAX_CARDS + 7)
+            .map(|i| card(&format!("a{i:06}"), "名前"))
+            .collect();
+        let html = render_gallery(&RunReport::default(), &cards, "");
+        assert_eq!(html.matches("<figure>").count(), MAX_CARDS);
+        assert!(html.contains(&format!(
+            "The first {MAX_CARDS} of {} charts",
+            MAX_CARDS + 7
+        )));
+        assert!(html.contains("a004999.png") && !html.contains("a005000.png"));
     }
 }
