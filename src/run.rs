@@ -338,10 +338,14 @@ async fn run_stages(
     plan: &RunPlan,
     deadline: Option<Instant>,
 ) -> Result<RunReport, RunError> {
-    let selection = read_and_select(pipeline, plan, deadline).await?;
-    let (started, started_at) = (selection.started, selection.started_at);
-    let (mut report, tally) = (selection.report, selection.tally);
-    let to_draw: Vec<MonthlyCounts> = selection.to_draw.into_iter().map(|d| d.counts).collect();
+    let judged = read_judged(pipeline, plan, deadline).await?;
+    let (started, started_at) = (judged.started, judged.started_at);
+    let (mut report, tally) = (judged.report, judged.tally);
+    let t = Instant::now();
+    let to_draw: Vec<MonthlyCounts> = select(&tally, plan, &mut report)
+        .map(|d| d.counts)
+        .collect();
+    selected(&mut report, to_draw.len(), t.elapsed());
 
     // One listing tells which charts exist already (new ones are put without a
     // metadata request first) and which belong to authors who are gone.
@@ -385,43 +389,34 @@ async fn run_stages(
     }
 }
 
-/// A run as far as its selection: the inputs read and judged, the authors to
-/// draw picked, the skipped ones in the report.
-pub(crate) struct Selection {
+/// A run as far as its inputs, read and judged.
+pub(crate) struct Judged {
     pub(crate) started: Instant,
     pub(crate) started_at: DateTime<Utc>,
     pub(crate) report: RunReport,
     pub(crate) tally: Tally,
-    pub(crate) to_draw: Vec<ToDraw>,
 }
 
-/// The stages up to the selection. A run stopped on the way (a guard, the
+/// The stages up to the judged inputs. A run stopped on the way (a guard, the
 /// deadline while reading) writes its report and publishes nothing.
-pub(crate) async fn read_and_select(
+pub(crate) async fn read_judged(
     pipeline: &Pipeline,
     plan: &RunPlan,
     deadline: Option<Instant>,
-) -> Result<Selection, RunError> {
+) -> Result<Judged, RunError> {
     let started = Instant::now();
     let started_at = Utc::now();
     let mut report = new_report(&pipeline.config, plan);
-    let inputs = match read_and_judge(pipeline, plan, deadline, &mut report).await {
-        Ok(inputs) => inputs,
-        Err(Stop::Run(e)) => return Err(e),
-        Err(Stop::Guard(e)) => {
-            return Err(end_unpublished(pipeline, report, started_at, started, e).await);
-        }
-    };
-    let t = Instant::now();
-    let to_draw = select(&inputs.tally, plan, &mut report);
-    report.stages.select_ms = ms(t.elapsed());
-    Ok(Selection {
-        started,
-        started_at,
-        report,
-        tally: inputs.tally,
-        to_draw,
-    })
+    match read_and_judge(pipeline, plan, deadline, &mut report).await {
+        Ok(inputs) => Ok(Judged {
+            started,
+            started_at,
+            report,
+            tally: inputs.tally,
+        }),
+        Err(Stop::Run(e)) => Err(e),
+        Err(Stop::Guard(e)) => Err(end_unpublished(pipeline, report, started_at, started, e).await),
+    }
 }
 
 /// A report of `plan` before anything was read.
@@ -993,42 +988,54 @@ pub(crate) struct ToDraw {
     pub(crate) counts: MonthlyCounts,
 }
 
-/// Picks the authors to draw; the skipped ones go straight into the report.
-fn select(tally: &Tally, plan: &RunPlan, report: &mut RunReport) -> Vec<ToDraw> {
+/// Picks the authors to draw, one at a time as the caller takes them (a plan
+/// writes each into its shard and forgets it); `authors.active` is set before
+/// the first, and the skipped ones go into the report as they come.
+pub(crate) fn select<'t>(
+    tally: &'t Tally,
+    plan: &RunPlan,
+    report: &'t mut RunReport,
+) -> impl Iterator<Item = ToDraw> + 't {
     for p in &report.master_problems {
         warn!(id = %p.id, slug = %p.slug, reason = p.reason.key(), "author master problem; this author is never drawn");
     }
-    let selected = tally.select(plan.window_start(), plan.authors.as_ref());
-    report.authors.active = selected.len();
-    let mut to_draw = Vec::new();
-    for s in selected {
-        match s.outcome {
-            Ok(counts) => to_draw.push(ToDraw {
-                id: s.author.id,
-                counts,
-            }),
-            Err(reason) => {
-                warn!(slug = %s.author.slug, id = %s.author.id, reason = reason.key(), "author skipped");
-                let detail = match &reason {
-                    SkipReason::UnsafeSlug(why) => Some(why.clone()),
-                    _ => None,
-                };
-                report.record_skipped(SkippedAuthor {
-                    slug: s.author.slug,
+    let picks = tally.picks(plan.window_start(), plan.authors.as_ref());
+    report.authors.active = picks.len();
+    picks.into_iter().filter_map(move |pick| {
+        let s = pick.resolve();
+        let reason = match s.outcome {
+            Ok(counts) => {
+                return Some(ToDraw {
                     id: s.author.id,
-                    reason: reason.key().to_string(),
-                    detail,
+                    counts,
                 });
             }
-        }
-    }
+            Err(reason) => reason,
+        };
+        warn!(slug = %s.author.slug, id = %s.author.id, reason = reason.key(), "author skipped");
+        let detail = match &reason {
+            SkipReason::UnsafeSlug(why) => Some(why.clone()),
+            _ => None,
+        };
+        report.record_skipped(SkippedAuthor {
+            slug: s.author.slug,
+            id: s.author.id,
+            reason: reason.key().to_string(),
+            detail,
+        });
+        None
+    })
+}
+
+/// The select stage's log line and time, once its authors were taken.
+pub(crate) fn selected(report: &mut RunReport, to_draw: usize, took: Duration) {
+    report.stages.select_ms = ms(took);
     info!(
         active = report.authors.active,
-        to_draw = to_draw.len(),
+        to_draw,
         skipped = report.authors.skipped,
         "stage select done"
     );
-    to_draw
 }
 
 /// Every key under the charts prefix, or `None` when the listing failed (then

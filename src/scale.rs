@@ -39,8 +39,8 @@ use crate::publish;
 use crate::report::{ChartOutcome, ChartResult, RunReport};
 use crate::run::{
     Invocation, Pipeline, RunError, ToDraw, check_as_of, check_shrink, draw_and_publish,
-    list_charts, ms, prune, publish_report, read_and_select, read_previous_run, record_charts,
-    run_outcome, take_lease,
+    list_charts, ms, prune, publish_report, read_judged, read_previous_run, record_charts,
+    run_outcome, select, selected, take_lease,
 };
 use crate::store::{Location, ObjectHeaders, Store};
 use crate::tally::{Month, MonthCount, MonthlyCounts};
@@ -332,9 +332,9 @@ async fn plan_stages(
     lease: Option<Lease>,
 ) -> Result<Plan, RunError> {
     let config = &pipeline.config;
-    let selection = read_and_select(pipeline, request, invocation.deadline).await?;
-    let (started, started_at) = (selection.started, selection.started_at);
-    let (mut report, tally, to_draw) = (selection.report, selection.tally, selection.to_draw);
+    let judged = read_judged(pipeline, request, invocation.deadline).await?;
+    let (started, started_at) = (judged.started, judged.started_at);
+    let (mut report, tally) = (judged.report, judged.tally);
 
     let mut drawable: Vec<&str> = tally.drawable_slugs().into_iter().collect();
     drawable.sort_unstable();
@@ -351,7 +351,9 @@ async fn plan_stages(
     .await
     .map_err(|e| work_error(work, DRAWABLE_KEY, e.to_string()))?;
 
-    let to_draw_count = to_draw.len();
+    // Each author's series is made as its shard is written, and freed then.
+    let t = Instant::now();
+    let to_draw = select(&tally, request, &mut report);
     let shards = write_shards(
         work,
         to_draw,
@@ -359,6 +361,8 @@ async fn plan_stages(
         config.upload_concurrency,
     )
     .await?;
+    let to_draw_count = shards.iter().map(|s| s.authors).sum();
+    selected(&mut report, to_draw_count, t.elapsed());
     report.s3_retries = pipeline.source.retries() + pipeline.dest.retries() + work.retries();
     report.stages.total_ms = ms(started.elapsed());
     let plan = Plan {
@@ -401,12 +405,12 @@ fn fingerprint(
 }
 
 /// Writes the authors to draw in shards of at most `per_shard`, in selection
-/// order, so shard order is the run's order. Each shard's file is made when
-/// its upload starts and each author's data is freed once written, so at most
-/// `concurrency` shard files are in memory.
+/// order, so shard order is the run's order. The authors are taken from the
+/// selection as each shard's upload starts, and freed once written, so at most
+/// `concurrency` shards are in memory.
 async fn write_shards(
     work: &dyn Store,
-    to_draw: Vec<ToDraw>,
+    to_draw: impl Iterator<Item = ToDraw>,
     per_shard: usize,
     concurrency: usize,
 ) -> Result<Vec<ShardRef>, RunError> {
@@ -414,7 +418,7 @@ async fn write_shards(
         content_type: "application/x-ndjson",
         cache_control: Some("no-store".into()),
     };
-    let mut authors = to_draw.into_iter();
+    let mut authors = to_draw;
     let mut next = 0usize;
     let shards = std::iter::from_fn(|| {
         let chunk: Vec<ToDraw> = authors.by_ref().take(per_shard.max(1)).collect();

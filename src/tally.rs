@@ -175,6 +175,55 @@ pub struct Tally {
     pub posts: Unattributed,
 }
 
+/// An author a run picked, before its chart data is made.
+pub(crate) struct Pick<'t> {
+    tally: &'t Tally,
+    kind: PickKind<'t>,
+}
+
+enum PickKind<'t> {
+    Entry(&'t Entry),
+    /// A requested slug that is not in the master.
+    Unknown(String),
+    /// A requested slug that more than one author has.
+    Shared(&'t Entry),
+}
+
+impl Pick<'_> {
+    fn slug(&self) -> &str {
+        match &self.kind {
+            PickKind::Entry(e) | PickKind::Shared(e) => &e.author.slug,
+            PickKind::Unknown(slug) => slug,
+        }
+    }
+
+    fn id(&self) -> &str {
+        match &self.kind {
+            PickKind::Entry(e) | PickKind::Shared(e) => &e.author.id,
+            PickKind::Unknown(_) => "",
+        }
+    }
+
+    /// The author and the chart data, or why the author is not drawn.
+    pub(crate) fn resolve(&self) -> Selected {
+        match &self.kind {
+            PickKind::Entry(e) => self.tally.selected(e),
+            PickKind::Unknown(slug) => Selected {
+                author: Author {
+                    id: String::new(),
+                    slug: slug.clone(),
+                    display_name: String::new(),
+                },
+                outcome: Err(SkipReason::UnknownSlug),
+            },
+            PickKind::Shared(first) => Selected {
+                author: first.author.clone(),
+                outcome: Err(SkipReason::SharedSlug),
+            },
+        }
+    }
+}
+
 /// One author a run draws (or reports as skipped).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Selected {
@@ -339,47 +388,48 @@ impl Tally {
         }
     }
 
-    /// The authors to draw: those with a post in `(window_start, as_of]`, or, when
-    /// `requested` is given, exactly those slugs. Sorted by slug.
+    /// The authors to draw with their chart data, all at once (the tests' view
+    /// of [`Tally::picks`]).
+    #[cfg(test)]
     pub(crate) fn select(
         &self,
         window_start: DateTime<Utc>,
         requested: Option<&BTreeSet<String>>,
     ) -> Vec<Selected> {
-        let mut out: Vec<Selected> = match requested {
+        let picks = self.picks(window_start, requested);
+        picks.iter().map(Pick::resolve).collect()
+    }
+
+    /// The authors to draw: those with a post in `(window_start, as_of]`, or,
+    /// when `requested` is given, exactly those slugs; sorted by slug, before
+    /// their chart data is made, so a caller that takes them one at a time
+    /// holds one series at a time.
+    pub(crate) fn picks(
+        &self,
+        window_start: DateTime<Utc>,
+        requested: Option<&BTreeSet<String>>,
+    ) -> Vec<Pick<'_>> {
+        let pick = |kind| Pick { tally: self, kind };
+        let mut out: Vec<Pick<'_>> = match requested {
             None => self
                 .entries
                 .iter()
                 .filter(|e| e.last_post.is_some_and(|t| t > window_start))
-                .map(|e| self.selected(e))
+                .map(|e| pick(PickKind::Entry(e)))
                 .collect(),
             Some(slugs) => slugs
                 .iter()
                 .map(|slug| {
-                    let matches: Vec<&Entry> = self
-                        .entries
-                        .iter()
-                        .filter(|e| &e.author.slug == slug)
-                        .collect();
-                    match matches.as_slice() {
-                        [] => Selected {
-                            author: Author {
-                                id: String::new(),
-                                slug: slug.clone(),
-                                display_name: String::new(),
-                            },
-                            outcome: Err(SkipReason::UnknownSlug),
-                        },
-                        [one] => self.selected(one),
-                        [first, ..] => Selected {
-                            author: first.author.clone(),
-                            outcome: Err(SkipReason::SharedSlug),
-                        },
+                    let mut matches = self.entries.iter().filter(|e| &e.author.slug == slug);
+                    match (matches.next(), matches.next()) {
+                        (None, _) => pick(PickKind::Unknown(slug.clone())),
+                        (Some(one), None) => pick(PickKind::Entry(one)),
+                        (Some(first), Some(_)) => pick(PickKind::Shared(first)),
                     }
                 })
                 .collect(),
         };
-        out.sort_by(|a, b| (&a.author.slug, &a.author.id).cmp(&(&b.author.slug, &b.author.id)));
+        out.sort_by(|a, b| (a.slug(), a.id()).cmp(&(b.slug(), b.id())));
         out
     }
 
