@@ -67,10 +67,7 @@ pub enum LeaseError {
 }
 
 fn headers() -> ObjectHeaders {
-    ObjectHeaders {
-        content_type: publish::JSON,
-        cache_control: Some("no-store".into()),
-    }
+    ObjectHeaders::no_store(publish::JSON)
 }
 
 fn body(record: &LeaseRecord) -> Vec<u8> {

@@ -1171,10 +1171,7 @@ async fn write_report(
         location: key.clone(),
         message: e.to_string(),
     })?;
-    let headers = ObjectHeaders {
-        content_type: publish::JSON,
-        cache_control: Some("no-store".into()),
-    };
+    let headers = ObjectHeaders::no_store(publish::JSON);
     pipeline.dest.put(&key, body.clone(), &headers).await?;
     if latest == Latest::Replace {
         pipeline
@@ -1204,10 +1201,7 @@ async fn write_gallery(
         (format!("{}index.html", config.charts_prefix), String::new())
     };
     let html = render_gallery(report, cards, &href);
-    let headers = ObjectHeaders {
-        content_type: "text/html; charset=utf-8",
-        cache_control: Some("no-store".into()),
-    };
+    let headers = ObjectHeaders::no_store("text/html; charset=utf-8");
     pipeline.dest.put(&key, html.into_bytes(), &headers).await?;
     info!(location = %pipeline.dest.describe(&key), charts = cards.len(), "gallery written");
     Ok(())

@@ -232,13 +232,6 @@ pub struct PlanOptions {
     pub has_dest: bool,
 }
 
-fn json_headers() -> ObjectHeaders {
-    ObjectHeaders {
-        content_type: publish::JSON,
-        cache_control: Some("no-store".into()),
-    }
-}
-
 fn work_error(work: &dyn Store, key: &str, problem: impl Into<String>) -> RunError {
     RunError::Work {
         location: work.describe(key),
@@ -248,7 +241,7 @@ fn work_error(work: &dyn Store, key: &str, problem: impl Into<String>) -> RunErr
 
 async fn put_json<T: Serialize>(work: &dyn Store, key: &str, value: &T) -> Result<(), RunError> {
     let body = serde_json::to_vec(value).map_err(|e| work_error(work, key, e.to_string()))?;
-    work.put(key, body, &json_headers())
+    work.put(key, body, &ObjectHeaders::no_store(publish::JSON))
         .await
         .map_err(|e| work_error(work, key, e.to_string()))
 }
@@ -343,10 +336,7 @@ async fn plan_stages(
     work.put(
         DRAWABLE_KEY,
         text.into_bytes(),
-        &ObjectHeaders {
-            content_type: "text/plain; charset=utf-8",
-            cache_control: Some("no-store".into()),
-        },
+        &ObjectHeaders::no_store("text/plain; charset=utf-8"),
     )
     .await
     .map_err(|e| work_error(work, DRAWABLE_KEY, e.to_string()))?;
@@ -414,10 +404,7 @@ async fn write_shards(
     per_shard: usize,
     concurrency: usize,
 ) -> Result<Vec<ShardRef>, RunError> {
-    let headers = ObjectHeaders {
-        content_type: "application/x-ndjson",
-        cache_control: Some("no-store".into()),
-    };
+    let headers = ObjectHeaders::no_store("application/x-ndjson");
     let mut authors = to_draw;
     let mut next = 0usize;
     let shards = std::iter::from_fn(|| {

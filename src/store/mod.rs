@@ -40,6 +40,17 @@ pub struct ObjectHeaders {
     pub cache_control: Option<String>,
 }
 
+impl ObjectHeaders {
+    /// A private object that no cache keeps (reports, the lease, the review
+    /// page, a scaled-out run's work files).
+    pub fn no_store(content_type: &'static str) -> Self {
+        ObjectHeaders {
+            content_type,
+            cache_control: Some("no-store".into()),
+        }
+    }
+}
+
 /// A storage failure, classified so the caller can tell a missing object from a
 /// denied one from a flaky network.
 #[derive(Debug, thiserror::Error)]
