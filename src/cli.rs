@@ -401,8 +401,7 @@ async fn plan_command(args: PlanArgs) -> ExitCode {
             scale::SHARD_AUTHORS_RANGE.end()
         ));
     }
-    let invocation = Invocation::cli();
-    let run_id = args.run_id.unwrap_or_else(|| invocation.id.clone());
+    let run_id = args.run_id.unwrap_or_else(|| Invocation::cli().id);
     if let Err(e) = scale::check_run_id(&run_id) {
         return usage_error(format!("--run-id: {e}"));
     }
@@ -414,16 +413,12 @@ async fn plan_command(args: PlanArgs) -> ExitCode {
         Ok(opened) => opened,
         Err(e) => return usage_error(e),
     };
-    let invocation = Invocation {
-        lease_until: Utc::now() + scale::SCALE_OUT_LEASE,
-        ..invocation
-    };
     let options = scale::PlanOptions {
         run_id,
         shard_authors: args.shard_authors,
         has_dest,
     };
-    let made = scale::plan(&pipeline, work.as_ref(), &request, &invocation, &options).await;
+    let made = scale::plan(&pipeline, work.as_ref(), &request, None, &options).await;
     print_step(made.map(|plan| plan.summary(work.as_ref())))
 }
 

@@ -143,12 +143,8 @@ async fn serve_job(
                 shard_authors: *shard_authors,
                 has_dest: true,
             };
-            // The lease lasts the whole execution, not this invocation.
-            let invocation = Invocation {
-                lease_until: Utc::now() + scale::SCALE_OUT_LEASE,
-                ..invocation
-            };
-            let made = scale::plan(pipeline, work.as_ref(), plan, &invocation, &options).await?;
+            let deadline = invocation.deadline;
+            let made = scale::plan(pipeline, work.as_ref(), plan, deadline, &options).await?;
             Reply::Plan(made.summary(work.as_ref()))
         }
         Job::Render { run_id, shard } => {

@@ -38,9 +38,9 @@ use crate::lease::Lease;
 use crate::publish;
 use crate::report::{ChartOutcome, ChartResult, RunReport};
 use crate::run::{
-    Invocation, Pipeline, RunError, ToDraw, check_as_of, check_shrink, draw_and_publish,
-    list_charts, ms, prune, publish_report, read_judged, read_previous_run, record_charts,
-    run_outcome, select, selected, take_lease,
+    Pipeline, RunError, ToDraw, check_as_of, check_shrink, draw_and_publish, list_charts, ms,
+    prune, publish_report, read_judged, read_previous_run, record_charts, run_outcome, select,
+    selected, take_lease,
 };
 use crate::store::{Location, ObjectHeaders, Store};
 use crate::tally::{Month, MonthCount, MonthlyCounts};
@@ -55,7 +55,7 @@ pub(crate) const SHARD_AUTHORS_RANGE: std::ops::RangeInclusive<usize> = 1..=100_
 pub(crate) const WORK_PREFIX: &str = "work/";
 /// How long a scaled-out run holds the destination's lease: the state
 /// machine's timeout. Finish releases it sooner.
-pub(crate) const SCALE_OUT_LEASE: chrono::Duration = chrono::Duration::hours(2);
+const SCALE_OUT_LEASE: chrono::Duration = chrono::Duration::hours(2);
 
 const PLAN_KEY: &str = "plan.json";
 const DRAWABLE_KEY: &str = "drawable.txt";
@@ -292,22 +292,24 @@ pub(crate) async fn read_plan(pipeline: &Pipeline, work: &dyn Store) -> Result<P
 }
 
 /// Reads both inputs once, runs every guard, selects the authors and writes
-/// the plan to `work`. A guard that stops it writes the report as a run would
-/// (to the destination's `reports/run-*.json`).
+/// the plan to `work`, reading within `deadline`. A guard that stops it writes
+/// the report as a run would (to the destination's `reports/run-*.json`). The
+/// lease it takes lasts the whole scaled-out run ([`SCALE_OUT_LEASE`]), not
+/// the plan's invocation.
 pub async fn plan(
     pipeline: &Pipeline,
     work: &dyn Store,
     request: &RunPlan,
-    invocation: &Invocation,
+    deadline: Option<Instant>,
     options: &PlanOptions,
 ) -> Result<Plan, RunError> {
     let lease = if options.has_dest && !request.dry_run {
-        let until = invocation.lease_until;
+        let until = Utc::now() + SCALE_OUT_LEASE;
         Some(take_lease(pipeline, &options.run_id, request.as_of, until).await?)
     } else {
         None
     };
-    let planned = plan_stages(pipeline, work, request, invocation, options, lease.clone()).await;
+    let planned = plan_stages(pipeline, work, request, deadline, options, lease.clone()).await;
     if planned.is_err()
         && let Some(held) = lease
     {
@@ -320,12 +322,12 @@ async fn plan_stages(
     pipeline: &Pipeline,
     work: &dyn Store,
     request: &RunPlan,
-    invocation: &Invocation,
+    deadline: Option<Instant>,
     options: &PlanOptions,
     lease: Option<Lease>,
 ) -> Result<Plan, RunError> {
     let config = &pipeline.config;
-    let judged = read_judged(pipeline, request, invocation.deadline).await?;
+    let judged = read_judged(pipeline, request, deadline).await?;
     let (started, started_at) = (judged.started, judged.started_at);
     let (mut report, tally) = (judged.report, judged.tally);
 
