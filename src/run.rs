@@ -368,17 +368,41 @@ async fn run_stages(
     .await;
     report.s3_retries = pipeline.source.retries() + pipeline.dest.retries();
     report.stages.total_ms = ms(started.elapsed());
+    end_published(
+        pipeline,
+        plan,
+        report,
+        &cards,
+        prune_guard,
+        started_at,
+        deadline,
+    )
+    .await
+}
+
+/// Ends a run that published (one run, or a scaled-out run's finish): the
+/// report must reconcile; its outcome (the prune guard, failed charts, undone
+/// authors) goes into it; a run that is not dry writes it and the review page;
+/// an error carries the report as written.
+pub(crate) async fn end_published(
+    pipeline: &Pipeline,
+    plan: &RunPlan,
+    mut report: RunReport,
+    cards: &[ChartCard],
+    prune_guard: Option<Guard>,
+    started_at: DateTime<Utc>,
+    deadline: Option<Instant>,
+) -> Result<RunReport, RunError> {
     if !report.reconciles() {
         return Err(RunError::Internal(format!(
             "the report does not reconcile: {}",
             report.summary()
         )));
     }
-
     let error = run_outcome(prune_guard, &mut report);
     if !plan.dry_run {
-        let written = publish_report(pipeline, &mut report, &cards, started_at, deadline).await;
-        if let Err(e) = written {
+        let written = publish_report(pipeline, &mut report, cards, started_at, deadline);
+        if let Err(e) = written.await {
             return Err(RunError::Report(e, Box::new(report)));
         }
     }
@@ -506,7 +530,7 @@ pub(crate) fn record_charts(
 
 /// How a run that published ends: the prune guard, failed charts, undone
 /// authors, in that order of precedence; the report carries the error too.
-pub(crate) fn run_outcome(prune_guard: Option<Guard>, report: &mut RunReport) -> Option<RunError> {
+fn run_outcome(prune_guard: Option<Guard>, report: &mut RunReport) -> Option<RunError> {
     let error = if let Some(guard) = prune_guard {
         RunError::Guard(guard, Box::default())
     } else if !report.failed.is_empty() {
@@ -525,7 +549,7 @@ pub(crate) fn run_outcome(prune_guard: Option<Guard>, report: &mut RunReport) ->
 /// Writes the report (and the review page) of a run that published, within
 /// half the deadline margin: the function must answer before Lambda's hard stop
 /// even when the destination stalls.
-pub(crate) async fn publish_report(
+async fn publish_report(
     pipeline: &Pipeline,
     report: &mut RunReport,
     cards: &[ChartCard],

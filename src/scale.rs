@@ -38,9 +38,9 @@ use crate::lease::Lease;
 use crate::publish;
 use crate::report::{ChartOutcome, ChartResult, RunReport};
 use crate::run::{
-    Pipeline, RunError, ToDraw, check_as_of, check_shrink, draw_and_publish, list_charts, ms,
-    prune, publish_report, read_judged, read_previous_run, record_charts, run_outcome, select,
-    selected, take_lease,
+    Pipeline, RunError, ToDraw, check_as_of, check_shrink, draw_and_publish, end_published,
+    list_charts, ms, prune, read_judged, read_previous_run, record_charts, select, selected,
+    take_lease,
 };
 use crate::store::{Location, ObjectHeaders, Store};
 use crate::tally::{Month, MonthCount, MonthlyCounts};
@@ -650,25 +650,18 @@ async fn finish_stages(
     .await;
     report.s3_retries += pipeline.dest.retries() + work.retries();
     report.stages.total_ms = ms((Utc::now() - plan.started_at).to_std().unwrap_or_default());
-    if !report.reconciles() {
-        return Err(RunError::Internal(format!(
-            "the merged report does not reconcile: {}",
-            report.summary()
-        )));
-    }
-    let error = run_outcome(prune_guard, &mut report);
-    if !plan.request.dry_run {
-        let written =
-            publish_report(pipeline, &mut report, &cards, plan.started_at, deadline).await;
-        if let Err(e) = written {
-            return Err(RunError::Report(e, Box::new(report)));
-        }
-    }
-    info!(run_id = %plan.run_id, summary = %report.summary(), ms = ms(started.elapsed()), "run finished");
-    match error {
-        Some(e) => Err(e),
-        None => Ok(report),
-    }
+    info!(run_id = %plan.run_id, ms = ms(started.elapsed()), "shards merged and pruned");
+    let request = &plan.request;
+    end_published(
+        pipeline,
+        request,
+        report,
+        &cards,
+        prune_guard,
+        plan.started_at,
+        deadline,
+    )
+    .await
 }
 
 /// A run id safe as one key segment: Step Functions' execution names fit.

@@ -194,15 +194,28 @@ async fn a_failed_render_retried_publishes_the_same_charts_on_s3() {
         "{}",
         error_of(failed[0])
     );
-    server.faults.lock().unwrap().put_always_fails.clear();
-    for out in render_all(work, "s3://charts-bucket", &shards, &s3, &env).await {
-        assert!(out.status.success(), "{}", error_of(&out));
-    }
     let finish = [
         &["finish", "--work", work, "--dest", "s3://charts-bucket"][..],
         &s3,
     ]
     .concat();
+    // Finished with the failure in it, the run ends as a run would: the failed
+    // chart named, the report written and carried by the error.
+    let early = author_stats(&finish, &env).await;
+    assert_eq!(early.status.code(), Some(1));
+    assert!(
+        error_of(&early).contains("[PublishFailed]"),
+        "{}",
+        error_of(&early)
+    );
+    let early = report_of(&early);
+    assert_eq!(early["failed"][0]["slug"], "sato-taro", "{early}");
+    assert!(early["report_location"].as_str().is_some(), "{early}");
+
+    server.faults.lock().unwrap().put_always_fails.clear();
+    for out in render_all(work, "s3://charts-bucket", &shards, &s3, &env).await {
+        assert!(out.status.success(), "{}", error_of(&out));
+    }
     let finished = ok_report(&author_stats(&finish, &env).await);
 
     let src = tempfile::tempdir().unwrap();
