@@ -31,17 +31,19 @@ impl Window {
     pub fn of(plan: Option<&RunPlan>) -> Self {
         match plan {
             None => Window::Manual,
-            Some(p) if p.authors.is_some() => Window::Manual,
-            Some(p) if p.lookback_days <= NIGHTLY_MAX_LOOKBACK_DAYS => Window::Nightly,
-            Some(_) => Window::Backfill,
+            Some(p) => Window::classify(p.lookback_days, p.authors.is_some()),
         }
     }
 
     /// The window of the run a report is about (a scaled-out run's finish).
     pub(crate) fn of_report(report: &RunReport) -> Self {
-        if report.requested_authors.is_some() {
+        Window::classify(report.lookback_days, report.requested_authors.is_some())
+    }
+
+    fn classify(lookback_days: u32, named_authors: bool) -> Self {
+        if named_authors {
             Window::Manual
-        } else if report.lookback_days <= NIGHTLY_MAX_LOOKBACK_DAYS {
+        } else if lookback_days <= NIGHTLY_MAX_LOOKBACK_DAYS {
             Window::Nightly
         } else {
             Window::Backfill
