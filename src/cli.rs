@@ -12,7 +12,7 @@ use clap::{Args, Parser, Subcommand};
 use tracing::error;
 
 use crate::config::{self, RawConfig};
-use crate::event::RunRequest;
+use crate::event::{Job, Mode, RunRequest};
 use crate::report::RunReport;
 use crate::run::{Invocation, Pipeline, RunError, run};
 use crate::sample::{SampleSpec, split_into_parts, write_sample};
@@ -385,26 +385,25 @@ fn print_step<T: serde::Serialize>(result: Result<T, RunError>) -> ExitCode {
 }
 
 async fn plan_command(args: PlanArgs) -> ExitCode {
-    let request = match args
-        .request
-        .request()
-        .and_then(|r| r.resolve(Utc::now()).map_err(|e| e.to_string()))
-    {
+    // The flags make the same plan request the Lambda takes, validated by the
+    // same `RunRequest::job`.
+    let mut request = match args.request.request() {
         Ok(r) => r,
         Err(e) => return usage_error(e),
     };
-    if !scale::SHARD_AUTHORS_RANGE.contains(&args.shard_authors) {
-        return usage_error(format!(
-            "--shard-authors {} is out of range {}..={}",
-            args.shard_authors,
-            scale::SHARD_AUTHORS_RANGE.start(),
-            scale::SHARD_AUTHORS_RANGE.end()
-        ));
-    }
-    let run_id = args.run_id.unwrap_or_else(|| Invocation::cli().id);
-    if let Err(e) = scale::check_run_id(&run_id) {
-        return usage_error(format!("--run-id: {e}"));
-    }
+    request.mode = Some(Mode::Plan);
+    request.run_id = args.run_id.or(request.run_id);
+    request.run_id.get_or_insert_with(|| Invocation::cli().id);
+    request.shard_authors = Some(args.shard_authors);
+    let (request, run_id, shard_authors) = match request.job(Utc::now()) {
+        Ok(Job::Plan {
+            plan,
+            run_id,
+            shard_authors,
+        }) => (plan, run_id, shard_authors),
+        Ok(other) => return usage_error(format!("not a plan: {other:?}")),
+        Err(e) => return usage_error(e.to_string()),
+    };
     // Without --dest the work location stands in for it: no last run to be
     // judged against, no lease (each render checks the destination).
     let has_dest = args.dest.is_some();
@@ -415,7 +414,7 @@ async fn plan_command(args: PlanArgs) -> ExitCode {
     };
     let options = scale::PlanOptions {
         run_id,
-        shard_authors: args.shard_authors,
+        shard_authors,
         has_dest,
     };
     let made = scale::plan(&pipeline, work.as_ref(), &request, None, &options).await;
