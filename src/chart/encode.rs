@@ -122,21 +122,25 @@ fn nearest(palette: &[Rgb], c: Rgb) -> u8 {
         .map_or(0, |(i, _)| i as u8)
 }
 
-/// Decodes a PNG into its header and RGB(A) pixels, for the chart tests.
-#[cfg(test)]
-pub(crate) fn decode(bytes: &[u8]) -> (png::OutputInfo, Vec<u8>) {
+/// Decodes a PNG into its header and RGB(A) pixels, the palette expanded: how
+/// the unit and integration tests read a chart back.
+pub fn decode_png(bytes: &[u8]) -> Result<(png::OutputInfo, Vec<u8>), png::DecodingError> {
     let mut decoder = png::Decoder::new(bytes);
     decoder.set_transformations(png::Transformations::EXPAND);
-    let mut reader = decoder.read_info().expect("a PNG header");
+    let mut reader = decoder.read_info()?;
     let mut buf = vec![0; reader.output_buffer_size()];
-    let info = reader.next_frame(&mut buf).expect("PNG pixels");
+    let info = reader.next_frame(&mut buf)?;
     buf.truncate(info.buffer_size());
-    (info, buf)
+    Ok((info, buf))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn decode(bytes: &[u8]) -> (png::OutputInfo, Vec<u8>) {
+        decode_png(bytes).expect("a PNG")
+    }
 
     #[test]
     fn few_colours_round_trip_through_a_palette() {

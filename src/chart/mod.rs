@@ -13,6 +13,7 @@ use std::sync::OnceLock;
 
 use ab_glyph::{Font, FontRef};
 
+pub use encode::decode_png;
 pub(crate) use encode::encode_png;
 pub use render::render_chart;
 pub use theme::Theme;

@@ -205,221 +205,223 @@ fn area_error<E: std::error::Error + Send + Sync>(err: DrawingAreaErrorKind<E>) 
     err.to_string()
 }
 
+/// One chart being drawn: what every part needs (the area, the data, the
+/// theme and the layout), with one drawer per part.
+struct Canvas<'r, 'b> {
+    root: &'r Area<'b>,
+    data: &'r MonthlyCounts,
+    theme: &'r Theme,
+    layout: Layout,
+}
+
 /// Draws the whole chart: header, plot with bars, x axis, footer.
 fn draw(root: &Area<'_>, data: &MonthlyCounts, title: &str, theme: &Theme) -> DrawResult<()> {
-    let layout = Layout::of(theme);
+    let canvas = Canvas {
+        root,
+        data,
+        theme,
+        layout: Layout::of(theme),
+    };
     root.fill(&colour(theme.background)).map_err(area_error)?;
-    draw_header(root, data, title, theme, &layout)?;
+    canvas.header(title)?;
+    let layout = &canvas.layout;
     let plot = root.margin(
         layout.plot_top as u32,
         (layout.footer_h + layout.margin / 2) as u32,
         layout.margin as u32,
         layout.margin as u32,
     );
-    let chart = draw_grid(&plot, data, theme)?;
-    draw_bars(root, &chart, data, theme)?;
-    draw_x_axis(root, &chart, data, theme)?;
-    draw_footer(root, data, theme, &layout)
+    let chart = canvas.grid(&plot)?;
+    canvas.bars(&chart)?;
+    canvas.x_axis(&chart)?;
+    canvas.footer()
 }
 
-/// The title (fitted to the width), the subtitle, and the legend for the
-/// partial month right-aligned on the subtitle's line.
-fn draw_header(
-    root: &Area<'_>,
-    data: &MonthlyCounts,
-    title: &str,
-    theme: &Theme,
-    layout: &Layout,
-) -> DrawResult<()> {
-    let e = area_error;
-    let margin = layout.margin;
-    let title_style = text_style(theme, theme.title_size, theme.title);
-    let title = fit(
-        root,
-        title,
-        &title_style,
-        (layout.width - 2 * margin) as u32,
-    )?;
-    root.draw_text(
-        &title,
-        &title_style.pos(Pos::new(HPos::Left, VPos::Top)),
-        (margin, margin),
-    )
-    .map_err(e)?;
-    let sub_style = text_style(theme, theme.subtitle_size, theme.text);
-    root.draw_text(
-        &subtitle(data, theme.language),
-        &sub_style.pos(Pos::new(HPos::Left, VPos::Top)),
-        (margin, layout.subtitle_y),
-    )
-    .map_err(e)?;
-
-    let current_month = labels(theme.language).current_month;
-    let label_style = text_style(theme, theme.label_size, theme.text);
-    let legend_w = root
-        .estimate_text_size(current_month, &label_style)
-        .map_err(e)?
-        .0 as i32;
-    let swatch = theme.px(theme.label_size) as i32 * 3 / 4;
-    let legend_x = layout.width - margin - legend_w;
-    let legend_y = layout.subtitle_y + theme.px(theme.subtitle_size) as i32 / 2;
-    root.draw(&Rectangle::new(
-        [
-            (legend_x - swatch - swatch / 2, legend_y - swatch / 2),
-            (legend_x - swatch / 2, legend_y + swatch / 2),
-        ],
-        colour(theme.current_bar).filled(),
-    ))
-    .map_err(e)?;
-    root.draw_text(
-        current_month,
-        &label_style.pos(Pos::new(HPos::Left, VPos::Center)),
-        (legend_x, legend_y),
-    )
-    .map_err(e)
-}
-
-/// The coordinate system, the y axis in whole posts and its light grid.
-fn draw_grid<'a, 'b>(
-    plot: &'a Area<'b>,
-    data: &MonthlyCounts,
-    theme: &Theme,
-) -> DrawResult<Chart<'a, 'b>> {
-    let e = area_error;
-    let n = data.months.len();
-    // Short histories keep a sensible bar width by centring in twelve slots.
-    let pad = if n < 12 { (12 - n) as f64 / 2.0 } else { 0.0 };
-    let max = data.months.iter().map(|m| m.posts).max().unwrap_or(0);
-    let (top, step) = y_axis(max);
-    let axis_font = text_style(theme, theme.label_size, theme.text);
-    let mut chart = ChartBuilder::on(plot)
-        .x_label_area_size(theme.px(theme.label_size * 3))
-        .y_label_area_size(theme.px(theme.label_size * 4))
-        .build_cartesian_2d(-pad..n as f64 + pad, 0u32..top)
+impl Canvas<'_, '_> {
+    /// The title (fitted to the width), the subtitle, and the legend for the
+    /// partial month right-aligned on the subtitle's line.
+    fn header(&self, title: &str) -> DrawResult<()> {
+        let (root, theme, layout) = (self.root, self.theme, &self.layout);
+        let e = area_error;
+        let margin = layout.margin;
+        let title_style = text_style(theme, theme.title_size, theme.title);
+        let title = fit(
+            root,
+            title,
+            &title_style,
+            (layout.width - 2 * margin) as u32,
+        )?;
+        root.draw_text(
+            &title,
+            &title_style.pos(Pos::new(HPos::Left, VPos::Top)),
+            (margin, margin),
+        )
         .map_err(e)?;
-    chart
-        .configure_mesh()
-        .disable_x_mesh()
-        .x_labels(0)
-        .y_labels((top / step + 1) as usize)
-        .y_label_formatter(&|v| v.to_string())
-        .y_desc(labels(theme.language).posts_axis)
-        .axis_desc_style(axis_font.clone())
-        .label_style(axis_font)
-        .bold_line_style(colour(theme.grid).stroke_width(theme.scale))
-        .light_line_style(colour(theme.background))
-        .axis_style(colour(theme.axis).stroke_width(theme.scale))
-        .draw()
+        let sub_style = text_style(theme, theme.subtitle_size, theme.text);
+        root.draw_text(
+            &subtitle(self.data, theme.language),
+            &sub_style.pos(Pos::new(HPos::Left, VPos::Top)),
+            (margin, layout.subtitle_y),
+        )
         .map_err(e)?;
-    Ok(chart)
-}
 
-/// The bars, drawn in pixels so a month with one post stays visible beside a
-/// month with hundreds: every non-empty bar is at least two (scaled) pixels.
-fn draw_bars(
-    root: &Area<'_>,
-    chart: &Chart<'_, '_>,
-    data: &MonthlyCounts,
-    theme: &Theme,
-) -> DrawResult<()> {
-    let n = data.months.len();
-    let gap = if n > 60 { 0.1 } else { 0.15 };
-    let min_height = 2 * theme.scale as i32;
-    for (i, m) in data.months.iter().enumerate().filter(|(_, m)| m.posts > 0) {
-        let fill = if i + 1 == n {
-            theme.current_bar
-        } else {
-            theme.bar
-        };
-        let (x0, base) = chart.backend_coord(&(i as f64 + gap, 0));
-        let (x1, top) = chart.backend_coord(&(i as f64 + 1.0 - gap, m.posts));
-        let top = top.min(base - min_height);
+        let current_month = labels(theme.language).current_month;
+        let label_style = text_style(theme, theme.label_size, theme.text);
+        let legend_w = root
+            .estimate_text_size(current_month, &label_style)
+            .map_err(e)?
+            .0 as i32;
+        let swatch = theme.px(theme.label_size) as i32 * 3 / 4;
+        let legend_x = layout.width - margin - legend_w;
+        let legend_y = layout.subtitle_y + theme.px(theme.subtitle_size) as i32 / 2;
         root.draw(&Rectangle::new(
-            [(x0, top), (x1.max(x0 + 1), base)],
-            colour(fill).filled(),
-        ))
-        .map_err(area_error)?;
-    }
-    Ok(())
-}
-
-/// The x axis: a tick at each year's start, the year centred on its months;
-/// month numbers too when there is room for them.
-fn draw_x_axis(
-    root: &Area<'_>,
-    chart: &Chart<'_, '_>,
-    data: &MonthlyCounts,
-    theme: &Theme,
-) -> DrawResult<()> {
-    let e = area_error;
-    let n = data.months.len();
-    let label_style = text_style(theme, theme.label_size, theme.text);
-    let x = |i: usize| chart.backend_coord(&(i as f64, 0)).0;
-    let px_per_month = (x(1) - x(0)).max(1);
-    let axis_y = chart.backend_coord(&(0.0, 0)).1;
-    let tick = theme.px(5) as i32;
-    let label_h = theme.px(theme.label_size) as i32;
-    let show_months = px_per_month >= label_h * 2;
-    let year_y = axis_y
-        + tick
-        + if show_months {
-            label_h * 3 / 2
-        } else {
-            label_h / 2
-        };
-    let centre = Pos::new(HPos::Center, VPos::Top);
-    let mut i = 0;
-    while i < n {
-        let year = data.months[i].month.year();
-        let end = data.months[i..]
-            .iter()
-            .position(|m| m.month.year() != year)
-            .map_or(n, |p| i + p);
-        let year = format!("{year:04}");
-        let (x0, x1) = (x(i), x(end));
-        root.draw(&PathElement::new(
-            vec![(x0, axis_y), (x0, axis_y + tick * 2)],
-            colour(theme.axis).stroke_width(theme.scale),
+            [
+                (legend_x - swatch - swatch / 2, legend_y - swatch / 2),
+                (legend_x - swatch / 2, legend_y + swatch / 2),
+            ],
+            colour(theme.current_bar).filled(),
         ))
         .map_err(e)?;
-        let label_w = root.estimate_text_size(&year, &label_style).map_err(e)?.0 as i32;
-        if x1 - x0 >= label_w + tick * 2 {
-            root.draw_text(&year, &label_style.pos(centre), ((x0 + x1) / 2, year_y))
-                .map_err(e)?;
-        }
-        i = end;
+        root.draw_text(
+            current_month,
+            &label_style.pos(Pos::new(HPos::Left, VPos::Center)),
+            (legend_x, legend_y),
+        )
+        .map_err(e)
     }
-    if show_months {
-        for (i, m) in data.months.iter().enumerate() {
-            let month = m.month.month().to_string();
-            root.draw_text(
-                &month,
-                &label_style.pos(centre),
-                ((x(i) + x(i + 1)) / 2, axis_y + tick),
-            )
-            .map_err(e)?;
-        }
-    }
-    Ok(())
-}
 
-/// When and in which time zone the months were counted, bottom right.
-fn draw_footer(
-    root: &Area<'_>,
-    data: &MonthlyCounts,
-    theme: &Theme,
-    layout: &Layout,
-) -> DrawResult<()> {
-    let label_style = text_style(theme, theme.label_size, theme.text);
-    root.draw_text(
-        &footer(data, theme.language),
-        &label_style.pos(Pos::new(HPos::Right, VPos::Bottom)),
-        (
-            layout.width - layout.margin,
-            layout.height - layout.margin / 2,
-        ),
-    )
-    .map_err(area_error)
+    /// The coordinate system, the y axis in whole posts and its light grid.
+    fn grid<'a, 'b>(&self, plot: &'a Area<'b>) -> DrawResult<Chart<'a, 'b>> {
+        let (data, theme) = (self.data, self.theme);
+        let e = area_error;
+        let n = data.months.len();
+        // Short histories keep a sensible bar width by centring in twelve slots.
+        let pad = if n < 12 { (12 - n) as f64 / 2.0 } else { 0.0 };
+        let max = data.months.iter().map(|m| m.posts).max().unwrap_or(0);
+        let (top, step) = y_axis(max);
+        let axis_font = text_style(theme, theme.label_size, theme.text);
+        let mut chart = ChartBuilder::on(plot)
+            .x_label_area_size(theme.px(theme.label_size * 3))
+            .y_label_area_size(theme.px(theme.label_size * 4))
+            .build_cartesian_2d(-pad..n as f64 + pad, 0u32..top)
+            .map_err(e)?;
+        chart
+            .configure_mesh()
+            .disable_x_mesh()
+            .x_labels(0)
+            .y_labels((top / step + 1) as usize)
+            .y_label_formatter(&|v| v.to_string())
+            .y_desc(labels(theme.language).posts_axis)
+            .axis_desc_style(axis_font.clone())
+            .label_style(axis_font)
+            .bold_line_style(colour(theme.grid).stroke_width(theme.scale))
+            .light_line_style(colour(theme.background))
+            .axis_style(colour(theme.axis).stroke_width(theme.scale))
+            .draw()
+            .map_err(e)?;
+        Ok(chart)
+    }
+
+    /// The bars, drawn in pixels so a month with one post stays visible beside a
+    /// month with hundreds: every non-empty bar is at least two (scaled) pixels.
+    fn bars(&self, chart: &Chart<'_, '_>) -> DrawResult<()> {
+        let Canvas {
+            root, data, theme, ..
+        } = *self;
+        let n = data.months.len();
+        let gap = if n > 60 { 0.1 } else { 0.15 };
+        let min_height = 2 * theme.scale as i32;
+        for (i, m) in data.months.iter().enumerate().filter(|(_, m)| m.posts > 0) {
+            let fill = if i + 1 == n {
+                theme.current_bar
+            } else {
+                theme.bar
+            };
+            let (x0, base) = chart.backend_coord(&(i as f64 + gap, 0));
+            let (x1, top) = chart.backend_coord(&(i as f64 + 1.0 - gap, m.posts));
+            let top = top.min(base - min_height);
+            root.draw(&Rectangle::new(
+                [(x0, top), (x1.max(x0 + 1), base)],
+                colour(fill).filled(),
+            ))
+            .map_err(area_error)?;
+        }
+        Ok(())
+    }
+
+    /// The x axis: a tick at each year's start, the year centred on its months;
+    /// month numbers too when there is room for them.
+    fn x_axis(&self, chart: &Chart<'_, '_>) -> DrawResult<()> {
+        let Canvas {
+            root, data, theme, ..
+        } = *self;
+        let e = area_error;
+        let n = data.months.len();
+        let label_style = text_style(theme, theme.label_size, theme.text);
+        let x = |i: usize| chart.backend_coord(&(i as f64, 0)).0;
+        let px_per_month = (x(1) - x(0)).max(1);
+        let axis_y = chart.backend_coord(&(0.0, 0)).1;
+        let tick = theme.px(5) as i32;
+        let label_h = theme.px(theme.label_size) as i32;
+        let show_months = px_per_month >= label_h * 2;
+        let year_y = axis_y
+            + tick
+            + if show_months {
+                label_h * 3 / 2
+            } else {
+                label_h / 2
+            };
+        let centre = Pos::new(HPos::Center, VPos::Top);
+        let mut i = 0;
+        while i < n {
+            let year = data.months[i].month.year();
+            let end = data.months[i..]
+                .iter()
+                .position(|m| m.month.year() != year)
+                .map_or(n, |p| i + p);
+            let year = format!("{year:04}");
+            let (x0, x1) = (x(i), x(end));
+            root.draw(&PathElement::new(
+                vec![(x0, axis_y), (x0, axis_y + tick * 2)],
+                colour(theme.axis).stroke_width(theme.scale),
+            ))
+            .map_err(e)?;
+            let label_w = root.estimate_text_size(&year, &label_style).map_err(e)?.0 as i32;
+            if x1 - x0 >= label_w + tick * 2 {
+                root.draw_text(&year, &label_style.pos(centre), ((x0 + x1) / 2, year_y))
+                    .map_err(e)?;
+            }
+            i = end;
+        }
+        if show_months {
+            for (i, m) in data.months.iter().enumerate() {
+                let month = m.month.month().to_string();
+                root.draw_text(
+                    &month,
+                    &label_style.pos(centre),
+                    ((x(i) + x(i + 1)) / 2, axis_y + tick),
+                )
+                .map_err(e)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// When and in which time zone the months were counted, bottom right.
+    fn footer(&self) -> DrawResult<()> {
+        let (theme, layout) = (self.theme, &self.layout);
+        let label_style = text_style(theme, theme.label_size, theme.text);
+        self.root
+            .draw_text(
+                &footer(self.data, theme.language),
+                &label_style.pos(Pos::new(HPos::Right, VPos::Bottom)),
+                (
+                    layout.width - layout.margin,
+                    layout.height - layout.margin / 2,
+                ),
+            )
+            .map_err(area_error)
+    }
 }
 
 #[cfg(test)]
@@ -495,7 +497,7 @@ mod tests {
     }
 
     fn decode(png: &[u8]) -> (u32, u32, Vec<u8>) {
-        let (info, pixels) = super::super::encode::decode(png);
+        let (info, pixels) = super::super::decode_png(png).expect("a PNG");
         (info.width, info.height, pixels)
     }
 
