@@ -184,69 +184,42 @@ mod tests {
         DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
     }
 
-    fn record(id: &str, at: &str, until: &str) -> LeaseRecord {
-        LeaseRecord {
+    /// The minute `m` of the test's hour.
+    fn at(m: i64) -> DateTime<Utc> {
+        t("2026-01-01T00:00:00Z") + chrono::Duration::minutes(m)
+    }
+
+    /// Run `id` tries to take the lease at minute `m`, for 15 minutes.
+    async fn take(store: &LocalStore, id: &str, m: i64) -> Result<Lease, LeaseError> {
+        let record = LeaseRecord {
             run_id: id.into(),
-            as_of: t(at),
-            acquired_at: t(at),
-            expires_at: t(until),
+            as_of: at(m),
+            acquired_at: at(m),
+            expires_at: at(m + 15),
             released: false,
-        }
+        };
+        acquire(store, "reports/lease.json", record).await
     }
 
     // REQ-OP-002 (the lock file of a local destination)
     #[tokio::test]
     async fn a_live_lease_is_refused_an_expired_or_released_one_taken_over() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = LocalStore::new(dir.path().to_path_buf());
-        let key = "reports/lease.json";
-        let a = acquire(
-            &store,
-            key,
-            record("a", "2026-01-01T00:00:00Z", "2026-01-01T00:15:00Z"),
-        )
-        .await
-        .unwrap();
-        let held = acquire(
-            &store,
-            key,
-            record("b", "2026-01-01T00:05:00Z", "2026-01-01T00:20:00Z"),
-        )
-        .await
-        .unwrap_err();
+        let (_dir, store) = LocalStore::temp();
+        let a = take(&store, "a", 0).await.unwrap();
+        let held = take(&store, "b", 5).await.unwrap_err();
         match &held {
             LeaseError::Held { holder, .. } => assert_eq!(holder.run_id, "a"),
             other => panic!("{other}"),
         }
         assert!(held.to_string().contains("run a"), "{held}");
         // Expired: taken over.
-        let c = acquire(
-            &store,
-            key,
-            record("c", "2026-01-01T00:16:00Z", "2026-01-01T00:31:00Z"),
-        )
-        .await
-        .unwrap();
+        let c = take(&store, "c", 16).await.unwrap();
         assert_eq!(c.record().run_id, "c");
         // a's release must not free c's lease.
-        a.release(&store, t("2026-01-01T00:17:00Z")).await;
-        assert!(
-            acquire(
-                &store,
-                key,
-                record("d", "2026-01-01T00:18:00Z", "2026-01-01T00:33:00Z")
-            )
-            .await
-            .is_err()
-        );
-        c.release(&store, t("2026-01-01T00:19:00Z")).await;
-        let e = acquire(
-            &store,
-            key,
-            record("e", "2026-01-01T00:20:00Z", "2026-01-01T00:35:00Z"),
-        )
-        .await
-        .unwrap();
+        a.release(&store, at(17)).await;
+        assert!(take(&store, "d", 18).await.is_err());
+        c.release(&store, at(19)).await;
+        let e = take(&store, "e", 20).await.unwrap();
         assert_eq!(e.record().run_id, "e");
     }
 }

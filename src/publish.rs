@@ -58,8 +58,7 @@ mod tests {
 
     #[tokio::test]
     async fn identical_content_is_not_written_twice() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = LocalStore::new(dir.path().to_path_buf());
+        let (_dir, store) = LocalStore::temp();
         let headers = ObjectHeaders {
             content_type: PNG,
             cache_control: Some("public, max-age=60".into()),

@@ -5,11 +5,11 @@ use std::io;
 use std::path::{Component, Path, PathBuf};
 
 use chrono::{DateTime, Utc};
-use futures::future::BoxFuture;
 use tokio::io::BufReader;
 
 use super::{
-    ObjectHeaders, ObjectMeta, ObjectReader, Precondition, Store, StoreError, Tagged, sha256_hex,
+    ObjectHeaders, ObjectMeta, ObjectReader, Precondition, Store, StoreError, StoreFuture, Tagged,
+    sha256_hex,
 };
 
 #[derive(Debug, Clone)]
@@ -20,6 +20,15 @@ pub struct LocalStore {
 impl LocalStore {
     pub fn new(root: PathBuf) -> Self {
         LocalStore { root }
+    }
+
+    /// A store in a fresh temporary directory, for the unit tests; the
+    /// directory goes when the guard is dropped.
+    #[cfg(test)]
+    pub(crate) fn temp() -> (tempfile::TempDir, Self) {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let store = LocalStore::new(dir.path().to_path_buf());
+        (dir, store)
     }
 
     /// The path of `key`; keys never leave the root.
@@ -56,7 +65,7 @@ impl Store for LocalStore {
         self.root.join(key).display().to_string()
     }
 
-    fn open<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<ObjectReader, StoreError>> {
+    fn open<'a>(&'a self, key: &'a str) -> StoreFuture<'a, ObjectReader> {
         Box::pin(async move {
             let path = self.path(key)?;
             let file = tokio::fs::File::open(&path)
@@ -66,7 +75,7 @@ impl Store for LocalStore {
         })
     }
 
-    fn head<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<ObjectMeta>, StoreError>> {
+    fn head<'a>(&'a self, key: &'a str) -> StoreFuture<'a, Option<ObjectMeta>> {
         Box::pin(async move {
             let path = self.path(key)?;
             match tokio::fs::read(&path).await {
@@ -80,7 +89,7 @@ impl Store for LocalStore {
         })
     }
 
-    fn list<'a>(&'a self, prefix: &'a str) -> BoxFuture<'a, Result<HashSet<String>, StoreError>> {
+    fn list<'a>(&'a self, prefix: &'a str) -> StoreFuture<'a, HashSet<String>> {
         Box::pin(async move {
             let dir = self.path(prefix.trim_end_matches('/'))?;
             let mut keys = HashSet::new();
@@ -107,7 +116,7 @@ impl Store for LocalStore {
         key: &'a str,
         body: Vec<u8>,
         _headers: &'a ObjectHeaders,
-    ) -> BoxFuture<'a, Result<(), StoreError>> {
+    ) -> StoreFuture<'a, ()> {
         Box::pin(async move {
             let path = self.path(key)?;
             if let Some(dir) = path.parent() {
@@ -128,10 +137,7 @@ impl Store for LocalStore {
         })
     }
 
-    fn last_modified<'a>(
-        &'a self,
-        key: &'a str,
-    ) -> BoxFuture<'a, Result<DateTime<Utc>, StoreError>> {
+    fn last_modified<'a>(&'a self, key: &'a str) -> StoreFuture<'a, DateTime<Utc>> {
         Box::pin(async move {
             let path = self.path(key)?;
             let meta = tokio::fs::metadata(&path)
@@ -142,7 +148,7 @@ impl Store for LocalStore {
         })
     }
 
-    fn delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
+    fn delete<'a>(&'a self, key: &'a str) -> StoreFuture<'a, ()> {
         Box::pin(async move {
             let path = self.path(key)?;
             match tokio::fs::remove_file(&path).await {
@@ -153,7 +159,7 @@ impl Store for LocalStore {
         })
     }
 
-    fn get_tagged<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<Tagged>, StoreError>> {
+    fn get_tagged<'a>(&'a self, key: &'a str) -> StoreFuture<'a, Option<Tagged>> {
         Box::pin(async move {
             let path = self.path(key)?;
             match tokio::fs::read(&path).await {
@@ -178,7 +184,7 @@ impl Store for LocalStore {
         body: Vec<u8>,
         headers: &'a ObjectHeaders,
         precondition: Precondition,
-    ) -> BoxFuture<'a, Result<String, StoreError>> {
+    ) -> StoreFuture<'a, String> {
         Box::pin(async move {
             let path = self.path(key)?;
             let failed = || StoreError::PreconditionFailed {
@@ -224,7 +230,7 @@ impl Store for LocalStore {
         false
     }
 
-    fn check(&self) -> BoxFuture<'_, Result<(), StoreError>> {
+    fn check(&self) -> StoreFuture<'_, ()> {
         Box::pin(async move {
             tokio::fs::create_dir_all(&self.root)
                 .await
@@ -240,8 +246,7 @@ mod tests {
 
     #[tokio::test]
     async fn put_head_open_round_trip() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = LocalStore::new(dir.path().to_path_buf());
+        let (_dir, store) = LocalStore::temp();
         let headers = ObjectHeaders {
             content_type: "text/plain",
             cache_control: None,

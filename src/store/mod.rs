@@ -95,38 +95,38 @@ pub enum Precondition {
     ETag(String),
 }
 
+/// What a [`Store`] call returns: boxed, so the trait stays object-safe.
+pub type StoreFuture<'a, T> = BoxFuture<'a, Result<T, StoreError>>;
+
 /// The narrow storage interface every stage that does I/O goes through.
 pub trait Store: Send + Sync + fmt::Debug {
     /// A printable name for `key` (`s3://bucket/key` or a path).
     fn describe(&self, key: &str) -> String;
     /// Streams an object.
-    fn open<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<ObjectReader, StoreError>>;
+    fn open<'a>(&'a self, key: &'a str) -> StoreFuture<'a, ObjectReader>;
     /// The fingerprint of an object, `None` when it does not exist.
-    fn head<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<ObjectMeta>, StoreError>>;
+    fn head<'a>(&'a self, key: &'a str) -> StoreFuture<'a, Option<ObjectMeta>>;
     /// Every key under `prefix` (a relative key prefix ending with `/`), relative
     /// to the store, so a run can skip the metadata request for objects that do
     /// not exist yet.
-    fn list<'a>(&'a self, prefix: &'a str) -> BoxFuture<'a, Result<HashSet<String>, StoreError>>;
+    fn list<'a>(&'a self, prefix: &'a str) -> StoreFuture<'a, HashSet<String>>;
     /// Writes an object whole.
     fn put<'a>(
         &'a self,
         key: &'a str,
         body: Vec<u8>,
         headers: &'a ObjectHeaders,
-    ) -> BoxFuture<'a, Result<(), StoreError>>;
+    ) -> StoreFuture<'a, ()>;
     /// When the object was last written (S3 `LastModified`, a file's mtime).
-    fn last_modified<'a>(
-        &'a self,
-        key: &'a str,
-    ) -> BoxFuture<'a, Result<DateTime<Utc>, StoreError>>;
+    fn last_modified<'a>(&'a self, key: &'a str) -> StoreFuture<'a, DateTime<Utc>>;
     /// Deletes an object; deleting one that is not there succeeds.
-    fn delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(), StoreError>>;
+    fn delete<'a>(&'a self, key: &'a str) -> StoreFuture<'a, ()>;
     /// Reads a small object whole (a previous run report), `None` when it does not exist.
-    fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<Vec<u8>>, StoreError>> {
+    fn get<'a>(&'a self, key: &'a str) -> StoreFuture<'a, Option<Vec<u8>>> {
         Box::pin(async move { Ok(self.get_tagged(key).await?.map(|(bytes, _)| bytes)) })
     }
     /// Reads a small object whole with its ETag, `None` when it does not exist.
-    fn get_tagged<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<Tagged>, StoreError>>;
+    fn get_tagged<'a>(&'a self, key: &'a str) -> StoreFuture<'a, Option<Tagged>>;
     /// Writes an object only if `precondition` holds, returning its new ETag;
     /// [`StoreError::PreconditionFailed`] when it does not.
     fn put_if<'a>(
@@ -135,7 +135,7 @@ pub trait Store: Send + Sync + fmt::Debug {
         body: Vec<u8>,
         headers: &'a ObjectHeaders,
         precondition: Precondition,
-    ) -> BoxFuture<'a, Result<String, StoreError>>;
+    ) -> StoreFuture<'a, String>;
     /// Whether [`ObjectMeta::cache_control`] reflects what was stored.
     fn keeps_headers(&self) -> bool;
     /// Requests sent again by the retry policy so far.
@@ -144,7 +144,7 @@ pub trait Store: Send + Sync + fmt::Debug {
     }
     /// Checks that the store exists and can be reached, before any work is done
     /// for it (a missing bucket is one clear error, not one per chart).
-    fn check(&self) -> BoxFuture<'_, Result<(), StoreError>>;
+    fn check(&self) -> StoreFuture<'_, ()>;
 }
 
 /// Where a run reads or writes: a local directory or an S3 bucket and prefix.

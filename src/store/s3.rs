@@ -16,13 +16,12 @@ use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::operation::get_object::GetObjectOutput;
 use aws_sdk_s3::primitives::ByteStream;
 use chrono::{DateTime, Utc};
-use futures::future::BoxFuture;
 use tokio_util::io::StreamReader;
 
 mod ranged;
 use super::{
     ObjectHeaders, ObjectMeta, ObjectReader, Precondition, SHA256_METADATA, Store, StoreError,
-    Tagged, sha256_hex,
+    StoreFuture, Tagged, sha256_hex,
 };
 
 /// Client settings beyond the SDK's own environment.
@@ -245,7 +244,7 @@ impl Store for S3Store {
         format!("s3://{}/{}", self.bucket, self.key(key))
     }
 
-    fn open<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<ObjectReader, StoreError>> {
+    fn open<'a>(&'a self, key: &'a str) -> StoreFuture<'a, ObjectReader> {
         Box::pin(async move {
             let part = self.read_part_bytes.max(1);
             let source = self.ranged_source(key);
@@ -281,7 +280,7 @@ impl Store for S3Store {
         })
     }
 
-    fn head<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<ObjectMeta>, StoreError>> {
+    fn head<'a>(&'a self, key: &'a str) -> StoreFuture<'a, Option<ObjectMeta>> {
         Box::pin(async move {
             match self.head_request(key).send().await {
                 Ok(out) => Ok(Some(ObjectMeta {
@@ -306,7 +305,7 @@ impl Store for S3Store {
         })
     }
 
-    fn list<'a>(&'a self, prefix: &'a str) -> BoxFuture<'a, Result<HashSet<String>, StoreError>> {
+    fn list<'a>(&'a self, prefix: &'a str) -> StoreFuture<'a, HashSet<String>> {
         Box::pin(async move {
             let mut keys = HashSet::new();
             let mut pages = self
@@ -336,20 +335,14 @@ impl Store for S3Store {
         key: &'a str,
         body: Vec<u8>,
         headers: &'a ObjectHeaders,
-    ) -> BoxFuture<'a, Result<(), StoreError>> {
+    ) -> StoreFuture<'a, ()> {
         Box::pin(async move {
-            self.put_request(key, body, headers)
-                .send()
-                .await
-                .map_err(|e| self.classify(key, e))?;
-            Ok(())
+            let sent = self.put_request(key, body, headers).send().await;
+            sent.map(drop).map_err(|e| self.classify(key, e))
         })
     }
 
-    fn last_modified<'a>(
-        &'a self,
-        key: &'a str,
-    ) -> BoxFuture<'a, Result<DateTime<Utc>, StoreError>> {
+    fn last_modified<'a>(&'a self, key: &'a str) -> StoreFuture<'a, DateTime<Utc>> {
         Box::pin(async move {
             let out = self
                 .head_request(key)
@@ -365,7 +358,7 @@ impl Store for S3Store {
         })
     }
 
-    fn delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
+    fn delete<'a>(&'a self, key: &'a str) -> StoreFuture<'a, ()> {
         Box::pin(async move {
             self.client
                 .delete_object()
@@ -378,7 +371,7 @@ impl Store for S3Store {
         })
     }
 
-    fn get_tagged<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<Tagged>, StoreError>> {
+    fn get_tagged<'a>(&'a self, key: &'a str) -> StoreFuture<'a, Option<Tagged>> {
         Box::pin(async move {
             let out = match self
                 .client
@@ -417,7 +410,7 @@ impl Store for S3Store {
         body: Vec<u8>,
         headers: &'a ObjectHeaders,
         precondition: Precondition,
-    ) -> BoxFuture<'a, Result<String, StoreError>> {
+    ) -> StoreFuture<'a, String> {
         Box::pin(async move {
             let request = self.put_request(key, body, headers);
             let request = match precondition {
@@ -449,7 +442,7 @@ impl Store for S3Store {
         self.retries.retries()
     }
 
-    fn check(&self) -> BoxFuture<'_, Result<(), StoreError>> {
+    fn check(&self) -> StoreFuture<'_, ()> {
         Box::pin(async move {
             match self.client.head_bucket().bucket(&self.bucket).send().await {
                 Ok(_) => Ok(()),
