@@ -7,9 +7,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use author_stats_batch::config::{self, RawConfig};
 use author_stats_batch::event::RunRequest;
-use author_stats_batch::lambda::handle;
+use author_stats_batch::lambda::{HandlerError, Reply, handle};
 use author_stats_batch::run::{Invocation, Pipeline, RunError, run};
 use lambda_runtime::{Context, LambdaEvent};
+use serde_json::json;
 
 use crate::common::*;
 
@@ -38,14 +39,16 @@ async fn local_pipeline() -> Local {
     }
 }
 
-/// An invocation's event with a default context and two minutes to run, as
-/// the runtime's own examples make one.
-fn event(json: serde_json::Value) -> LambdaEvent<serde_json::Value> {
-    let mut context = Context::default();
-    context.request_id = "in-process".into();
-    let deadline = SystemTime::now() + Duration::from_secs(120);
-    context.deadline = deadline.duration_since(UNIX_EPOCH).unwrap().as_millis() as u64;
-    LambdaEvent::new(json, context)
+impl Local {
+    /// Calls the handler with `json` as the event and a default context with
+    /// two minutes to run, as the runtime's own examples make one.
+    async fn handle(&self, json: serde_json::Value) -> Result<Reply, HandlerError> {
+        let mut context = Context::default();
+        context.request_id = "in-process".into();
+        let deadline = SystemTime::now() + Duration::from_secs(120);
+        context.deadline = deadline.duration_since(UNIX_EPOCH).unwrap().as_millis() as u64;
+        handle(&self.pipeline, LambdaEvent::new(json, context)).await
+    }
 }
 
 // REQ-RP-001, REQ-IO-001
@@ -80,22 +83,17 @@ async fn the_pipeline_runs_in_process_on_local_stores() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_handler_answers_with_the_report_or_a_typed_error() {
     let local = local_pipeline().await;
-    let pipeline = &local.pipeline;
 
-    let report = handle(
-        pipeline,
-        event(serde_json::json!({"lookback_days": 7, "as_of": "2025-11-25T17:45:00Z"})),
-    )
-    .await
-    .unwrap();
+    let report = local
+        .handle(json!({"lookback_days": 7, "as_of": "2025-11-25T17:45:00Z"}))
+        .await
+        .unwrap();
     let report = report.report().unwrap();
     assert!(report.reconciles());
     assert_eq!(report.authors.active, 4);
     assert_eq!(report.authors.published, 2);
 
-    let invalid = handle(pipeline, event(serde_json::json!({"lookback_days": 0})))
-        .await
-        .unwrap_err();
+    let invalid = local.handle(json!({"lookback_days": 0})).await.unwrap_err();
     assert_eq!(invalid.error_type(), "EventInvalid");
     let diagnostic = lambda_runtime::Diagnostic::from(invalid);
     assert!(diagnostic.error_message.contains("lookback_days"));
@@ -107,16 +105,13 @@ async fn the_handler_answers_with_the_report_or_a_typed_error() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_handler_runs_plan_render_and_finish_events() {
     let local = local_pipeline().await;
-    let pipeline = &local.pipeline;
-    let planned = handle(
-        pipeline,
-        event(
-            serde_json::json!({"mode": "plan", "run_id": "exec-1", "shard_authors": 2,
+    let planned = local
+        .handle(
+            json!({"mode": "plan", "run_id": "exec-1", "shard_authors": 2,
             "lookback_days": 5475, "as_of": "2025-11-25T17:45:00Z"}),
-        ),
-    )
-    .await
-    .unwrap();
+        )
+        .await
+        .unwrap();
     let reply = serde_json::to_value(&planned).unwrap();
     let shards: Vec<String> = reply["shards"]
         .as_array()
@@ -127,32 +122,26 @@ async fn the_handler_runs_plan_render_and_finish_events() {
     assert_eq!(shards, ["00000", "00001"], "{reply}");
     assert!(local.dest.path().join("work/exec-1/plan.json").exists());
     for shard in &shards {
-        let done = handle(
-            pipeline,
-            event(serde_json::json!({"mode": "render", "run_id": "exec-1", "shard": shard})),
-        )
-        .await
-        .unwrap();
+        let done = local
+            .handle(json!({"mode": "render", "run_id": "exec-1", "shard": shard}))
+            .await
+            .unwrap();
         let done = serde_json::to_value(&done).unwrap();
         assert_eq!(done["failed"], 0, "{done}");
     }
-    let finished = handle(
-        pipeline,
-        event(serde_json::json!({"mode": "finish", "run_id": "exec-1"})),
-    )
-    .await
-    .unwrap();
+    let finished = local
+        .handle(json!({"mode": "finish", "run_id": "exec-1"}))
+        .await
+        .unwrap();
     let report = finished.report().unwrap();
     assert!(report.reconciles());
     assert_eq!(report.authors.published, 3);
 
     // A field the step does not use is refused, naming it.
-    let misplaced = handle(
-        pipeline,
-        event(serde_json::json!({"mode": "render", "run_id": "exec-1", "shard": "00000", "lookback_days": 7})),
-    )
-    .await
-    .unwrap_err();
+    let misplaced = local
+        .handle(json!({"mode": "render", "run_id": "exec-1", "shard": "00000", "lookback_days": 7}))
+        .await
+        .unwrap_err();
     assert_eq!(misplaced.error_type(), "EventInvalid");
     assert!(
         misplaced.to_string().contains("lookback_days"),

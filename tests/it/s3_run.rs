@@ -106,22 +106,7 @@ async fn nightly_run_against_s3_writes_exact_keys_and_second_run_uploads_nothing
 async fn broken_input_publishes_nothing() {
     let server = S3Server::with_fixtures().await;
     // At the default 1% limit, two bad lines in sixteen is a broken export.
-    let out = author_stats(
-        &[
-            "run",
-            "--source",
-            "s3://source-bucket",
-            "--dest",
-            "s3://charts-bucket",
-            "--s3-force-path-style",
-            "--lookback-days",
-            "7",
-            "--as-of",
-            "2025-11-25T17:45:00Z",
-        ],
-        &server.env(),
-    )
-    .await;
+    let out = author_stats(&s3_run_args_strict(NIGHTLY), &server.env()).await;
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(

@@ -29,13 +29,8 @@ pub fn local_fixtures(dir: &Path) {
 
 /// Decodes a PNG (every pixel) into its size and RGB(A) bytes.
 pub fn decode_png(bytes: &[u8]) -> (u32, u32, Vec<u8>) {
-    let mut decoder = png::Decoder::new(bytes);
-    decoder.set_transformations(png::Transformations::EXPAND);
-    let mut reader = decoder.read_info().expect("a PNG header");
-    let mut buf = vec![0; reader.output_buffer_size()];
-    let info = reader.next_frame(&mut buf).expect("PNG pixels decode");
-    buf.truncate(info.buffer_size());
-    (info.width, info.height, buf)
+    let (info, pixels) = author_stats_batch::chart::decode_png(bytes).expect("a PNG");
+    (info.width, info.height, pixels)
 }
 
 /// Decodes a PNG, returning its size.

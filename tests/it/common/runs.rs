@@ -117,9 +117,8 @@ pub const NIGHTLY: &[&str] = &["--lookback-days", "7", "--as-of", "2025-11-25T17
 pub const BACKFILL: &[&str] = &["--lookback-days", "5475", "--as-of", "2025-11-25T17:45:00Z"];
 
 /// The arguments of `author-stats run` from the test server's source bucket to
-/// its charts bucket. The fixtures have two bad lines in sixteen, so the
-/// bad-line limit is raised.
-pub fn s3_run_args<'a>(extra: &[&'a str]) -> Vec<&'a str> {
+/// its charts bucket, at the default limits.
+pub fn s3_run_args_strict<'a>(extra: &[&'a str]) -> Vec<&'a str> {
     let mut args = vec![
         "run",
         "--source",
@@ -127,9 +126,15 @@ pub fn s3_run_args<'a>(extra: &[&'a str]) -> Vec<&'a str> {
         "--dest",
         "s3://charts-bucket",
         "--s3-force-path-style",
-        "--max-bad-share",
-        "0.2",
     ];
+    args.extend_from_slice(extra);
+    args
+}
+
+/// [`s3_run_args_strict`] for the fixtures, which have two bad lines in
+/// sixteen: the bad-line limit is raised.
+pub fn s3_run_args<'a>(extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = s3_run_args_strict(&["--max-bad-share", "0.2"]);
     args.extend_from_slice(extra);
     args
 }
