@@ -337,36 +337,57 @@ pub fn write_sample(dir: &Path, spec: &SampleSpec) -> io::Result<String> {
     let mut rng = SmallRng::seed_from_u64(spec.seed);
     let authors = make_authors(spec, &mut rng);
     let posts_path = dir.join(DEFAULT_POSTS_KEY);
-    let authors_path = dir.join(DEFAULT_AUTHORS_KEY);
     if let Some(parent) = posts_path.parent() {
         std::fs::create_dir_all(parent)?;
     }
+    write_authors(&dir.join(DEFAULT_AUTHORS_KEY), &authors, spec, &mut rng)?;
+    let plan = post_times(&authors, spec, &mut rng);
+    let (lines, unpacked) = write_posts(&posts_path, &authors, &plan, &mut rng)?;
+    let gz = std::fs::metadata(&posts_path)?.len();
+    Ok(format!(
+        "wrote {lines} post lines ({:.0} MB unpacked, {:.0} MB gzip) and {} authors to {}",
+        unpacked as f64 / 1e6,
+        gz as f64 / 1e6,
+        authors.len(),
+        dir.join("contentful").display()
+    ))
+}
 
-    let mut out = GzEncoder::new(
-        BufWriter::new(File::create(&authors_path)?),
-        Compression::default(),
-    );
-    for a in &authors {
+/// The author master, one gzip member, with the fields a real one carries.
+fn write_authors(
+    path: &Path,
+    authors: &[GenAuthor],
+    spec: &SampleSpec,
+    rng: &mut SmallRng,
+) -> io::Result<()> {
+    let mut out = GzEncoder::new(BufWriter::new(File::create(path)?), Compression::default());
+    for a in authors {
         let row = AuthorRow {
             id: &a.id,
             slug: &a.slug,
             display_name: &a.display_name,
-            bio: sentence(&mut rng, 20),
+            bio: sentence(rng, 20),
             avatar_url: format!("https://images.example.com/{}.png", a.id),
             twitter: rng
                 .gen_bool(0.5)
                 .then(|| format!("@{}", a.slug.replace('-', "_"))),
             updated_at: {
                 let days = rng.gen_range(1..3000);
-                stamp(&mut rng, spec.end - Duration::days(days))
+                stamp(rng, spec.end - Duration::days(days))
             },
         };
         serde_json::to_writer(&mut out, &row)?;
         out.write_all(b"\n")?;
     }
-    out.finish()?.flush()?;
+    out.finish()?.flush()
+}
 
-    // Every post's author and time, then written in time order.
+/// Every post's time, author and whether it is a draft, in time order.
+fn post_times(
+    authors: &[GenAuthor],
+    spec: &SampleSpec,
+    rng: &mut SmallRng,
+) -> Vec<(DateTime<Utc>, usize, bool)> {
     let mut plan: Vec<(DateTime<Utc>, usize, bool)> = Vec::with_capacity(spec.posts + 100);
     for (i, a) in authors.iter().enumerate() {
         let secs = (a.stop - a.start).num_seconds().max(1);
@@ -386,8 +407,20 @@ pub fn write_sample(dir: &Path, spec: &SampleSpec) -> io::Result<String> {
         }
     }
     plan.sort_by_key(|p| (p.0, p.1));
-    let orphan_ids: Vec<String> = (0..5).map(|_| contentful_id(&mut rng)).collect();
-    let mut raw = File::create(&posts_path).map(BufWriter::new)?;
+    plan
+}
+
+/// The posts in `plan`'s order, in gzip members of `LINES_PER_MEMBER` lines,
+/// with an orphan every 4,001 posts and a line cut short every 20,011.
+/// Returns the lines and unpacked bytes written.
+fn write_posts(
+    path: &Path,
+    authors: &[GenAuthor],
+    plan: &[(DateTime<Utc>, usize, bool)],
+    rng: &mut SmallRng,
+) -> io::Result<(usize, u64)> {
+    let orphan_ids: Vec<String> = (0..5).map(|_| contentful_id(rng)).collect();
+    let mut raw = File::create(path).map(BufWriter::new)?;
     let mut member = GzEncoder::new(Vec::new(), Compression::default());
     let mut unpacked: u64 = 0;
     let mut lines = 0usize;
@@ -423,19 +456,19 @@ pub fn write_sample(dir: &Path, spec: &SampleSpec) -> io::Result<String> {
             &authors[*author].id
         };
         let row = PostRow {
-            sys_id: contentful_id(&mut rng),
+            sys_id: contentful_id(rng),
             author_id,
-            title: format!("{}してみた", sentence(&mut rng, 5)),
+            title: format!("{}してみた", sentence(rng, 5)),
             slug: format!("post-{n}"),
-            first_published_at: (!draft).then(|| stamp(&mut rng, *at)),
+            first_published_at: (!draft).then(|| stamp(rng, *at)),
             updated_at: {
                 let days = rng.gen_range(0..30);
-                stamp(&mut rng, *at + Duration::days(days))
+                stamp(rng, *at + Duration::days(days))
             },
             locale: if rng.gen_bool(0.9) { "ja" } else { "en" },
-            tags: tags.choose_multiple(&mut rng, 3).copied().collect(),
-            excerpt: sentence(&mut rng, 20),
-            body: body(&mut rng),
+            tags: tags.choose_multiple(rng, 3).copied().collect(),
+            excerpt: sentence(rng, 20),
+            body: body(rng),
             meta: serde_json::json!({"reading_minutes": rng.gen_range(1..30), "series": null,
                                      "images": [{"w": 1200, "h": 630}], "flags": {"featured": rng.gen_bool(0.05)}}),
         };
@@ -448,14 +481,7 @@ pub fn write_sample(dir: &Path, spec: &SampleSpec) -> io::Result<String> {
     }
     raw.write_all(&member.finish()?)?;
     raw.flush()?;
-    let gz = std::fs::metadata(&posts_path)?.len();
-    Ok(format!(
-        "wrote {lines} post lines ({:.0} MB unpacked, {:.0} MB gzip) and {} authors to {}",
-        unpacked as f64 / 1e6,
-        gz as f64 / 1e6,
-        authors.len(),
-        dir.join("contentful").display()
-    ))
+    Ok((lines, unpacked))
 }
 
 /// The prefix the parts of a sample export in parts go under.
