@@ -95,8 +95,18 @@ window.addEventListener('load',function(){
 /// `chart_href`, the path from the page to the charts prefix (ends with `/` or
 /// is empty).
 pub(crate) fn render_gallery(report: &RunReport, charts: &[ChartCard], chart_href: &str) -> String {
+    let mut html = String::with_capacity(4096 + charts.len().min(MAX_CARDS) * 400);
+    write_numbers(&mut html, report);
+    write_problems(&mut html, report);
+    write_grid(&mut html, charts, chart_href);
+    let _ = write!(html, "<script>{SCRIPT}</script>\n</body></html>\n");
+    html
+}
+
+/// The head of the page, the run's window and input counts, and the authors'
+/// outcomes as numbers (the bad ones marked).
+fn write_numbers(html: &mut String, report: &RunReport) {
     let a = &report.authors;
-    let mut html = String::with_capacity(4096 + charts.len() * 400);
     let _ = write!(
         html,
         "<!DOCTYPE html>\n<html lang=\"ja\"><head><meta charset=\"utf-8\">\
@@ -131,54 +141,63 @@ pub(crate) fn render_gallery(report: &RunReport, charts: &[ChartCard], chart_hre
         let _ = write!(html, "<li{class}><b>{n}</b>{label}</li>");
     }
     html.push_str("</ul>\n");
+}
 
-    if !report.skipped.is_empty()
-        || !report.failed.is_empty()
-        || !report.undone.is_empty()
-        || !report.deleted.is_empty()
-        || !report.prune_withheld.is_empty()
-    {
-        html.push_str("<table><tr><th>author</th><th>outcome</th><th>reason</th></tr>\n");
-        let skipped = report.skipped.iter().map(|s| {
-            let detail = s.detail.as_deref().map(|d| format!(": {d}"));
-            (
-                &s.slug,
-                "skipped",
-                format!("{}{}", s.reason, detail.unwrap_or_default()),
-            )
-        });
-        let failed = (report.failed.iter()).map(|f| (&f.slug, "failed", f.error.clone()));
-        let undone = (report.undone.iter()).map(|u| (u, "undone", "deadline".to_string()));
-        for (slug, outcome, reason) in skipped.chain(failed).chain(undone) {
-            let _ = writeln!(
-                html,
-                "<tr><td>{}</td><td>{outcome}</td><td>{}</td></tr>",
-                escape(slug),
-                escape(&reason)
-            );
-        }
-        let gone = if report.dry_run {
-            "would be deleted (dry run)"
-        } else {
-            "deleted"
-        };
-        for d in &report.deleted {
-            let _ = writeln!(
-                html,
-                "<tr><td>{}</td><td>{gone}</td><td>no longer a drawable author of the master</td></tr>",
-                escape(d)
-            );
-        }
-        for d in &report.prune_withheld {
-            let _ = writeln!(
-                html,
-                "<tr class=\"bad\"><td>{}</td><td>kept</td><td>gone from the master, but more charts would go than MAX_PRUNE allows</td></tr>",
-                escape(d)
-            );
-        }
-        html.push_str("</table>\n");
+/// Every skipped, failed, undone, deleted or withheld author with the reason,
+/// when there is one.
+fn write_problems(html: &mut String, report: &RunReport) {
+    let none = report.skipped.is_empty()
+        && report.failed.is_empty()
+        && report.undone.is_empty()
+        && report.deleted.is_empty()
+        && report.prune_withheld.is_empty();
+    if none {
+        return;
     }
+    html.push_str("<table><tr><th>author</th><th>outcome</th><th>reason</th></tr>\n");
+    let skipped = report.skipped.iter().map(|s| {
+        let detail = s.detail.as_deref().map(|d| format!(": {d}"));
+        (
+            &s.slug,
+            "skipped",
+            format!("{}{}", s.reason, detail.unwrap_or_default()),
+        )
+    });
+    let failed = (report.failed.iter()).map(|f| (&f.slug, "failed", f.error.clone()));
+    let undone = (report.undone.iter()).map(|u| (u, "undone", "deadline".to_string()));
+    for (slug, outcome, reason) in skipped.chain(failed).chain(undone) {
+        let _ = writeln!(
+            html,
+            "<tr><td>{}</td><td>{outcome}</td><td>{}</td></tr>",
+            escape(slug),
+            escape(&reason)
+        );
+    }
+    let gone = if report.dry_run {
+        "would be deleted (dry run)"
+    } else {
+        "deleted"
+    };
+    for d in &report.deleted {
+        let _ = writeln!(
+            html,
+            "<tr><td>{}</td><td>{gone}</td><td>no longer a drawable author of the master</td></tr>",
+            escape(d)
+        );
+    }
+    for d in &report.prune_withheld {
+        let _ = writeln!(
+            html,
+            "<tr class=\"bad\"><td>{}</td><td>kept</td><td>gone from the master, but more charts would go than MAX_PRUNE allows</td></tr>",
+            escape(d)
+        );
+    }
+    html.push_str("</table>\n");
+}
 
+/// The grid of charts (the first `MAX_CARDS`, with the count past them), each
+/// linked.
+fn write_grid(html: &mut String, charts: &[ChartCard], chart_href: &str) {
     if charts.len() > MAX_CARDS {
         let _ = writeln!(
             html,
@@ -206,8 +225,7 @@ pub(crate) fn render_gallery(report: &RunReport, charts: &[ChartCard], chart_hre
             recent = c.last_12_months,
         );
     }
-    let _ = write!(html, "</div>\n<script>{SCRIPT}</script>\n</body></html>\n");
-    html
+    html.push_str("</div>\n");
 }
 
 #[cfg(test)]
