@@ -704,9 +704,27 @@ async fn read_inputs(
         exported_at,
     )?;
 
+    let authors = read_authors(pipeline, report).await?;
+    let master_location = report.authors_file.location.clone();
+    let tally = read_posts(pipeline, plan, posts, authors, report).await?;
+    check_share(&report.posts_file, config.max_bad_share)?;
+    check_posts(
+        config,
+        &report.posts_file,
+        &tally,
+        &master_location,
+        report.previous.as_ref(),
+    )?;
+    Ok(Inputs { tally })
+}
+
+/// The author master, whole (it is small), with its bad lines judged: too
+/// many, or no author at all, stops the run.
+async fn read_authors(pipeline: &Pipeline, report: &mut RunReport) -> Result<Vec<Author>, Stop> {
+    let config = &pipeline.config;
     let t = Instant::now();
     let (authors, authors_file) = read_source(
-        source,
+        pipeline.source.as_ref(),
         &config.authors_key,
         Vec::<Author>::new(),
         |acc, _line, text| {
@@ -730,13 +748,22 @@ async fn read_inputs(
         ms = report.stages.read_authors_ms,
         "stage read_authors done"
     );
-    let master_location = authors_file.location.clone();
     report.authors_file = authors_file;
+    Ok(authors)
+}
 
-    // Posts: streamed through the tally, never held.
+/// The posts, streamed through the tally and never held; their counts and
+/// problems go into the report.
+async fn read_posts(
+    pipeline: &Pipeline,
+    plan: &RunPlan,
+    posts: PostsExport,
+    authors: Vec<Author>,
+    report: &mut RunReport,
+) -> Result<Tally, Stop> {
     let t = Instant::now();
-    let tally = Tally::new(authors, config.time_zone, plan.as_of);
-    let (tally, posts_file) = posts.read(source, tally).await?;
+    let tally = Tally::new(authors, pipeline.config.time_zone, plan.as_of);
+    let (tally, posts_file) = posts.read(pipeline.source.as_ref(), tally).await?;
     report.stages.read_posts_ms = ms(t.elapsed());
     let mb = posts_file.lines.bytes as f64 / 1e6;
     info!(
@@ -758,19 +785,8 @@ async fn read_inputs(
     }
     report.posts = tally.posts.clone();
     report.master_problems = tally.master_problems();
-    let posts_file = {
-        report.posts_file = posts_file;
-        &report.posts_file
-    };
-    check_share(posts_file, config.max_bad_share)?;
-    check_posts(
-        config,
-        posts_file,
-        &tally,
-        &master_location,
-        report.previous.as_ref(),
-    )?;
-    Ok(Inputs { tally })
+    report.posts_file = posts_file;
+    Ok(tally)
 }
 
 /// The posts export: one object, or every object under a prefix (a key ending
