@@ -432,11 +432,11 @@ pub(crate) async fn read_judged(
     let started_at = Utc::now();
     let mut report = new_report(&pipeline.config, plan);
     match read_and_judge(pipeline, plan, deadline, &mut report).await {
-        Ok(inputs) => Ok(Judged {
+        Ok(tally) => Ok(Judged {
             started,
             started_at,
             report,
-            tally: inputs.tally,
+            tally,
         }),
         Err(Stop::Run(e)) => Err(e),
         Err(Stop::Guard(e)) => Err(end_unpublished(pipeline, report, started_at, started, e).await),
@@ -467,13 +467,13 @@ async fn read_and_judge(
     plan: &RunPlan,
     deadline: Option<Instant>,
     report: &mut RunReport,
-) -> Result<Inputs, Stop<RunError>> {
+) -> Result<Tally, Stop<RunError>> {
     report.previous = read_previous_run(pipeline).await;
     if let Err(guard) = check_as_of(plan, report.previous.as_ref()) {
         return Err(Stop::Guard(RunError::Guard(guard, Box::default())));
     }
     match within(deadline, read_inputs(pipeline, plan, report)).await {
-        Some(Ok(inputs)) => Ok(inputs),
+        Some(Ok(tally)) => Ok(tally),
         Some(Err(Stop::Run(e))) => Err(Stop::Run(e)),
         Some(Err(Stop::Guard(guard))) => Err(Stop::Guard(RunError::Guard(guard, Box::default()))),
         None => Err(Stop::Guard(RunError::DeadlineReading {
@@ -678,18 +678,13 @@ impl From<Guard> for Stop {
     }
 }
 
-/// Both inputs, read and judged.
-struct Inputs {
-    tally: Tally,
-}
-
 /// Reads the author master whole and streams the posts through the tally, then
 /// judges both; the report gets the file statistics and stage times.
 async fn read_inputs(
     pipeline: &Pipeline,
     plan: &RunPlan,
     report: &mut RunReport,
-) -> Result<Inputs, Stop> {
+) -> Result<Tally, Stop> {
     let config = &pipeline.config;
     let source = pipeline.source.as_ref();
 
@@ -715,7 +710,7 @@ async fn read_inputs(
         &master_location,
         report.previous.as_ref(),
     )?;
-    Ok(Inputs { tally })
+    Ok(tally)
 }
 
 /// The author master, whole (it is small), with its bad lines judged: too
