@@ -239,23 +239,39 @@ fn work_error(work: &dyn Store, key: &str, problem: impl Into<String>) -> RunErr
     }
 }
 
-async fn put_json<T: Serialize>(work: &dyn Store, key: &str, value: &T) -> Result<(), RunError> {
-    let body = serde_json::to_vec(value).map_err(|e| work_error(work, key, e.to_string()))?;
-    work.put(key, body, &ObjectHeaders::no_store(publish::JSON))
+/// Writes one work file (never cached); a failure is `WorkInvalid`, naming it.
+async fn put_work(
+    work: &dyn Store,
+    key: &str,
+    body: Vec<u8>,
+    content_type: &'static str,
+) -> Result<(), RunError> {
+    work.put(key, body, &ObjectHeaders::no_store(content_type))
         .await
         .map_err(|e| work_error(work, key, e.to_string()))
+}
+
+/// Reads one work file, `None` when it does not exist.
+async fn get_work(work: &dyn Store, key: &str) -> Result<Option<Vec<u8>>, RunError> {
+    work.get(key)
+        .await
+        .map_err(|e| work_error(work, key, e.to_string()))
+}
+
+async fn put_json<T: Serialize>(work: &dyn Store, key: &str, value: &T) -> Result<(), RunError> {
+    let body = serde_json::to_vec(value).map_err(|e| work_error(work, key, e.to_string()))?;
+    put_work(work, key, body, publish::JSON).await
 }
 
 async fn get_json<T: for<'de> Deserialize<'de>>(
     work: &dyn Store,
     key: &str,
 ) -> Result<Option<T>, RunError> {
-    match work.get(key).await {
-        Ok(None) => Ok(None),
-        Ok(Some(bytes)) => serde_json::from_slice(&bytes)
+    match get_work(work, key).await? {
+        None => Ok(None),
+        Some(bytes) => serde_json::from_slice(&bytes)
             .map(Some)
             .map_err(|e| work_error(work, key, format!("not what this version wrote: {e}"))),
-        Err(e) => Err(work_error(work, key, e.to_string())),
     }
 }
 
@@ -335,13 +351,13 @@ async fn plan_stages(
     drawable.sort_unstable();
     let mut text = drawable.join("\n");
     text.push('\n');
-    work.put(
+    put_work(
+        work,
         DRAWABLE_KEY,
         text.into_bytes(),
-        &ObjectHeaders::no_store("text/plain; charset=utf-8"),
+        "text/plain; charset=utf-8",
     )
-    .await
-    .map_err(|e| work_error(work, DRAWABLE_KEY, e.to_string()))?;
+    .await?;
 
     // Each author's series is made as its shard is written, and freed then.
     let t = Instant::now();
@@ -406,7 +422,6 @@ async fn write_shards(
     per_shard: usize,
     concurrency: usize,
 ) -> Result<Vec<ShardRef>, RunError> {
-    let headers = ObjectHeaders::no_store("application/x-ndjson");
     let mut authors = to_draw;
     let mut next = 0usize;
     let shards = std::iter::from_fn(|| {
@@ -415,23 +430,18 @@ async fn write_shards(
         (!chunk.is_empty()).then(|| (format!("{:05}", next - 1), chunk))
     });
     let written: Vec<Result<ShardRef, RunError>> = futures::stream::iter(shards)
-        .map(|(id, chunk)| {
-            let headers = &headers;
-            async move {
-                let key = shard_key(&id);
-                let authors = chunk.len();
-                let mut body = Vec::new();
-                for author in chunk {
-                    let line = ShardAuthor::from_counts(author.id, author.counts);
-                    serde_json::to_writer(&mut body, &line)
-                        .map_err(|e| work_error(work, &key, e.to_string()))?;
-                    body.push(b'\n');
-                }
-                work.put(&key, body, headers)
-                    .await
+        .map(|(id, chunk)| async move {
+            let key = shard_key(&id);
+            let authors = chunk.len();
+            let mut body = Vec::new();
+            for author in chunk {
+                let line = ShardAuthor::from_counts(author.id, author.counts);
+                serde_json::to_writer(&mut body, &line)
                     .map_err(|e| work_error(work, &key, e.to_string()))?;
-                Ok(ShardRef { shard: id, authors })
+                body.push(b'\n');
             }
+            put_work(work, &key, body, "application/x-ndjson").await?;
+            Ok(ShardRef { shard: id, authors })
         })
         .buffer_unordered(concurrency.max(1))
         .collect()
@@ -485,11 +495,7 @@ async fn read_shard(
             "the plan names this shard but its file is missing",
         )
     };
-    let bytes = work
-        .get(&key)
-        .await
-        .map_err(|e| work_error(work, &key, e.to_string()))?
-        .ok_or_else(missing)?;
+    let bytes = get_work(work, &key).await?.ok_or_else(missing)?;
     let mut to_draw = Vec::with_capacity(shard.authors);
     for (i, line) in bytes.split(|&b| b == b'\n').enumerate() {
         if line.is_empty() {
@@ -630,10 +636,8 @@ async fn finish_stages(
     charts.sort_by(|a, b| a.slug.cmp(&b.slug));
     record_charts(&mut report, charts, &mut cards, took);
 
-    let drawable_text = work
-        .get(DRAWABLE_KEY)
-        .await
-        .map_err(|e| work_error(work, DRAWABLE_KEY, e.to_string()))?
+    let drawable_text = get_work(work, DRAWABLE_KEY)
+        .await?
         .ok_or_else(|| work_error(work, DRAWABLE_KEY, "missing: the plan is not whole"))?;
     let drawable_text = String::from_utf8(drawable_text)
         .map_err(|e| work_error(work, DRAWABLE_KEY, e.to_string()))?;
