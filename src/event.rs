@@ -134,14 +134,7 @@ impl RunRequest {
         let lookback_days = u32::try_from(lookback)
             .ok()
             .filter(|d| LOOKBACK_RANGE.contains(d))
-            .ok_or_else(|| EventError::Field {
-                field: "lookback_days",
-                problem: format!(
-                    "{lookback} is out of range {}..={}",
-                    LOOKBACK_RANGE.start(),
-                    LOOKBACK_RANGE.end()
-                ),
-            })?;
+            .ok_or_else(|| out_of_range("lookback_days", lookback, &LOOKBACK_RANGE))?;
         let as_of = match &self.as_of {
             None => now,
             Some(text) => DateTime::parse_from_rfc3339(text)
@@ -231,14 +224,7 @@ impl RunRequest {
                     .shard_authors
                     .unwrap_or(crate::scale::DEFAULT_SHARD_AUTHORS);
                 if !range.contains(&shard_authors) {
-                    return Err(field(
-                        "shard_authors",
-                        format!(
-                            "{shard_authors} is out of range {}..={}",
-                            range.start(),
-                            range.end()
-                        ),
-                    ));
+                    return Err(out_of_range("shard_authors", shard_authors, &range));
                 }
                 Ok(Job::Plan {
                     plan: self.resolve(now)?,
@@ -264,6 +250,22 @@ impl RunRequest {
                 Ok(Job::Finish { run_id: run_id()? })
             }
         }
+    }
+}
+
+/// The error of a number field outside its accepted range.
+fn out_of_range<T: std::fmt::Display>(
+    field: &'static str,
+    value: impl std::fmt::Display,
+    range: &std::ops::RangeInclusive<T>,
+) -> EventError {
+    EventError::Field {
+        field,
+        problem: format!(
+            "{value} is out of range {}..={}",
+            range.start(),
+            range.end()
+        ),
     }
 }
 
