@@ -359,29 +359,47 @@ impl RawConfig {
             ));
         }
         Ok(RunLimits {
-            max_bad_share: ranged(
+            max_bad_share: self.ranged(
                 MAX_BAD_RECORD_SHARE,
-                self.get(MAX_BAD_RECORD_SHARE),
                 DEFAULT_MAX_BAD_SHARE,
                 0.0..=1.0,
                 "a share between 0 and 1, such as 0.01",
             )?,
-            upload_concurrency: ranged(
+            upload_concurrency: self.ranged(
                 UPLOAD_CONCURRENCY,
-                self.get(UPLOAD_CONCURRENCY),
                 DEFAULT_UPLOAD_CONCURRENCY,
                 1..=256,
                 "a whole number from 1 to 256",
             )?,
-            deadline_margin: Duration::from_secs(ranged(
+            deadline_margin: Duration::from_secs(self.ranged(
                 DEADLINE_MARGIN_SECONDS,
-                self.get(DEADLINE_MARGIN_SECONDS),
                 DEFAULT_DEADLINE_MARGIN_SECONDS,
                 0..=600,
                 "whole seconds from 0 to 600",
             )?),
             source_region,
         })
+    }
+
+    /// Parses a number setting that must lie in `range`; absent gives `default`.
+    fn ranged<T>(
+        &self,
+        setting: Setting,
+        default: T,
+        range: std::ops::RangeInclusive<T>,
+        expected: &str,
+    ) -> Result<T, ConfigError>
+    where
+        T: std::str::FromStr + PartialOrd,
+    {
+        let Some(text) = self.get(setting) else {
+            return Ok(default);
+        };
+        text.trim()
+            .parse::<T>()
+            .ok()
+            .filter(|n| range.contains(n))
+            .ok_or_else(|| ConfigError::invalid(setting, &text, format!("expected {expected}")))
     }
 
     /// The S3 client's settings (the source's region is set where it is opened).
@@ -392,23 +410,20 @@ impl RawConfig {
             Some(v) => parse_bool(v)
                 .ok_or_else(|| invalid(S3_FORCE_PATH_STYLE, v, "expected true or false".into()))?,
         };
-        let read_part_mib = ranged(
+        let read_part_mib = self.ranged(
             S3_READ_PART_MIB,
-            self.get(S3_READ_PART_MIB),
             DEFAULT_READ_PART_MIB,
             1..=64,
             "whole MiB from 1 to 64",
         )?;
-        let attempt_timeout = ranged(
+        let attempt_timeout = self.ranged(
             S3_ATTEMPT_TIMEOUT_SECONDS,
-            self.get(S3_ATTEMPT_TIMEOUT_SECONDS),
             DEFAULT_ATTEMPT_TIMEOUT_SECONDS,
             1..=600,
             "whole seconds from 1 to 600",
         )?;
-        let operation_timeout = ranged(
+        let operation_timeout = self.ranged(
             S3_OPERATION_TIMEOUT_SECONDS,
-            self.get(S3_OPERATION_TIMEOUT_SECONDS),
             DEFAULT_OPERATION_TIMEOUT_SECONDS,
             1..=900,
             "whole seconds from 1 to 900",
@@ -431,29 +446,23 @@ impl RawConfig {
 
     /// The limits of the guards against wrong or stale charts.
     fn guard_limits(&self) -> Result<GuardLimits, ConfigError> {
-        let max_export_age_hours = ranged(
+        let max_export_age_hours = self.ranged(
             MAX_EXPORT_AGE_HOURS,
-            self.get(MAX_EXPORT_AGE_HOURS),
             DEFAULT_MAX_EXPORT_AGE_HOURS,
             0..=24 * 365,
             "whole hours from 0 (no check) to 8760",
         )?;
-        let max_shrink = ranged(
+        let max_shrink = self.ranged(
             MAX_SHRINK,
-            self.get(MAX_SHRINK),
             DEFAULT_MAX_SHRINK,
             0.0..=1.0,
             "a share between 0 and 1, such as 0.10",
         )?;
         let max_prune = match self.get(MAX_PRUNE) {
             None => None,
-            Some(v) => Some(ranged(
-                MAX_PRUNE,
-                Some(v),
-                0,
-                0..=10_000_000,
-                "a whole number of charts",
-            )?),
+            Some(_) => {
+                Some(self.ranged(MAX_PRUNE, 0, 0..=10_000_000, "a whole number of charts")?)
+            }
         };
         Ok(GuardLimits {
             max_export_age: (max_export_age_hours > 0)
@@ -493,27 +502,6 @@ struct GuardLimits {
     max_export_age: Option<chrono::Duration>,
     max_shrink: f64,
     max_prune: Option<usize>,
-}
-
-/// Parses a number setting that must lie in `range`; `None` gives `default`.
-fn ranged<T>(
-    setting: Setting,
-    value: Option<String>,
-    default: T,
-    range: std::ops::RangeInclusive<T>,
-    expected: &str,
-) -> Result<T, ConfigError>
-where
-    T: std::str::FromStr + PartialOrd,
-{
-    let Some(text) = value else {
-        return Ok(default);
-    };
-    text.trim()
-        .parse::<T>()
-        .ok()
-        .filter(|n| range.contains(n))
-        .ok_or_else(|| ConfigError::invalid(setting, &text, format!("expected {expected}")))
 }
 
 fn parse_bool(v: &str) -> Option<bool> {
