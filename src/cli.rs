@@ -12,11 +12,13 @@ use clap::{Args, Parser, Subcommand};
 use tracing::error;
 
 use crate::config::{self, RawConfig};
-use crate::event::{Job, Mode, RunRequest};
+use crate::error::RunError;
+use crate::modes::run::run;
+use crate::modes::{finish, plan, render};
+use crate::pipeline::{Invocation, Pipeline};
 use crate::report::RunReport;
-use crate::run::{Invocation, Pipeline, RunError, run};
+use crate::request::{Job, Mode, RunRequest};
 use crate::sample::{SampleSpec, split_into_parts, write_sample};
-use crate::scale;
 use crate::store::{Location, Store, open_store};
 
 #[derive(Debug, Parser)]
@@ -86,7 +88,7 @@ pub struct PlanArgs {
     #[command(flatten)]
     pub request: RequestArgs,
     /// Most authors in one shard.
-    #[arg(long, default_value_t = crate::scale::DEFAULT_SHARD_AUTHORS)]
+    #[arg(long, default_value_t = crate::request::DEFAULT_SHARD_AUTHORS)]
     pub shard_authors: usize,
     /// Names the run in the plan and the lease (default: cli-<pid>-<time>).
     #[arg(long)]
@@ -412,17 +414,17 @@ async fn plan_command(args: PlanArgs) -> ExitCode {
         Ok(opened) => opened,
         Err(e) => return usage_error(e),
     };
-    let options = scale::PlanOptions {
+    let options = plan::PlanOptions {
         run_id,
         shard_authors,
         has_dest,
     };
-    let made = scale::plan(&pipeline, work.as_ref(), &request, None, &options).await;
+    let made = plan::plan(&pipeline, work.as_ref(), &request, None, &options).await;
     print_step(made.map(|plan| plan.summary(work.as_ref())))
 }
 
 async fn render_command(args: RenderArgs) -> ExitCode {
-    if let Err(e) = scale::check_shard_id(&args.shard) {
+    if let Err(e) = crate::request::check_shard_id(&args.shard) {
         return usage_error(format!("--shard: {e}"));
     }
     // A render reads nothing from the source: the work location stands in.
@@ -431,7 +433,7 @@ async fn render_command(args: RenderArgs) -> ExitCode {
         Ok(opened) => opened,
         Err(e) => return usage_error(e),
     };
-    let done = scale::render(&pipeline, work.as_ref(), &args.shard, None).await;
+    let done = render::render(&pipeline, work.as_ref(), &args.shard, None).await;
     print_step(done)
 }
 
@@ -441,7 +443,7 @@ async fn finish_command(args: FinishArgs) -> ExitCode {
         Ok(opened) => opened,
         Err(e) => return usage_error(e),
     };
-    let result = scale::finish(&pipeline, work.as_ref(), None).await;
+    let result = finish::finish(&pipeline, work.as_ref(), None).await;
     print_report(result, args.report.as_deref())
 }
 

@@ -11,11 +11,15 @@ use serde_json::Value;
 use tracing::{error, info};
 
 use crate::config::{ConfigError, RawConfig};
-use crate::event::{EventError, Job, RunRequest};
+use crate::error::RunError;
 use crate::metrics::{RunMetrics, Window};
+use crate::modes::plan::{self, PlanOptions};
+use crate::modes::run::run;
+use crate::modes::work::{self, PlanSummary, ShardSummary};
+use crate::modes::{finish, render};
+use crate::pipeline::{Invocation, Pipeline};
 use crate::report::RunReport;
-use crate::run::{Invocation, Pipeline, RunError, run};
-use crate::scale::{self, PlanOptions, PlanSummary, ShardSummary};
+use crate::request::{EventError, Job, RunRequest};
 use crate::store::open_store;
 
 /// A failed invocation. `error_type` is stable: alarms and people key on it.
@@ -127,7 +131,7 @@ async fn serve_job(
     invocation: Invocation,
 ) -> Result<Reply, HandlerError> {
     let work = |run_id: &str| {
-        let location = scale::work_location(&pipeline.config.dest, run_id);
+        let location = work::work_location(&pipeline.config.dest, run_id);
         async move { open_store(&location, &pipeline.config.s3).await }
     };
     let reply = match job {
@@ -144,17 +148,17 @@ async fn serve_job(
                 has_dest: true,
             };
             let deadline = invocation.deadline;
-            let made = scale::plan(pipeline, work.as_ref(), plan, deadline, &options).await?;
+            let made = plan::plan(pipeline, work.as_ref(), plan, deadline, &options).await?;
             Reply::Plan(made.summary(work.as_ref()))
         }
         Job::Render { run_id, shard } => {
             let work = work(run_id).await;
-            let done = scale::render(pipeline, work.as_ref(), shard, invocation.deadline).await?;
+            let done = render::render(pipeline, work.as_ref(), shard, invocation.deadline).await?;
             Reply::Shard(done)
         }
         Job::Finish { run_id } => {
             let work = work(run_id).await;
-            let report = scale::finish(pipeline, work.as_ref(), invocation.deadline).await?;
+            let report = finish::finish(pipeline, work.as_ref(), invocation.deadline).await?;
             Reply::Run(Box::new(report))
         }
     };

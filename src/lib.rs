@@ -5,13 +5,15 @@
 //! in, the two export files are streamed out of a [`store`], decoded by
 //! [`input`], parsed line by line by [`records`], joined and counted by
 //! [`tally`], drawn by [`chart`] on a [`draw_pool`], written back by [`publish`]
-//! and accounted for in [`report`] (and, for review, a [`gallery`] page). [`run`]
-//! wires the stages together; [`cli`] and [`lambda`] are the two faces that call
-//! it, and the Lambda face reports each run as [`metrics`]. [`sample`] writes a
+//! and accounted for in [`report`] (and, for review, a [`gallery`] page). The
+//! [`stages`] of a run are one file each; the [`modes`] order them (one whole
+//! run, or plan, render and finish); [`cli`] and [`lambda`] are the two faces that call
+//! them, and the Lambda face reports each run as [`metrics`]. [`sample`] writes a
 //! synthetic export for demos, tests and the benchmark.
 
-// The run request (lookback, as_of, authors, dry run, overrides) and its validation.
-pub mod event;
+// The run request (lookback, as_of, authors, dry run, overrides, the
+// scaled-out steps) and its validation; imports nothing of the crate.
+pub mod request;
 
 // Environment or flags -> one validated Config.
 pub mod config;
@@ -46,11 +48,17 @@ pub mod gallery;
 // One run at a time: a lease object taken with a conditional write.
 pub mod lease;
 
-// The pipeline: stages in order, the guards, concurrency and the deadline.
-pub mod run;
+// Why a run stops: the guards, the run error and its report.
+pub mod error;
 
-// Past one Lambda: the run as plan, render (per shard) and finish.
-pub mod scale;
+// Configuration and stores, the invocation, the lease call, the deadline.
+pub mod pipeline;
+
+// The stages of a run, one file each, in run order.
+pub mod stages;
+
+// The modes, each ordering the stages: run, and plan / render / finish.
+pub mod modes;
 
 // The command-line face.
 pub mod cli;

@@ -10,8 +10,8 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::event::RunPlan;
 use crate::report::RunReport;
+use crate::request::RunPlan;
 
 pub(crate) const NAMESPACE: &str = "AuthorStats";
 
@@ -140,7 +140,7 @@ impl RunMetrics<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::RunRequest;
+    use crate::request::RunRequest;
 
     fn plan(json: &str) -> RunPlan {
         RunRequest::from_json(json)

@@ -2,7 +2,7 @@
 //! and a window that ends at as_of.
 #![no_main]
 
-use author_stats_batch::event::{LOOKBACK_RANGE, RunRequest};
+use author_stats_batch::request::{LOOKBACK_RANGE, RunRequest};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -1,7 +1,7 @@
 //! REQ-EV-001: every sample event in `events/` parses, validates and runs end to
 //! end, so the samples cannot go stale.
 
-use author_stats_batch::event::RunRequest;
+use author_stats_batch::request::RunRequest;
 
 use crate::common::*;
 

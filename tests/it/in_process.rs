@@ -6,9 +6,11 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use author_stats_batch::config::{self, RawConfig};
-use author_stats_batch::event::RunRequest;
+use author_stats_batch::error::RunError;
 use author_stats_batch::lambda::{HandlerError, Reply, handle};
-use author_stats_batch::run::{Invocation, Pipeline, RunError, run};
+use author_stats_batch::modes::run::run;
+use author_stats_batch::pipeline::{Invocation, Pipeline};
+use author_stats_batch::request::RunRequest;
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::json;
 

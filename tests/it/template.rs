@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 
 use author_stats_batch::config::ENV_VARS;
-use author_stats_batch::event::RunRequest;
+use author_stats_batch::request::RunRequest;
 
 use crate::common::repo;
 

@@ -14,6 +14,11 @@ use serde::{Deserialize, Serialize};
 pub(crate) const DEFAULT_LOOKBACK_DAYS: u32 = 7;
 /// The accepted range of `lookback_days` (100 years at most).
 pub const LOOKBACK_RANGE: std::ops::RangeInclusive<u32> = 1..=36_500;
+/// Authors a shard holds unless told otherwise: about 2.5 s of drawing on one
+/// core, well inside one invocation.
+pub(crate) const DEFAULT_SHARD_AUTHORS: usize = 2_000;
+/// The accepted range of `shard_authors`.
+pub(crate) const SHARD_AUTHORS_RANGE: std::ops::RangeInclusive<usize> = 1..=100_000;
 
 /// The request as it arrives, before validation.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -55,7 +60,7 @@ pub struct RunRequest {
     pub shard_authors: Option<usize>,
 }
 
-/// The steps of a scaled-out run (see [`crate::scale`]).
+/// The steps of a scaled-out run (see [`crate::modes`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
@@ -187,7 +192,7 @@ impl RunRequest {
                     "required with \"mode\" (the state machine passes its execution name)".into(),
                 )
             })?;
-            crate::scale::check_run_id(&id).map_err(|p| field("run_id", p))?;
+            check_run_id(&id).map_err(|p| field("run_id", p))?;
             Ok(id)
         };
         let not_for = |mode: &str, given: &[(&'static str, bool)]| -> Result<(), EventError> {
@@ -219,10 +224,8 @@ impl RunRequest {
             }
             Some(Mode::Plan) => {
                 not_for("mode plan", &[("shard", self.shard.is_some())])?;
-                let range = crate::scale::SHARD_AUTHORS_RANGE;
-                let shard_authors = self
-                    .shard_authors
-                    .unwrap_or(crate::scale::DEFAULT_SHARD_AUTHORS);
+                let range = SHARD_AUTHORS_RANGE;
+                let shard_authors = self.shard_authors.unwrap_or(DEFAULT_SHARD_AUTHORS);
                 if !range.contains(&shard_authors) {
                     return Err(out_of_range("shard_authors", shard_authors, &range));
                 }
@@ -238,7 +241,7 @@ impl RunRequest {
                     .shard
                     .clone()
                     .ok_or_else(|| field("shard", "required with mode render".into()))?;
-                crate::scale::check_shard_id(&shard).map_err(|p| field("shard", p))?;
+                check_shard_id(&shard).map_err(|p| field("shard", p))?;
                 Ok(Job::Render {
                     run_id: run_id()?,
                     shard,
@@ -273,6 +276,35 @@ impl RunPlan {
     /// The exclusive start of the activity window.
     pub fn window_start(&self) -> DateTime<Utc> {
         self.as_of - Duration::days(i64::from(self.lookback_days))
+    }
+}
+
+/// A run id safe as one key segment: Step Functions' execution names fit.
+pub(crate) fn check_run_id(id: &str) -> Result<(), String> {
+    let ok = !id.is_empty()
+        && id.len() <= 128
+        && id != "."
+        && id != ".."
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{id:?} is not a run id: 1 to 128 of A-Z a-z 0-9 - _ ."
+        ))
+    }
+}
+
+/// A shard id from a request: digits, as the plan names them.
+pub(crate) fn check_shard_id(id: &str) -> Result<(), String> {
+    if !id.is_empty() && id.len() <= 16 && id.chars().all(|c| c.is_ascii_digit()) {
+        Ok(())
+    } else {
+        Err(format!(
+            "{id:?} is not a shard id (digits, as plan.json lists them)"
+        ))
     }
 }
 
@@ -483,5 +515,19 @@ mod tests {
         }
         let unknown = RunRequest::from_json(r#"{"mode":"draw"}"#).unwrap_err();
         assert!(unknown.to_string().contains("draw"), "{unknown}");
+    }
+
+    #[test]
+    fn run_and_shard_ids_are_single_safe_segments() {
+        for ok in ["0f3c-2026-11-27", "exec_1.a", "A"] {
+            assert!(check_run_id(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", ".", "..", "a/b", "a b", "ü", &"x".repeat(129)] {
+            assert!(check_run_id(bad).is_err(), "{bad:?}");
+        }
+        assert!(check_shard_id("00012").is_ok());
+        for bad in ["", "1a", "../x", "00000000000000001"] {
+            assert!(check_shard_id(bad).is_err(), "{bad:?}");
+        }
     }
 }

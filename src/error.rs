@@ -1,0 +1,245 @@
+//! Why a run stops: the [`Guard`]s that refuse wrong or stale inputs, the
+//! [`RunError`] every mode returns (with the report it carries once there is
+//! one), and its stable `error_type` for alarms and the Lambda reply.
+
+use chrono::{DateTime, Utc};
+
+use crate::config::{MAX_BAD_RECORD_SHARE, MAX_EXPORT_AGE_HOURS, MAX_PRUNE, MAX_SHRINK};
+use crate::lease::LeaseError;
+use crate::report::{ReportedError, RunReport};
+use crate::store::StoreError;
+
+/// A check on the request or the inputs that failed: the run publishes nothing
+/// (except [`Guard::PruneTooLarge`], which comes after publishing), writes its
+/// report, and names what it saw and the setting that overrides it.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum Guard {
+    #[error(
+        "as_of {as_of} is older than the as_of {previous} of the last published run; redrawing the past \
+         would replace newer charts. Set \"allow_older_as_of\": true (--allow-older-as-of) if that is meant"
+    )]
+    AsOfRewind {
+        as_of: DateTime<Utc>,
+        previous: DateTime<Utc>,
+    },
+    #[error("{location} holds no post records; an export without posts is not a real export")]
+    InputEmpty { location: String },
+    #[error(
+        "{location} was last written at {modified}, more than {hours} h before as_of {as_of}: the exporter \
+         seems to have stopped. Raise or disable (0) {} ({})", MAX_EXPORT_AGE_HOURS.env, MAX_EXPORT_AGE_HOURS.flag
+    )]
+    ExportStale {
+        location: String,
+        modified: DateTime<Utc>,
+        hours: i64,
+        as_of: DateTime<Utc>,
+    },
+    #[error(
+        "{counted} posts counted, {previous} in the last published run: a drop of {drop:.1}%, over the \
+         {limit:.1}% limit; the export looks cut short. Raise {} ({}) if the posts really went",
+        MAX_SHRINK.env, MAX_SHRINK.flag
+    )]
+    InputShrunk {
+        counted: u64,
+        previous: u64,
+        drop: f64,
+        limit: f64,
+    },
+    #[error(
+        "{orphans} of {records} posts ({share:.2}%) name an author_id that is not in {location}, over the \
+         {limit:.2}% limit: the author master looks incomplete. Sample lines {samples:?}; raise {} ({}) to accept",
+        MAX_BAD_RECORD_SHARE.env, MAX_BAD_RECORD_SHARE.flag
+    )]
+    MasterIncomplete {
+        location: String,
+        orphans: u64,
+        records: u64,
+        share: f64,
+        limit: f64,
+        samples: Vec<u64>,
+    },
+    #[error(
+        "{count} chart(s) belong to authors no longer in the master, over the limit of {limit}: none was \
+         deleted (the charts of this run were published). Check the master; set {} ({}) or \
+         \"allow_mass_prune\": true (--allow-mass-prune) to delete them",
+        MAX_PRUNE.env, MAX_PRUNE.flag
+    )]
+    PruneTooLarge { count: usize, limit: usize },
+}
+
+impl Guard {
+    pub fn error_type(&self) -> &'static str {
+        match self {
+            Guard::AsOfRewind { .. } => "AsOfRewind",
+            Guard::InputEmpty { .. } => "InputEmpty",
+            Guard::ExportStale { .. } => "ExportStale",
+            Guard::InputShrunk { .. } => "InputShrunk",
+            Guard::MasterIncomplete { .. } => "MasterIncomplete",
+            Guard::PruneTooLarge { .. } => "PruneTooLarge",
+        }
+    }
+}
+
+/// Why a run failed. Every variant says what to look at; those that happen once
+/// a report exists carry it (it was also written, unless writing it failed).
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("source object missing: {0}")]
+    SourceMissing(#[source] StoreError),
+    #[error("cannot read the source: {0}")]
+    SourceUnreadable(#[source] StoreError),
+    #[error(
+        "input looks broken: {location}: {bad} of {lines} lines are bad ({share:.2}%), over the {limit:.2}% limit; \
+         nothing was published. Bad lines by reason: {reasons}"
+    )]
+    InputBroken {
+        location: String,
+        bad: u64,
+        lines: u64,
+        share: f64,
+        limit: f64,
+        reasons: String,
+    },
+    #[error("input looks broken: {location} holds no valid author rows; nothing was published")]
+    NoAuthors { location: String },
+    #[error("{0}")]
+    Guard(Guard, Box<RunReport>),
+    #[error("{} of {} charts failed to publish ({}); the others were published and the report lists each failure",
+        .0.authors.failed, .0.authors.active, failed_slugs(.0))]
+    Publish(Box<RunReport>),
+    #[error("the deadline came before {} of {} authors were drawn and published; run the same request again to \
+        finish them (unchanged charts are not uploaded again)", .0.authors.undone, .0.authors.active)]
+    Deadline(Box<RunReport>),
+    #[error(
+        "the deadline came while reading the inputs; nothing was published. Give the function more time \
+        or memory (DEADLINE_MARGIN_SECONDS keeps {margin_s} s for the report)"
+    )]
+    DeadlineReading {
+        margin_s: u64,
+        report: Box<RunReport>,
+    },
+    #[error("cannot publish to the destination, nothing was written: {0}")]
+    Destination(#[source] StoreError),
+    #[error("{0}")]
+    Lease(#[source] LeaseError),
+    #[error("writing the run report failed: {0}")]
+    Report(#[source] StoreError, Box<RunReport>),
+    #[error("the work location of a scaled-out run is not usable: {location}: {problem}")]
+    Work { location: String, problem: String },
+    #[error(
+        "run {run_id} is not finished: shard(s) {missing:?} have no report; render them (again), then finish"
+    )]
+    Incomplete {
+        run_id: String,
+        missing: Vec<String>,
+    },
+    #[error(
+        "shard {shard}: {failed} chart(s) failed and {undone} were not done before the deadline; \
+        the shard's report lists them. Render the shard again (unchanged charts are not uploaded again)"
+    )]
+    Shard {
+        shard: String,
+        failed: usize,
+        undone: usize,
+    },
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl RunError {
+    /// A stable name for the kind of failure, for alarms and people.
+    pub fn error_type(&self) -> &'static str {
+        match self {
+            RunError::SourceMissing(_) => "SourceMissing",
+            RunError::SourceUnreadable(StoreError::AccessDenied { .. }) => "AccessDenied",
+            RunError::SourceUnreadable(_) => "SourceUnreadable",
+            RunError::InputBroken { .. } | RunError::NoAuthors { .. } => "InputBroken",
+            RunError::Guard(guard, _) => guard.error_type(),
+            RunError::Publish(_) | RunError::Report(..) | RunError::Destination(_) => {
+                "PublishFailed"
+            }
+            RunError::Deadline(_) | RunError::DeadlineReading { .. } => "DeadlineExceeded",
+            RunError::Lease(LeaseError::Held { .. }) => "RunInProgress",
+            RunError::Lease(LeaseError::Store { .. }) => "PublishFailed",
+            RunError::Work { .. } => "WorkInvalid",
+            RunError::Incomplete { .. } => "RunIncomplete",
+            RunError::Shard { failed, .. } if *failed > 0 => "PublishFailed",
+            RunError::Shard { .. } => "DeadlineExceeded",
+            RunError::Internal(_) => "Internal",
+        }
+    }
+
+    /// The report, when the run got far enough to make one.
+    pub fn report(&self) -> Option<&RunReport> {
+        match self {
+            RunError::Publish(r)
+            | RunError::Deadline(r)
+            | RunError::Report(_, r)
+            | RunError::Guard(_, r)
+            | RunError::DeadlineReading { report: r, .. } => Some(r),
+            _ => None,
+        }
+    }
+}
+
+fn failed_slugs(report: &RunReport) -> String {
+    let mut slugs: Vec<&str> = report
+        .failed
+        .iter()
+        .map(|f| f.slug.as_str())
+        .take(10)
+        .collect();
+    if report.failed.len() > 10 {
+        slugs.push("…");
+    }
+    slugs.join(", ")
+}
+
+pub(crate) fn source_error(e: StoreError) -> RunError {
+    if e.is_missing() {
+        RunError::SourceMissing(e)
+    } else {
+        RunError::SourceUnreadable(e)
+    }
+}
+
+/// Puts `report` into an error that carries one.
+pub(crate) fn with_report(error: RunError, report: RunReport) -> RunError {
+    let report = Box::new(report);
+    match error {
+        RunError::Guard(guard, _) => RunError::Guard(guard, report),
+        RunError::Publish(_) => RunError::Publish(report),
+        RunError::Deadline(_) => RunError::Deadline(report),
+        RunError::DeadlineReading { margin_s, .. } => {
+            RunError::DeadlineReading { margin_s, report }
+        }
+        other => other,
+    }
+}
+
+/// The error as a report states it.
+pub(crate) fn reported(error: &RunError) -> ReportedError {
+    ReportedError {
+        error_type: error.error_type().to_string(),
+        message: error.to_string(),
+    }
+}
+
+/// What stops a stage: a run error, or a guard (after which the run still
+/// writes its report).
+pub(crate) enum Stop<G = Guard> {
+    Run(RunError),
+    Guard(G),
+}
+
+impl<G> From<RunError> for Stop<G> {
+    fn from(e: RunError) -> Self {
+        Stop::Run(e)
+    }
+}
+
+impl From<Guard> for Stop {
+    fn from(g: Guard) -> Self {
+        Stop::Guard(g)
+    }
+}

@@ -1,0 +1,119 @@
+//! The finish step: merges the shards' outcomes into the run report (the same
+//! schema, reconciling), prunes, and ends the run as a single run would
+//! (`reports/latest.json`, the review page). It holds one outcome per
+//! selected author.
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use futures::StreamExt;
+use tracing::info;
+
+use crate::error::RunError;
+use crate::modes::work::{
+    DRAWABLE_KEY, Plan, ShardReport, done_key, get_json, get_work, read_plan, work_error,
+};
+use crate::pipeline::{Pipeline, ms};
+use crate::report::RunReport;
+use crate::stages::end::end_published;
+use crate::stages::prune::{list_charts, prune};
+use crate::stages::publish::record_charts;
+use crate::store::Store;
+
+/// Merges the shard reports into the run report, prunes, writes the report,
+/// `reports/latest.json` and the review page, and releases the lease: the end
+/// of a run, with the same outcome and error a single run would have.
+pub async fn finish(
+    pipeline: &Pipeline,
+    work: &dyn Store,
+    deadline: Option<Instant>,
+) -> Result<RunReport, RunError> {
+    let started = Instant::now();
+    let plan = read_plan(pipeline, work).await?;
+    let lease = plan.lease.clone();
+    let result = finish_stages(pipeline, work, plan, deadline, started).await;
+    if let Some(held) = lease {
+        held.release(pipeline.dest.as_ref(), Utc::now()).await;
+    }
+    result
+}
+
+async fn finish_stages(
+    pipeline: &Pipeline,
+    work: &dyn Store,
+    plan: Plan,
+    deadline: Option<Instant>,
+    started: Instant,
+) -> Result<RunReport, RunError> {
+    let reads: Vec<(String, Result<Option<ShardReport>, RunError>)> =
+        futures::stream::iter(plan.shards.iter())
+            .map(|s| async move {
+                (
+                    s.shard.clone(),
+                    get_json::<ShardReport>(work, &done_key(&s.shard)).await,
+                )
+            })
+            .buffered(pipeline.config.upload_concurrency.max(1))
+            .collect()
+            .await;
+    let mut missing = Vec::new();
+    let mut shards = Vec::with_capacity(reads.len());
+    for (id, read) in reads {
+        match read? {
+            Some(report) if report.summary.run_id == plan.run_id => shards.push(report),
+            Some(_) | None => missing.push(id),
+        }
+    }
+    if !missing.is_empty() {
+        return Err(RunError::Incomplete {
+            run_id: plan.run_id.clone(),
+            missing,
+        });
+    }
+
+    let mut report = plan.report;
+    let mut charts = Vec::with_capacity(plan.to_draw);
+    let mut cards = Vec::with_capacity(plan.to_draw);
+    let mut took = Duration::ZERO;
+    for shard in shards {
+        took += Duration::from_millis(shard.summary.draw_and_publish_ms);
+        report.s3_retries += shard.s3_retries;
+        cards.extend(shard.cards);
+        charts.extend(shard.charts);
+    }
+    // A run records its charts in slug order.
+    charts.sort_by(|a, b| a.slug.cmp(&b.slug));
+    record_charts(&mut report, charts, &mut cards, took);
+
+    let drawable_text = get_work(work, DRAWABLE_KEY)
+        .await?
+        .ok_or_else(|| work_error(work, DRAWABLE_KEY, "missing: the plan is not whole"))?;
+    let drawable_text = String::from_utf8(drawable_text)
+        .map_err(|e| work_error(work, DRAWABLE_KEY, e.to_string()))?;
+    let drawable: HashSet<&str> = drawable_text.lines().filter(|l| !l.is_empty()).collect();
+    let existing = list_charts(pipeline).await;
+    let prune_guard = prune(
+        pipeline,
+        &plan.request,
+        &drawable,
+        existing.as_ref(),
+        deadline,
+        &mut report,
+    )
+    .await;
+    report.s3_retries += pipeline.dest.retries() + work.retries();
+    report.stages.total_ms = ms((Utc::now() - plan.started_at).to_std().unwrap_or_default());
+    info!(run_id = %plan.run_id, ms = ms(started.elapsed()), "shards merged and pruned");
+    let request = &plan.request;
+    end_published(
+        pipeline,
+        request,
+        report,
+        &cards,
+        prune_guard,
+        plan.started_at,
+        deadline,
+    )
+    .await
+}

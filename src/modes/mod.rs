@@ -1,0 +1,96 @@
+//! The modes: each orders the [stages](crate::stages) and nothing else.
+//! [`run`] is one whole run; [`plan`], [`render`] and [`finish`] are the same
+//! run in three steps for Step Functions' Distributed Map, sharing the
+//! [`work`] files. What the run and the plan share, the stages up to the
+//! judged inputs, is here.
+
+pub mod finish;
+pub mod plan;
+pub mod render;
+pub mod run;
+pub mod work;
+
+use std::time::Instant;
+
+use chrono::{DateTime, Utc};
+use tracing::info;
+
+use crate::config::Config;
+use crate::error::{RunError, Stop};
+use crate::pipeline::{Pipeline, within};
+use crate::report::RunReport;
+use crate::request::RunPlan;
+use crate::stages::end::end_unpublished;
+use crate::stages::guards::{check_as_of, read_previous_run};
+use crate::stages::inputs::read_inputs;
+use crate::tally::Tally;
+
+/// A run as far as its inputs, read and judged.
+pub(crate) struct Judged {
+    pub(crate) started: Instant,
+    pub(crate) started_at: DateTime<Utc>,
+    pub(crate) report: RunReport,
+    pub(crate) tally: Tally,
+}
+
+/// The stages up to the judged inputs. A run stopped on the way (a guard, the
+/// deadline while reading) writes its report and publishes nothing.
+pub(crate) async fn read_judged(
+    pipeline: &Pipeline,
+    plan: &RunPlan,
+    deadline: Option<Instant>,
+) -> Result<Judged, RunError> {
+    let started = Instant::now();
+    let started_at = Utc::now();
+    let mut report = new_report(&pipeline.config, plan);
+    match read_and_judge(pipeline, plan, deadline, &mut report).await {
+        Ok(tally) => Ok(Judged {
+            started,
+            started_at,
+            report,
+            tally,
+        }),
+        Err(Stop::Run(e)) => Err(e),
+        Err(Stop::Guard(e)) => Err(end_unpublished(pipeline, report, started_at, started, e).await),
+    }
+}
+
+/// A report of `plan` before anything was read.
+fn new_report(config: &Config, plan: &RunPlan) -> RunReport {
+    info!(as_of = %plan.as_of, lookback_days = plan.lookback_days, dry_run = plan.dry_run,
+          source = %config.source, dest = %config.dest, "run started");
+    RunReport {
+        as_of: plan.as_of,
+        window_start: plan.window_start(),
+        lookback_days: plan.lookback_days,
+        time_zone: config.time_zone.name().to_string(),
+        dry_run: plan.dry_run,
+        requested_authors: plan.authors.as_ref().map(|a| a.iter().cloned().collect()),
+        ..RunReport::default()
+    }
+}
+
+/// The first stages, up to both inputs read and judged: the last published
+/// run, the `as_of` guard, then the reading within the deadline. A stop that
+/// happens once the report has something to say is a `Stop::Guard` carrying
+/// its [`RunError`]: the caller ends the run with [`end_unpublished`].
+async fn read_and_judge(
+    pipeline: &Pipeline,
+    plan: &RunPlan,
+    deadline: Option<Instant>,
+    report: &mut RunReport,
+) -> Result<Tally, Stop<RunError>> {
+    report.previous = read_previous_run(pipeline).await;
+    if let Err(guard) = check_as_of(plan, report.previous.as_ref()) {
+        return Err(Stop::Guard(RunError::Guard(guard, Box::default())));
+    }
+    match within(deadline, read_inputs(pipeline, plan, report)).await {
+        Some(Ok(tally)) => Ok(tally),
+        Some(Err(Stop::Run(e))) => Err(Stop::Run(e)),
+        Some(Err(Stop::Guard(guard))) => Err(Stop::Guard(RunError::Guard(guard, Box::default()))),
+        None => Err(Stop::Guard(RunError::DeadlineReading {
+            margin_s: pipeline.config.deadline_margin.as_secs(),
+            report: Box::default(),
+        })),
+    }
+}

@@ -1,0 +1,169 @@
+//! The plan step: reads both inputs once, runs every guard and selects the
+//! authors, exactly as a run does, then writes the selection in shards to the
+//! work location. Memory: the plan holds authors x months (the tally), never
+//! the posts.
+
+use std::time::Instant;
+
+use chrono::Utc;
+use futures::StreamExt;
+use tracing::info;
+
+use crate::error::RunError;
+use crate::lease::Lease;
+use crate::modes::read_judged;
+use crate::modes::work::{
+    DRAWABLE_KEY, Inputs, PLAN_KEY, PLAN_VERSION, Plan, ShardAuthor, ShardRef, fingerprint,
+    put_json, put_work, shard_key, work_error,
+};
+use crate::pipeline::{Pipeline, ms, take_lease};
+use crate::request::RunPlan;
+use crate::stages::select::{ToDraw, select, selected};
+use crate::store::Store;
+
+/// How long a scaled-out run holds the destination's lease: the state
+/// machine's timeout. Finish releases it sooner.
+const SCALE_OUT_LEASE: chrono::Duration = chrono::Duration::hours(2);
+
+/// How a plan is made.
+#[derive(Debug, Clone)]
+pub struct PlanOptions {
+    pub run_id: String,
+    pub shard_authors: usize,
+    /// Whether the pipeline's destination is the real one: then the plan is
+    /// judged against its last published run and takes its lease. Without one
+    /// (`plan` given no `--dest`) the work location stands in, and each render
+    /// checks the `as_of` against the destination before it publishes.
+    pub has_dest: bool,
+}
+
+/// Reads both inputs once, runs every guard, selects the authors and writes
+/// the plan to `work`, reading within `deadline`. A guard that stops it writes
+/// the report as a run would (to the destination's `reports/run-*.json`). The
+/// lease it takes lasts the whole scaled-out run ([`SCALE_OUT_LEASE`]), not
+/// the plan's invocation.
+pub async fn plan(
+    pipeline: &Pipeline,
+    work: &dyn Store,
+    request: &RunPlan,
+    deadline: Option<Instant>,
+    options: &PlanOptions,
+) -> Result<Plan, RunError> {
+    let lease = if options.has_dest && !request.dry_run {
+        let until = Utc::now() + SCALE_OUT_LEASE;
+        Some(take_lease(pipeline, &options.run_id, request.as_of, until).await?)
+    } else {
+        None
+    };
+    let planned = plan_stages(pipeline, work, request, deadline, options, lease.clone()).await;
+    if planned.is_err()
+        && let Some(held) = lease
+    {
+        held.release(pipeline.dest.as_ref(), Utc::now()).await;
+    }
+    planned
+}
+
+async fn plan_stages(
+    pipeline: &Pipeline,
+    work: &dyn Store,
+    request: &RunPlan,
+    deadline: Option<Instant>,
+    options: &PlanOptions,
+    lease: Option<Lease>,
+) -> Result<Plan, RunError> {
+    let config = &pipeline.config;
+    let judged = read_judged(pipeline, request, deadline).await?;
+    let (started, started_at) = (judged.started, judged.started_at);
+    let (mut report, tally) = (judged.report, judged.tally);
+
+    let mut drawable: Vec<&str> = tally.drawable_slugs().into_iter().collect();
+    drawable.sort_unstable();
+    let mut text = drawable.join("\n");
+    text.push('\n');
+    put_work(
+        work,
+        DRAWABLE_KEY,
+        text.into_bytes(),
+        "text/plain; charset=utf-8",
+    )
+    .await?;
+
+    // Each author's series is made as its shard is written, and freed then.
+    let t = Instant::now();
+    let to_draw = select(&tally, request, &mut report);
+    let shards = write_shards(
+        work,
+        to_draw,
+        options.shard_authors,
+        config.upload_concurrency,
+    )
+    .await?;
+    let to_draw_count = shards.iter().map(|s| s.authors).sum();
+    selected(&mut report, to_draw_count, t.elapsed());
+    report.s3_retries = pipeline.source.retries() + pipeline.dest.retries() + work.retries();
+    report.stages.total_ms = ms(started.elapsed());
+    let plan = Plan {
+        version: PLAN_VERSION,
+        run_id: options.run_id.clone(),
+        started_at,
+        as_of: request.as_of,
+        window_start: request.window_start(),
+        time_zone: report.time_zone.clone(),
+        charts_prefix: config.charts_prefix.clone(),
+        request: request.clone(),
+        inputs: Inputs {
+            posts: fingerprint(&report.posts_file, report.posts_exported_at),
+            authors: fingerprint(&report.authors_file, None),
+        },
+        selected: report.authors.active,
+        to_draw: to_draw_count,
+        shards,
+        lease,
+        report,
+    };
+    put_json(work, PLAN_KEY, &plan).await?;
+    info!(run_id = %plan.run_id, shards = plan.shards.len(), to_draw = plan.to_draw,
+          skipped = plan.report.authors.skipped, work = %work.describe(PLAN_KEY),
+          ms = ms(started.elapsed()), "plan written");
+    Ok(plan)
+}
+
+/// Writes the authors to draw in shards of at most `per_shard`, in selection
+/// order, so shard order is the run's order. The authors are taken from the
+/// selection as each shard's upload starts, and freed once written, so at most
+/// `concurrency` shards are in memory.
+async fn write_shards(
+    work: &dyn Store,
+    to_draw: impl Iterator<Item = ToDraw>,
+    per_shard: usize,
+    concurrency: usize,
+) -> Result<Vec<ShardRef>, RunError> {
+    let mut authors = to_draw;
+    let mut next = 0usize;
+    let shards = std::iter::from_fn(|| {
+        let chunk: Vec<ToDraw> = authors.by_ref().take(per_shard.max(1)).collect();
+        next += 1;
+        (!chunk.is_empty()).then(|| (format!("{:05}", next - 1), chunk))
+    });
+    let written: Vec<Result<ShardRef, RunError>> = futures::stream::iter(shards)
+        .map(|(id, chunk)| async move {
+            let key = shard_key(&id);
+            let authors = chunk.len();
+            let mut body = Vec::new();
+            for author in chunk {
+                let line = ShardAuthor::from_counts(author.id, author.counts);
+                serde_json::to_writer(&mut body, &line)
+                    .map_err(|e| work_error(work, &key, e.to_string()))?;
+                body.push(b'\n');
+            }
+            put_work(work, &key, body, "application/x-ndjson").await?;
+            Ok(ShardRef { shard: id, authors })
+        })
+        .buffer_unordered(concurrency.max(1))
+        .collect()
+        .await;
+    let mut refs = written.into_iter().collect::<Result<Vec<_>, RunError>>()?;
+    refs.sort_by(|a, b| (a.shard.len(), &a.shard).cmp(&(b.shard.len(), &b.shard)));
+    Ok(refs)
+}

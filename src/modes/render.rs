@@ -1,0 +1,88 @@
+//! The render step: draws and publishes one shard's charts exactly as a run
+//! would, after checking that the destination has not moved on since the
+//! plan. A render holds one shard in memory.
+
+use std::time::Instant;
+
+use tracing::info;
+
+use crate::error::RunError;
+use crate::gallery::ChartCard;
+use crate::modes::work::{
+    Plan, ShardReport, ShardSummary, done_key, put_json, read_plan, read_shard, shard_of,
+};
+use crate::pipeline::{Pipeline, ms};
+use crate::report::ChartOutcome;
+use crate::stages::guards::{check_as_of, check_shrink, read_previous_run};
+use crate::stages::publish::draw_and_publish;
+use crate::store::Store;
+
+/// The destination may have moved on since the plan: never publish over a
+/// newer run, nor from an export that shrank against it.
+async fn check_destination(pipeline: &Pipeline, plan: &Plan) -> Result<(), RunError> {
+    pipeline.dest.check().await.map_err(RunError::Destination)?;
+    let previous = read_previous_run(pipeline).await;
+    let counted = plan.report.posts.counted;
+    check_as_of(&plan.request, previous.as_ref())
+        .and_then(|()| check_shrink(pipeline.config.max_shrink, counted, previous.as_ref()))
+        .map_err(|guard| RunError::Guard(guard, Box::new(plan.report.clone())))
+}
+
+/// Draws and publishes one shard's charts exactly as a run would, and writes
+/// the shard's outcomes to `done/<id>.json`. Fails (after writing them) when a
+/// chart failed or was left undone, so the caller retries the shard.
+pub async fn render(
+    pipeline: &Pipeline,
+    work: &dyn Store,
+    shard: &str,
+    deadline: Option<Instant>,
+) -> Result<ShardSummary, RunError> {
+    let started = Instant::now();
+    let plan = read_plan(pipeline, work).await?;
+    let shard_ref = shard_of(&plan, work, shard)?.clone();
+    if !plan.request.dry_run {
+        check_destination(pipeline, &plan).await?;
+    }
+    let to_draw = read_shard(work, &plan, &shard_ref).await?;
+    let cards: Vec<ChartCard> = to_draw.iter().map(ChartCard::from).collect();
+    info!(run_id = %plan.run_id, shard, authors = to_draw.len(), "render started");
+    // Without a listing, each chart is checked against the destination (a HEAD)
+    // before it is put: a shard cannot afford to list every chart.
+    let charts = draw_and_publish(pipeline, &plan.request, to_draw, deadline, None).await;
+    let count = |f: fn(&ChartOutcome) -> bool| charts.iter().filter(|c| f(&c.outcome)).count();
+    let summary = ShardSummary {
+        run_id: plan.run_id.clone(),
+        shard: shard.to_string(),
+        authors: charts.len(),
+        published: count(|o| matches!(o, ChartOutcome::Published { .. })),
+        unchanged: count(|o| matches!(o, ChartOutcome::Unchanged { .. })),
+        failed: count(|o| matches!(o, ChartOutcome::Failed(_))),
+        undone: count(|o| matches!(o, ChartOutcome::Undone)),
+        draw_and_publish_ms: ms(started.elapsed()),
+    };
+    let report = ShardReport {
+        summary,
+        s3_retries: pipeline.dest.retries() + work.retries(),
+        charts,
+        cards,
+    };
+    put_json(work, &done_key(shard), &report).await?;
+    let summary = report.summary;
+    info!(
+        shard,
+        published = summary.published,
+        unchanged = summary.unchanged,
+        failed = summary.failed,
+        undone = summary.undone,
+        ms = summary.draw_and_publish_ms,
+        "render finished"
+    );
+    if summary.failed > 0 || summary.undone > 0 {
+        return Err(RunError::Shard {
+            shard: shard.to_string(),
+            failed: summary.failed,
+            undone: summary.undone,
+        });
+    }
+    Ok(summary)
+}

@@ -1,0 +1,86 @@
+//! One whole run: the lease, then read and judge, select, draw and publish,
+//! prune, and the end, in one invocation. Nothing is published until both
+//! files were read whole and judged sound, and the deadline covers every
+//! stage: work still in flight when it comes is abandoned and reported as
+//! undone, leaving the margin for the report.
+
+use std::time::Instant;
+
+use chrono::Utc;
+
+use crate::error::RunError;
+use crate::gallery::ChartCard;
+use crate::modes::read_judged;
+use crate::pipeline::{Invocation, Pipeline, ms, take_lease};
+use crate::report::RunReport;
+use crate::request::RunPlan;
+use crate::stages::end::end_published;
+use crate::stages::prune::{list_charts, prune};
+use crate::stages::publish::{draw_and_publish, record_charts};
+use crate::stages::select::{select, selected};
+use crate::tally::MonthlyCounts;
+
+/// Runs one request end to end, holding the destination's lease while it does
+/// (a dry run writes nothing and takes none).
+pub async fn run(
+    pipeline: &Pipeline,
+    plan: &RunPlan,
+    invocation: &Invocation,
+) -> Result<RunReport, RunError> {
+    if plan.dry_run {
+        return run_stages(pipeline, plan, invocation.deadline).await;
+    }
+    let held = take_lease(pipeline, &invocation.id, plan.as_of, invocation.lease_until).await?;
+    let result = run_stages(pipeline, plan, invocation.deadline).await;
+    held.release(pipeline.dest.as_ref(), Utc::now()).await;
+    result
+}
+
+/// The stages in order. `deadline`, when given, is the instant by which all
+/// work stops.
+async fn run_stages(
+    pipeline: &Pipeline,
+    plan: &RunPlan,
+    deadline: Option<Instant>,
+) -> Result<RunReport, RunError> {
+    let judged = read_judged(pipeline, plan, deadline).await?;
+    let (started, started_at) = (judged.started, judged.started_at);
+    let (mut report, tally) = (judged.report, judged.tally);
+    let t = Instant::now();
+    let to_draw: Vec<MonthlyCounts> = select(&tally, plan, &mut report)
+        .map(|d| d.counts)
+        .collect();
+    selected(&mut report, to_draw.len(), t.elapsed());
+
+    // One listing tells which charts exist already (new ones are put without a
+    // metadata request first) and which belong to authors who are gone.
+    let existing = list_charts(pipeline).await;
+
+    let t = Instant::now();
+    let mut cards: Vec<ChartCard> = to_draw.iter().map(ChartCard::from).collect();
+    let charts = draw_and_publish(pipeline, plan, to_draw, deadline, existing.as_ref()).await;
+    record_charts(&mut report, charts, &mut cards, t.elapsed());
+
+    let drawable = tally.drawable_slugs();
+    let prune_guard = prune(
+        pipeline,
+        plan,
+        &drawable,
+        existing.as_ref(),
+        deadline,
+        &mut report,
+    )
+    .await;
+    report.s3_retries = pipeline.source.retries() + pipeline.dest.retries();
+    report.stages.total_ms = ms(started.elapsed());
+    end_published(
+        pipeline,
+        plan,
+        report,
+        &cards,
+        prune_guard,
+        started_at,
+        deadline,
+    )
+    .await
+}

@@ -1,0 +1,106 @@
+//! What every mode works with: the [`Pipeline`] (configuration and the two
+//! stores), the [`Invocation`] (who runs, until when), the destination's
+//! lease, and the deadline helper [`within`].
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+
+use crate::config::Config;
+use crate::error::RunError;
+use crate::lease::{self, Lease, LeaseRecord};
+use crate::store::s3::S3Options;
+use crate::store::{Store, open_store};
+
+/// What a run needs: configuration and the two stores.
+#[derive(Debug, Clone)]
+pub struct Pipeline {
+    pub config: Config,
+    pub source: Arc<dyn Store>,
+    pub dest: Arc<dyn Store>,
+}
+
+impl Pipeline {
+    /// Opens the stores the configuration names.
+    pub async fn connect(config: Config) -> Self {
+        let source_s3 = S3Options {
+            region: config.source_region.clone(),
+            ..config.s3.clone()
+        };
+        let source = open_store(&config.source, &source_s3).await;
+        let dest = open_store(&config.dest, &config.s3).await;
+        Pipeline {
+            config,
+            source,
+            dest,
+        }
+    }
+}
+
+/// Who runs a request, and until when.
+#[derive(Debug, Clone)]
+pub struct Invocation {
+    /// Names the run in the lease and the logs (Lambda's request id).
+    pub id: String,
+    /// The instant by which all work stops (the caller has kept its margin for
+    /// the report); `None`: no deadline.
+    pub deadline: Option<Instant>,
+    /// When the run's lease frees itself: the end of the invocation.
+    pub lease_until: DateTime<Utc>,
+}
+
+impl Invocation {
+    /// A command-line run: no deadline, a lease of [`CLI_LEASE`].
+    pub fn cli() -> Self {
+        let now = Utc::now();
+        Invocation {
+            id: format!(
+                "cli-{}-{}",
+                std::process::id(),
+                now.format("%Y%m%dT%H%M%S%.3fZ")
+            ),
+            deadline: None,
+            lease_until: now + CLI_LEASE,
+        }
+    }
+}
+
+/// How long a command-line run's lease lasts: the function's timeout.
+pub(crate) const CLI_LEASE: chrono::Duration = chrono::Duration::minutes(15);
+
+/// Checks the destination (a missing one is one clear error, before any work)
+/// and takes its lease for `run_id` until `until`.
+pub(crate) async fn take_lease(
+    pipeline: &Pipeline,
+    run_id: &str,
+    as_of: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> Result<Lease, RunError> {
+    pipeline.dest.check().await.map_err(RunError::Destination)?;
+    let key = format!("{}{}", pipeline.config.reports_prefix, lease::LEASE_NAME);
+    let record = LeaseRecord {
+        run_id: run_id.to_string(),
+        as_of,
+        acquired_at: Utc::now(),
+        expires_at: until,
+        released: false,
+    };
+    lease::acquire(pipeline.dest.as_ref(), &key, record)
+        .await
+        .map_err(RunError::Lease)
+}
+
+/// Runs `work` until `deadline`; `None` when the deadline came first.
+pub(crate) async fn within<F: Future>(deadline: Option<Instant>, work: F) -> Option<F::Output> {
+    match deadline {
+        None => Some(work.await),
+        Some(d) => tokio::time::timeout_at(tokio::time::Instant::from_std(d), work)
+            .await
+            .ok(),
+    }
+}
+
+pub(crate) fn ms(d: Duration) -> u64 {
+    d.as_millis() as u64
+}

@@ -1,0 +1,177 @@
+//! Stage 6, the end: the report must reconcile, its outcome is decided, and
+//! it is written (`reports/run-*.json`, `reports/latest.json` for a run that
+//! published) with the review page. A run stopped before publishing ends
+//! here too, keeping `latest.json`.
+
+use std::time::Instant;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use tracing::{info, warn};
+
+use crate::error::{Guard, RunError, reported, with_report};
+use crate::gallery::{ChartCard, render_gallery};
+use crate::pipeline::{Pipeline, ms, within};
+use crate::publish;
+use crate::report::RunReport;
+use crate::request::RunPlan;
+use crate::store::{Location, ObjectHeaders, StoreError};
+
+/// Ends a run that published (one run, or a scaled-out run's finish): the
+/// report must reconcile; its outcome (the prune guard, failed charts, undone
+/// authors) goes into it; a run that is not dry writes it and the review page;
+/// an error carries the report as written.
+pub(crate) async fn end_published(
+    pipeline: &Pipeline,
+    plan: &RunPlan,
+    mut report: RunReport,
+    cards: &[ChartCard],
+    prune_guard: Option<Guard>,
+    started_at: DateTime<Utc>,
+    deadline: Option<Instant>,
+) -> Result<RunReport, RunError> {
+    if !report.reconciles() {
+        return Err(RunError::Internal(format!(
+            "the report does not reconcile: {}",
+            report.summary()
+        )));
+    }
+    let error = run_outcome(prune_guard, &mut report);
+    if !plan.dry_run {
+        let written = publish_report(pipeline, &mut report, cards, started_at, deadline);
+        if let Err(e) = written.await {
+            return Err(RunError::Report(e, Box::new(report)));
+        }
+    }
+    info!(summary = %report.summary(), "run finished");
+    match error {
+        Some(e) => Err(with_report(e, report)),
+        None => Ok(report),
+    }
+}
+
+/// How a run that published ends: the prune guard, failed charts, undone
+/// authors, in that order of precedence; the report carries the error too.
+fn run_outcome(prune_guard: Option<Guard>, report: &mut RunReport) -> Option<RunError> {
+    let error = if let Some(guard) = prune_guard {
+        RunError::Guard(guard, Box::default())
+    } else if !report.failed.is_empty() {
+        RunError::Publish(Box::default())
+    } else if !report.undone.is_empty() {
+        RunError::Deadline(Box::default())
+    } else {
+        return None;
+    };
+    // The messages of Publish and Deadline count from the report: fill it first.
+    let error = with_report(error, report.clone());
+    report.error = Some(reported(&error));
+    Some(error)
+}
+
+/// Writes the report (and the review page) of a run that published, within
+/// half the deadline margin: the function must answer before Lambda's hard stop
+/// even when the destination stalls.
+async fn publish_report(
+    pipeline: &Pipeline,
+    report: &mut RunReport,
+    cards: &[ChartCard],
+    started_at: DateTime<Utc>,
+    deadline: Option<Instant>,
+) -> Result<(), StoreError> {
+    let config = &pipeline.config;
+    let report_deadline = deadline.map(|d| d + config.deadline_margin / 2);
+    let write = async {
+        match write_report(pipeline, report, started_at, Latest::Replace).await {
+            Ok(()) if config.gallery => write_gallery(pipeline, report, cards).await,
+            other => other,
+        }
+    };
+    within(report_deadline, write).await.unwrap_or_else(|| {
+        Err(StoreError::Failed {
+            location: pipeline.dest.describe(&config.reports_prefix),
+            message: "writing the report did not finish within half the deadline margin".into(),
+        })
+    })
+}
+
+/// Ends a run stopped before it published (a guard, or the deadline while
+/// reading): the report, with the error in it, goes to `reports/run-<time>.json`
+/// (not `latest.json`, which stays the last published run).
+pub(crate) async fn end_unpublished(
+    pipeline: &Pipeline,
+    mut report: RunReport,
+    started_at: DateTime<Utc>,
+    started: Instant,
+    error: RunError,
+) -> RunError {
+    warn!(error_type = error.error_type(), "{error}");
+    report.stages.total_ms = ms(started.elapsed());
+    report.error = Some(reported(&error));
+    if !report.dry_run
+        && let Err(e) = write_report(pipeline, &mut report, started_at, Latest::Keep).await
+    {
+        warn!(error = %e, "writing the report of the stopped run failed");
+    }
+    with_report(error, report)
+}
+
+/// Whether a run updates `reports/latest.json`, the record of the last
+/// published run that the next run is checked against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Latest {
+    Replace,
+    Keep,
+}
+
+/// Writes `reports/run-<started>.json` and, for a run that published,
+/// `reports/latest.json`.
+async fn write_report(
+    pipeline: &Pipeline,
+    report: &mut RunReport,
+    started_at: DateTime<Utc>,
+    latest: Latest,
+) -> Result<(), StoreError> {
+    let prefix = &pipeline.config.reports_prefix;
+    let stamp = started_at
+        .to_rfc3339_opts(SecondsFormat::Millis, true)
+        .replace(':', "-");
+    let key = format!("{prefix}run-{stamp}.json");
+    report.report_location = Some(pipeline.dest.describe(&key));
+    let body = serde_json::to_vec_pretty(&report).map_err(|e| StoreError::Failed {
+        location: key.clone(),
+        message: e.to_string(),
+    })?;
+    let headers = ObjectHeaders::no_store(publish::JSON);
+    pipeline.dest.put(&key, body.clone(), &headers).await?;
+    if latest == Latest::Replace {
+        pipeline
+            .dest
+            .put(&format!("{prefix}latest.json"), body, &headers)
+            .await?;
+    }
+    info!(location = %pipeline.dest.describe(&key), "run report written");
+    Ok(())
+}
+
+/// Writes the review page: beside the charts for a local destination, under the
+/// private reports prefix for S3 (the charts prefix is served publicly).
+async fn write_gallery(
+    pipeline: &Pipeline,
+    report: &RunReport,
+    cards: &[ChartCard],
+) -> Result<(), StoreError> {
+    let config = &pipeline.config;
+    let (key, href) = if matches!(config.dest, Location::S3 { .. }) {
+        let up = "../".repeat(config.reports_prefix.matches('/').count());
+        (
+            format!("{}index.html", config.reports_prefix),
+            format!("{up}{}", config.charts_prefix),
+        )
+    } else {
+        (format!("{}index.html", config.charts_prefix), String::new())
+    };
+    let html = render_gallery(report, cards, &href);
+    let headers = ObjectHeaders::no_store("text/html; charset=utf-8");
+    pipeline.dest.put(&key, html.into_bytes(), &headers).await?;
+    info!(location = %pipeline.dest.describe(&key), charts = cards.len(), "gallery written");
+    Ok(())
+}

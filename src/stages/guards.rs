@@ -1,0 +1,222 @@
+//! Stage 2, the guards: every check of the request and the inputs against the
+//! last published run (`reports/latest.json`) and the configured limits. Each
+//! is a plain function of what was read; a failed one is a [`Guard`] (or, for
+//! a broken file, a [`RunError`]) and nothing is published.
+
+use chrono::{DateTime, Utc};
+use tracing::warn;
+
+use crate::config::Config;
+use crate::error::{Guard, RunError};
+use crate::pipeline::Pipeline;
+use crate::records::LineStats;
+use crate::report::{FileReport, PreviousRun};
+use crate::request::RunPlan;
+use crate::tally::Tally;
+
+/// The last published run, from `reports/latest.json`. A report that cannot be
+/// read is logged and treated as absent (the guards that need it then pass).
+pub(crate) async fn read_previous_run(pipeline: &Pipeline) -> Option<PreviousRun> {
+    let key = format!("{}latest.json", pipeline.config.reports_prefix);
+    match pipeline.dest.get(&key).await {
+        Ok(None) => None,
+        Ok(Some(bytes)) => {
+            let previous = PreviousRun::from_report_json(&bytes);
+            if previous.is_none() {
+                warn!(location = %pipeline.dest.describe(&key), "the last run report has no as_of or posts.counted; the guards that compare against it are skipped");
+            }
+            previous
+        }
+        Err(e) => {
+            warn!(error = %e, "cannot read the last run report; the guards that compare against it are skipped");
+            None
+        }
+    }
+}
+
+/// Runs move forward in time: an `as_of` older than the last published run's
+/// would replace newer charts with older ones. Equal is the scheduler's retry.
+pub(crate) fn check_as_of(plan: &RunPlan, previous: Option<&PreviousRun>) -> Result<(), Guard> {
+    match previous {
+        Some(p) if plan.as_of < p.as_of && !plan.dry_run && !plan.allow_older_as_of => {
+            Err(Guard::AsOfRewind {
+                as_of: plan.as_of,
+                previous: p.as_of,
+            })
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The posts export must have been written within `MAX_EXPORT_AGE_HOURS` of `as_of`.
+pub(crate) fn check_export_age(
+    config: &Config,
+    plan: &RunPlan,
+    location: &str,
+    modified: DateTime<Utc>,
+) -> Result<(), Guard> {
+    match config.max_export_age {
+        Some(age) if modified < plan.as_of - age => Err(Guard::ExportStale {
+            location: location.to_string(),
+            modified,
+            hours: age.num_hours(),
+            as_of: plan.as_of,
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// The posts look like a real export: some records, not far fewer counted than
+/// the last published run, and few posts whose author is missing from the master.
+pub(crate) fn check_posts(
+    config: &Config,
+    posts: &FileReport,
+    tally: &Tally,
+    master_location: &str,
+    previous: Option<&PreviousRun>,
+) -> Result<(), Guard> {
+    if posts.lines.records == 0 {
+        return Err(Guard::InputEmpty {
+            location: posts.location.clone(),
+        });
+    }
+    let orphans = &tally.posts.orphans;
+    let share = orphans.count as f64 / posts.lines.records as f64;
+    if share > config.max_bad_share {
+        return Err(Guard::MasterIncomplete {
+            location: master_location.to_string(),
+            orphans: orphans.count,
+            records: posts.lines.records,
+            share: share * 100.0,
+            limit: config.max_bad_share * 100.0,
+            samples: orphans.sample_lines.clone(),
+        });
+    }
+    check_shrink(config.max_shrink, tally.posts.counted, previous)
+}
+
+/// Counted posts may not drop by more than `max_shrink` against the last
+/// published run; the first run has nothing to compare with.
+pub(crate) fn check_shrink(
+    max_shrink: f64,
+    counted: u64,
+    previous: Option<&PreviousRun>,
+) -> Result<(), Guard> {
+    let Some(previous) = previous.filter(|p| p.posts_counted > 0) else {
+        return Ok(());
+    };
+    let drop = 1.0 - counted as f64 / previous.posts_counted as f64;
+    if drop > max_shrink {
+        return Err(Guard::InputShrunk {
+            counted,
+            previous: previous.posts_counted,
+            drop: drop * 100.0,
+            limit: max_shrink * 100.0,
+        });
+    }
+    Ok(())
+}
+
+/// Fails when more than `limit` of the non-blank lines are bad.
+pub(crate) fn check_share(file: &FileReport, limit: f64) -> Result<(), RunError> {
+    let stats: &LineStats = &file.lines;
+    let bad = stats.bad_total();
+    if stats.lines == 0 || bad == 0 {
+        return Ok(());
+    }
+    let share = bad as f64 / stats.lines as f64;
+    if share > limit {
+        let reasons = stats
+            .bad
+            .iter()
+            .map(|(k, v)| format!("{k} {} (lines {:?})", v.count, v.sample_lines))
+            .collect::<Vec<_>>()
+            .join(", ");
+        return Err(RunError::InputBroken {
+            location: file.location.clone(),
+            bad,
+            lines: stats.lines,
+            share: share * 100.0,
+            limit: limit * 100.0,
+            reasons,
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    fn plan(as_of: &str) -> RunPlan {
+        RunPlan {
+            lookback_days: 7,
+            as_of: t(as_of),
+            authors: None,
+            dry_run: false,
+            allow_older_as_of: false,
+            allow_mass_prune: false,
+        }
+    }
+
+    // REQ-RL-001, REQ-RL-002
+    #[test]
+    fn as_of_may_not_move_back_unless_allowed() {
+        let previous = PreviousRun {
+            as_of: t("2026-11-26T17:45:00Z"),
+            posts_counted: 10,
+        };
+        let cases: &[(&str, &str, bool, bool, bool)] = &[
+            ("later", "2026-11-27T17:45:00Z", false, false, true),
+            ("equal (retry)", "2026-11-26T17:45:00Z", false, false, true),
+            ("older", "2026-11-25T17:45:00Z", false, false, false),
+            ("older, allowed", "2026-11-25T17:45:00Z", true, false, true),
+            ("older, dry run", "2026-11-25T17:45:00Z", false, true, true),
+        ];
+        for (name, as_of, allow, dry, ok) in cases {
+            let mut p = plan(as_of);
+            p.allow_older_as_of = *allow;
+            p.dry_run = *dry;
+            let got = check_as_of(&p, Some(&previous));
+            assert_eq!(got.is_ok(), *ok, "case {name}: {got:?}");
+            if let Err(e) = got {
+                let text = e.to_string();
+                assert!(
+                    text.contains("2026-11-26 17:45:00 UTC"),
+                    "case {name}: {text}"
+                );
+                assert!(text.contains("--allow-older-as-of"), "case {name}: {text}");
+            }
+        }
+        assert!(check_as_of(&plan("2000-01-01T00:00:00Z"), None).is_ok());
+    }
+
+    // REQ-RL-005
+    #[test]
+    fn shrink_is_judged_against_the_last_published_run() {
+        let prev = |n| PreviousRun {
+            as_of: t("2026-11-26T00:00:00Z"),
+            posts_counted: n,
+        };
+        let cases: &[(&str, u64, Option<u64>, bool)] = &[
+            ("first run", 10, None, true),
+            ("grew", 110, Some(100), true),
+            ("dropped 10%", 90, Some(100), true),
+            ("dropped 11%", 89, Some(100), false),
+            ("empty previous", 0, Some(0), true),
+        ];
+        for (name, counted, previous, ok) in cases {
+            let previous = previous.map(prev);
+            let got = check_shrink(0.10, *counted, previous.as_ref());
+            assert_eq!(got.is_ok(), *ok, "case {name}: {got:?}");
+        }
+        let err = check_shrink(0.10, 50, Some(&prev(100))).unwrap_err();
+        assert_eq!(err.error_type(), "InputShrunk");
+        assert!(err.to_string().contains("50 posts counted, 100"), "{err}");
+        assert!(err.to_string().contains("--max-shrink"), "{err}");
+    }
+}

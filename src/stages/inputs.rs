@@ -1,0 +1,265 @@
+//! Stage 1, the inputs: the author master read whole, then the posts export
+//! (one object or its parts) streamed through the tally on a blocking thread
+//! fed by the async decoder, never held. The guards on what was read run as
+//! soon as it is known (a stale export is refused before it is read).
+
+use std::time::Instant;
+
+use chrono::{DateTime, Utc};
+use futures::StreamExt;
+use tracing::{info, warn};
+
+use crate::error::{RunError, Stop, source_error};
+use crate::input::{decode, pipelined_lines};
+use crate::pipeline::{Pipeline, ms};
+use crate::records::{
+    Author, BadReason, Line, LineStats, parse_author, parse_post_line, read_lines,
+};
+use crate::report::{FileReport, RunReport};
+use crate::request::RunPlan;
+use crate::stages::guards::{check_export_age, check_posts, check_share};
+use crate::store::{Store, StoreError};
+use crate::tally::Tally;
+
+/// Reads the author master whole and streams the posts through the tally, then
+/// judges both; the report gets the file statistics and stage times.
+pub(crate) async fn read_inputs(
+    pipeline: &Pipeline,
+    plan: &RunPlan,
+    report: &mut RunReport,
+) -> Result<Tally, Stop> {
+    let config = &pipeline.config;
+    let source = pipeline.source.as_ref();
+
+    // A stale export is refused before it is read.
+    let posts = PostsExport::find(source, &config.posts_key).await?;
+    let exported_at = posts.oldest_part(source).await?;
+    report.posts_exported_at = Some(exported_at);
+    check_export_age(
+        config,
+        plan,
+        &source.describe(&config.posts_key),
+        exported_at,
+    )?;
+
+    let authors = read_authors(pipeline, report).await?;
+    let master_location = report.authors_file.location.clone();
+    let tally = read_posts(pipeline, plan, posts, authors, report).await?;
+    check_share(&report.posts_file, config.max_bad_share)?;
+    check_posts(
+        config,
+        &report.posts_file,
+        &tally,
+        &master_location,
+        report.previous.as_ref(),
+    )?;
+    Ok(tally)
+}
+
+/// The author master, whole (it is small), with its bad lines judged: too
+/// many, or no author at all, stops the run.
+async fn read_authors(pipeline: &Pipeline, report: &mut RunReport) -> Result<Vec<Author>, Stop> {
+    let config = &pipeline.config;
+    let t = Instant::now();
+    let (authors, authors_file) = read_source(
+        pipeline.source.as_ref(),
+        &config.authors_key,
+        Vec::<Author>::new(),
+        |acc, _line, text| {
+            acc.push(parse_author(text.whole()?)?);
+            Ok(())
+        },
+    )
+    .await?;
+    report.stages.read_authors_ms = ms(t.elapsed());
+    warn_bad_lines(&authors_file);
+    check_share(&authors_file, config.max_bad_share)?;
+    if authors.is_empty() {
+        return Err(RunError::NoAuthors {
+            location: authors_file.location,
+        }
+        .into());
+    }
+    info!(
+        authors = authors.len(),
+        bad = authors_file.lines.bad_total(),
+        ms = report.stages.read_authors_ms,
+        "stage read_authors done"
+    );
+    report.authors_file = authors_file;
+    Ok(authors)
+}
+
+/// The posts, streamed through the tally and never held; their counts and
+/// problems go into the report.
+async fn read_posts(
+    pipeline: &Pipeline,
+    plan: &RunPlan,
+    posts: PostsExport,
+    authors: Vec<Author>,
+    report: &mut RunReport,
+) -> Result<Tally, Stop> {
+    let t = Instant::now();
+    let tally = Tally::new(authors, pipeline.config.time_zone, plan.as_of);
+    let (tally, posts_file) = posts.read(pipeline.source.as_ref(), tally).await?;
+    report.stages.read_posts_ms = ms(t.elapsed());
+    let mb = posts_file.lines.bytes as f64 / 1e6;
+    info!(
+        lines = posts_file.lines.lines,
+        records = posts_file.lines.records,
+        bad = posts_file.lines.bad_total(),
+        orphans = tally.posts.orphans.count,
+        unpublished = tally.posts.unpublished,
+        future = tally.posts.future,
+        mb = format!("{mb:.1}"),
+        mb_per_s = format!("{:.0}", mb / t.elapsed().as_secs_f64().max(1e-6)),
+        ms = report.stages.read_posts_ms,
+        "stage read_posts done"
+    );
+    warn_bad_lines(&posts_file);
+    if tally.posts.orphans.count > 0 {
+        warn!(count = tally.posts.orphans.count, sample_lines = ?tally.posts.orphans.sample_lines,
+              "posts whose author_id is not in the author master (orphans)");
+    }
+    report.posts = tally.posts.clone();
+    report.master_problems = tally.master_problems();
+    report.posts_file = posts_file;
+    Ok(tally)
+}
+
+/// The posts export: one object, or every object under a prefix (a key ending
+/// in `/`), each a part of the export.
+enum PostsExport {
+    One(String),
+    Parts { prefix: String, keys: Vec<String> },
+}
+
+impl PostsExport {
+    async fn find(source: &dyn Store, key: &str) -> Result<Self, RunError> {
+        if !key.ends_with('/') {
+            return Ok(PostsExport::One(key.to_string()));
+        }
+        let mut keys: Vec<String> = source
+            .list(key)
+            .await
+            .map_err(source_error)?
+            .into_iter()
+            .filter(|k| !k.ends_with('/'))
+            .collect();
+        if keys.is_empty() {
+            return Err(RunError::SourceMissing(StoreError::NotFound {
+                location: format!("{} (no part under this prefix)", source.describe(key)),
+            }));
+        }
+        keys.sort();
+        Ok(PostsExport::Parts {
+            prefix: key.to_string(),
+            keys,
+        })
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        match self {
+            PostsExport::One(key) => vec![key.as_str()],
+            PostsExport::Parts { keys, .. } => keys.iter().map(String::as_str).collect(),
+        }
+    }
+
+    /// When the export was written: its oldest part's time, so one part the
+    /// exporter stopped refreshing makes the whole export stale.
+    async fn oldest_part(&self, source: &dyn Store) -> Result<DateTime<Utc>, RunError> {
+        let times: Vec<Result<DateTime<Utc>, StoreError>> = futures::stream::iter(self.keys())
+            .map(|key| source.last_modified(key))
+            .buffer_unordered(16)
+            .collect()
+            .await;
+        let mut oldest: Option<DateTime<Utc>> = None;
+        for time in times {
+            let time = time.map_err(source_error)?;
+            oldest = Some(oldest.map_or(time, |o| o.min(time)));
+        }
+        oldest.ok_or_else(|| RunError::Internal("an export without objects".into()))
+    }
+
+    /// Streams every part through a tally of its own, as many parts at a time
+    /// as there are cores (each decodes on its own thread), and merges them.
+    async fn read(
+        &self,
+        source: &dyn Store,
+        tally: Tally,
+    ) -> Result<(Tally, FileReport), RunError> {
+        let fold = |tally: &mut Tally, line: u64, text: Line<'_>| {
+            tally.add(line, &parse_post_line(text)?);
+            Ok(())
+        };
+        let (prefix, keys) = match self {
+            PostsExport::One(key) => return read_source(source, key, tally, fold).await,
+            PostsExport::Parts { prefix, keys } => (prefix, keys),
+        };
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let parts: Vec<Result<(Tally, FileReport), RunError>> = futures::stream::iter(keys)
+            .map(|key| read_source(source, key, tally.clone(), fold))
+            .buffer_unordered(cores)
+            .collect()
+            .await;
+        let mut merged = tally;
+        let mut lines = LineStats::default();
+        for part in parts {
+            let (part_tally, file) = part?;
+            merged.merge(part_tally);
+            lines.merge(file.lines);
+        }
+        info!(parts = keys.len(), prefix = %source.describe(prefix), "read the export in parts");
+        Ok((
+            merged,
+            FileReport {
+                location: format!("{} ({} parts)", source.describe(prefix), keys.len()),
+                lines,
+            },
+        ))
+    }
+}
+
+/// Streams one source object on a blocking thread, handing each line to `fold`,
+/// which parses it into the accumulator `acc` (given back at the end).
+async fn read_source<A, F>(
+    store: &dyn Store,
+    key: &str,
+    mut acc: A,
+    mut fold: F,
+) -> Result<(A, FileReport), RunError>
+where
+    A: Send + 'static,
+    F: FnMut(&mut A, u64, Line<'_>) -> Result<(), BadReason> + Send + 'static,
+{
+    let location = store.describe(key);
+    let body = store.open(key).await.map_err(source_error)?;
+    let io_error = |source: std::io::Error| {
+        RunError::SourceUnreadable(StoreError::Io {
+            location: location.clone(),
+            source,
+        })
+    };
+    let decoded = decode(body).await.map_err(io_error)?;
+    let lines = pipelined_lines(decoded);
+    let (acc, stats) = tokio::task::spawn_blocking(move || {
+        let stats = read_lines(lines, |line, text| fold(&mut acc, line, text))?;
+        Ok::<_, std::io::Error>((acc, stats))
+    })
+    .await
+    .map_err(|e| RunError::Internal(format!("parser thread: {e}")))?
+    .map_err(io_error)?;
+    Ok((
+        acc,
+        FileReport {
+            location,
+            lines: stats,
+        },
+    ))
+}
+
+fn warn_bad_lines(file: &FileReport) {
+    for (reason, count) in &file.lines.bad {
+        warn!(location = %file.location, reason = %reason, count = count.count, sample_lines = ?count.sample_lines, "skipped bad lines");
+    }
+}

@@ -1,0 +1,23 @@
+//! The stages of a run, one file each, in run order. Each takes the
+//! [`Pipeline`](crate::pipeline::Pipeline) and plain values and returns plain
+//! values; the [modes](crate::modes) only order them.
+//!
+//! 1. [`inputs`]: the author master, then the posts streamed through the tally.
+//! 2. [`guards`]: every check of the request and the inputs against the last
+//!    published run and the limits.
+//! 3. [`select`]: who is drawn.
+//! 4. [`publish`]: draw on every core, put what changed.
+//! 5. [`prune`]: delete the charts of authors who are gone.
+//! 6. [`end`]: the report, `latest.json` and the review page.
+
+pub mod inputs;
+
+pub mod guards;
+
+pub mod select;
+
+pub mod publish;
+
+pub mod prune;
+
+pub mod end;

@@ -1,0 +1,229 @@
+//! Stage 4, draw and publish: each chart drawn on a pool of one thread per
+//! core while uploads run concurrently (bounded by `upload_concurrency`), only
+//! what changed put, and every outcome recorded in the report. The one place
+//! that spells the chart keys.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use tokio::sync::Semaphore;
+use tracing::{info, warn};
+
+use crate::chart::render_chart;
+use crate::draw_pool::DrawPool;
+use crate::gallery::ChartCard;
+use crate::pipeline::{Pipeline, ms, within};
+use crate::publish::{self, Written, put_if_changed};
+use crate::report::{ChartOutcome, ChartResult, RunReport};
+use crate::request::RunPlan;
+use crate::store::ObjectHeaders;
+use crate::tally::MonthlyCounts;
+
+/// Draws every chart on a bounded blocking pool and uploads as they come, with
+/// a steady progress line. Results are sorted by slug. A chart still being
+/// drawn or uploaded when the deadline comes is abandoned as undone.
+pub(crate) async fn draw_and_publish(
+    pipeline: &Pipeline,
+    plan: &RunPlan,
+    to_draw: Vec<MonthlyCounts>,
+    deadline: Option<Instant>,
+    existing: Option<&HashSet<String>>,
+) -> Vec<ChartResult> {
+    let total = to_draw.len();
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let drawing = match DrawPool::new(cores) {
+        Ok(pool) => Drawing {
+            pool,
+            slots: Arc::new(Semaphore::new(cores)),
+            theme: Arc::new(pipeline.config.theme.clone()),
+        },
+        Err(e) => {
+            let why = format!("starting the drawing threads: {e}");
+            return to_draw
+                .into_iter()
+                .map(|c| ChartResult {
+                    slug: c.slug,
+                    outcome: ChartOutcome::Failed(why.clone()),
+                    draw_cpu: Duration::ZERO,
+                })
+                .collect();
+        }
+    };
+    let done = Arc::new(AtomicUsize::new(0));
+    let progress = {
+        let done = done.clone();
+        tokio_util::task::AbortOnDropHandle::new(tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(2));
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                info!(
+                    done = done.load(Ordering::Relaxed),
+                    total, "charts progress"
+                );
+            }
+        }))
+    };
+    let existing = if plan.dry_run { None } else { existing };
+    let in_flight = pipeline.config.upload_concurrency + cores;
+    let mut results: Vec<ChartResult> = futures::stream::iter(to_draw)
+        .map(|counts| {
+            let done = done.clone();
+            let drawing = &drawing;
+            async move {
+                let slug = counts.slug.clone();
+                let work = chart_one(pipeline, plan, counts, drawing, existing);
+                let (outcome, draw_cpu) = within(deadline, work)
+                    .await
+                    .unwrap_or((ChartOutcome::Undone, Duration::ZERO));
+                done.fetch_add(1, Ordering::Relaxed);
+                ChartResult {
+                    slug,
+                    outcome,
+                    draw_cpu,
+                }
+            }
+        })
+        .buffer_unordered(in_flight)
+        .collect()
+        .await;
+    drop(progress);
+    results.sort_by(|a, b| a.slug.cmp(&b.slug));
+    results
+}
+
+/// The drawing threads, the slots that bound the charts waiting for them, and
+/// the theme they draw with.
+struct Drawing {
+    pool: DrawPool,
+    slots: Arc<Semaphore>,
+    theme: Arc<crate::chart::Theme>,
+}
+
+async fn chart_one(
+    pipeline: &Pipeline,
+    plan: &RunPlan,
+    counts: MonthlyCounts,
+    drawing: &Drawing,
+    existing: Option<&HashSet<String>>,
+) -> (ChartOutcome, Duration) {
+    let Ok(permit) = drawing.slots.clone().acquire_owned().await else {
+        return (
+            ChartOutcome::Failed("drawing pool closed".into()),
+            Duration::ZERO,
+        );
+    };
+    let theme = drawing.theme.clone();
+    let drawn = drawing
+        .pool
+        .run(move || {
+            let t = Instant::now();
+            let png = render_chart(&counts, &theme);
+            let json = serde_json::to_vec_pretty(&counts);
+            drop(permit);
+            (counts.slug, png, json, t.elapsed())
+        })
+        .await;
+    let (slug, png, json, cpu) = match drawn {
+        Ok(parts) => parts,
+        Err(e) => {
+            return (
+                ChartOutcome::Failed(format!("drawing: {e}")),
+                Duration::ZERO,
+            );
+        }
+    };
+    let png = match png {
+        Ok(png) => png,
+        Err(e) => return (ChartOutcome::Failed(e.to_string()), cpu),
+    };
+    let json = match json {
+        Ok(json) => json,
+        Err(e) => return (ChartOutcome::Failed(format!("chart data: {e}")), cpu),
+    };
+    let png_bytes = png.len() as u64;
+    if plan.dry_run {
+        return (ChartOutcome::NotPublished { png_bytes }, cpu);
+    }
+    let config = &pipeline.config;
+    let headers = |content_type| ObjectHeaders {
+        content_type,
+        cache_control: Some(config.cache_control.clone()),
+    };
+    let store = pipeline.dest.as_ref();
+    let png_key = format!("{}{slug}.png", config.charts_prefix);
+    let json_key = format!("{}{slug}.json", config.charts_prefix);
+    let (png_headers, json_headers) = (headers(publish::PNG), headers(publish::JSON));
+    let exists = |key: &str| existing.is_none_or(|keys| keys.contains(key));
+    let (a, b) = tokio::join!(
+        put_if_changed(store, &png_key, png, &png_headers, exists(&png_key)),
+        put_if_changed(store, &json_key, json, &json_headers, exists(&json_key)),
+    );
+    let outcome = match (a, b) {
+        (Err(e), _) | (_, Err(e)) => ChartOutcome::Failed(e.to_string()),
+        (Ok(Written::Unchanged), Ok(Written::Unchanged)) => ChartOutcome::Unchanged { png_bytes },
+        (Ok(x), Ok(y)) => {
+            let puts: Vec<u64> = [x, y]
+                .iter()
+                .filter_map(|w| match w {
+                    Written::Put(n) => Some(*n),
+                    Written::Unchanged => None,
+                })
+                .collect();
+            ChartOutcome::Published {
+                bytes: puts.iter().sum(),
+                objects: puts.len(),
+                png_bytes,
+            }
+        }
+    };
+    (outcome, cpu)
+}
+
+/// Accounts for every drawn (or abandoned) chart in the report, and keeps the
+/// review page's cards to the charts that are in the destination.
+pub(crate) fn record_charts(
+    report: &mut RunReport,
+    charts: Vec<ChartResult>,
+    cards: &mut Vec<ChartCard>,
+    took: Duration,
+) {
+    let shown: HashSet<&str> = charts
+        .iter()
+        .filter(|c| {
+            matches!(
+                c.outcome,
+                ChartOutcome::Published { .. } | ChartOutcome::Unchanged { .. }
+            )
+        })
+        .map(|c| c.slug.as_str())
+        .collect();
+    cards.retain(|c| shown.contains(c.slug.as_str()));
+    let (mut png_bytes, mut drawn, mut draw_cpu) = (0u64, 0u64, Duration::ZERO);
+    for chart in charts {
+        draw_cpu += chart.draw_cpu;
+        if let ChartOutcome::Failed(error) = &chart.outcome {
+            warn!(slug = %chart.slug, error = %error, "chart failed");
+        }
+        if let Some(png) = report.record(chart) {
+            png_bytes += png;
+            drawn += 1;
+        }
+    }
+    report.mean_png_bytes = png_bytes.checked_div(drawn).unwrap_or(0);
+    report.stages.draw_and_publish_ms = ms(took);
+    report.stages.draw_cpu_ms = ms(draw_cpu);
+    info!(
+        published = report.authors.published,
+        unchanged = report.authors.unchanged,
+        failed = report.authors.failed,
+        undone = report.authors.undone,
+        ms = report.stages.draw_and_publish_ms,
+        draw_cpu_ms = report.stages.draw_cpu_ms,
+        mean_png_bytes = report.mean_png_bytes,
+        "stage draw_and_publish done"
+    );
+}
