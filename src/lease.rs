@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tracing::{info, warn};
 
-use crate::publish;
+use crate::store::changed;
 use crate::store::{ObjectHeaders, Precondition, Store, StoreError};
 
 /// The lease object's name under the reports prefix.
@@ -67,7 +67,7 @@ pub enum LeaseError {
 }
 
 fn headers() -> ObjectHeaders {
-    ObjectHeaders::no_store(publish::JSON)
+    ObjectHeaders::no_store(changed::JSON)
 }
 
 fn body(record: &LeaseRecord) -> Vec<u8> {

@@ -4,7 +4,7 @@
 //! paragraph so rustfmt keeps that order: a request and a configuration come
 //! in, the two export files are streamed out of a [`store`], decoded by
 //! [`input`], parsed line by line by [`records`], joined and counted by
-//! [`tally`], drawn by [`chart`] on a [`draw_pool`], written back by [`publish`]
+//! [`tally`], drawn by [`chart`] on a [`draw_pool`], written back by [`stages::publish`] (putting only what changed)
 //! and accounted for in [`report`] (and, for review, a [`gallery`] page). The
 //! [`stages`] of a run are one file each; the [`modes`] order them (one whole
 //! run, or plan, render and finish); [`cli`] and [`lambda`] are the two faces that call
@@ -35,9 +35,6 @@ pub mod chart;
 
 // The drawing threads, one per core.
 pub(crate) mod draw_pool;
-
-// Put only what changed.
-pub mod publish;
 
 // The run report, which reconciles by construction.
 pub mod report;

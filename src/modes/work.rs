@@ -18,9 +18,9 @@ use crate::error::RunError;
 use crate::gallery::ChartCard;
 use crate::lease::Lease;
 use crate::pipeline::Pipeline;
-use crate::publish;
 use crate::report::{ChartResult, RunReport};
 use crate::request::RunPlan;
+use crate::store::changed;
 use crate::store::{Location, ObjectHeaders, Store};
 use crate::tally::{Month, MonthCount, MonthlyCounts};
 
@@ -223,7 +223,7 @@ pub(crate) async fn put_json<T: Serialize>(
     value: &T,
 ) -> Result<(), RunError> {
     let body = serde_json::to_vec(value).map_err(|e| work_error(work, key, e.to_string()))?;
-    put_work(work, key, body, publish::JSON).await
+    put_work(work, key, body, changed::JSON).await
 }
 
 pub(crate) async fn get_json<T: for<'de> Deserialize<'de>>(

@@ -11,9 +11,9 @@ use tracing::{info, warn};
 use crate::error::{Guard, RunError, reported, with_report};
 use crate::gallery::{ChartCard, render_gallery};
 use crate::pipeline::{Pipeline, ms, within};
-use crate::publish;
 use crate::report::RunReport;
 use crate::request::RunPlan;
+use crate::store::changed;
 use crate::store::{Location, ObjectHeaders, StoreError};
 
 /// Ends a run that published (one run, or a scaled-out run's finish): the
@@ -140,7 +140,7 @@ async fn write_report(
         location: key.clone(),
         message: e.to_string(),
     })?;
-    let headers = ObjectHeaders::no_store(publish::JSON);
+    let headers = ObjectHeaders::no_store(changed::JSON);
     pipeline.dest.put(&key, body.clone(), &headers).await?;
     if latest == Latest::Replace {
         pipeline

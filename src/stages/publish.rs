@@ -16,10 +16,10 @@ use crate::chart::render_chart;
 use crate::draw_pool::DrawPool;
 use crate::gallery::ChartCard;
 use crate::pipeline::{Pipeline, ms, within};
-use crate::publish::{self, Written, put_if_changed};
 use crate::report::{ChartOutcome, ChartResult, RunReport};
 use crate::request::RunPlan;
 use crate::store::ObjectHeaders;
+use crate::store::changed::{self, Written, put_if_changed};
 use crate::tally::MonthlyCounts;
 
 /// Draws every chart on a bounded blocking pool and uploads as they come, with
@@ -156,7 +156,7 @@ async fn chart_one(
     let store = pipeline.dest.as_ref();
     let png_key = format!("{}{slug}.png", config.charts_prefix);
     let json_key = format!("{}{slug}.json", config.charts_prefix);
-    let (png_headers, json_headers) = (headers(publish::PNG), headers(publish::JSON));
+    let (png_headers, json_headers) = (headers(changed::PNG), headers(changed::JSON));
     let exists = |key: &str| existing.is_none_or(|keys| keys.contains(key));
     let (a, b) = tokio::join!(
         put_if_changed(store, &png_key, png, &png_headers, exists(&png_key)),

@@ -4,6 +4,7 @@
 //! `aws-sdk-s3`, and [`local::LocalStore`], a directory on disk (the embedded
 //! default). A [`Location`] names either, as `s3://bucket[/prefix]` or a path.
 
+pub(crate) mod changed;
 pub mod local;
 pub mod s3;
 
