@@ -225,21 +225,22 @@ pub(crate) fn reported(error: &RunError) -> ReportedError {
     }
 }
 
-/// What stops a stage: a run error, or a guard (after which the run still
-/// writes its report).
+/// What stops a stage: a failure (the run ends with the error alone), or a
+/// refusal (a guard, or the deadline while reading), after which the run
+/// still writes its report.
 pub(crate) enum Stop<G = Guard> {
-    Run(RunError),
-    Guard(G),
+    Failed(RunError),
+    Refused(G),
 }
 
 impl<G> From<RunError> for Stop<G> {
     fn from(e: RunError) -> Self {
-        Stop::Run(e)
+        Stop::Failed(e)
     }
 }
 
 impl From<Guard> for Stop {
     fn from(g: Guard) -> Self {
-        Stop::Guard(g)
+        Stop::Refused(g)
     }
 }

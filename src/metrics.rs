@@ -11,7 +11,7 @@
 use serde_json::{Map, Value, json};
 
 use crate::report::RunReport;
-use crate::request::RunPlan;
+use crate::request::RunSpec;
 
 pub(crate) const NAMESPACE: &str = "AuthorStats";
 
@@ -28,7 +28,7 @@ pub enum Window {
 }
 
 impl Window {
-    pub fn of(plan: Option<&RunPlan>) -> Self {
+    pub fn of(plan: Option<&RunSpec>) -> Self {
         match plan {
             None => Window::Manual,
             Some(p) => Window::classify(p.lookback_days, p.authors.is_some()),
@@ -142,7 +142,7 @@ mod tests {
     use super::*;
     use crate::request::RunRequest;
 
-    fn plan(json: &str) -> RunPlan {
+    fn plan(json: &str) -> RunSpec {
         RunRequest::from_json(json)
             .unwrap()
             .resolve(chrono::Utc::now())

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::records::LineStats;
-use crate::tally::{MasterProblem, Unattributed};
+use crate::tally::{MasterProblem, PostCounts};
 
 /// What one file contributed.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -38,7 +38,7 @@ pub struct FailedAuthor {
 /// Counts of what happened to the selected authors.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuthorCounts {
-    /// Selected by the window (or named in the request).
+    /// Resolved by the window (or named in the request).
     pub active: usize,
     /// At least one of the chart and its data was written.
     pub published: usize,
@@ -81,7 +81,7 @@ pub struct RunReport {
     pub posts_file: FileReport,
     pub authors_file: FileReport,
     /// Posts not counted in any month, by cause, and those counted.
-    pub posts: Unattributed,
+    pub posts: PostCounts,
     /// Every problem in the author master, active author or not.
     pub master_problems: Vec<MasterProblem>,
     pub authors: AuthorCounts,

@@ -1,5 +1,5 @@
 //! The run request: what the scheduler (or a person) asks one run to do, and its
-//! validation into a [`RunPlan`].
+//! validation into a [`RunSpec`].
 //!
 //! The same JSON shape arrives as a Lambda event, as a file given to
 //! `author-stats run --event`, and from the CLI flags. Unknown fields are rejected,
@@ -73,9 +73,9 @@ pub enum Mode {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Job {
     /// One whole run.
-    Run(RunPlan),
+    Run(RunSpec),
     Plan {
-        plan: RunPlan,
+        plan: RunSpec,
         run_id: String,
         shard_authors: usize,
     },
@@ -90,7 +90,7 @@ pub enum Job {
 
 /// A validated request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RunPlan {
+pub struct RunSpec {
     pub lookback_days: u32,
     pub as_of: DateTime<Utc>,
     /// `Some` when the request named authors: those are drawn, activity aside.
@@ -132,7 +132,7 @@ impl RunRequest {
     }
 
     /// Validates the request; `now` is used when `as_of` is absent.
-    pub fn resolve(&self, now: DateTime<Utc>) -> Result<RunPlan, EventError> {
+    pub fn resolve(&self, now: DateTime<Utc>) -> Result<RunSpec, EventError> {
         let lookback = self
             .lookback_days
             .unwrap_or(i64::from(DEFAULT_LOOKBACK_DAYS));
@@ -168,7 +168,7 @@ impl RunRequest {
                 Some(list.iter().cloned().collect())
             }
         };
-        Ok(RunPlan {
+        Ok(RunSpec {
             lookback_days,
             as_of,
             authors,
@@ -272,7 +272,7 @@ fn out_of_range<T: std::fmt::Display>(
     }
 }
 
-impl RunPlan {
+impl RunSpec {
     /// The exclusive start of the activity window.
     pub fn window_start(&self) -> DateTime<Utc> {
         self.as_of - Duration::days(i64::from(self.lookback_days))

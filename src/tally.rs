@@ -152,7 +152,7 @@ pub struct MasterProblem {
 
 /// Posts not attributed to any chart.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Unattributed {
+pub struct PostCounts {
     /// `author_id` not in the master.
     pub orphans: ReasonCount,
     /// `first_published_at` is `null`.
@@ -172,7 +172,7 @@ pub struct Tally {
     by_id: HashMap<String, usize>,
     /// Rows folded into an earlier row with the same `id`.
     folded: Vec<MasterProblem>,
-    pub posts: Unattributed,
+    pub posts: PostCounts,
 }
 
 /// An author a run picked, before its chart data is made.
@@ -205,10 +205,10 @@ impl Pick<'_> {
     }
 
     /// The author and the chart data, or why the author is not drawn.
-    pub(crate) fn resolve(&self) -> Selected {
+    pub(crate) fn resolve(&self) -> Resolved {
         match &self.kind {
-            PickKind::Entry(e) => self.tally.selected(e),
-            PickKind::Unknown(slug) => Selected {
+            PickKind::Entry(e) => self.tally.resolve_entry(e),
+            PickKind::Unknown(slug) => Resolved {
                 author: Author {
                     id: String::new(),
                     slug: slug.clone(),
@@ -216,7 +216,7 @@ impl Pick<'_> {
                 },
                 outcome: Err(SkipReason::UnknownSlug),
             },
-            PickKind::Shared(first) => Selected {
+            PickKind::Shared(first) => Resolved {
                 author: first.author.clone(),
                 outcome: Err(SkipReason::SharedSlug),
             },
@@ -226,7 +226,7 @@ impl Pick<'_> {
 
 /// One author a run draws (or reports as skipped).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Selected {
+pub struct Resolved {
     pub author: Author,
     pub outcome: Result<MonthlyCounts, SkipReason>,
 }
@@ -316,7 +316,7 @@ impl Tally {
             entries,
             by_id,
             folded,
-            posts: Unattributed::default(),
+            posts: PostCounts::default(),
         }
     }
 
@@ -391,11 +391,11 @@ impl Tally {
     /// The authors to draw with their chart data, all at once (the tests' view
     /// of [`Tally::picks`]).
     #[cfg(test)]
-    pub(crate) fn select(
+    pub(crate) fn resolve_all(
         &self,
         window_start: DateTime<Utc>,
         requested: Option<&BTreeSet<String>>,
-    ) -> Vec<Selected> {
+    ) -> Vec<Resolved> {
         let picks = self.picks(window_start, requested);
         picks.iter().map(Pick::resolve).collect()
     }
@@ -433,12 +433,12 @@ impl Tally {
         out
     }
 
-    fn selected(&self, e: &Entry) -> Selected {
+    fn resolve_entry(&self, e: &Entry) -> Resolved {
         let outcome = match &e.problem {
             Some(reason) => Err(reason.clone()),
             None => self.series(e).ok_or(SkipReason::NoPosts),
         };
-        Selected {
+        Resolved {
             author: e.author.clone(),
             outcome,
         }
@@ -618,7 +618,7 @@ mod tests {
             ],
         );
         let picked: Vec<String> = t
-            .select(as_of - chrono::Duration::days(7), None)
+            .resolve_all(as_of - chrono::Duration::days(7), None)
             .into_iter()
             .map(|s| s.author.slug)
             .collect();
@@ -629,7 +629,7 @@ mod tests {
         assert_eq!(t.posts.future, 1);
         assert_eq!(t.posts.counted, 3);
         let all: Vec<String> = t
-            .select(as_of - chrono::Duration::days(5475), None)
+            .resolve_all(as_of - chrono::Duration::days(5475), None)
             .into_iter()
             .map(|s| s.author.slug)
             .collect();
@@ -649,7 +649,7 @@ mod tests {
                 ("a", Some("2025-01-15T00:00:00Z")),
             ],
         );
-        let sel = t.select(as_of - chrono::Duration::days(365), None);
+        let sel = t.resolve_all(as_of - chrono::Duration::days(365), None);
         let counts = sel[0].outcome.clone().unwrap();
         let series: Vec<(String, u32)> = counts
             .months
@@ -697,7 +697,7 @@ mod tests {
             .map(|s| s.to_string())
             .collect();
         let got: Vec<(String, Result<u64, SkipReason>)> = t
-            .select(as_of, Some(&requested))
+            .resolve_all(as_of, Some(&requested))
             .into_iter()
             .map(|s| (s.author.slug, s.outcome.map(|c| c.total)))
             .collect();
@@ -727,7 +727,7 @@ mod tests {
                 .iter()
                 .all(|p| p.reason == SkipReason::SharedSlug)
         );
-        let sel = t.select(as_of - chrono::Duration::days(7), None);
+        let sel = t.resolve_all(as_of - chrono::Duration::days(7), None);
         assert_eq!(sel.len(), 1);
         assert_eq!(sel[0].outcome, Err(SkipReason::SharedSlug));
     }
@@ -741,7 +741,7 @@ mod tests {
             as_of,
         );
         feed(&mut t, &[("x", Some("2025-11-24T00:00:00Z"))]);
-        let sel = t.select(as_of - chrono::Duration::days(7), None);
+        let sel = t.resolve_all(as_of - chrono::Duration::days(7), None);
         assert_eq!(sel.len(), 1);
         assert_eq!(sel[0].outcome, Err(SkipReason::DuplicateId));
         assert_eq!(t.posts.orphans.count, 0);

@@ -12,7 +12,7 @@ use tracing::info;
 
 use crate::error::RunError;
 use crate::modes::work::{
-    DRAWABLE_KEY, Plan, ShardReport, done_key, get_json, get_work, read_plan, work_error,
+    DRAWABLE_KEY, ShardReport, WorkPlan, done_key, get_json, get_work, read_plan, work_error,
 };
 use crate::pipeline::{Pipeline, ms};
 use crate::report::RunReport;
@@ -42,7 +42,7 @@ pub async fn finish(
 async fn finish_stages(
     pipeline: &Pipeline,
     work: &dyn Store,
-    plan: Plan,
+    plan: WorkPlan,
     deadline: Option<Instant>,
     started: Instant,
 ) -> Result<RunReport, RunError> {

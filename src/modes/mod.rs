@@ -19,7 +19,7 @@ use crate::config::Config;
 use crate::error::{RunError, Stop};
 use crate::pipeline::{Pipeline, within};
 use crate::report::RunReport;
-use crate::request::RunPlan;
+use crate::request::RunSpec;
 use crate::stages::end::end_unpublished;
 use crate::stages::guards::{check_as_of, read_previous_run};
 use crate::stages::inputs::read_inputs;
@@ -37,7 +37,7 @@ pub(crate) struct Judged {
 /// deadline while reading) writes its report and publishes nothing.
 pub(crate) async fn read_judged(
     pipeline: &Pipeline,
-    plan: &RunPlan,
+    plan: &RunSpec,
     deadline: Option<Instant>,
 ) -> Result<Judged, RunError> {
     let started = Instant::now();
@@ -50,13 +50,15 @@ pub(crate) async fn read_judged(
             report,
             tally,
         }),
-        Err(Stop::Run(e)) => Err(e),
-        Err(Stop::Guard(e)) => Err(end_unpublished(pipeline, report, started_at, started, e).await),
+        Err(Stop::Failed(e)) => Err(e),
+        Err(Stop::Refused(e)) => {
+            Err(end_unpublished(pipeline, report, started_at, started, e).await)
+        }
     }
 }
 
 /// A report of `plan` before anything was read.
-fn new_report(config: &Config, plan: &RunPlan) -> RunReport {
+fn new_report(config: &Config, plan: &RunSpec) -> RunReport {
     info!(as_of = %plan.as_of, lookback_days = plan.lookback_days, dry_run = plan.dry_run,
           source = %config.source, dest = %config.dest, "run started");
     RunReport {
@@ -72,23 +74,25 @@ fn new_report(config: &Config, plan: &RunPlan) -> RunReport {
 
 /// The first stages, up to both inputs read and judged: the last published
 /// run, the `as_of` guard, then the reading within the deadline. A stop that
-/// happens once the report has something to say is a `Stop::Guard` carrying
+/// happens once the report has something to say is a `Stop::Refused` carrying
 /// its [`RunError`]: the caller ends the run with [`end_unpublished`].
 async fn read_and_judge(
     pipeline: &Pipeline,
-    plan: &RunPlan,
+    plan: &RunSpec,
     deadline: Option<Instant>,
     report: &mut RunReport,
 ) -> Result<Tally, Stop<RunError>> {
     report.previous = read_previous_run(pipeline).await;
     if let Err(guard) = check_as_of(plan, report.previous.as_ref()) {
-        return Err(Stop::Guard(RunError::Guard(guard, Box::default())));
+        return Err(Stop::Refused(RunError::Guard(guard, Box::default())));
     }
     match within(deadline, read_inputs(pipeline, plan, report)).await {
         Some(Ok(tally)) => Ok(tally),
-        Some(Err(Stop::Run(e))) => Err(Stop::Run(e)),
-        Some(Err(Stop::Guard(guard))) => Err(Stop::Guard(RunError::Guard(guard, Box::default()))),
-        None => Err(Stop::Guard(RunError::DeadlineReading {
+        Some(Err(Stop::Failed(e))) => Err(Stop::Failed(e)),
+        Some(Err(Stop::Refused(guard))) => {
+            Err(Stop::Refused(RunError::Guard(guard, Box::default())))
+        }
+        None => Err(Stop::Refused(RunError::DeadlineReading {
             margin_s: pipeline.config.deadline_margin.as_secs(),
             report: Box::default(),
         })),

@@ -13,12 +13,12 @@ use crate::error::RunError;
 use crate::lease::Lease;
 use crate::modes::read_judged;
 use crate::modes::work::{
-    DRAWABLE_KEY, Inputs, PLAN_KEY, PLAN_VERSION, Plan, ShardAuthor, ShardRef, fingerprint,
+    DRAWABLE_KEY, Inputs, PLAN_KEY, PLAN_VERSION, ShardAuthor, ShardRef, WorkPlan, fingerprint,
     put_json, put_work, shard_key, work_error,
 };
 use crate::pipeline::{Pipeline, ms, take_lease};
-use crate::request::RunPlan;
-use crate::stages::select::{ToDraw, select, selected};
+use crate::request::RunSpec;
+use crate::stages::select::{ToDraw, record_selection, select_authors};
 use crate::store::Store;
 
 /// How long a scaled-out run holds the destination's lease: the state
@@ -45,10 +45,10 @@ pub struct PlanOptions {
 pub async fn plan(
     pipeline: &Pipeline,
     work: &dyn Store,
-    request: &RunPlan,
+    request: &RunSpec,
     deadline: Option<Instant>,
     options: &PlanOptions,
-) -> Result<Plan, RunError> {
+) -> Result<WorkPlan, RunError> {
     let lease = if options.has_dest && !request.dry_run {
         let until = Utc::now() + SCALE_OUT_LEASE;
         Some(take_lease(pipeline, &options.run_id, request.as_of, until).await?)
@@ -67,11 +67,11 @@ pub async fn plan(
 async fn plan_stages(
     pipeline: &Pipeline,
     work: &dyn Store,
-    request: &RunPlan,
+    request: &RunSpec,
     deadline: Option<Instant>,
     options: &PlanOptions,
     lease: Option<Lease>,
-) -> Result<Plan, RunError> {
+) -> Result<WorkPlan, RunError> {
     let config = &pipeline.config;
     let judged = read_judged(pipeline, request, deadline).await?;
     let (started, started_at) = (judged.started, judged.started_at);
@@ -91,7 +91,7 @@ async fn plan_stages(
 
     // Each author's series is made as its shard is written, and freed then.
     let t = Instant::now();
-    let to_draw = select(&tally, request, &mut report);
+    let to_draw = select_authors(&tally, request, &mut report);
     let shards = write_shards(
         work,
         to_draw,
@@ -100,10 +100,10 @@ async fn plan_stages(
     )
     .await?;
     let to_draw_count = shards.iter().map(|s| s.authors).sum();
-    selected(&mut report, to_draw_count, t.elapsed());
+    record_selection(&mut report, to_draw_count, t.elapsed());
     report.s3_retries = pipeline.source.retries() + pipeline.dest.retries() + work.retries();
     report.stages.total_ms = ms(started.elapsed());
-    let plan = Plan {
+    let plan = WorkPlan {
         version: PLAN_VERSION,
         run_id: options.run_id.clone(),
         started_at,

@@ -9,7 +9,7 @@ use tracing::info;
 use crate::error::RunError;
 use crate::gallery::ChartCard;
 use crate::modes::work::{
-    Plan, ShardReport, ShardSummary, done_key, put_json, read_plan, read_shard, shard_of,
+    ShardReport, ShardSummary, WorkPlan, done_key, put_json, read_plan, read_shard, shard_of,
 };
 use crate::pipeline::{Pipeline, ms};
 use crate::report::ChartOutcome;
@@ -19,7 +19,7 @@ use crate::store::Store;
 
 /// The destination may have moved on since the plan: never publish over a
 /// newer run, nor from an export that shrank against it.
-async fn check_destination(pipeline: &Pipeline, plan: &Plan) -> Result<(), RunError> {
+async fn check_destination(pipeline: &Pipeline, plan: &WorkPlan) -> Result<(), RunError> {
     pipeline.dest.check().await.map_err(RunError::Destination)?;
     let previous = read_previous_run(pipeline).await;
     let counted = plan.report.posts.counted;

@@ -13,18 +13,18 @@ use crate::gallery::ChartCard;
 use crate::modes::read_judged;
 use crate::pipeline::{Invocation, Pipeline, ms, take_lease};
 use crate::report::RunReport;
-use crate::request::RunPlan;
+use crate::request::RunSpec;
 use crate::stages::end::end_published;
 use crate::stages::prune::{list_charts, prune};
 use crate::stages::publish::{draw_and_publish, record_charts};
-use crate::stages::select::{select, selected};
+use crate::stages::select::{record_selection, select_authors};
 use crate::tally::MonthlyCounts;
 
 /// Runs one request end to end, holding the destination's lease while it does
 /// (a dry run writes nothing and takes none).
 pub async fn run(
     pipeline: &Pipeline,
-    plan: &RunPlan,
+    plan: &RunSpec,
     invocation: &Invocation,
 ) -> Result<RunReport, RunError> {
     if plan.dry_run {
@@ -40,17 +40,17 @@ pub async fn run(
 /// work stops.
 async fn run_stages(
     pipeline: &Pipeline,
-    plan: &RunPlan,
+    plan: &RunSpec,
     deadline: Option<Instant>,
 ) -> Result<RunReport, RunError> {
     let judged = read_judged(pipeline, plan, deadline).await?;
     let (started, started_at) = (judged.started, judged.started_at);
     let (mut report, tally) = (judged.report, judged.tally);
     let t = Instant::now();
-    let to_draw: Vec<MonthlyCounts> = select(&tally, plan, &mut report)
+    let to_draw: Vec<MonthlyCounts> = select_authors(&tally, plan, &mut report)
         .map(|d| d.counts)
         .collect();
-    selected(&mut report, to_draw.len(), t.elapsed());
+    record_selection(&mut report, to_draw.len(), t.elapsed());
 
     // One listing tells which charts exist already (new ones are put without a
     // metadata request first) and which belong to authors who are gone.

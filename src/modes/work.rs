@@ -19,7 +19,7 @@ use crate::gallery::ChartCard;
 use crate::lease::Lease;
 use crate::pipeline::Pipeline;
 use crate::report::{ChartResult, RunReport};
-use crate::request::RunPlan;
+use crate::request::RunSpec;
 use crate::store::changed;
 use crate::store::{Location, ObjectHeaders, Store};
 use crate::tally::{Month, MonthCount, MonthlyCounts};
@@ -61,7 +61,7 @@ pub struct Fingerprint {
 
 /// `plan.json`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Plan {
+pub struct WorkPlan {
     pub version: u32,
     pub run_id: String,
     pub started_at: DateTime<Utc>,
@@ -70,7 +70,7 @@ pub struct Plan {
     pub time_zone: String,
     /// The charts prefix the plan was made for; render and finish refuse another.
     pub charts_prefix: String,
-    pub request: RunPlan,
+    pub request: RunSpec,
     pub inputs: Inputs,
     /// Authors selected (drawn or skipped) and to draw.
     pub selected: usize,
@@ -83,7 +83,7 @@ pub struct Plan {
     pub report: RunReport,
 }
 
-impl Plan {
+impl WorkPlan {
     pub fn summary(&self, work: &dyn Store) -> PlanSummary {
         PlanSummary {
             run_id: self.run_id.clone(),
@@ -124,7 +124,7 @@ impl ShardAuthor {
         }
     }
 
-    fn into_counts(self, plan: &Plan) -> MonthlyCounts {
+    fn into_counts(self, plan: &WorkPlan) -> MonthlyCounts {
         let months: Vec<MonthCount> = self
             .posts
             .iter()
@@ -239,8 +239,8 @@ pub(crate) async fn get_json<T: for<'de> Deserialize<'de>>(
 }
 
 /// Reads `plan.json` and checks that it was made for this configuration.
-pub(crate) async fn read_plan(pipeline: &Pipeline, work: &dyn Store) -> Result<Plan, RunError> {
-    let plan: Plan = get_json(work, PLAN_KEY).await?.ok_or_else(|| {
+pub(crate) async fn read_plan(pipeline: &Pipeline, work: &dyn Store) -> Result<WorkPlan, RunError> {
+    let plan: WorkPlan = get_json(work, PLAN_KEY).await?.ok_or_else(|| {
         work_error(
             work,
             PLAN_KEY,
@@ -285,7 +285,7 @@ pub(crate) fn fingerprint(
 
 /// Checks a shard id from a request: what the plan names, and a safe key.
 pub(crate) fn shard_of<'p>(
-    plan: &'p Plan,
+    plan: &'p WorkPlan,
     work: &dyn Store,
     shard: &str,
 ) -> Result<&'p ShardRef, RunError> {
@@ -309,7 +309,7 @@ pub(crate) fn shard_of<'p>(
 /// A shard's authors as the chart data a run would draw.
 pub(crate) async fn read_shard(
     work: &dyn Store,
-    plan: &Plan,
+    plan: &WorkPlan,
     shard: &ShardRef,
 ) -> Result<Vec<MonthlyCounts>, RunError> {
     let key = shard_key(&shard.shard);
@@ -370,7 +370,7 @@ mod tests {
             r#"{"id":"a1","slug":"sato","display_name":"佐藤","first_month":"2026-10","posts":[2,3]}"#
         );
         let back: ShardAuthor = serde_json::from_str(&text).unwrap();
-        let plan_stub = Plan {
+        let plan_stub = WorkPlan {
             version: PLAN_VERSION,
             run_id: "r".into(),
             started_at: as_of,
@@ -378,7 +378,7 @@ mod tests {
             window_start: as_of,
             time_zone: "Asia/Tokyo".into(),
             charts_prefix: "c/".into(),
-            request: RunPlan {
+            request: RunSpec {
                 lookback_days: 7,
                 as_of,
                 authors: None,

@@ -12,7 +12,7 @@ use crate::error::{Guard, RunError, reported, with_report};
 use crate::gallery::{ChartCard, render_gallery};
 use crate::pipeline::{Pipeline, ms, within};
 use crate::report::RunReport;
-use crate::request::RunPlan;
+use crate::request::RunSpec;
 use crate::store::changed;
 use crate::store::{Location, ObjectHeaders, StoreError};
 
@@ -22,7 +22,7 @@ use crate::store::{Location, ObjectHeaders, StoreError};
 /// an error carries the report as written.
 pub(crate) async fn end_published(
     pipeline: &Pipeline,
-    plan: &RunPlan,
+    plan: &RunSpec,
     mut report: RunReport,
     cards: &[ChartCard],
     prune_guard: Option<Guard>,

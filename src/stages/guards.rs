@@ -11,7 +11,7 @@ use crate::error::{Guard, RunError};
 use crate::pipeline::Pipeline;
 use crate::records::LineStats;
 use crate::report::{FileReport, PreviousRun};
-use crate::request::RunPlan;
+use crate::request::RunSpec;
 use crate::tally::Tally;
 
 /// The last published run, from `reports/latest.json`. A report that cannot be
@@ -36,7 +36,7 @@ pub(crate) async fn read_previous_run(pipeline: &Pipeline) -> Option<PreviousRun
 
 /// Runs move forward in time: an `as_of` older than the last published run's
 /// would replace newer charts with older ones. Equal is the scheduler's retry.
-pub(crate) fn check_as_of(plan: &RunPlan, previous: Option<&PreviousRun>) -> Result<(), Guard> {
+pub(crate) fn check_as_of(plan: &RunSpec, previous: Option<&PreviousRun>) -> Result<(), Guard> {
     match previous {
         Some(p) if plan.as_of < p.as_of && !plan.dry_run && !plan.allow_older_as_of => {
             Err(Guard::AsOfRewind {
@@ -51,7 +51,7 @@ pub(crate) fn check_as_of(plan: &RunPlan, previous: Option<&PreviousRun>) -> Res
 /// The posts export must have been written within `MAX_EXPORT_AGE_HOURS` of `as_of`.
 pub(crate) fn check_export_age(
     config: &Config,
-    plan: &RunPlan,
+    plan: &RunSpec,
     location: &str,
     modified: DateTime<Utc>,
 ) -> Result<(), Guard> {
@@ -152,8 +152,8 @@ mod tests {
         DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
     }
 
-    fn plan(as_of: &str) -> RunPlan {
-        RunPlan {
+    fn plan(as_of: &str) -> RunSpec {
+        RunSpec {
             lookback_days: 7,
             as_of: t(as_of),
             authors: None,

@@ -16,7 +16,7 @@ use crate::records::{
     Author, BadReason, Line, LineStats, parse_author, parse_post_line, read_lines,
 };
 use crate::report::{FileReport, RunReport};
-use crate::request::RunPlan;
+use crate::request::RunSpec;
 use crate::stages::guards::{check_export_age, check_posts, check_share};
 use crate::store::{Store, StoreError};
 use crate::tally::Tally;
@@ -25,7 +25,7 @@ use crate::tally::Tally;
 /// judges both; the report gets the file statistics and stage times.
 pub(crate) async fn read_inputs(
     pipeline: &Pipeline,
-    plan: &RunPlan,
+    plan: &RunSpec,
     report: &mut RunReport,
 ) -> Result<Tally, Stop> {
     let config = &pipeline.config;
@@ -94,7 +94,7 @@ async fn read_authors(pipeline: &Pipeline, report: &mut RunReport) -> Result<Vec
 /// problems go into the report.
 async fn read_posts(
     pipeline: &Pipeline,
-    plan: &RunPlan,
+    plan: &RunSpec,
     posts: PostsExport,
     authors: Vec<Author>,
     report: &mut RunReport,

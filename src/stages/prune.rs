@@ -9,7 +9,7 @@ use tracing::{info, warn};
 use crate::error::Guard;
 use crate::pipeline::{Pipeline, within};
 use crate::report::RunReport;
-use crate::request::RunPlan;
+use crate::request::RunSpec;
 
 /// Every key under the charts prefix, or `None` when the listing failed (then
 /// every chart is checked one by one and nothing is pruned).
@@ -58,7 +58,7 @@ pub(crate) fn prune_candidates(
 /// limit held the deletions back.
 pub(crate) async fn prune(
     pipeline: &Pipeline,
-    plan: &RunPlan,
+    plan: &RunSpec,
     drawable: &HashSet<&str>,
     existing: Option<&HashSet<String>>,
     deadline: Option<Instant>,

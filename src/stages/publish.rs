@@ -17,7 +17,7 @@ use crate::draw_pool::DrawPool;
 use crate::gallery::ChartCard;
 use crate::pipeline::{Pipeline, ms, within};
 use crate::report::{ChartOutcome, ChartResult, RunReport};
-use crate::request::RunPlan;
+use crate::request::RunSpec;
 use crate::store::ObjectHeaders;
 use crate::store::changed::{self, Written, put_if_changed};
 use crate::tally::MonthlyCounts;
@@ -27,7 +27,7 @@ use crate::tally::MonthlyCounts;
 /// drawn or uploaded when the deadline comes is abandoned as undone.
 pub(crate) async fn draw_and_publish(
     pipeline: &Pipeline,
-    plan: &RunPlan,
+    plan: &RunSpec,
     to_draw: Vec<MonthlyCounts>,
     deadline: Option<Instant>,
     existing: Option<&HashSet<String>>,
@@ -105,7 +105,7 @@ struct Drawing {
 
 async fn chart_one(
     pipeline: &Pipeline,
-    plan: &RunPlan,
+    plan: &RunSpec,
     counts: MonthlyCounts,
     drawing: &Drawing,
     existing: Option<&HashSet<String>>,

@@ -7,7 +7,7 @@ use tracing::{info, warn};
 
 use crate::pipeline::ms;
 use crate::report::{RunReport, SkippedAuthor};
-use crate::request::RunPlan;
+use crate::request::RunSpec;
 use crate::tally::{MonthlyCounts, SkipReason, Tally};
 
 /// One author to draw: the master's `id` and the chart's data.
@@ -19,9 +19,9 @@ pub(crate) struct ToDraw {
 /// Picks the authors to draw, one at a time as the caller takes them (a plan
 /// writes each into its shard and forgets it); `authors.active` is set before
 /// the first, and the skipped ones go into the report as they come.
-pub(crate) fn select<'t>(
+pub(crate) fn select_authors<'t>(
     tally: &'t Tally,
-    plan: &RunPlan,
+    plan: &RunSpec,
     report: &'t mut RunReport,
 ) -> impl Iterator<Item = ToDraw> + 't {
     for p in &report.master_problems {
@@ -56,7 +56,7 @@ pub(crate) fn select<'t>(
 }
 
 /// The select stage's log line and time, once its authors were taken.
-pub(crate) fn selected(report: &mut RunReport, to_draw: usize, took: Duration) {
+pub(crate) fn record_selection(report: &mut RunReport, to_draw: usize, took: Duration) {
     report.stages.select_ms = ms(took);
     info!(
         active = report.authors.active,
