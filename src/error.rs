@@ -65,29 +65,6 @@ pub enum Guard {
         MAX_PRUNE.env, MAX_PRUNE.flag
     )]
     PruneTooLarge { count: usize, limit: usize },
-}
-
-impl Guard {
-    pub fn error_type(&self) -> &'static str {
-        match self {
-            Guard::AsOfRewind { .. } => "AsOfRewind",
-            Guard::InputEmpty { .. } => "InputEmpty",
-            Guard::ExportStale { .. } => "ExportStale",
-            Guard::InputShrunk { .. } => "InputShrunk",
-            Guard::MasterIncomplete { .. } => "MasterIncomplete",
-            Guard::PruneTooLarge { .. } => "PruneTooLarge",
-        }
-    }
-}
-
-/// Why a run failed. Every variant says what to look at; those that happen once
-/// a report exists carry it (it was also written, unless writing it failed).
-#[derive(Debug, thiserror::Error)]
-pub enum RunError {
-    #[error("source object missing: {0}")]
-    SourceMissing(#[source] StoreError),
-    #[error("cannot read the source: {0}")]
-    SourceUnreadable(#[source] StoreError),
     #[error(
         "input looks broken: {location}: {bad} of {lines} lines are bad ({share:.2}%), over the {limit:.2}% limit; \
          nothing was published. Bad lines by reason: {reasons}"
@@ -102,6 +79,30 @@ pub enum RunError {
     },
     #[error("input looks broken: {location} holds no valid author rows; nothing was published")]
     NoAuthors { location: String },
+}
+
+impl Guard {
+    pub fn error_type(&self) -> &'static str {
+        match self {
+            Guard::AsOfRewind { .. } => "AsOfRewind",
+            Guard::InputEmpty { .. } => "InputEmpty",
+            Guard::ExportStale { .. } => "ExportStale",
+            Guard::InputShrunk { .. } => "InputShrunk",
+            Guard::MasterIncomplete { .. } => "MasterIncomplete",
+            Guard::PruneTooLarge { .. } => "PruneTooLarge",
+            Guard::InputBroken { .. } | Guard::NoAuthors { .. } => "InputBroken",
+        }
+    }
+}
+
+/// Why a run failed. Every variant says what to look at; those that happen once
+/// a report exists carry it (it was also written, unless writing it failed).
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("source object missing: {0}")]
+    SourceMissing(#[source] StoreError),
+    #[error("cannot read the source: {0}")]
+    SourceUnreadable(#[source] StoreError),
     #[error("{0}")]
     Guard(Guard, Box<RunReport>),
     #[error("{} of {} charts failed to publish ({}); the others were published and the report lists each failure",
@@ -153,7 +154,6 @@ impl RunError {
             RunError::SourceMissing(_) => "SourceMissing",
             RunError::SourceUnreadable(StoreError::AccessDenied { .. }) => "AccessDenied",
             RunError::SourceUnreadable(_) => "SourceUnreadable",
-            RunError::InputBroken { .. } | RunError::NoAuthors { .. } => "InputBroken",
             RunError::Guard(guard, _) => guard.error_type(),
             RunError::Publish(_) | RunError::Report(..) | RunError::Destination(_) => {
                 "PublishFailed"

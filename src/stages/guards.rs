@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use tracing::warn;
 
 use crate::config::Config;
-use crate::error::{Guard, RunError};
+use crate::error::Guard;
 use crate::pipeline::Pipeline;
 use crate::records::LineStats;
 use crate::report::{FileReport, PreviousRun};
@@ -118,7 +118,7 @@ pub(crate) fn check_shrink(
 }
 
 /// Fails when more than `limit` of the non-blank lines are bad.
-pub(crate) fn check_share(file: &FileReport, limit: f64) -> Result<(), RunError> {
+pub(crate) fn check_share(file: &FileReport, limit: f64) -> Result<(), Guard> {
     let stats: &LineStats = &file.lines;
     let bad = stats.bad_total();
     if stats.lines == 0 || bad == 0 {
@@ -132,7 +132,7 @@ pub(crate) fn check_share(file: &FileReport, limit: f64) -> Result<(), RunError>
             .map(|(k, v)| format!("{k} {} (lines {:?})", v.count, v.sample_lines))
             .collect::<Vec<_>>()
             .join(", ");
-        return Err(RunError::InputBroken {
+        return Err(Guard::InputBroken {
             location: file.location.clone(),
             bad,
             lines: stats.lines,

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use tracing::{info, warn};
 
-use crate::error::{RunError, Stop, source_error};
+use crate::error::{Guard, RunError, Stop, source_error};
 use crate::input::{decode, pipelined_lines};
 use crate::pipeline::{Pipeline, ms};
 use crate::records::{
@@ -73,10 +73,13 @@ async fn read_authors(pipeline: &Pipeline, report: &mut RunReport) -> Result<Vec
     .await?;
     report.stages.read_authors_ms = ms(t.elapsed());
     warn_bad_lines(&authors_file);
-    check_share(&authors_file, config.max_bad_share)?;
+    // The report carries the file's statistics whether or not it is refused.
+    report.authors_file = authors_file;
+    let authors_file = &report.authors_file;
+    check_share(authors_file, config.max_bad_share)?;
     if authors.is_empty() {
-        return Err(RunError::NoAuthors {
-            location: authors_file.location,
+        return Err(Guard::NoAuthors {
+            location: authors_file.location.clone(),
         }
         .into());
     }
@@ -86,7 +89,6 @@ async fn read_authors(pipeline: &Pipeline, report: &mut RunReport) -> Result<Vec
         ms = report.stages.read_authors_ms,
         "stage read_authors done"
     );
-    report.authors_file = authors_file;
     Ok(authors)
 }
 

@@ -114,6 +114,20 @@ async fn broken_input_publishes_nothing() {
         "{stderr}"
     );
     assert_nothing_published(&server).await;
+    // A refusal like every other: the report is printed and written to
+    // reports/run-*.json (not latest.json), with the error and the bad lines.
+    let report = report_of(&out);
+    assert_eq!(report["error"]["error_type"], "InputBroken", "{report}");
+    assert_eq!(report["posts_file"]["lines"], 16, "{report}");
+    let reports: Vec<String> = server.keys(CHARTS_BUCKET).await;
+    assert!(
+        reports.iter().any(|k| k.starts_with("reports/run-")),
+        "{reports:?}"
+    );
+    assert!(
+        !reports.iter().any(|k| k == "reports/latest.json"),
+        "{reports:?}"
+    );
 
     // A truncated gzip is a read error, also before anything is published.
     let posts = std::fs::read(data("posts.jsonl")).unwrap();
