@@ -19,7 +19,7 @@ use crate::pipeline::{Invocation, Pipeline};
 use crate::report::RunReport;
 use crate::request::{Job, Mode, RunRequest};
 use crate::sample::{SampleSpec, split_into_parts, write_sample};
-use crate::store::{Location, Store, open_store};
+use crate::store::{Location, Store};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -362,8 +362,9 @@ async fn scaled_out(
         .raw(source, dest)?
         .validate()
         .map_err(|e| e.to_string())?;
-    let store = open_store(&work, &config.s3).await;
-    Ok((Pipeline::connect(config).await, store))
+    let pipeline = Pipeline::connect(config).await;
+    let store = pipeline.open(&work).await;
+    Ok((pipeline, store))
 }
 
 /// Prints a step's JSON answer to stdout, or its error, and gives the exit code.

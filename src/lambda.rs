@@ -20,7 +20,6 @@ use crate::modes::{finish, render};
 use crate::pipeline::{Invocation, Pipeline};
 use crate::report::RunReport;
 use crate::request::{EventError, Job, RunRequest};
-use crate::store::open_store;
 
 /// A failed invocation. `error_type` is stable: alarms and people key on it.
 #[derive(Debug, thiserror::Error)]
@@ -132,7 +131,7 @@ async fn serve_job(
 ) -> Result<Reply, HandlerError> {
     let work = |run_id: &str| {
         let location = work::work_location(&pipeline.config.dest, run_id);
-        async move { open_store(&location, &pipeline.config.s3).await }
+        async move { pipeline.open(&location).await }
     };
     let reply = match job {
         Job::Run(plan) => Reply::Run(Box::new(run(pipeline, plan, &invocation).await?)),

@@ -11,30 +11,46 @@ use crate::config::Config;
 use crate::error::RunError;
 use crate::lease::{self, Lease, LeaseRecord};
 use crate::store::s3::S3Options;
-use crate::store::{Store, open_store};
+use crate::store::{Connector, Location, Store};
 
-/// What a run needs: configuration and the two stores.
+/// What a run needs: configuration and the two stores, opened through one
+/// [`Connector`] (one S3 client for the process).
 #[derive(Debug, Clone)]
 pub struct Pipeline {
     pub config: Config,
     pub source: Arc<dyn Store>,
     pub dest: Arc<dyn Store>,
+    connector: Connector,
 }
 
 impl Pipeline {
     /// Opens the stores the configuration names.
     pub async fn connect(config: Config) -> Self {
+        let connector = Connector::default();
         let source_s3 = S3Options {
             region: config.source_region.clone(),
             ..config.s3.clone()
         };
-        let source = open_store(&config.source, &source_s3).await;
-        let dest = open_store(&config.dest, &config.s3).await;
+        let source = connector.open(&config.source, &source_s3).await;
+        let dest = connector.open(&config.dest, &config.s3).await;
         Pipeline {
             config,
             source,
             dest,
+            connector,
         }
+    }
+
+    /// Another store beside the destination (a scaled-out run's work
+    /// location), on the same client.
+    pub(crate) async fn open(&self, location: &Location) -> Arc<dyn Store> {
+        self.connector.open(location, &self.config.s3).await
+    }
+
+    /// Requests sent again by every store of this pipeline so far; a mode
+    /// reports the difference over its own work (a warm Lambda serves many).
+    pub(crate) fn s3_retries(&self) -> u64 {
+        self.connector.retries()
     }
 }
 

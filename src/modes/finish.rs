@@ -46,6 +46,7 @@ async fn finish_stages(
     deadline: Option<Instant>,
     started: Instant,
 ) -> Result<RunReport, RunError> {
+    let retries_at_start = pipeline.s3_retries();
     let reads: Vec<(String, Result<Option<ShardReport>, RunError>)> =
         futures::stream::iter(plan.shards.iter())
             .map(|s| async move {
@@ -102,7 +103,7 @@ async fn finish_stages(
         &mut report,
     )
     .await;
-    report.s3_retries += pipeline.dest.retries() + work.retries();
+    report.s3_retries += pipeline.s3_retries() - retries_at_start;
     report.stages.total_ms = ms((Utc::now() - plan.started_at).to_std().unwrap_or_default());
     info!(run_id = %plan.run_id, ms = ms(started.elapsed()), "shards merged and pruned");
     let request = &plan.request;

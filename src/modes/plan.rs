@@ -73,6 +73,7 @@ async fn plan_stages(
     lease: Option<Lease>,
 ) -> Result<WorkPlan, RunError> {
     let config = &pipeline.config;
+    let retries_at_start = pipeline.s3_retries();
     let judged = read_judged(pipeline, request, deadline).await?;
     let (started, started_at) = (judged.started, judged.started_at);
     let (mut report, tally) = (judged.report, judged.tally);
@@ -101,7 +102,7 @@ async fn plan_stages(
     .await?;
     let to_draw_count = shards.iter().map(|s| s.authors).sum();
     record_selection(&mut report, to_draw_count, t.elapsed());
-    report.s3_retries = pipeline.source.retries() + pipeline.dest.retries() + work.retries();
+    report.s3_retries = pipeline.s3_retries() - retries_at_start;
     report.stages.total_ms = ms(started.elapsed());
     let plan = WorkPlan {
         version: PLAN_VERSION,

@@ -38,6 +38,7 @@ pub async fn render(
     deadline: Option<Instant>,
 ) -> Result<ShardSummary, RunError> {
     let started = Instant::now();
+    let retries_at_start = pipeline.s3_retries();
     let plan = read_plan(pipeline, work).await?;
     let shard_ref = shard_of(&plan, work, shard)?.clone();
     if !plan.request.dry_run {
@@ -62,7 +63,7 @@ pub async fn render(
     };
     let report = ShardReport {
         summary,
-        s3_retries: pipeline.dest.retries() + work.retries(),
+        s3_retries: pipeline.s3_retries() - retries_at_start,
         charts,
         cards,
     };

@@ -43,6 +43,7 @@ async fn run_stages(
     plan: &RunSpec,
     deadline: Option<Instant>,
 ) -> Result<RunReport, RunError> {
+    let retries_at_start = pipeline.s3_retries();
     let judged = read_judged(pipeline, plan, deadline).await?;
     let (started, started_at) = (judged.started, judged.started_at);
     let (mut report, tally) = (judged.report, judged.tally);
@@ -71,7 +72,7 @@ async fn run_stages(
         &mut report,
     )
     .await;
-    report.s3_retries = pipeline.source.retries() + pipeline.dest.retries();
+    report.s3_retries = pipeline.s3_retries() - retries_at_start;
     report.stages.total_ms = ms(started.elapsed());
     end_published(
         pipeline,

@@ -152,6 +152,7 @@ async fn chart_one(
     let headers = |content_type| ObjectHeaders {
         content_type,
         cache_control: Some(config.cache_control.clone()),
+        sha256_hex: None,
     };
     let store = pipeline.dest.as_ref();
     let png_key = format!("{}{slug}.png", config.charts_prefix);

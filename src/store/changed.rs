@@ -47,7 +47,11 @@ pub(crate) async fn put_if_changed(
         Err(e) => return Err(e),
     }
     let len = body.len() as u64;
-    store.put(key, body, headers).await?;
+    let headers = ObjectHeaders {
+        sha256_hex: Some(sha256),
+        ..headers.clone()
+    };
+    store.put(key, body, &headers).await?;
     Ok(Written::Put(len))
 }
 
@@ -62,6 +66,7 @@ mod tests {
         let headers = ObjectHeaders {
             content_type: PNG,
             cache_control: Some("public, max-age=60".into()),
+            sha256_hex: None,
         };
         assert_eq!(
             put_if_changed(&store, "a.png", vec![1, 2, 3], &headers, false)

@@ -250,6 +250,7 @@ mod tests {
         let headers = ObjectHeaders {
             content_type: "text/plain",
             cache_control: None,
+            sha256_hex: None,
         };
         assert_eq!(store.head("a/b.txt").await.unwrap(), None);
         store
@@ -290,6 +291,7 @@ mod tests {
         let headers = ObjectHeaders {
             content_type: "text/plain",
             cache_control: None,
+            sha256_hex: None,
         };
         for key in ["../x", "/etc/passwd", "a/../../x", "./a"] {
             assert!(

@@ -39,6 +39,10 @@ pub struct ObjectMeta {
 pub struct ObjectHeaders {
     pub content_type: &'static str,
     pub cache_control: Option<String>,
+    /// The body's hex SHA-256 when the caller has it already (a chart compared
+    /// with the stored one), so it is computed once per put; the S3 store
+    /// computes it otherwise. Stored as user metadata [`SHA256_METADATA`].
+    pub sha256_hex: Option<String>,
 }
 
 impl ObjectHeaders {
@@ -48,6 +52,7 @@ impl ObjectHeaders {
         ObjectHeaders {
             content_type,
             cache_control: Some("no-store".into()),
+            sha256_hex: None,
         }
     }
 }
@@ -139,10 +144,6 @@ pub trait Store: Send + Sync + fmt::Debug {
     ) -> StoreFuture<'a, String>;
     /// Whether [`ObjectMeta::cache_control`] reflects what was stored.
     fn keeps_headers(&self) -> bool;
-    /// Requests sent again by the retry policy so far.
-    fn retries(&self) -> u64 {
-        0
-    }
     /// Checks that the store exists and can be reached, before any work is done
     /// for it (a missing bucket is one clear error, not one per chart).
     fn check(&self) -> StoreFuture<'_, ()>;
@@ -201,28 +202,63 @@ pub(crate) fn normalize_prefix(prefix: &str) -> String {
     }
 }
 
-/// Opens a store for a location; S3 stores share one client.
-pub(crate) async fn open_store(location: &Location, s3: &s3::S3Options) -> Arc<dyn Store> {
-    match location {
-        Location::Local(root) => Arc::new(local::LocalStore::new(root.clone())),
-        Location::S3 { bucket, prefix } => {
-            let retries = s3::RetryCounter::default();
-            let client = s3::client(s3, retries.clone()).await;
-            Arc::new(s3::S3Store::new(
-                client,
+/// Opens the stores of one process. Every S3 store it opens shares one SDK
+/// client (one connection pool, one credentials cache, one retry counter) per
+/// distinct [`s3::S3Options`]: the source and the destination share one, and
+/// so does every scaled-out step a warm Lambda serves. Only a source bucket in
+/// another region (`SOURCE_BUCKET_REGION`) gets a second, since a client's
+/// region is fixed when it is built.
+#[derive(Debug, Clone, Default)]
+pub struct Connector {
+    retries: s3::RetryCounter,
+    clients: Arc<tokio::sync::Mutex<Vec<(s3::S3Options, aws_sdk_s3::Client)>>>,
+}
+
+impl Connector {
+    /// A store for `location`; an S3 one reuses the client built for `options`.
+    pub(crate) async fn open(
+        &self,
+        location: &Location,
+        options: &s3::S3Options,
+    ) -> Arc<dyn Store> {
+        match location {
+            Location::Local(root) => Arc::new(local::LocalStore::new(root.clone())),
+            Location::S3 { bucket, prefix } => Arc::new(s3::S3Store::new(
+                self.client(options).await,
                 bucket.clone(),
                 prefix.clone(),
-                retries,
-                s3.read_part_bytes,
-            ))
+                self.retries.clone(),
+                options.read_part_bytes,
+            )),
         }
+    }
+
+    async fn client(&self, options: &s3::S3Options) -> aws_sdk_s3::Client {
+        let mut clients = self.clients.lock().await;
+        if let Some((_, client)) = clients.iter().find(|(o, _)| o == options) {
+            return client.clone();
+        }
+        let client = s3::client(options, self.retries.clone()).await;
+        clients.push((options.clone(), client.clone()));
+        client
+    }
+
+    /// Requests sent again (by the SDK's retry policy, or a ranged read
+    /// resumed) by every store this opened, since the process started.
+    pub(crate) fn retries(&self) -> u64 {
+        self.retries.retries()
+    }
+
+    /// How many SDK clients were built (one, unless regions differ).
+    #[cfg(test)]
+    async fn clients(&self) -> usize {
+        self.clients.lock().await.len()
     }
 }
 
 /// The hex SHA-256 of `bytes`.
 pub fn sha256_hex(bytes: &[u8]) -> String {
-    let digest = Sha256::digest(bytes);
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(Sha256::digest(bytes))
 }
 
 /// The user-metadata key the SHA-256 of a chart is stored under on S3
@@ -232,6 +268,28 @@ pub(crate) const SHA256_METADATA: &str = "sha256";
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    // One S3 client per process: the source, the destination and a work
+    // location share one; only another region needs its own.
+    #[tokio::test]
+    async fn the_stores_of_a_process_share_one_client() {
+        let connector = Connector::default();
+        let options = s3::S3Options::default();
+        let at = |bucket: &str| Location::S3 {
+            bucket: bucket.into(),
+            prefix: String::new(),
+        };
+        connector.open(&at("source"), &options).await;
+        connector.open(&at("charts"), &options).await;
+        connector.open(&at("charts"), &options).await;
+        assert_eq!(connector.clients().await, 1);
+        let elsewhere = s3::S3Options {
+            region: Some("eu-west-1".into()),
+            ..options
+        };
+        connector.open(&at("source"), &elsewhere).await;
+        assert_eq!(connector.clients().await, 2);
+    }
 
     #[test]
     fn locations_parse() {

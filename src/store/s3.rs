@@ -184,7 +184,10 @@ impl S3Store {
         body: Vec<u8>,
         headers: &ObjectHeaders,
     ) -> aws_sdk_s3::operation::put_object::builders::PutObjectFluentBuilder {
-        let sha256 = sha256_hex(&body);
+        let sha256 = headers
+            .sha256_hex
+            .clone()
+            .unwrap_or_else(|| sha256_hex(&body));
         self.client
             .put_object()
             .bucket(&self.bucket)
@@ -436,10 +439,6 @@ impl Store for S3Store {
 
     fn keeps_headers(&self) -> bool {
         true
-    }
-
-    fn retries(&self) -> u64 {
-        self.retries.retries()
     }
 
     fn check(&self) -> StoreFuture<'_, ()> {
