@@ -122,7 +122,14 @@ fn measure(args: &[&str], env: &[(&str, String)]) -> Measured {
     // SAFETY: an all-zero rusage is a valid value for wait4 to fill in.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
     // SAFETY: waits for our own child; status and usage are valid out-pointers.
-    let pid = unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut usage) };
+    let pid = unsafe {
+        libc::wait4(
+            child.id() as libc::pid_t,
+            &raw mut status,
+            0,
+            &raw mut usage,
+        )
+    };
     let wall_s = t.elapsed().as_secs_f64();
     let server_cpu_s = self_cpu_s() - server_before;
     assert_eq!(pid, child.id() as libc::pid_t);
@@ -150,7 +157,7 @@ fn self_cpu_s() -> f64 {
     // SAFETY: an all-zero rusage is a valid value for getrusage to fill in.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
     // SAFETY: RUSAGE_SELF with a valid out-pointer.
-    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &raw mut usage) };
     cpu_s(&usage)
 }
 
@@ -310,6 +317,10 @@ fn yardstick(data: &Path, lookback: &str, out: &Path) -> Option<(f64, u64)> {
     Some((t.elapsed().as_secs_f64(), charts))
 }
 
+#[allow(
+    clippy::too_many_lines,
+    reason = "the benchmark's one script, read top to bottom"
+)]
 fn main() {
     if std::env::args().any(|a| a == "--list") {
         return; // `cargo test --benches` lists benchmarks; nothing to list here

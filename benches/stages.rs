@@ -75,7 +75,7 @@ fn stages(c: &mut Criterion) {
     let mut group = c.benchmark_group("inflate");
     group.throughput(Throughput::Bytes(unpacked));
     group.bench_function("sample posts gzip, zlib-rs", |b| {
-        b.iter(|| inflate(black_box(&gz)))
+        b.iter(|| inflate(black_box(&gz)));
     });
     group.finish();
 
@@ -83,7 +83,7 @@ fn stages(c: &mut Criterion) {
     let mut group = c.benchmark_group("parse");
     group.throughput(Throughput::Bytes(line.len() as u64));
     group.bench_function("post line, 6 KB body", |b| {
-        b.iter(|| parse_post(black_box(line.as_bytes())).unwrap())
+        b.iter(|| parse_post(black_box(line.as_bytes())).unwrap());
     });
     group.finish();
 
@@ -92,14 +92,14 @@ fn stages(c: &mut Criterion) {
     for months in [12, 180] {
         let data = chart(months);
         group.bench_function(format!("draw + encode, {months} months"), |b| {
-            b.iter(|| render_chart(black_box(&data), &theme).unwrap())
+            b.iter(|| render_chart(black_box(&data), &theme).unwrap());
         });
     }
     // A hostile display name: fitting the title must stay linear in its length.
     let mut data = chart(12);
     data.display_name = "名".repeat(100_000);
     group.bench_function("draw + encode, 12 months, 100,000-character name", |b| {
-        b.iter(|| render_chart(black_box(&data), &theme).unwrap())
+        b.iter(|| render_chart(black_box(&data), &theme).unwrap());
     });
     group.finish();
 }

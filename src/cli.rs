@@ -2,6 +2,10 @@
 //! `author-stats demo`, and the steps of a scaled-out run, `plan`, `render` and
 //! `finish`. Flags fill the same [`RawConfig`] the Lambda environment
 //! does; the run report goes to stdout as JSON, logs to stderr.
+#![allow(
+    clippy::doc_markdown,
+    reason = "the doc comments of the flags are clap's --help text, not rustdoc markup"
+)]
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -57,10 +61,10 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// Where the export is: a directory or s3://bucket[/prefix].
+    /// Where the export is: a directory or <s3://bucket>[/prefix].
     #[arg(long)]
     pub source: String,
-    /// Where charts and reports go: a directory or s3://bucket[/prefix].
+    /// Where charts and reports go: a directory or <s3://bucket>[/prefix].
     #[arg(long)]
     pub dest: String,
     #[command(flatten)]
@@ -74,10 +78,10 @@ pub struct RunArgs {
 
 #[derive(Debug, Args)]
 pub struct PlanArgs {
-    /// Where the export is: a directory or s3://bucket[/prefix].
+    /// Where the export is: a directory or <s3://bucket>[/prefix].
     #[arg(long)]
     pub source: String,
-    /// Where the plan and its shards go: a directory or s3://bucket[/prefix].
+    /// Where the plan and its shards go: a directory or <s3://bucket>[/prefix].
     #[arg(long)]
     pub work: String,
     /// The destination the run will publish to: the plan is judged against its
@@ -90,7 +94,7 @@ pub struct PlanArgs {
     /// Most authors in one shard.
     #[arg(long, default_value_t = crate::request::DEFAULT_SHARD_AUTHORS)]
     pub shard_authors: usize,
-    /// Names the run in the plan and the lease (default: cli-<pid>-<time>).
+    /// Names the run in the plan and the lease (default: cli-PID-TIME).
     #[arg(long)]
     pub run_id: Option<String>,
     #[command(flatten)]
@@ -99,13 +103,13 @@ pub struct PlanArgs {
 
 #[derive(Debug, Args)]
 pub struct RenderArgs {
-    /// The plan's work location: a directory or s3://bucket[/prefix].
+    /// The plan's work location: a directory or <s3://bucket>[/prefix].
     #[arg(long)]
     pub work: String,
     /// The shard to draw, as plan.json lists it (e.g. 00000).
     #[arg(long)]
     pub shard: String,
-    /// Where charts go: a directory or s3://bucket[/prefix].
+    /// Where charts go: a directory or <s3://bucket>[/prefix].
     #[arg(long)]
     pub dest: String,
     #[command(flatten)]
@@ -114,10 +118,10 @@ pub struct RenderArgs {
 
 #[derive(Debug, Args)]
 pub struct FinishArgs {
-    /// The plan's work location: a directory or s3://bucket[/prefix].
+    /// The plan's work location: a directory or <s3://bucket>[/prefix].
     #[arg(long)]
     pub work: String,
-    /// Where charts and reports go: a directory or s3://bucket[/prefix].
+    /// Where charts and reports go: a directory or <s3://bucket>[/prefix].
     #[arg(long)]
     pub dest: String,
     #[command(flatten)]
@@ -145,7 +149,7 @@ pub struct RequestArgs {
     /// Draw but publish nothing.
     #[arg(long)]
     pub dry_run: bool,
-    /// Accept an as_of older than the last published run's (a deliberate redraw
+    /// Accept an `as_of` older than the last published run's (a deliberate redraw
     /// of the past); also with --event.
     #[arg(long)]
     pub allow_older_as_of: bool,
@@ -459,9 +463,8 @@ fn usage_error(message: String) -> ExitCode {
 }
 
 fn sample_command(args: SampleArgs) -> ExitCode {
-    let end = match crate::records::parse_timestamp(&args.end) {
-        Some(t) => t,
-        None => return usage_error(format!("--end {:?} is not an RFC 3339 timestamp", args.end)),
+    let Some(end) = crate::records::parse_timestamp(&args.end) else {
+        return usage_error(format!("--end {:?} is not an RFC 3339 timestamp", args.end));
     };
     let spec = SampleSpec {
         posts: args.posts,

@@ -198,6 +198,7 @@ impl RawConfig {
     }
 
     /// The same with `setting` given.
+    #[must_use]
     pub fn with(mut self, setting: Setting, value: impl Into<String>) -> Self {
         self.set(setting, value);
         self
@@ -498,6 +499,10 @@ struct RunLimits {
 }
 
 /// The guards' limits, validated together.
+#[allow(
+    clippy::struct_field_names,
+    reason = "each is a max_* limit, named as its setting"
+)]
 struct GuardLimits {
     max_export_age: Option<chrono::Duration>,
     max_shrink: f64,
@@ -548,6 +553,7 @@ mod tests {
 
     // REQ-CF-001: defaults and the variable named in every error.
     #[test]
+    #[allow(clippy::too_many_lines, reason = "one table of every setting's cases")]
     fn env_defaults_and_errors_name_the_variable() {
         let base = [
             ("SOURCE_BUCKET", "src-bucket"),
@@ -558,7 +564,7 @@ mod tests {
             config.source,
             Location::S3 {
                 bucket: "src-bucket".into(),
-                prefix: "".into()
+                prefix: String::new()
             }
         );
         assert_eq!(config.posts_key, DEFAULT_POSTS_KEY);
@@ -701,7 +707,7 @@ mod tests {
         ];
         let config = env(&base).validate().unwrap();
         assert_eq!(config.max_export_age, Some(chrono::Duration::hours(48)));
-        assert_eq!(config.max_shrink, 0.10);
+        assert!((config.max_shrink - 0.10).abs() < 1e-12);
         assert_eq!(config.prune_limit(0), 10);
         assert_eq!(config.prune_limit(1_000), 50);
         assert_eq!(config.s3.attempt_timeout, Duration::from_secs(20));
@@ -716,7 +722,7 @@ mod tests {
         .validate()
         .unwrap();
         assert_eq!(config.max_export_age, None);
-        assert_eq!(config.max_shrink, 0.5);
+        assert!((config.max_shrink - 0.5).abs() < 1e-12);
         assert_eq!(config.prune_limit(1_000), 3);
     }
 

@@ -12,14 +12,14 @@ use std::sync::{Arc, Mutex};
 
 type Job = Box<dyn FnOnce() + Send>;
 
-pub struct DrawPool {
+pub(crate) struct DrawPool {
     jobs: Sender<Job>,
 }
 
 impl DrawPool {
     /// Starts `threads` (at least one) drawing threads; they end when the pool
     /// is dropped and the jobs already queued are done.
-    pub fn new(threads: usize) -> std::io::Result<DrawPool> {
+    pub(crate) fn new(threads: usize) -> std::io::Result<DrawPool> {
         let (jobs, queue) = channel::<Job>();
         let queue = Arc::new(Mutex::new(queue));
         for i in 0..threads.max(1) {
@@ -33,7 +33,7 @@ impl DrawPool {
 
     /// Runs `job` on a drawing thread. A panic in it comes back as an error
     /// ("panicked: " and the panic's message) and leaves the thread serving.
-    pub async fn run<T: Send + 'static>(
+    pub(crate) async fn run<T: Send + 'static>(
         &self,
         job: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, String> {
@@ -42,7 +42,7 @@ impl DrawPool {
             let result = catch_unwind(AssertUnwindSafe(job)).map_err(|panic| {
                 let message = panic
                     .downcast_ref::<&str>()
-                    .map(|s| s.to_string())
+                    .map(std::string::ToString::to_string)
                     .or_else(|| panic.downcast_ref::<String>().cloned())
                     .unwrap_or_else(|| "no message".into());
                 format!("panicked: {message}")

@@ -13,7 +13,7 @@ pub(crate) const MAX_CARDS: usize = 5_000;
 
 /// What the page shows of one chart.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct ChartCard {
+pub(crate) struct ChartCard {
     pub slug: String,
     pub display_name: String,
     pub total: u64,

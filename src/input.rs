@@ -19,11 +19,11 @@ use crate::store::ObjectReader;
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 
 /// A decompressed byte stream.
-pub type Decoded = Pin<Box<dyn AsyncRead + Send>>;
+pub(crate) type Decoded = Pin<Box<dyn AsyncRead + Send>>;
 
 /// Wraps `body` in a gzip decoder (all members) when it starts with the gzip
 /// magic, else passes it through as plain text.
-pub async fn decode(mut body: ObjectReader) -> io::Result<Decoded> {
+pub(crate) async fn decode(mut body: ObjectReader) -> io::Result<Decoded> {
     let head = body.fill_buf().await?;
     if head.starts_with(&GZIP_MAGIC) {
         let mut decoder = GzipDecoder::new(body);
@@ -86,7 +86,7 @@ fn pump(mut source: impl Read, tx: &SyncSender<io::Result<Chunk>>) {
 }
 
 /// The parser's end of [`pipelined_lines`].
-pub struct ChunkReader {
+pub(crate) struct ChunkReader {
     rx: Receiver<io::Result<Chunk>>,
     chunk: Vec<u8>,
     pos: usize,
@@ -166,8 +166,8 @@ mod tests {
         .await
         .unwrap();
         assert_eq!(
-            direct.as_ref().map_err(|e| e.kind()),
-            pipelined.as_ref().map_err(|e| e.kind()),
+            direct.as_ref().map_err(std::io::Error::kind),
+            pipelined.as_ref().map_err(std::io::Error::kind),
             "both readers agree"
         );
         pipelined
@@ -203,10 +203,10 @@ mod tests {
     // REQ-IN-005: a truncated gzip is an error, never a short read.
     #[tokio::test]
     async fn truncated_gzip_is_an_error() {
-        let body: Vec<u8> = (0..20_000)
-            .map(|i| format!("line {i}\n"))
-            .collect::<String>()
-            .into_bytes();
+        let mut body = Vec::new();
+        for i in 0..20_000 {
+            body.extend_from_slice(format!("line {i}\n").as_bytes());
+        }
         let mut bytes = gzip(&body);
         bytes.truncate(bytes.len() / 2);
         assert!(read_all(bytes).await.is_err());

@@ -4,7 +4,7 @@
 //! The lease is taken with a conditional write that succeeds only when there is
 //! none (`If-None-Match: *`); a lease whose expiry has passed (its run was killed
 //! by Lambda's hard stop) or that was released is taken over with `If-Match` on
-//! the ETag it was read with, so of two runs racing for it exactly one wins. The
+//! the `ETag` it was read with, so of two runs racing for it exactly one wins. The
 //! expiry is the end of the invocation (the function's timeout), so a dead
 //! run's lease frees itself. On a local destination the same object is a lock
 //! file ([`crate::store::local::LocalStore::put_if`]).
@@ -114,7 +114,7 @@ pub(crate) async fn acquire(
                     .await
                 {
                     Ok(etag) => return Ok(taken(key, etag, record)),
-                    Err(StoreError::PreconditionFailed { .. }) => continue,
+                    Err(StoreError::PreconditionFailed { .. }) => {}
                     Err(e) => return Err(store_error(e)),
                 }
             }
@@ -169,7 +169,7 @@ impl Lease {
         {
             Ok(_) => info!(run_id = %record.run_id, "lease released"),
             Err(e) => {
-                warn!(error = %e, "releasing the lease failed; it frees itself at its expiry")
+                warn!(error = %e, "releasing the lease failed; it frees itself at its expiry");
             }
         }
     }
@@ -209,7 +209,7 @@ mod tests {
         let held = take(&store, "b", 5).await.unwrap_err();
         match &held {
             LeaseError::Held { holder, .. } => assert_eq!(holder.run_id, "a"),
-            other => panic!("{other}"),
+            other @ LeaseError::Store { .. } => panic!("{other}"),
         }
         assert!(held.to_string().contains("run a"), "{held}");
         // Expired: taken over.

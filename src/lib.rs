@@ -1,73 +1,54 @@
 //! author-stats-batch: monthly post-count charts per blog author.
 //!
-//! The modules below are listed in the order data flows through a run, one per
-//! paragraph so rustfmt keeps that order: a request and a configuration come
-//! in, the two export files are streamed out of a [`store`], decoded by
-//! [`input`], parsed line by line by [`records`], joined and counted by
-//! [`tally`], drawn by [`chart`] on a [`draw_pool`], written back by [`stages::publish`] (putting only what changed)
-//! and accounted for in [`report`] (and, for review, a [`gallery`] page). The
-//! [`stages`] of a run are one file each; the [`modes`] order them (one whole
-//! run, or plan, render and finish); [`cli`] and [`lambda`] are the two faces that call
-//! them, and the Lambda face reports each run as [`metrics`]. [`sample`] writes a
-//! synthetic export for demos, tests and the benchmark.
+//! The modules below are listed in the order data flows through a run
+//! (`rustfmt.toml` keeps that order): a request and a configuration come in,
+//! the two export files are streamed out of a [`store`], decoded by [`input`],
+//! parsed line by line by [`records`], joined and counted by [`tally`], drawn
+//! by [`chart`] on a [`draw_pool`], written back by [`stages::publish`]
+//! (putting only what changed) and accounted for in [`report`] (and, for
+//! review, a [`gallery`] page). The [`stages`] of a run are one file each; the
+//! [`modes`] order them (one whole run, or plan, render and finish); [`cli`]
+//! and [`lambda`] are the two faces that call them, and the Lambda face
+//! reports each run as [`metrics`]. [`sample`] writes a synthetic export for
+//! demos, tests and the benchmark.
 
-// The run request (lookback, as_of, authors, dry run, overrides, the
-// scaled-out steps) and its validation; imports nothing of the crate.
+// The run request (lookback, as_of, authors, dry run, overrides, the scaled-out steps) and its validation; imports nothing of the crate.
 pub mod request;
-
 // Environment or flags -> one validated Config.
 pub mod config;
-
 // The storage seam: S3 (ranged reads) and a local directory.
 pub mod store;
-
 // Object bytes -> lines: gzip (all members) or plain, decoded on its own thread.
-pub mod input;
-
+pub(crate) mod input;
 // A line -> a Post or an Author, or a counted bad record; long lines streamed.
 pub mod records;
-
 // Join posts to authors, count months in the site's zone, pick who is drawn.
 pub mod tally;
-
 // Draw one chart: layout, theme, the embedded font, PNG encoding.
 pub mod chart;
-
 // The drawing threads, one per core.
 pub(crate) mod draw_pool;
-
 // The run report, which reconciles by construction.
 pub mod report;
-
 // The review page of a run.
-pub mod gallery;
-
+pub(crate) mod gallery;
 // One run at a time: a lease object taken with a conditional write.
-pub mod lease;
-
+pub(crate) mod lease;
 // Why a run stops: the guards, the run error and its report.
 pub mod error;
-
 // Configuration and stores, the invocation, the lease call, the deadline.
 pub mod pipeline;
-
 // The stages of a run, one file each, in run order.
-pub mod stages;
-
+pub(crate) mod stages;
 // The modes, each ordering the stages: run, and plan / render / finish.
 pub mod modes;
-
 // The command-line face.
 pub mod cli;
-
 // The Lambda face.
 pub mod lambda;
-
 // One CloudWatch EMF record per invocation.
-pub mod metrics;
-
+pub(crate) mod metrics;
 // Log format and filter, chosen once at start.
 pub mod logging;
-
 // A synthetic export for demos, tests and the benchmark.
 pub mod sample;

@@ -1,7 +1,7 @@
-//! One CloudWatch Embedded Metric Format (EMF) record per invocation, success or
+//! One `CloudWatch` Embedded Metric Format (EMF) record per invocation, success or
 //! failure, so alarms and the dashboard see runs, not only Lambda's invocations.
 //!
-//! The record is one JSON object on its own stdout line: CloudWatch Logs turns
+//! The record is one JSON object on its own stdout line: `CloudWatch` Logs turns
 //! it into metrics in namespace [`NAMESPACE`], dimension `Window`, without a
 //! `PutMetricData` call (no extra permission, no extra latency). The format is
 //! small and fixed, so it is written with `serde_json` here rather than through
@@ -20,7 +20,7 @@ pub(crate) const NIGHTLY_MAX_LOOKBACK_DAYS: u32 = 31;
 
 /// Which kind of run a record is about: the metrics' one dimension.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Window {
+pub(crate) enum Window {
     Nightly,
     Backfill,
     /// Authors named in the request, or a request that could not be read.
@@ -28,7 +28,7 @@ pub enum Window {
 }
 
 impl Window {
-    pub fn of(plan: Option<&RunSpec>) -> Self {
+    pub(crate) fn of(plan: Option<&RunSpec>) -> Self {
         match plan {
             None => Window::Manual,
             Some(p) => Window::classify(p.lookback_days, p.authors.is_some()),
@@ -50,7 +50,7 @@ impl Window {
         }
     }
 
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Window::Nightly => "nightly",
             Window::Backfill => "backfill",
@@ -61,7 +61,7 @@ impl Window {
 
 /// What one invocation came to.
 #[derive(Debug, Clone)]
-pub struct RunMetrics<'a> {
+pub(crate) struct RunMetrics<'a> {
     pub window: Window,
     /// `None` on success.
     pub error_type: Option<&'a str>,

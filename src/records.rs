@@ -35,8 +35,7 @@ pub(crate) const MAX_FIELD_BYTES: usize = 64 * 1024;
 pub(crate) fn earliest_plausible_date() -> DateTime<Utc> {
     NaiveDate::from_ymd_opt(1990, 1, 1)
         .and_then(|d| d.and_hms_opt(0, 0, 0))
-        .map(|t| t.and_utc())
-        .unwrap_or(DateTime::<Utc>::MIN_UTC)
+        .map_or(DateTime::<Utc>::MIN_UTC, |t| t.and_utc())
 }
 
 /// How many line numbers each bad-record reason keeps as samples.
@@ -189,7 +188,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for Raw<'a> {
     }
 }
 
-impl<'a> Raw<'a> {
+impl Raw<'_> {
     /// A required string field.
     fn string(&self, name: &'static str) -> Result<String, BadReason> {
         match self {
@@ -524,7 +523,7 @@ impl<R: BufRead> Read for LineRest<'_, R> {
         let available = loop {
             match self.reader.fill_buf() {
                 Ok(b) => break b,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
                     let copy = io::Error::new(e.kind(), e.to_string());
                     self.error = Some(e);

@@ -374,7 +374,7 @@ mod tests {
                 r#"{"lookback_days":"7"}"#,
                 Err("invalid type"),
             ),
-            ("not an object", r#"[7]"#, Err("expected a JSON object")),
+            ("not an object", r"[7]", Err("expected a JSON object")),
         ];
         for (name, json, want) in cases {
             let got = RunRequest::from_json(json).and_then(|r| r.resolve(now()));
@@ -508,7 +508,7 @@ mod tests {
                     assert_eq!(is, *kind, "case {name}");
                 }
                 (Err(EventError::Field { field, .. }), Err(want)) => {
-                    assert_eq!(field, *want, "case {name}")
+                    assert_eq!(field, *want, "case {name}");
                 }
                 (got, _) => panic!("case {name}: {got:?}"),
             }

@@ -223,7 +223,8 @@ fn body(rng: &mut SmallRng) -> String {
     let mut s = String::with_capacity(target + 200);
     let mut section = 1;
     while s.len() < target {
-        s.push_str(&format!("## {section}. {}\n\n", sentence(rng, 4)));
+        let heading = format!("## {section}. {}\n\n", sentence(rng, 4));
+        s.push_str(&heading);
         for _ in 0..rng.gen_range(2..5) {
             let words = rng.gen_range(12..40);
             s.push_str(&sentence(rng, words));
@@ -254,7 +255,7 @@ fn make_authors(spec: &SampleSpec, rng: &mut SmallRng) -> Vec<GenAuthor> {
     let first = spec.end - span;
     let mut slugs: std::collections::HashSet<String> = ["sato-taro", "jane-doe"]
         .iter()
-        .map(|s| s.to_string())
+        .map(std::string::ToString::to_string)
         .collect();
     let mut authors = Vec::with_capacity(spec.authors);
     // Heavy-tailed activity: a few prolific writers, many occasional ones, and
@@ -325,7 +326,8 @@ fn make_authors(spec: &SampleSpec, rng: &mut SmallRng) -> Vec<GenAuthor> {
     }
     // The imperfections of a real master, at fixed places so they are easy to find.
     if authors.len() > 10 {
-        authors[3].slug = authors[4].slug.clone(); // a slug shared by two authors
+        let shared = authors[4].slug.clone();
+        authors[3].slug = shared; // a slug shared by two authors
         authors[7].slug = "bad slug/with space".into(); // unsafe as a key segment
     }
     authors

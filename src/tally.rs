@@ -694,7 +694,7 @@ mod tests {
         feed(&mut t, &[("a", Some("2012-05-01T00:00:00Z"))]);
         let requested: BTreeSet<String> = ["old", "never", "ghost", "shared"]
             .iter()
-            .map(|s| s.to_string())
+            .map(std::string::ToString::to_string)
             .collect();
         let got: Vec<(String, Result<u64, SkipReason>)> = t
             .resolve_all(as_of, Some(&requested))

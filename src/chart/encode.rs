@@ -29,7 +29,7 @@ pub(crate) fn encode_png(
 
 type Rgb = [u8; 3];
 
-/// A multiplicative hash for packed colours: the default SipHash dominated the
+/// A multiplicative hash for packed colours: the default `SipHash` dominated the
 /// encoder's profile, and colour keys need no protection from collisions.
 #[derive(Default)]
 struct ColourHasher(u64);

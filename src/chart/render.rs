@@ -101,13 +101,13 @@ fn subtitle(data: &MonthlyCounts, language: Language) -> String {
 
 fn footer(data: &MonthlyCounts, language: Language) -> String {
     let zone: Option<Tz> = data.time_zone.parse().ok();
-    let date = match zone {
+    let day = match zone {
         Some(z) => data.as_of.with_timezone(&z).format("%Y-%m-%d").to_string(),
         None => data.as_of.format("%Y-%m-%d").to_string(),
     };
     match language {
-        Language::Ja => format!("{date} 時点 · 月は {} で集計", data.time_zone),
-        Language::En => format!("As of {date}, months in {}", data.time_zone),
+        Language::Ja => format!("{day} 時点 · 月は {} で集計", data.time_zone),
+        Language::En => format!("As of {day}, months in {}", data.time_zone),
     }
 }
 
@@ -388,8 +388,12 @@ impl Canvas<'_, '_> {
             .map_err(e)?;
             let label_w = root.estimate_text_size(&year, &label_style).map_err(e)?.0 as i32;
             if x1 - x0 >= label_w + tick * 2 {
-                root.draw_text(&year, &label_style.pos(centre), ((x0 + x1) / 2, year_y))
-                    .map_err(e)?;
+                root.draw_text(
+                    &year,
+                    &label_style.pos(centre),
+                    (i32::midpoint(x0, x1), year_y),
+                )
+                .map_err(e)?;
             }
             i = end;
         }
@@ -399,7 +403,7 @@ impl Canvas<'_, '_> {
                 root.draw_text(
                     &month,
                     &label_style.pos(centre),
-                    ((x(i) + x(i + 1)) / 2, axis_y + tick),
+                    (i32::midpoint(x(i), x(i + 1)), axis_y + tick),
                 )
                 .map_err(e)?;
             }

@@ -2,6 +2,11 @@
 //! schema, reconciling), prunes, and ends the run as a single run would
 //! (`reports/latest.json`, the review page). It holds one outcome per
 //! selected author.
+//!
+//! [`finish`] reads the plan and calls [`finish_stages`]: every shard's
+//! `done/` file, [`record_charts`] over their outcomes in slug order,
+//! [`prune`] against the plan's drawable list, then [`end_published`], the
+//! same end a run has.
 
 use std::collections::HashSet;
 use std::time::{Duration, Instant};

@@ -2,6 +2,10 @@
 //! authors, exactly as a run does, then writes the selection in shards to the
 //! work location. Memory: the plan holds authors x months (the tally), never
 //! the posts.
+//!
+//! [`plan`] takes the lease for the whole scaled-out run and calls
+//! [`plan_stages`]: [`read_judged`], the drawable list, then
+//! [`select_authors`] into [`write_shards`], and `plan.json` last.
 
 use std::time::Instant;
 

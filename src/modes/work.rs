@@ -299,8 +299,8 @@ pub(crate) fn shard_of<'p>(
                 format!(
                     "the plan has no shard {shard:?} (it has {} shards, {:?} to {:?})",
                     plan.shards.len(),
-                    plan.shards.first().map(|s| s.shard.as_str()).unwrap_or(""),
-                    plan.shards.last().map(|s| s.shard.as_str()).unwrap_or("")
+                    plan.shards.first().map_or("", |s| s.shard.as_str()),
+                    plan.shards.last().map_or("", |s| s.shard.as_str())
                 ),
             )
         })
@@ -340,6 +340,7 @@ pub(crate) async fn read_shard(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::report::FileReport;
 
     #[test]
     fn a_shard_line_gives_back_the_chart_data() {
@@ -387,8 +388,8 @@ mod tests {
                 allow_mass_prune: false,
             },
             inputs: Inputs {
-                posts: fingerprint(&Default::default(), None),
-                authors: fingerprint(&Default::default(), None),
+                posts: fingerprint(&FileReport::default(), None),
+                authors: fingerprint(&FileReport::default(), None),
             },
             selected: 1,
             to_draw: 1,

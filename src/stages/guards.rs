@@ -1,7 +1,12 @@
 //! Stage 2, the guards: every check of the request and the inputs against the
 //! last published run (`reports/latest.json`) and the configured limits. Each
-//! is a plain function of what was read; a failed one is a [`Guard`] (or, for
-//! a broken file, a [`RunError`]) and nothing is published.
+//! is a plain function of what was read; a failed one is a [`Guard`], the run
+//! publishes nothing and still writes its report.
+//!
+//! In run order: [`read_previous_run`] and [`check_as_of`] before anything is
+//! read; [`check_export_age`] before the posts are read; [`check_share`] on
+//! each file read; [`check_posts`] (no records, orphans, and [`check_shrink`])
+//! once both are.
 
 use chrono::{DateTime, Utc};
 use tracing::warn;

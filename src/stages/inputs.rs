@@ -198,7 +198,7 @@ impl PostsExport {
             PostsExport::One(key) => return read_source(source, key, tally, fold).await,
             PostsExport::Parts { prefix, keys } => (prefix, keys),
         };
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
         let parts: Vec<Result<(Tally, FileReport), RunError>> = futures::stream::iter(keys)
             .map(|key| read_source(source, key, tally.clone(), fold))
             .buffer_unordered(cores)

@@ -10,14 +10,14 @@
 //! 5. [`prune`]: delete the charts of authors who are gone.
 //! 6. [`end`]: the report, `latest.json` and the review page.
 
-pub mod inputs;
+pub(crate) mod inputs;
 
-pub mod guards;
+pub(crate) mod guards;
 
-pub mod select;
+pub(crate) mod select;
 
-pub mod publish;
+pub(crate) mod publish;
 
-pub mod prune;
+pub(crate) mod prune;
 
-pub mod end;
+pub(crate) mod end;

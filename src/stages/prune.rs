@@ -137,7 +137,7 @@ mod tests {
             "other/gone2.png",
         ]
         .iter()
-        .map(|s| s.to_string())
+        .map(std::string::ToString::to_string)
         .collect();
         let drawable: HashSet<&str> = ["keep"].into_iter().collect();
         let (gone, present) = prune_candidates("c/", &keys, &drawable);

@@ -33,7 +33,7 @@ pub(crate) async fn draw_and_publish(
     existing: Option<&HashSet<String>>,
 ) -> Vec<ChartResult> {
     let total = to_draw.len();
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
     let drawing = match DrawPool::new(cores) {
         Ok(pool) => Drawing {
             pool,
@@ -159,11 +159,11 @@ async fn chart_one(
     let json_key = format!("{}{slug}.json", config.charts_prefix);
     let (png_headers, json_headers) = (headers(changed::PNG), headers(changed::JSON));
     let exists = |key: &str| existing.is_none_or(|keys| keys.contains(key));
-    let (a, b) = tokio::join!(
+    let (png_put, json_put) = tokio::join!(
         put_if_changed(store, &png_key, png, &png_headers, exists(&png_key)),
         put_if_changed(store, &json_key, json, &json_headers, exists(&json_key)),
     );
-    let outcome = match (a, b) {
+    let outcome = match (png_put, json_put) {
         (Err(e), _) | (_, Err(e)) => ChartOutcome::Failed(e.to_string()),
         (Ok(Written::Unchanged), Ok(Written::Unchanged)) => ChartOutcome::Unchanged { png_bytes },
         (Ok(x), Ok(y)) => {

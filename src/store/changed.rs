@@ -6,15 +6,15 @@ use crate::store::{ObjectHeaders, Store, StoreError, sha256_hex};
 
 /// What happened to one object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Written {
+pub(crate) enum Written {
     /// Uploaded; carries the byte count.
     Put(u64),
     /// Already identical.
     Unchanged,
 }
 
-pub const PNG: &str = "image/png";
-pub const JSON: &str = "application/json";
+pub(crate) const PNG: &str = "image/png";
+pub(crate) const JSON: &str = "application/json";
 
 /// Puts `body` at `key` unless an identical object is already there. `exists`
 /// is what a listing said: `false` skips the metadata request for a new object.

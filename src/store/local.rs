@@ -5,7 +5,7 @@ use std::io;
 use std::path::{Component, Path, PathBuf};
 
 use chrono::{DateTime, Utc};
-use tokio::io::BufReader;
+use tokio::io::{AsyncWriteExt, BufReader};
 
 use super::{
     ObjectHeaders, ObjectMeta, ObjectReader, Precondition, Store, StoreError, StoreFuture, Tagged,
@@ -208,7 +208,6 @@ impl Store for LocalStore {
                         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Err(failed()),
                         Err(e) => return Err(self.io_error(key, e)),
                     };
-                    use tokio::io::AsyncWriteExt;
                     file.write_all(&body)
                         .await
                         .map_err(|e| self.io_error(key, e))?;

@@ -26,7 +26,7 @@ pub type ObjectReader = Pin<Box<dyn AsyncBufRead + Send>>;
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ObjectMeta {
     /// The hex SHA-256 of the content, when the store can tell it: stored with
-    /// the object (S3 user metadata `sha256`), never guessed from the ETag,
+    /// the object (S3 user metadata `sha256`), never guessed from the `ETag`,
     /// which is not an MD5 under SSE-KMS or for a multipart object.
     pub sha256_hex: Option<String>,
     /// The stored `Cache-Control`, for stores that keep headers.
@@ -89,7 +89,7 @@ impl StoreError {
     }
 }
 
-/// An object's bytes with its ETag.
+/// An object's bytes with its `ETag`.
 pub type Tagged = (Vec<u8>, String);
 
 /// What must hold for a conditional write to go ahead.
@@ -97,7 +97,7 @@ pub type Tagged = (Vec<u8>, String);
 pub enum Precondition {
     /// The object does not exist (`If-None-Match: *`).
     Absent,
-    /// The object is the one read with this ETag (`If-Match`).
+    /// The object is the one read with this `ETag` (`If-Match`).
     ETag(String),
 }
 
@@ -131,9 +131,9 @@ pub trait Store: Send + Sync + fmt::Debug {
     fn get<'a>(&'a self, key: &'a str) -> StoreFuture<'a, Option<Vec<u8>>> {
         Box::pin(async move { Ok(self.get_tagged(key).await?.map(|(bytes, _)| bytes)) })
     }
-    /// Reads a small object whole with its ETag, `None` when it does not exist.
+    /// Reads a small object whole with its `ETag`, `None` when it does not exist.
     fn get_tagged<'a>(&'a self, key: &'a str) -> StoreFuture<'a, Option<Tagged>>;
-    /// Writes an object only if `precondition` holds, returning its new ETag;
+    /// Writes an object only if `precondition` holds, returning its new `ETag`;
     /// [`StoreError::PreconditionFailed`] when it does not.
     fn put_if<'a>(
         &'a self,
@@ -298,14 +298,14 @@ mod tests {
                 "s3://my-bucket",
                 Ok(Location::S3 {
                     bucket: "my-bucket".into(),
-                    prefix: "".into(),
+                    prefix: String::new(),
                 }),
             ),
             (
                 "s3://my-bucket/",
                 Ok(Location::S3 {
                     bucket: "my-bucket".into(),
-                    prefix: "".into(),
+                    prefix: String::new(),
                 }),
             ),
             (

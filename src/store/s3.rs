@@ -176,7 +176,7 @@ impl S3Store {
     }
 
     /// A PUT of `body` with its headers and its SHA-256 as user metadata, so
-    /// the next run can tell an identical chart without trusting the ETag to be
+    /// the next run can tell an identical chart without trusting the `ETag` to be
     /// an MD5.
     fn put_request(
         &self,

@@ -47,7 +47,7 @@ impl Local {
     async fn handle(&self, json: serde_json::Value) -> Result<Reply, HandlerError> {
         let mut context = Context::default();
         context.request_id = "in-process".into();
-        let deadline = SystemTime::now() + Duration::from_secs(120);
+        let deadline = SystemTime::now() + Duration::from_mins(2);
         context.deadline = deadline.duration_since(UNIX_EPOCH).unwrap().as_millis() as u64;
         handle(&self.pipeline, LambdaEvent::new(json, context)).await
     }

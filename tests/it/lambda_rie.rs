@@ -13,18 +13,15 @@ use tokio::net::TcpStream;
 use crate::common::*;
 
 /// Where the emulator is: `AWS_LAMBDA_RIE`, else `.tools/bin/aws-lambda-rie`.
-/// The Lambda runtime emulator, `None` (the test is skipped) when it is not
-/// installed outside `./scripts/test.sh`.
-pub fn rie() -> Option<PathBuf> {
+/// The tests that start it are `#[ignore]`d for a plain `cargo test` and run
+/// by `./scripts/test.sh` (`--include-ignored`), which installs it; a missing
+/// emulator then fails them.
+pub(crate) fn rie_path() -> PathBuf {
     tool(
         "the Lambda runtime interface emulator",
         "AWS_LAMBDA_RIE",
         repo().join(".tools/bin/aws-lambda-rie"),
     )
-}
-
-pub fn rie_path() -> PathBuf {
-    rie().expect("the Lambda runtime interface emulator")
 }
 
 fn free_port() -> u16 {
@@ -40,7 +37,7 @@ fn free_port() -> u16 {
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// The emulator running the `author-stats` binary as its bootstrap.
-pub struct Emulator {
+pub(crate) struct Emulator {
     pub port: u16,
     child: tokio::process::Child,
     _turn: tokio::sync::MutexGuard<'static, ()>,
@@ -55,7 +52,7 @@ impl Drop for Emulator {
 
 impl Emulator {
     /// The emulator around the test build of the binary.
-    pub async fn start(env: &[(&str, String)]) -> Emulator {
+    pub(crate) async fn start(env: &[(&str, String)]) -> Emulator {
         Self::launch(env, |port| {
             let mut cmd = tokio::process::Command::new(rie_path());
             cmd.arg("--runtime-interface-emulator-address")
@@ -68,7 +65,7 @@ impl Emulator {
 
     /// Starts whatever `command` builds for a port; it must serve the invoke API there.
     /// The emulator with what it and the function print appended to `log`.
-    pub async fn start_logged(env: &[(&str, String)], log: &std::path::Path) -> Emulator {
+    pub(crate) async fn start_logged(env: &[(&str, String)], log: &std::path::Path) -> Emulator {
         Self::launch_logged(
             env,
             |port| {
@@ -83,7 +80,7 @@ impl Emulator {
         .await
     }
 
-    pub async fn launch(
+    pub(crate) async fn launch(
         env: &[(&str, String)],
         command: impl FnOnce(u16) -> tokio::process::Command,
     ) -> Emulator {
@@ -144,13 +141,13 @@ impl Emulator {
     }
 
     /// Stops the emulator (and the function it started) and waits for it to exit.
-    pub async fn stop(mut self) {
+    pub(crate) async fn stop(mut self) {
         self.kill_group();
         let _ = self.child.wait().await;
     }
 
     /// Invokes the function with `event` and returns the reply body as JSON.
-    pub async fn invoke(&self, event: &str) -> serde_json::Value {
+    pub(crate) async fn invoke(&self, event: &str) -> serde_json::Value {
         let body = http_post(
             self.port,
             "/2015-03-31/functions/function/invocations",
@@ -167,7 +164,7 @@ impl Emulator {
 }
 
 /// A minimal HTTP/1.1 POST (the emulator's invoke API), reading to close.
-pub async fn http_post(port: u16, path: &str, body: &str) -> Vec<u8> {
+pub(crate) async fn http_post(port: u16, path: &str, body: &str) -> Vec<u8> {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
     let request = format!(
         "POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
@@ -210,7 +207,10 @@ fn assert_message(reply: &serde_json::Value, text: &str) {
 }
 
 /// The function's environment for the test server.
-pub fn function_env(server: &S3Server, extra: &[(&str, &str)]) -> Vec<(&'static str, String)> {
+pub(crate) fn function_env(
+    server: &S3Server,
+    extra: &[(&str, &str)],
+) -> Vec<(&'static str, String)> {
     let mut env = server.env();
     env.extend([
         ("SOURCE_BUCKET", SOURCE_BUCKET.to_string()),
@@ -231,14 +231,14 @@ fn leak(s: &str) -> &'static str {
     Box::leak(s.to_string().into_boxed_str())
 }
 
-pub fn event(name: &str) -> String {
+pub(crate) fn event(name: &str) -> String {
     std::fs::read_to_string(repo().join("events").join(name)).unwrap()
 }
 
 // REQ-LA-001, REQ-LA-002, REQ-EV-001: every sample event through the emulator.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the Lambda runtime emulator; ./scripts/test.sh installs it"]
 async fn sample_events_through_the_runtime_emulator() {
-    let Some(_) = rie() else { return };
     let server = S3Server::with_fixtures().await;
     let emulator = Emulator::start(&function_env(&server, &[])).await;
 
@@ -298,8 +298,8 @@ async fn sample_events_through_the_runtime_emulator() {
 // before the inputs are read stops the run there, publishes nothing, writes the
 // report and answers with the deadline type; the next run finishes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the Lambda runtime emulator; ./scripts/test.sh installs it"]
 async fn deadline_leaves_authors_undone_and_a_rerun_finishes() {
-    let Some(_) = rie() else { return };
     let server = S3Server::with_fixtures().await;
     // A margin as long as the timeout: the deadline has passed as soon as the run starts.
     let short = Emulator::start(&function_env(
@@ -340,6 +340,7 @@ async fn deadline_leaves_authors_undone_and_a_rerun_finishes() {
 
 // REQ-CF-001, REQ-LA-004: an invalid configuration fails the init, naming the variable.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the Lambda runtime emulator; ./scripts/test.sh installs it"]
 async fn invalid_configuration_fails_the_init() {
     let cases: &[(&[(&str, &str)], &str)] = &[
         (&[("CHARTS_BUCKET", "charts-bucket")], "SOURCE_BUCKET"),
@@ -377,8 +378,8 @@ async fn invalid_configuration_fails_the_init() {
 // backfill (slow uploads): charts still in flight are abandoned and, with those
 // not started, listed as undone; the same request again completes them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the Lambda runtime emulator; ./scripts/test.sh installs it"]
 async fn deadline_in_the_middle_of_a_backfill() {
-    let Some(_) = rie() else { return };
     let server = S3Server::start(&[SOURCE_BUCKET, CHARTS_BUCKET]).await;
     let _export = server.put_sample(2000, 120).await;
     server.faults.lock().unwrap().put_delay_ms = 400;
@@ -440,8 +441,8 @@ async fn deadline_in_the_middle_of_a_backfill() {
 // REQ-RL-010: a PUT that stalls is abandoned at the deadline, and the function
 // answers with its report before Lambda's hard stop.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the Lambda runtime emulator; ./scripts/test.sh installs it"]
 async fn a_stalled_put_is_abandoned_at_the_deadline() {
-    let Some(_) = rie() else { return };
     let server = S3Server::with_fixtures().await;
     server.faults.lock().unwrap().hang_puts_of = Some("author-monthly-stats/".into());
     let short = Emulator::start(&function_env(
@@ -507,8 +508,8 @@ fn documented_metrics() -> Vec<(String, String)> {
 // REQ-OP-001: every invocation writes one EMF record, success or failure, with
 // the names, units and values of its run.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the Lambda runtime emulator; ./scripts/test.sh installs it"]
 async fn every_invocation_writes_one_metric_record() {
-    let Some(_) = rie() else { return };
     let server = S3Server::with_fixtures().await;
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("function.log");

@@ -1,4 +1,4 @@
-//! REQ-IA-001, REQ-IA-002: the CloudFormation template gives the function
+//! REQ-IA-001, REQ-IA-002: the `CloudFormation` template gives the function
 //! exactly the environment variables the code reads, and the schedule's input
 //! is a valid run request.
 
@@ -43,7 +43,10 @@ fn template_sets_exactly_the_variables_the_code_reads() {
         "one function environment expected"
     );
     let in_template = environment_variables(&text);
-    let in_code: BTreeSet<String> = ENV_VARS.iter().map(|s| s.to_string()).collect();
+    let in_code: BTreeSet<String> = ENV_VARS
+        .iter()
+        .map(std::string::ToString::to_string)
+        .collect();
     assert_eq!(in_template, in_code);
 }
 
@@ -94,7 +97,7 @@ fn dashboard_body_is_json_with_every_widget() {
         .lines()
         .skip(2)
         .take_while(|l| l.starts_with("          "))
-        .map(|l| format!("{}\n", &l[10..]))
+        .flat_map(|l| [&l[10..], "\n"])
         .collect();
     let mut filled = String::new();
     let mut rest = body.as_str();

@@ -3,9 +3,9 @@
 //! One S3 connection delivers tens of MB/s; the posts export is 65 MB of gzip,
 //! and the decoder behind this reader inflates it faster than one connection
 //! delivers it. So the object is read in parts of `part_bytes`: the first GET
-//! (`bytes=0-…`) tells the size and the ETag, its body is streamed to the reader
+//! (`bytes=0-…`) tells the size and the `ETag`, its body is streamed to the reader
 //! at once, and the remaining parts are fetched [`PARTS_IN_FLIGHT`] at a time,
-//! each pinned to that ETag with `If-Match` and downloading on a task of its
+//! each pinned to that `ETag` with `If-Match` and downloading on a task of its
 //! own, and handed on in order. Memory is bounded by about
 //! `(PARTS_IN_FLIGHT + 2) * part_bytes`.
 //!
@@ -98,7 +98,7 @@ impl Source {
     }
 
     /// GETs `range` (the whole object when `None`), pinned to `etag` when known.
-    pub async fn get(
+    pub(super) async fn get(
         &self,
         range: Option<&Range<u64>>,
         etag: Option<&str>,
@@ -182,16 +182,15 @@ async fn next_chunk(s: &mut PartState) -> io::Result<Option<Bytes>> {
             return Ok(None);
         }
         let range = s.pos..s.end;
-        let body = match &mut s.body {
-            Some(body) => body,
-            None => {
-                let out = s
-                    .source
-                    .get(Some(&range), s.etag.as_deref())
-                    .await
-                    .map_err(|e| s.source.part_error(&range, e))?;
-                s.body.insert(out.body)
-            }
+        let body = if let Some(body) = &mut s.body {
+            body
+        } else {
+            let out = s
+                .source
+                .get(Some(&range), s.etag.as_deref())
+                .await
+                .map_err(|e| s.source.part_error(&range, e))?;
+            s.body.insert(out.body)
         };
         let failure = match body.try_next().await {
             Ok(Some(bytes)) if bytes.is_empty() => continue,

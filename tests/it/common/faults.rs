@@ -1,9 +1,9 @@
 //! Faults injected in front of the S3 test server, chosen per request: errors,
-//! cut connections, requests that never answer, ETags that are no MD5.
+//! cut connections, requests that never answer, `ETags` that are no MD5.
 
 /// Faults to inject in front of the S3 server, chosen per request.
 #[derive(Debug, Default)]
-pub struct Faults {
+pub(crate) struct Faults {
     /// The first PUT of each key answers `503 SlowDown` (its retry passes).
     pub put_slowdown_first: bool,
     /// The first N GETs of a key containing the text answer `500 InternalError`.
@@ -27,7 +27,7 @@ pub struct Faults {
     pub hang_next_get: Option<String>,
     /// PUTs of keys containing the text never get a response.
     pub hang_puts_of: Option<String>,
-    /// Responses about keys containing the text carry an ETag that is not the
+    /// Responses about keys containing the text carry an `ETag` that is not the
     /// MD5 of the object, as under SSE-KMS or after a multipart upload.
     pub non_md5_etags_of: Option<String>,
     /// Counters of what was injected.
@@ -35,7 +35,7 @@ pub struct Faults {
     put_keys: std::collections::HashSet<String>,
 }
 
-pub type SharedFaults = std::sync::Arc<std::sync::Mutex<Faults>>;
+pub(super) type SharedFaults = std::sync::Arc<std::sync::Mutex<Faults>>;
 
 enum Verdict {
     Pass,
@@ -187,7 +187,7 @@ pub(super) async fn faulty_call(
     })
 }
 
-/// Replaces the ETag of a response with one that is no MD5 of anything.
+/// Replaces the `ETag` of a response with one that is no MD5 of anything.
 fn non_md5_etag(mut response: http::Response<BoxBody>) -> http::Response<BoxBody> {
     if let Some(tag) = response.headers().get("etag").cloned() {
         let mixed = format!(

@@ -7,7 +7,7 @@ use std::path::Path;
 use super::data;
 
 /// gzip `bytes` as two members split mid-way, as a concatenated export would be.
-pub fn gzip_two_members(bytes: &[u8]) -> Vec<u8> {
+pub(crate) fn gzip_two_members(bytes: &[u8]) -> Vec<u8> {
     let (a, b) = bytes.split_at(bytes.len() / 2);
     let mut out = Vec::new();
     for part in [a, b] {
@@ -19,7 +19,7 @@ pub fn gzip_two_members(bytes: &[u8]) -> Vec<u8> {
 }
 
 /// Copies the fixtures into `dir/contentful/` (posts plain, authors gzipped).
-pub fn local_fixtures(dir: &Path) {
+pub(crate) fn local_fixtures(dir: &Path) {
     let c = dir.join("contentful");
     std::fs::create_dir_all(&c).unwrap();
     std::fs::copy(data("posts.jsonl"), c.join("all-blog-posts.jsonl.gz")).unwrap();
@@ -28,19 +28,19 @@ pub fn local_fixtures(dir: &Path) {
 }
 
 /// Decodes a PNG (every pixel) into its size and RGB(A) bytes.
-pub fn decode_png(bytes: &[u8]) -> (u32, u32, Vec<u8>) {
+pub(crate) fn decode_png(bytes: &[u8]) -> (u32, u32, Vec<u8>) {
     let (info, pixels) = author_stats_batch::chart::decode_png(bytes).expect("a PNG");
     (info.width, info.height, pixels)
 }
 
 /// Decodes a PNG, returning its size.
-pub fn png_size(bytes: &[u8]) -> (u32, u32) {
+pub(crate) fn png_size(bytes: &[u8]) -> (u32, u32) {
     let (w, h, _) = decode_png(bytes);
     (w, h)
 }
 
 /// The expected series of the fixture authors, as `(month, posts)`.
-pub fn sato_taro_series() -> Vec<(String, u64)> {
+pub(crate) fn sato_taro_series() -> Vec<(String, u64)> {
     [
         ("2025-08", 1),
         ("2025-09", 0),
@@ -52,7 +52,7 @@ pub fn sato_taro_series() -> Vec<(String, u64)> {
     .collect()
 }
 
-pub fn jane_doe_series() -> Vec<(String, u64)> {
+pub(crate) fn jane_doe_series() -> Vec<(String, u64)> {
     let mut v = vec![("2025-01".to_string(), 1)];
     for m in 2..=10 {
         v.push((format!("2025-{m:02}"), 0));
@@ -61,7 +61,7 @@ pub fn jane_doe_series() -> Vec<(String, u64)> {
     v
 }
 
-pub fn series_of(json: &serde_json::Value) -> Vec<(String, u64)> {
+pub(crate) fn series_of(json: &serde_json::Value) -> Vec<(String, u64)> {
     json["months"]
         .as_array()
         .unwrap()

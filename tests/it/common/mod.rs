@@ -13,41 +13,32 @@ mod s3_server;
 
 use std::path::PathBuf;
 
-pub use fixtures::*;
-pub use runs::*;
-pub use s3_server::*;
+pub(crate) use fixtures::*;
+pub(crate) use runs::*;
+pub(crate) use s3_server::*;
 
-pub const SOURCE_BUCKET: &str = "source-bucket";
-pub const CHARTS_BUCKET: &str = "charts-bucket";
+pub(crate) const SOURCE_BUCKET: &str = "source-bucket";
+pub(crate) const CHARTS_BUCKET: &str = "charts-bucket";
 
 /// The repository root.
-pub fn repo() -> PathBuf {
+pub(crate) fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-pub fn data(name: &str) -> PathBuf {
+pub(crate) fn data(name: &str) -> PathBuf {
     repo().join("tests/data").join(name)
 }
 
 /// An external tool a test needs (the Lambda runtime emulator, Chromium):
-/// `override_var` names it, else `default`. When it is missing, a plain
-/// `cargo test` skips the test and says what is missing and how to get it; under
-/// `./scripts/test.sh` (which sets `AUTHOR_STATS_REQUIRE_TOOLS`, as CI does) a
-/// missing tool fails the test.
-pub fn tool(what: &str, override_var: &str, default: PathBuf) -> Option<PathBuf> {
-    let path = std::env::var_os(override_var)
-        .map(PathBuf::from)
-        .unwrap_or(default);
-    if path.exists() {
-        return Some(path);
-    }
-    let message = format!(
+/// `override_var` names it, else `default`. The tests that need one are
+/// `#[ignore = "needs …"]`, so a plain `cargo test` reports them as ignored
+/// rather than passed; `./scripts/test.sh` installs the tools and runs them
+/// with `--include-ignored`, where a missing tool fails the test.
+pub(crate) fn tool(what: &str, override_var: &str, default: PathBuf) -> PathBuf {
+    assert!(
+        std::env::var_os(override_var).is_some() || default.exists(),
         "{what} is not at {}: run ./scripts/test.sh (it installs it) or set {override_var}",
-        path.display()
+        default.display()
     );
-    if std::env::var_os("AUTHOR_STATS_REQUIRE_TOOLS").is_some() {
-        panic!("{message}");
-    }
-    eprintln!("skipped: {message}");
-    None
+    std::env::var_os(override_var).map_or(default, PathBuf::from)
 }

@@ -7,7 +7,7 @@ use std::process::Output;
 use super::s3_server::S3Server;
 
 /// Every file below `root`, as paths relative to it (keys of a local store), sorted.
-pub fn files_under(root: &Path) -> Vec<String> {
+pub(crate) fn files_under(root: &Path) -> Vec<String> {
     fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
         for entry in std::fs::read_dir(dir).unwrap() {
             let path = entry.unwrap().path();
@@ -27,14 +27,14 @@ pub fn files_under(root: &Path) -> Vec<String> {
 
 /// The files a run published under a local destination: everything but its
 /// lock file (`reports/lease.json`, left behind released), relative to it.
-pub fn published_files(dest: &Path) -> Vec<String> {
+pub(crate) fn published_files(dest: &Path) -> Vec<String> {
     let mut files = files_under(dest);
     files.retain(|f| f != "reports/lease.json");
     files
 }
 
 /// Runs the `author-stats` binary with `args` and extra environment.
-pub async fn author_stats(args: &[&str], env: &[(&str, String)]) -> Output {
+pub(crate) async fn author_stats(args: &[&str], env: &[(&str, String)]) -> Output {
     let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_author-stats"));
     cmd.args(args)
         .env_remove("AWS_LAMBDA_RUNTIME_API")
@@ -46,7 +46,7 @@ pub async fn author_stats(args: &[&str], env: &[(&str, String)]) -> Output {
 }
 
 /// `author-stats sample-data DIR --posts N --authors N [extra]`, which must succeed.
-pub async fn sample_data(dir: &Path, posts: usize, authors: usize, extra: &[&str]) {
+pub(crate) async fn sample_data(dir: &Path, posts: usize, authors: usize, extra: &[&str]) {
     let (posts, authors) = (posts.to_string(), authors.to_string());
     let dir = dir.to_str().unwrap();
     let args = [
@@ -63,7 +63,7 @@ pub async fn sample_data(dir: &Path, posts: usize, authors: usize, extra: &[&str
 }
 
 /// The report a run printed.
-pub fn report_of(out: &Output) -> serde_json::Value {
+pub(crate) fn report_of(out: &Output) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
         panic!(
             "stdout is not a report ({e}); stderr:\n{}",
@@ -73,7 +73,7 @@ pub fn report_of(out: &Output) -> serde_json::Value {
 }
 
 /// The report of a run that must have succeeded, checked to reconcile.
-pub fn ok_report(out: &Output) -> serde_json::Value {
+pub(crate) fn ok_report(out: &Output) -> serde_json::Value {
     assert!(
         out.status.success(),
         "the run failed: {}",
@@ -85,7 +85,7 @@ pub fn ok_report(out: &Output) -> serde_json::Value {
 }
 
 /// Asserts the reconciliation every report promises.
-pub fn assert_reconciles(report: &serde_json::Value) {
+pub(crate) fn assert_reconciles(report: &serde_json::Value) {
     let a = &report["authors"];
     let n = |k: &str| a[k].as_u64().unwrap();
     assert_eq!(
@@ -113,12 +113,13 @@ pub fn assert_reconciles(report: &serde_json::Value) {
 }
 
 /// The nightly and backfill windows of the fixtures, as flags.
-pub const NIGHTLY: &[&str] = &["--lookback-days", "7", "--as-of", "2025-11-25T17:45:00Z"];
-pub const BACKFILL: &[&str] = &["--lookback-days", "5475", "--as-of", "2025-11-25T17:45:00Z"];
+pub(crate) const NIGHTLY: &[&str] = &["--lookback-days", "7", "--as-of", "2025-11-25T17:45:00Z"];
+pub(crate) const BACKFILL: &[&str] =
+    &["--lookback-days", "5475", "--as-of", "2025-11-25T17:45:00Z"];
 
 /// The arguments of `author-stats run` from the test server's source bucket to
 /// its charts bucket, at the default limits.
-pub fn s3_run_args_strict<'a>(extra: &[&'a str]) -> Vec<&'a str> {
+pub(crate) fn s3_run_args_strict<'a>(extra: &[&'a str]) -> Vec<&'a str> {
     let mut args = vec![
         "run",
         "--source",
@@ -133,19 +134,19 @@ pub fn s3_run_args_strict<'a>(extra: &[&'a str]) -> Vec<&'a str> {
 
 /// [`s3_run_args_strict`] for the fixtures, which have two bad lines in
 /// sixteen: the bad-line limit is raised.
-pub fn s3_run_args<'a>(extra: &[&'a str]) -> Vec<&'a str> {
+pub(crate) fn s3_run_args<'a>(extra: &[&'a str]) -> Vec<&'a str> {
     let mut args = s3_run_args_strict(&["--max-bad-share", "0.2"]);
     args.extend_from_slice(extra);
     args
 }
 
 /// `author-stats run` from the test server's source bucket to its charts bucket.
-pub async fn run_s3(server: &S3Server, extra: &[&str]) -> Output {
+pub(crate) async fn run_s3(server: &S3Server, extra: &[&str]) -> Output {
     author_stats(&s3_run_args(extra), &server.env()).await
 }
 
 /// Where the test server keeps `key` of `bucket`: its HEAD answer.
-pub async fn head(
+pub(crate) async fn head(
     server: &S3Server,
     bucket: &str,
     key: &str,
@@ -161,7 +162,7 @@ pub async fn head(
 }
 
 /// Asserts that the charts bucket holds nothing a run published.
-pub async fn assert_nothing_published(server: &S3Server) {
+pub(crate) async fn assert_nothing_published(server: &S3Server) {
     // A refused run's own report (`reports/run-*.json`) is not a publication.
     let mut published = server.published(super::CHARTS_BUCKET).await;
     published.retain(|k| !k.starts_with("reports/run-"));
@@ -169,7 +170,7 @@ pub async fn assert_nothing_published(server: &S3Server) {
 }
 
 /// `author-stats run` between two local directories, with the same raised limit.
-pub async fn run_local(src: &Path, dest: &Path, extra: &[&str]) -> Output {
+pub(crate) async fn run_local(src: &Path, dest: &Path, extra: &[&str]) -> Output {
     let mut args = vec![
         "run",
         "--source",
@@ -184,7 +185,7 @@ pub async fn run_local(src: &Path, dest: &Path, extra: &[&str]) -> Output {
 }
 
 /// What two runs of the same input must agree on, whatever their timing.
-pub fn report_counts(report: &serde_json::Value) -> serde_json::Value {
+pub(crate) fn report_counts(report: &serde_json::Value) -> serde_json::Value {
     serde_json::json!({
         "authors": report["authors"],
         "posts": {
@@ -199,7 +200,7 @@ pub fn report_counts(report: &serde_json::Value) -> serde_json::Value {
 }
 
 /// Every chart and chart data file under `dir`'s charts prefix, with its bytes.
-pub fn chart_files(dir: &Path) -> Vec<(String, Vec<u8>)> {
+pub(crate) fn chart_files(dir: &Path) -> Vec<(String, Vec<u8>)> {
     let mut out: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir.join("author-monthly-stats"))
         .unwrap()
         .map(|e| e.unwrap().path())

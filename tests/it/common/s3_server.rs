@@ -10,7 +10,7 @@ use super::{CHARTS_BUCKET, SOURCE_BUCKET, data};
 
 /// The S3 test server behind a fault layer the test can arm; it derefs to the
 /// shared server (`endpoint`, `client`, `env`).
-pub struct S3Server {
+pub(crate) struct S3Server {
     server: s3_test_server::Server,
     pub faults: SharedFaults,
 }
@@ -23,7 +23,7 @@ impl std::ops::Deref for S3Server {
 }
 
 impl S3Server {
-    pub async fn start(buckets: &[&str]) -> S3Server {
+    pub(crate) async fn start(buckets: &[&str]) -> S3Server {
         let faults = SharedFaults::default();
         let shared = faults.clone();
         let layer: s3_test_server::Layer = Arc::new(move |service, req| {
@@ -35,7 +35,7 @@ impl S3Server {
         S3Server { server, faults }
     }
 
-    pub async fn put(&self, bucket: &str, key: &str, body: Vec<u8>) {
+    pub(crate) async fn put(&self, bucket: &str, key: &str, body: Vec<u8>) {
         self.client()
             .put_object()
             .bucket(bucket)
@@ -46,7 +46,7 @@ impl S3Server {
             .unwrap();
     }
 
-    pub async fn get(&self, bucket: &str, key: &str) -> Vec<u8> {
+    pub(crate) async fn get(&self, bucket: &str, key: &str) -> Vec<u8> {
         let out = self
             .client()
             .get_object()
@@ -59,7 +59,7 @@ impl S3Server {
     }
 
     /// Every key in a bucket, sorted.
-    pub async fn keys(&self, bucket: &str) -> Vec<String> {
+    pub(crate) async fn keys(&self, bucket: &str) -> Vec<String> {
         let out = self
             .client()
             .list_objects_v2()
@@ -78,7 +78,7 @@ impl S3Server {
 
     /// The keys a run published: everything but the lease it held
     /// (`reports/lease.json`, left behind released).
-    pub async fn published(&self, bucket: &str) -> Vec<String> {
+    pub(crate) async fn published(&self, bucket: &str) -> Vec<String> {
         let mut keys = self.keys(bucket).await;
         keys.retain(|k| k != "reports/lease.json");
         keys
@@ -87,7 +87,7 @@ impl S3Server {
     /// Writes a sample export (`author-stats sample-data`) of `posts` posts by
     /// `authors` authors and uploads both files to the source bucket. The
     /// returned directory holds the files, for a local run to compare with.
-    pub async fn put_sample(&self, posts: usize, authors: usize) -> tempfile::TempDir {
+    pub(crate) async fn put_sample(&self, posts: usize, authors: usize) -> tempfile::TempDir {
         let export = tempfile::tempdir().unwrap();
         sample_data(export.path(), posts, authors, &[]).await;
         for key in [
@@ -101,14 +101,14 @@ impl S3Server {
     }
 
     /// A server with a source and a charts bucket, the fixtures in the source.
-    pub async fn with_fixtures() -> S3Server {
+    pub(crate) async fn with_fixtures() -> S3Server {
         let server = S3Server::start(&[SOURCE_BUCKET, CHARTS_BUCKET]).await;
         server.put_fixtures().await;
         server
     }
 
     /// Uploads the committed fixtures, gzipped (two members) like the real export.
-    pub async fn put_fixtures(&self) {
+    pub(crate) async fn put_fixtures(&self) {
         let posts = std::fs::read(data("posts.jsonl")).unwrap();
         let authors = std::fs::read(data("authors.jsonl")).unwrap();
         self.put(
