@@ -79,6 +79,22 @@ pub enum Guard {
     },
     #[error("input looks broken: {location} holds no valid author rows; nothing was published")]
     NoAuthors { location: String },
+    #[error(
+        "as_of {as_of} is more than {allowance_s} s ahead of this machine's clock ({now}): a run from the \
+         future would move reports/latest.json ahead and every nightly after it would be refused as a rewind"
+    )]
+    AsOfAhead {
+        as_of: DateTime<Utc>,
+        now: DateTime<Utc>,
+        allowance_s: i64,
+    },
+    #[error(
+        "{location} exists but cannot be read or parsed ({problem}); the guards that compare with the last \
+         published run cannot be skipped, so nothing was published. Restore it from the newest reports/run-*.json \
+         that published (no \"error\", or its own error PruneTooLarge/PublishFailed/DeadlineExceeded), or \
+         delete it only if the destination really has never been published to"
+    )]
+    LastRunUnreadable { location: String, problem: String },
 }
 
 impl Guard {
@@ -90,6 +106,8 @@ impl Guard {
             Guard::InputShrunk { .. } => "InputShrunk",
             Guard::MasterIncomplete { .. } => "MasterIncomplete",
             Guard::PruneTooLarge { .. } => "PruneTooLarge",
+            Guard::AsOfAhead { .. } => "AsOfAhead",
+            Guard::LastRunUnreadable { .. } => "LastRunUnreadable",
             Guard::InputBroken { .. } | Guard::NoAuthors { .. } => "InputBroken",
         }
     }

@@ -85,8 +85,11 @@ async fn read_and_judge(
     deadline: Option<Instant>,
     report: &mut RunReport,
 ) -> Result<Tally, Stop<RunError>> {
-    report.previous = read_previous_run(pipeline).await;
-    if let Err(guard) = check_as_of(plan, report.previous.as_ref()) {
+    let judged = read_previous_run(pipeline).await.and_then(|previous| {
+        report.previous = previous;
+        check_as_of(plan, report.previous.as_ref(), Utc::now())
+    });
+    if let Err(guard) = judged {
         return Err(Stop::Refused(RunError::Guard(guard, Box::default())));
     }
     match within(deadline, read_inputs(pipeline, plan, report)).await {

@@ -21,10 +21,13 @@ use crate::store::Store;
 /// newer run, nor from an export that shrank against it.
 async fn check_destination(pipeline: &Pipeline, plan: &WorkPlan) -> Result<(), RunError> {
     pipeline.dest.check().await.map_err(RunError::Destination)?;
-    let previous = read_previous_run(pipeline).await;
     let counted = plan.report.posts.counted;
-    check_as_of(&plan.request, previous.as_ref())
-        .and_then(|()| check_shrink(pipeline.config.max_shrink, counted, previous.as_ref()))
+    read_previous_run(pipeline)
+        .await
+        .and_then(|previous| {
+            check_as_of(&plan.request, previous.as_ref(), chrono::Utc::now())?;
+            check_shrink(pipeline.config.max_shrink, counted, previous.as_ref())
+        })
         .map_err(|guard| RunError::Guard(guard, Box::new(plan.report.clone())))
 }
 

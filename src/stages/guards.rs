@@ -19,29 +19,50 @@ use crate::report::{FileReport, PreviousRun};
 use crate::request::RunSpec;
 use crate::tally::Tally;
 
-/// The last published run, from `reports/latest.json`. A report that cannot be
-/// read is logged and treated as absent (the guards that need it then pass).
-pub(crate) async fn read_previous_run(pipeline: &Pipeline) -> Option<PreviousRun> {
+/// How far ahead of this machine's clock an `as_of` may be: the scheduler's
+/// time and the function's clock agree to well under a second, and a person's
+/// "now" typed by hand is at most a minute or two off.
+pub(crate) const AS_OF_AHEAD_ALLOWANCE: chrono::Duration = chrono::Duration::minutes(5);
+
+/// The last published run, from `reports/latest.json`; `None` only when the
+/// object does not exist (the first run). One that exists but cannot be read
+/// or parsed fails closed with [`Guard::LastRunUnreadable`]: guessing "first
+/// run" would let a replayed old request rewind the site.
+pub(crate) async fn read_previous_run(pipeline: &Pipeline) -> Result<Option<PreviousRun>, Guard> {
     let key = format!("{}latest.json", pipeline.config.reports_prefix);
+    let unreadable = |problem: String| Guard::LastRunUnreadable {
+        location: pipeline.dest.describe(&key),
+        problem,
+    };
     match pipeline.dest.get(&key).await {
-        Ok(None) => None,
-        Ok(Some(bytes)) => {
-            let previous = PreviousRun::from_report_json(&bytes);
-            if previous.is_none() {
-                warn!(location = %pipeline.dest.describe(&key), "the last run report has no as_of or posts.counted; the guards that compare against it are skipped");
-            }
-            previous
-        }
+        Ok(None) => Ok(None),
+        Ok(Some(bytes)) => PreviousRun::from_report_json(&bytes)
+            .map(Some)
+            .ok_or_else(|| unreadable("not a run report with as_of and posts.counted".into())),
         Err(e) => {
-            warn!(error = %e, "cannot read the last run report; the guards that compare against it are skipped");
-            None
+            warn!(error = %e, "cannot read the last run report");
+            Err(unreadable(e.to_string()))
         }
     }
 }
 
 /// Runs move forward in time: an `as_of` older than the last published run's
-/// would replace newer charts with older ones. Equal is the scheduler's retry.
-pub(crate) fn check_as_of(plan: &RunSpec, previous: Option<&PreviousRun>) -> Result<(), Guard> {
+/// would replace newer charts with older ones (equal is the scheduler's
+/// retry), and one ahead of the clock by more than [`AS_OF_AHEAD_ALLOWANCE`]
+/// would make every later run look like a rewind. Dry runs publish nothing and
+/// pass both.
+pub(crate) fn check_as_of(
+    plan: &RunSpec,
+    previous: Option<&PreviousRun>,
+    now: DateTime<Utc>,
+) -> Result<(), Guard> {
+    if !plan.dry_run && plan.as_of > now + AS_OF_AHEAD_ALLOWANCE {
+        return Err(Guard::AsOfAhead {
+            as_of: plan.as_of,
+            now,
+            allowance_s: AS_OF_AHEAD_ALLOWANCE.num_seconds(),
+        });
+    }
     match previous {
         Some(p) if plan.as_of < p.as_of && !plan.dry_run && !plan.allow_older_as_of => {
             Err(Guard::AsOfRewind {
@@ -186,7 +207,7 @@ mod tests {
             let mut p = plan(as_of);
             p.allow_older_as_of = *allow;
             p.dry_run = *dry;
-            let got = check_as_of(&p, Some(&previous));
+            let got = check_as_of(&p, Some(&previous), t("2026-11-28T00:00:00Z"));
             assert_eq!(got.is_ok(), *ok, "case {name}: {got:?}");
             if let Err(e) = got {
                 let text = e.to_string();
@@ -197,7 +218,30 @@ mod tests {
                 assert!(text.contains("--allow-older-as-of"), "case {name}: {text}");
             }
         }
-        assert!(check_as_of(&plan("2000-01-01T00:00:00Z"), None).is_ok());
+        let now = t("2026-11-28T00:00:00Z");
+        assert!(check_as_of(&plan("2000-01-01T00:00:00Z"), None, now).is_ok());
+    }
+
+    // REQ-TR-002: an as_of ahead of the clock is refused, with a small allowance.
+    #[test]
+    fn as_of_may_not_be_ahead_of_the_clock() {
+        let now = t("2026-11-28T00:00:00Z");
+        let cases: &[(&str, &str, bool, bool)] = &[
+            ("now", "2026-11-28T00:00:00Z", false, true),
+            ("within the allowance", "2026-11-28T00:05:00Z", false, true),
+            ("just past it", "2026-11-28T00:05:01Z", false, false),
+            ("year 9999", "9999-12-31T23:59:59Z", false, false),
+            ("ahead, dry run", "2027-01-01T00:00:00Z", true, true),
+        ];
+        for (name, as_of, dry, ok) in cases {
+            let mut p = plan(as_of);
+            p.dry_run = *dry;
+            let got = check_as_of(&p, None, now);
+            assert_eq!(got.is_ok(), *ok, "case {name}: {got:?}");
+            if let Err(e) = got {
+                assert_eq!(e.error_type(), "AsOfAhead", "case {name}");
+            }
+        }
     }
 
     // REQ-RL-005

@@ -6,13 +6,13 @@ use std::process::Output;
 
 use crate::common::*;
 
-const POSTS: &str = "contentful/all-blog-posts.jsonl.gz";
-const AUTHORS: &str = "contentful/authorProfile.jsonl.gz";
-const AS_OF: &str = "2025-11-25T17:45:00Z";
+pub(crate) const POSTS: &str = "contentful/all-blog-posts.jsonl.gz";
+pub(crate) const AUTHORS: &str = "contentful/authorProfile.jsonl.gz";
+pub(crate) const AS_OF: &str = "2025-11-25T17:45:00Z";
 
 /// One place a run reads from and writes to: two local directories, or the
 /// buckets of an S3 test server. Both start with the committed fixtures.
-enum Target {
+pub(crate) enum Target {
     Local {
         src: tempfile::TempDir,
         dest: tempfile::TempDir,
@@ -21,7 +21,7 @@ enum Target {
 }
 
 impl Target {
-    async fn both() -> Vec<Target> {
+    pub(crate) async fn both() -> Vec<Target> {
         let src = tempfile::tempdir().unwrap();
         local_fixtures(src.path());
         let server = S3Server::with_fixtures().await;
@@ -34,7 +34,7 @@ impl Target {
         ]
     }
 
-    fn name(&self) -> &'static str {
+    pub(crate) fn name(&self) -> &'static str {
         match self {
             Target::Local { .. } => "local",
             Target::S3(_) => "s3",
@@ -42,14 +42,14 @@ impl Target {
     }
 
     /// Replaces a source object (plain JSONL is read as well as gzip).
-    async fn put_source(&self, key: &str, bytes: Vec<u8>) {
+    pub(crate) async fn put_source(&self, key: &str, bytes: Vec<u8>) {
         match self {
             Target::Local { src, .. } => std::fs::write(src.path().join(key), bytes).unwrap(),
             Target::S3(server) => server.put(SOURCE_BUCKET, key, bytes).await,
         }
     }
 
-    async fn run(&self, extra: &[&str]) -> Output {
+    pub(crate) async fn run(&self, extra: &[&str]) -> Output {
         match self {
             Target::Local { src, dest } => run_local(src.path(), dest.path(), extra).await,
             Target::S3(server) => run_s3(server, extra).await,
@@ -57,27 +57,39 @@ impl Target {
     }
 
     /// Every key in the destination, sorted.
-    async fn keys(&self) -> Vec<String> {
+    pub(crate) async fn keys(&self) -> Vec<String> {
         match self {
             Target::Local { dest, .. } => files_under(dest.path()),
             Target::S3(server) => server.keys(CHARTS_BUCKET).await,
         }
     }
 
-    async fn get(&self, key: &str) -> Vec<u8> {
+    /// Writes an object into the destination (to corrupt or replay one).
+    pub(crate) async fn put_dest(&self, key: &str, bytes: Vec<u8>) {
+        match self {
+            Target::Local { dest, .. } => {
+                let path = dest.path().join(key);
+                std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+                std::fs::write(path, bytes).unwrap();
+            }
+            Target::S3(server) => server.put(CHARTS_BUCKET, key, bytes).await,
+        }
+    }
+
+    pub(crate) async fn get(&self, key: &str) -> Vec<u8> {
         match self {
             Target::Local { dest, .. } => std::fs::read(dest.path().join(key)).unwrap(),
             Target::S3(server) => server.get(CHARTS_BUCKET, key).await,
         }
     }
 
-    async fn json(&self, key: &str) -> serde_json::Value {
+    pub(crate) async fn json(&self, key: &str) -> serde_json::Value {
         serde_json::from_slice(&self.get(key).await).unwrap()
     }
 
     /// The report a failed run wrote beside the others: the newest `run-*.json`
     /// that carries an error.
-    async fn failed_report(&self) -> serde_json::Value {
+    pub(crate) async fn failed_report(&self) -> serde_json::Value {
         let mut found = None;
         for key in self.keys().await {
             if key.starts_with("reports/run-") {
@@ -90,7 +102,7 @@ impl Target {
         found.unwrap_or_else(|| panic!("{}: no report of a failed run", self.name()))
     }
 
-    async fn charts(&self) -> Vec<String> {
+    pub(crate) async fn charts(&self) -> Vec<String> {
         self.keys()
             .await
             .into_iter()
@@ -101,7 +113,7 @@ impl Target {
 }
 
 /// The fixture lines that `keep` accepts.
-fn fixture_lines(name: &str, keep: impl Fn(&str) -> bool) -> Vec<u8> {
+pub(crate) fn fixture_lines(name: &str, keep: impl Fn(&str) -> bool) -> Vec<u8> {
     let text = std::fs::read_to_string(data(name)).unwrap();
     let mut out = String::new();
     for line in text.lines().filter(|l| keep(l)) {
@@ -112,7 +124,7 @@ fn fixture_lines(name: &str, keep: impl Fn(&str) -> bool) -> Vec<u8> {
 }
 
 /// Asserts a run failed with `error_type`, naming each of `needles`.
-fn assert_refused(target: &Target, out: &Output, error_type: &str, needles: &[&str]) {
+pub(crate) fn assert_refused(target: &Target, out: &Output, error_type: &str, needles: &[&str]) {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{}: {stderr}", target.name());
     assert!(
@@ -136,7 +148,7 @@ fn assert_refused(target: &Target, out: &Output, error_type: &str, needles: &[&s
     );
 }
 
-fn backfill_at(as_of: &str) -> Vec<&str> {
+pub(crate) fn backfill_at(as_of: &str) -> Vec<&str> {
     vec!["--lookback-days", "5475", "--as-of", as_of]
 }
 
@@ -306,7 +318,7 @@ async fn posts_of_authors_missing_from_a_cut_short_master_are_refused() {
 }
 
 /// The fixtures without old-timer (author a6) and its posts.
-async fn remove_old_timer(target: &Target) {
+pub(crate) async fn remove_old_timer(target: &Target) {
     let authors = fixture_lines("authors.jsonl", |l| !l.contains("\"a6\""));
     target.put_source(AUTHORS, gzip_two_members(&authors)).await;
     let posts = fixture_lines("posts.jsonl", |l| !l.contains("\"a6\""));

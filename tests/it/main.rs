@@ -20,3 +20,4 @@ mod requirements;
 mod s3_run;
 mod scale;
 mod template;
+mod trust;
