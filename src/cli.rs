@@ -156,6 +156,22 @@ pub struct RequestArgs {
     /// Delete the charts of removed authors even past --max-prune; also with --event.
     #[arg(long)]
     pub allow_mass_prune: bool,
+    /// Publish this run past the orphan limit (after erasing an author); also with --event.
+    #[arg(long)]
+    pub allow_orphans: bool,
+    /// Publish this run although the counted posts fell past --max-shrink; also with --event.
+    #[arg(long)]
+    pub allow_shrink: bool,
+    /// Publish this run although the counted posts grew past --max-growth; also with --event.
+    #[arg(long)]
+    pub allow_growth: bool,
+    /// Publish this run from an export older than --max-export-age-hours; also with --event.
+    #[arg(long)]
+    pub allow_stale_export: bool,
+    /// Delete the charts of these slugs (comma separated, absent from the master) now,
+    /// without the prune grace period; also with --event.
+    #[arg(long, value_delimiter = ',')]
+    pub erase: Option<Vec<String>>,
 }
 
 impl RequestArgs {
@@ -177,6 +193,22 @@ impl RequestArgs {
         }
         if self.allow_mass_prune {
             request.allow_mass_prune = Some(true);
+        }
+        for (flag, field) in [
+            (self.allow_orphans, &mut request.allow_orphans),
+            (self.allow_shrink, &mut request.allow_shrink),
+            (self.allow_growth, &mut request.allow_growth),
+            (self.allow_stale_export, &mut request.allow_stale_export),
+        ] {
+            if flag {
+                *field = Some(true);
+            }
+        }
+        if let Some(slugs) = &self.erase {
+            request
+                .erase
+                .get_or_insert_with(Vec::new)
+                .extend(slugs.iter().cloned());
         }
         Ok(request)
     }

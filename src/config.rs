@@ -29,6 +29,14 @@ pub(crate) const DEFAULT_DEADLINE_MARGIN_SECONDS: u64 = 30;
 pub(crate) const DEFAULT_MAX_EXPORT_AGE_HOURS: u64 = 48;
 /// A blog loses few posts between nights; a tenth fewer is a cut-short export.
 pub(crate) const DEFAULT_MAX_SHRINK: f64 = 0.10;
+/// Growth of the counted posts accepted against the last published run: a
+/// doubled export (+100%) trips it, while a year of this blog's growth (about
+/// 4,000 posts on 60,000, +7%) between two runs never would.
+pub(crate) const DEFAULT_MAX_GROWTH: f64 = 0.50;
+/// How long an author must have been absent from every master read before
+/// their chart is deleted, measured between the runs' `as_of`: one night's
+/// glitch in the master never deletes a chart.
+pub(crate) const DEFAULT_PRUNE_GRACE_HOURS: u64 = 24;
 /// Charts pruned without `allow_mass_prune`: the larger of this and
 /// [`DEFAULT_MAX_PRUNE_SHARE`] of the charts present.
 pub(crate) const DEFAULT_MAX_PRUNE_FLOOR: usize = 10;
@@ -91,6 +99,10 @@ settings! {
         "Fail as ExportStale when the posts export is older than as_of minus this many hours (default 48; 0 disables)";
     MAX_SHRINK = "MAX_SHRINK", "--max-shrink", false,
         "Fail as InputShrunk when the posts counted drop by more than this share (default 0.10)";
+    MAX_GROWTH = "MAX_GROWTH", "--max-growth", false,
+        "Fail as InputGrown when the posts counted grow by more than this share (default 0.50; a doubled export)";
+    PRUNE_GRACE_HOURS = "PRUNE_GRACE_HOURS", "--prune-grace-hours", false,
+        "Hours an author must be absent from the master (between the runs' as_of) before their chart is deleted (default 24; 0 at once)";
     MAX_PRUNE = "MAX_PRUNE", "--max-prune", false,
         "Most charts of removed authors deleted in one run (default: the larger of 10 and 5% of the charts)";
     S3_ATTEMPT_TIMEOUT_SECONDS = "S3_ATTEMPT_TIMEOUT_SECONDS", "--s3-attempt-timeout-seconds", false,
@@ -155,6 +167,10 @@ pub struct Config {
     pub max_export_age: Option<chrono::Duration>,
     /// Largest accepted drop of counted posts against the last published run.
     pub max_shrink: f64,
+    /// Largest accepted growth of counted posts against the last published run.
+    pub max_growth: f64,
+    /// How long an author is absent from the master before their chart goes.
+    pub prune_grace: chrono::Duration,
     /// Most charts a run deletes without `allow_mass_prune`; `None`: the larger
     /// of 10 and 5% of the charts present.
     pub max_prune: Option<usize>,
@@ -235,6 +251,8 @@ impl RawConfig {
             source_region: run.source_region,
             max_export_age: guards.max_export_age,
             max_shrink: guards.max_shrink,
+            max_growth: guards.max_growth,
+            prune_grace: guards.prune_grace,
             max_prune: guards.max_prune,
         })
     }
@@ -459,6 +477,18 @@ impl RawConfig {
             0.0..=1.0,
             "a share between 0 and 1, such as 0.10",
         )?;
+        let max_growth = self.ranged(
+            MAX_GROWTH,
+            DEFAULT_MAX_GROWTH,
+            0.0..=1_000.0,
+            "a share of growth such as 0.50 (1.0 is a doubling)",
+        )?;
+        let prune_grace_hours = self.ranged(
+            PRUNE_GRACE_HOURS,
+            DEFAULT_PRUNE_GRACE_HOURS,
+            0..=24 * 365,
+            "whole hours from 0 (delete at once) to 8760",
+        )?;
         let max_prune = match self.get(MAX_PRUNE) {
             None => None,
             Some(_) => {
@@ -469,6 +499,8 @@ impl RawConfig {
             max_export_age: (max_export_age_hours > 0)
                 .then(|| chrono::Duration::hours(max_export_age_hours as i64)),
             max_shrink,
+            max_growth,
+            prune_grace: chrono::Duration::hours(prune_grace_hours as i64),
             max_prune,
         })
     }
@@ -506,6 +538,8 @@ struct RunLimits {
 struct GuardLimits {
     max_export_age: Option<chrono::Duration>,
     max_shrink: f64,
+    max_growth: f64,
+    prune_grace: chrono::Duration,
     max_prune: Option<usize>,
 }
 

@@ -4,7 +4,9 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::config::{MAX_BAD_RECORD_SHARE, MAX_EXPORT_AGE_HOURS, MAX_PRUNE, MAX_SHRINK};
+use crate::config::{
+    MAX_BAD_RECORD_SHARE, MAX_EXPORT_AGE_HOURS, MAX_GROWTH, MAX_PRUNE, MAX_SHRINK,
+};
 use crate::lease::LeaseError;
 use crate::report::{ReportedError, RunReport};
 use crate::store::StoreError;
@@ -26,7 +28,8 @@ pub enum Guard {
     InputEmpty { location: String },
     #[error(
         "{location} was last written at {modified}, more than {hours} h before as_of {as_of}: the exporter \
-         seems to have stopped. Raise or disable (0) {} ({})", MAX_EXPORT_AGE_HOURS.env, MAX_EXPORT_AGE_HOURS.flag
+         seems to have stopped. To publish from it once, run with \"allow_stale_export\": true \
+         (--allow-stale-export); or raise or disable (0) {} ({})", MAX_EXPORT_AGE_HOURS.env, MAX_EXPORT_AGE_HOURS.flag
     )]
     ExportStale {
         location: String,
@@ -36,7 +39,8 @@ pub enum Guard {
     },
     #[error(
         "{counted} posts counted, {previous} in the last published run: a drop of {drop:.1}%, over the \
-         {limit:.1}% limit; the export looks cut short. Raise {} ({}) if the posts really went",
+         {limit:.1}% limit; the export looks cut short. If the posts really went, run once with \
+         \"allow_shrink\": true (--allow-shrink), or raise {} ({})",
         MAX_SHRINK.env, MAX_SHRINK.flag
     )]
     InputShrunk {
@@ -46,8 +50,22 @@ pub enum Guard {
         limit: f64,
     },
     #[error(
+        "{counted} posts counted, {previous} in the last published run: a growth of {growth:.1}%, over the \
+         {limit:.1}% limit; the export looks doubled (appended to itself, or a part read twice). If the posts \
+         really came, run once with \"allow_growth\": true (--allow-growth), or raise {} ({})",
+        MAX_GROWTH.env, MAX_GROWTH.flag
+    )]
+    InputGrown {
+        counted: u64,
+        previous: u64,
+        growth: f64,
+        limit: f64,
+    },
+    #[error(
         "{orphans} of {records} posts ({share:.2}%) name an author_id that is not in {location}, over the \
-         {limit:.2}% limit: the author master looks incomplete. Sample lines {samples:?}; raise {} ({}) to accept",
+         {limit:.2}% limit: the author master looks incomplete. Sample lines {samples:?}. After erasing an \
+         author, run once with \"allow_orphans\": true (--allow-orphans); or raise {} ({}), which also \
+         loosens the bad-line limit",
         MAX_BAD_RECORD_SHARE.env, MAX_BAD_RECORD_SHARE.flag
     )]
     MasterIncomplete {
@@ -95,6 +113,11 @@ pub enum Guard {
          delete it only if the destination really has never been published to"
     )]
     LastRunUnreadable { location: String, problem: String },
+    #[error(
+        "\"erase\" names {slugs:?}, still in the author master: an erasure is for authors gone from it \
+         (remove the row first, or drop the slug from the request); nothing was published"
+    )]
+    ErasePresent { slugs: Vec<String> },
 }
 
 impl Guard {
@@ -104,10 +127,12 @@ impl Guard {
             Guard::InputEmpty { .. } => "InputEmpty",
             Guard::ExportStale { .. } => "ExportStale",
             Guard::InputShrunk { .. } => "InputShrunk",
+            Guard::InputGrown { .. } => "InputGrown",
             Guard::MasterIncomplete { .. } => "MasterIncomplete",
             Guard::PruneTooLarge { .. } => "PruneTooLarge",
             Guard::AsOfAhead { .. } => "AsOfAhead",
             Guard::LastRunUnreadable { .. } => "LastRunUnreadable",
+            Guard::ErasePresent { .. } => "ErasePresent",
             Guard::InputBroken { .. } | Guard::NoAuthors { .. } => "InputBroken",
         }
     }

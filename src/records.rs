@@ -428,6 +428,32 @@ pub fn parse_author(line: &[u8]) -> Result<Author, BadReason> {
     })
 }
 
+/// The slug of an author line that is not a valid author row (a missing or
+/// null `display_name`, a broken escape elsewhere in the line): the row is
+/// still in the master, so its author's chart must not be taken for gone.
+/// `None` when no slug can be read from it.
+pub fn slug_of_bad_author_line(line: &[u8]) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct SlugOnly {
+        slug: String,
+    }
+    if let Ok(row) = serde_json::from_slice::<SlugOnly>(line) {
+        return Some(row.slug);
+    }
+    // Not JSON as a whole: the slug's own string may still be intact.
+    let at = memchr::memmem::find(line, b"\"slug\"")?;
+    let rest = &line[at + 6..];
+    let colon = rest.iter().position(|b| !b.is_ascii_whitespace())?;
+    let rest = rest[colon..].strip_prefix(b":")?;
+    let open = rest.iter().position(|b| !b.is_ascii_whitespace())?;
+    let rest = rest[open..].strip_prefix(b"\"")?;
+    let end = rest.iter().position(|&b| b == b'"' || b == b'\\')?;
+    (rest.get(end) == Some(&b'"'))
+        .then(|| std::str::from_utf8(&rest[..end]).ok().map(str::to_string))
+        .flatten()
+        .filter(|s| !s.is_empty())
+}
+
 /// One line as [`read_lines`] hands it on.
 pub enum Line<'a> {
     /// The whole line (up to [`MAX_LINE_BYTES`]), without its line end.
@@ -608,6 +634,41 @@ fn read_bounded_line<R: BufRead>(reader: &mut R, buf: &mut Vec<u8>) -> io::Resul
 #[allow(clippy::type_complexity)] // the tables of cases read best inline
 mod tests {
     use super::*;
+
+    // REQ-TR-003: a master row that is not a valid author still names its slug.
+    #[test]
+    fn the_slug_of_a_bad_author_line_is_still_read() {
+        let cases: &[(&str, &str, Option<&str>)] = &[
+            (
+                "display_name missing",
+                r#"{"id":"a1","slug":"sato"}"#,
+                Some("sato"),
+            ),
+            (
+                "display_name null",
+                r#"{"id":"a1","slug":"sato","display_name":null}"#,
+                Some("sato"),
+            ),
+            (
+                "broken escape elsewhere",
+                r#"{"id":"a1","slug":"sato","display_name":"\x"}"#,
+                Some("sato"),
+            ),
+            (
+                "cut short after the slug",
+                r#"{"id":"a1", "slug" : "sato", "disp"#,
+                Some("sato"),
+            ),
+            ("no slug", r#"{"id":"a1"}"#, None),
+            ("slug not a string", r#"{"slug":7}"#, None),
+            ("slug cut short", r#"{"slug":"sa"#, None),
+            ("escape inside the slug", r#"{"slug":"sa\u0074o""#, None),
+        ];
+        for (name, line, want) in cases {
+            let got = slug_of_bad_author_line(line.as_bytes());
+            assert_eq!(got.as_deref(), *want, "case {name}");
+        }
+    }
 
     fn ts(s: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)

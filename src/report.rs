@@ -106,6 +106,17 @@ pub struct RunReport {
     /// would have gone (`PruneTooLarge`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub prune_withheld: Vec<String>,
+    /// Charts whose author is absent from the master, kept until the prune
+    /// grace period has passed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub prune_pending: Vec<PendingPrune>,
+    /// Slugs deleted at once because the request's `erase` named them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub erased: Vec<String>,
+    /// Charts due for deletion that the deadline or an error left (the next
+    /// run deletes them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub prune_undone: Vec<String>,
     /// The `as_of` and counted posts of the last published run this run was
     /// checked against, when there was one.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -119,6 +130,16 @@ pub struct RunReport {
     /// Where this report was written, when it was.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub report_location: Option<String>,
+}
+
+/// A chart kept through the prune grace period.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingPrune {
+    pub slug: String,
+    /// The `as_of` of the first run that found no master row for it.
+    pub absent_since: DateTime<Utc>,
+    /// The `as_of` from which a run deletes it.
+    pub due_at: DateTime<Utc>,
 }
 
 /// What a run remembers of the last published run (`reports/latest.json`).

@@ -45,6 +45,28 @@ pub struct RunRequest {
     /// would go; otherwise none is deleted and the run ends `PruneTooLarge`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allow_mass_prune: Option<bool>,
+    /// Publish this one run past the orphan limit (`MasterIncomplete`): after
+    /// an author was erased from the master, their posts are orphans until the
+    /// export drops them. The bad-line limit still holds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow_orphans: Option<bool>,
+    /// Publish this one run although the counted posts fell by more than
+    /// `MAX_SHRINK` (`InputShrunk`): the posts really went.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow_shrink: Option<bool>,
+    /// Publish this one run although the counted posts grew by more than
+    /// `MAX_GROWTH` (`InputGrown`): the posts really came.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow_growth: Option<bool>,
+    /// Publish this one run from an export older than `MAX_EXPORT_AGE_HOURS`
+    /// (`ExportStale`): the exporter is known to be late.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow_stale_export: Option<bool>,
+    /// Delete the charts of these slugs now, without the prune grace period:
+    /// an operator's erasure of authors no longer in the master (naming one
+    /// still in the master is refused).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub erase: Option<Vec<String>>,
     /// A scaled-out run's step (absent: one whole run).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mode: Option<Mode>,
@@ -88,8 +110,9 @@ pub enum Job {
     },
 }
 
-/// A validated request.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A validated request. The `allow_*` overrides hold for this run only, so
+/// nobody edits the function's environment for one night.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunSpec {
     pub lookback_days: u32,
     pub as_of: DateTime<Utc>,
@@ -98,6 +121,17 @@ pub struct RunSpec {
     pub dry_run: bool,
     pub allow_older_as_of: bool,
     pub allow_mass_prune: bool,
+    #[serde(default)]
+    pub allow_orphans: bool,
+    #[serde(default)]
+    pub allow_shrink: bool,
+    #[serde(default)]
+    pub allow_growth: bool,
+    #[serde(default)]
+    pub allow_stale_export: bool,
+    /// Slugs to delete at once (see [`RunRequest::erase`]).
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub erase: BTreeSet<String>,
 }
 
 /// A request that cannot be run; the message names the field.
@@ -175,11 +209,37 @@ impl RunRequest {
             dry_run: self.dry_run.unwrap_or(false),
             allow_older_as_of: self.allow_older_as_of.unwrap_or(false),
             allow_mass_prune: self.allow_mass_prune.unwrap_or(false),
+            allow_orphans: self.allow_orphans.unwrap_or(false),
+            allow_shrink: self.allow_shrink.unwrap_or(false),
+            allow_growth: self.allow_growth.unwrap_or(false),
+            allow_stale_export: self.allow_stale_export.unwrap_or(false),
+            erase: self.erase_slugs()?,
         })
     }
 }
 
 impl RunRequest {
+    /// The `erase` slugs, each a plausible slug (the run checks them against
+    /// the master and the charts).
+    fn erase_slugs(&self) -> Result<BTreeSet<String>, EventError> {
+        let Some(list) = &self.erase else {
+            return Ok(BTreeSet::new());
+        };
+        let bad = |problem: String| EventError::Field {
+            field: "erase",
+            problem,
+        };
+        if list.is_empty() {
+            return Err(bad("an empty list erases nothing; omit the field".into()));
+        }
+        if let Some(slug) = list.iter().find(|s| {
+            s.trim().is_empty() || s.contains('/') || s.as_str() == ".." || s.as_str() == "."
+        }) {
+            return Err(bad(format!("{slug:?} is not a slug")));
+        }
+        Ok(list.iter().cloned().collect())
+    }
+
     /// Validates the request into the job it asks for; `now` is used when
     /// `as_of` is absent. A field that the job does not use is an error, so a
     /// misplaced one is not silently ignored.
@@ -208,6 +268,11 @@ impl RunRequest {
             ("dry_run", self.dry_run.is_some()),
             ("allow_older_as_of", self.allow_older_as_of.is_some()),
             ("allow_mass_prune", self.allow_mass_prune.is_some()),
+            ("allow_orphans", self.allow_orphans.is_some()),
+            ("allow_shrink", self.allow_shrink.is_some()),
+            ("allow_growth", self.allow_growth.is_some()),
+            ("allow_stale_export", self.allow_stale_export.is_some()),
+            ("erase", self.erase.is_some()),
             ("shard_authors", self.shard_authors.is_some()),
         ];
         match self.mode {

@@ -172,6 +172,9 @@ pub struct Tally {
     by_id: HashMap<String, usize>,
     /// Rows folded into an earlier row with the same `id`.
     folded: Vec<MasterProblem>,
+    /// Slugs of master rows that are not valid author rows (a bad line that
+    /// still names its slug): present in the master, never drawn.
+    unreadable_rows: BTreeSet<String>,
     pub posts: PostCounts,
 }
 
@@ -316,8 +319,27 @@ impl Tally {
             entries,
             by_id,
             folded,
+            unreadable_rows: BTreeSet::new(),
             posts: PostCounts::default(),
         }
+    }
+
+    /// Records the slugs of master rows that could not be read as authors.
+    pub(crate) fn with_unreadable_rows(mut self, slugs: BTreeSet<String>) -> Self {
+        self.unreadable_rows = slugs;
+        self
+    }
+
+    /// Every slug some row of the master carries, drawable or not (a
+    /// duplicate, a shared or unsafe slug, a row that is not a valid author):
+    /// a chart whose slug is not among them belongs to no one in the master.
+    pub(crate) fn master_slugs(&self) -> BTreeSet<&str> {
+        self.entries
+            .iter()
+            .map(|e| e.author.slug.as_str())
+            .chain(self.folded.iter().map(|f| f.slug.as_str()))
+            .chain(self.unreadable_rows.iter().map(String::as_str))
+            .collect()
     }
 
     /// Every master problem, active or not, sorted by slug then id.
@@ -336,16 +358,6 @@ impl Tally {
             .collect();
         out.sort_by(|a, b| (&a.slug, &a.id).cmp(&(&b.slug, &b.id)));
         out
-    }
-
-    /// The slugs of every author the master lets a chart be drawn for, posts or
-    /// not: a chart whose slug is not among them belongs to no one now.
-    pub(crate) fn drawable_slugs(&self) -> std::collections::HashSet<&str> {
-        self.entries
-            .iter()
-            .filter(|e| e.problem.is_none())
-            .map(|e| e.author.slug.as_str())
-            .collect()
     }
 
     /// Adds the counts of `other`, a tally of another part of the same export

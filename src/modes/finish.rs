@@ -5,7 +5,7 @@
 //!
 //! [`finish`] reads the plan and calls [`finish_stages`]: every shard's
 //! `done/` file, [`record_charts`] over their outcomes in slug order,
-//! [`prune`] against the plan's drawable list, then [`end_published`], the
+//! [`prune`] against the master's slugs the plan wrote, then [`end_published`], the
 //! same end a run has.
 
 use std::collections::HashSet;
@@ -17,7 +17,7 @@ use tracing::info;
 
 use crate::error::RunError;
 use crate::modes::work::{
-    DRAWABLE_KEY, ShardReport, WorkPlan, done_key, get_json, get_work, read_plan, work_error,
+    MASTER_SLUGS_KEY, ShardReport, WorkPlan, done_key, get_json, get_work, read_plan, work_error,
 };
 use crate::pipeline::{Pipeline, ms};
 use crate::report::RunReport;
@@ -92,17 +92,17 @@ async fn finish_stages(
     charts.sort_by(|a, b| a.slug.cmp(&b.slug));
     record_charts(&mut report, charts, &mut cards, took);
 
-    let drawable_text = get_work(work, DRAWABLE_KEY)
+    let master_text = get_work(work, MASTER_SLUGS_KEY)
         .await?
-        .ok_or_else(|| work_error(work, DRAWABLE_KEY, "missing: the plan is not whole"))?;
-    let drawable_text = String::from_utf8(drawable_text)
-        .map_err(|e| work_error(work, DRAWABLE_KEY, e.to_string()))?;
-    let drawable: HashSet<&str> = drawable_text.lines().filter(|l| !l.is_empty()).collect();
+        .ok_or_else(|| work_error(work, MASTER_SLUGS_KEY, "missing: the plan is not whole"))?;
+    let master_text = String::from_utf8(master_text)
+        .map_err(|e| work_error(work, MASTER_SLUGS_KEY, e.to_string()))?;
+    let master: HashSet<&str> = master_text.lines().filter(|l| !l.is_empty()).collect();
     let existing = list_charts(pipeline).await;
     let prune_guard = prune(
         pipeline,
         &plan.request,
-        &drawable,
+        &master,
         existing.as_ref(),
         deadline,
         &mut report,

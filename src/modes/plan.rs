@@ -4,7 +4,7 @@
 //! the posts.
 //!
 //! [`plan`] takes the lease for the whole scaled-out run and calls
-//! [`plan_stages`]: [`read_judged`], the drawable list, then
+//! [`plan_stages`]: [`read_judged`], the master's slugs, then
 //! [`select_authors`] into [`write_shards`], and `plan.json` last.
 
 use std::time::Instant;
@@ -17,7 +17,7 @@ use crate::error::RunError;
 use crate::lease::Lease;
 use crate::modes::read_judged;
 use crate::modes::work::{
-    DRAWABLE_KEY, Inputs, PLAN_KEY, PLAN_VERSION, ShardAuthor, ShardRef, WorkPlan, fingerprint,
+    Inputs, MASTER_SLUGS_KEY, PLAN_KEY, PLAN_VERSION, ShardAuthor, ShardRef, WorkPlan, fingerprint,
     put_json, put_work, shard_key, work_error,
 };
 use crate::pipeline::{Pipeline, ms, take_lease};
@@ -82,13 +82,12 @@ async fn plan_stages(
     let (started, started_at) = (judged.started, judged.started_at);
     let (mut report, tally) = (judged.report, judged.tally);
 
-    let mut drawable: Vec<&str> = tally.drawable_slugs().into_iter().collect();
-    drawable.sort_unstable();
-    let mut text = drawable.join("\n");
+    let master: Vec<&str> = tally.master_slugs().into_iter().collect();
+    let mut text = master.join("\n");
     text.push('\n');
     put_work(
         work,
-        DRAWABLE_KEY,
+        MASTER_SLUGS_KEY,
         text.into_bytes(),
         "text/plain; charset=utf-8",
     )

@@ -13,7 +13,7 @@ use crate::modes::work::{
 };
 use crate::pipeline::{Pipeline, ms};
 use crate::report::ChartOutcome;
-use crate::stages::guards::{check_as_of, check_shrink, read_previous_run};
+use crate::stages::guards::{check_as_of, check_count, read_previous_run};
 use crate::stages::publish::draw_and_publish;
 use crate::store::Store;
 
@@ -26,7 +26,7 @@ async fn check_destination(pipeline: &Pipeline, plan: &WorkPlan) -> Result<(), R
         .await
         .and_then(|previous| {
             check_as_of(&plan.request, previous.as_ref(), chrono::Utc::now())?;
-            check_shrink(pipeline.config.max_shrink, counted, previous.as_ref())
+            check_count(&pipeline.config, &plan.request, counted, previous.as_ref())
         })
         .map_err(|guard| RunError::Guard(guard, Box::new(plan.report.clone())))
 }

@@ -68,11 +68,11 @@ async fn run_stages(
     let charts = draw_and_publish(pipeline, plan, to_draw, deadline, existing.as_ref()).await;
     record_charts(&mut report, charts, &mut cards, t.elapsed());
 
-    let drawable = tally.drawable_slugs();
+    let master = tally.master_slugs().into_iter().collect();
     let prune_guard = prune(
         pipeline,
         plan,
-        &drawable,
+        &master,
         existing.as_ref(),
         deadline,
         &mut report,

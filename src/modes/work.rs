@@ -6,8 +6,9 @@
 //!   is whole.
 //! - `shards/<id>.jsonl`: one line per author to draw (id, slug, display name,
 //!   first month, posts per month), at most `shard_authors` lines.
-//! - `drawable.txt`: every slug the master can draw, one a line, which finish
-//!   prunes against.
+//! - `master-slugs.txt`: every slug a row of the master carries, one a line,
+//!   which finish prunes against (a chart whose slug is not here is a
+//!   candidate).
 //! - `done/<id>.json`: a rendered shard's outcomes. A render retried writes it
 //!   again; the charts it already published are found unchanged.
 
@@ -29,8 +30,8 @@ use crate::tally::{Month, MonthCount, MonthlyCounts};
 pub(crate) const WORK_PREFIX: &str = "work/";
 
 pub(crate) const PLAN_KEY: &str = "plan.json";
-pub(crate) const DRAWABLE_KEY: &str = "drawable.txt";
-pub(crate) const PLAN_VERSION: u32 = 1;
+pub(crate) const MASTER_SLUGS_KEY: &str = "master-slugs.txt";
+pub(crate) const PLAN_VERSION: u32 = 2;
 
 pub(crate) fn shard_key(shard: &str) -> String {
     format!("shards/{shard}.jsonl")
@@ -386,6 +387,7 @@ mod tests {
                 dry_run: false,
                 allow_older_as_of: false,
                 allow_mass_prune: false,
+                ..RunSpec::default()
             },
             inputs: Inputs {
                 posts: fingerprint(&FileReport::default(), None),

@@ -82,20 +82,24 @@ pub(crate) fn check_export_age(
     modified: DateTime<Utc>,
 ) -> Result<(), Guard> {
     match config.max_export_age {
-        Some(age) if modified < plan.as_of - age => Err(Guard::ExportStale {
-            location: location.to_string(),
-            modified,
-            hours: age.num_hours(),
-            as_of: plan.as_of,
-        }),
+        Some(age) if modified < plan.as_of - age && !plan.allow_stale_export => {
+            Err(Guard::ExportStale {
+                location: location.to_string(),
+                modified,
+                hours: age.num_hours(),
+                as_of: plan.as_of,
+            })
+        }
         _ => Ok(()),
     }
 }
 
-/// The posts look like a real export: some records, not far fewer counted than
-/// the last published run, and few posts whose author is missing from the master.
+/// The posts look like a real export: some records, not far fewer nor far
+/// more counted than the last published run, and few posts whose author is
+/// missing from the master.
 pub(crate) fn check_posts(
     config: &Config,
+    plan: &RunSpec,
     posts: &FileReport,
     tally: &Tally,
     master_location: &str,
@@ -108,7 +112,7 @@ pub(crate) fn check_posts(
     }
     let orphans = &tally.posts.orphans;
     let share = orphans.count as f64 / posts.lines.records as f64;
-    if share > config.max_bad_share {
+    if share > config.max_bad_share && !plan.allow_orphans {
         return Err(Guard::MasterIncomplete {
             location: master_location.to_string(),
             orphans: orphans.count,
@@ -118,29 +122,57 @@ pub(crate) fn check_posts(
             samples: orphans.sample_lines.clone(),
         });
     }
-    check_shrink(config.max_shrink, tally.posts.counted, previous)
+    check_count(config, plan, tally.posts.counted, previous)
 }
 
-/// Counted posts may not drop by more than `max_shrink` against the last
-/// published run; the first run has nothing to compare with.
-pub(crate) fn check_shrink(
-    max_shrink: f64,
+/// Counted posts may not drop by more than `MAX_SHRINK`, nor grow by more
+/// than `MAX_GROWTH`, against the last published run (unless the request
+/// allows it for this run); the first run has nothing to compare with.
+pub(crate) fn check_count(
+    config: &Config,
+    plan: &RunSpec,
     counted: u64,
     previous: Option<&PreviousRun>,
 ) -> Result<(), Guard> {
     let Some(previous) = previous.filter(|p| p.posts_counted > 0) else {
         return Ok(());
     };
-    let drop = 1.0 - counted as f64 / previous.posts_counted as f64;
-    if drop > max_shrink {
+    let ratio = counted as f64 / previous.posts_counted as f64;
+    let (drop, growth) = (1.0 - ratio, ratio - 1.0);
+    if drop > config.max_shrink && !plan.allow_shrink {
         return Err(Guard::InputShrunk {
             counted,
             previous: previous.posts_counted,
             drop: drop * 100.0,
-            limit: max_shrink * 100.0,
+            limit: config.max_shrink * 100.0,
+        });
+    }
+    if growth > config.max_growth && !plan.allow_growth {
+        return Err(Guard::InputGrown {
+            counted,
+            previous: previous.posts_counted,
+            growth: growth * 100.0,
+            limit: config.max_growth * 100.0,
         });
     }
     Ok(())
+}
+
+/// An erasure names authors gone from the master: a slug some master row
+/// still carries would be drawn again (or is a mistake), so it is refused.
+pub(crate) fn check_erase(plan: &RunSpec, directory: &Tally) -> Result<(), Guard> {
+    let present = directory.master_slugs();
+    let named: Vec<String> = plan
+        .erase
+        .iter()
+        .filter(|s| present.contains(s.as_str()))
+        .cloned()
+        .collect();
+    if named.is_empty() {
+        Ok(())
+    } else {
+        Err(Guard::ErasePresent { slugs: named })
+    }
 }
 
 /// Fails when more than `limit` of the non-blank lines are bad.
@@ -186,6 +218,7 @@ mod tests {
             dry_run: false,
             allow_older_as_of: false,
             allow_mass_prune: false,
+            ..RunSpec::default()
         }
     }
 
@@ -245,27 +278,71 @@ mod tests {
     }
 
     // REQ-RL-005
+    fn config() -> Config {
+        crate::config::RawConfig::from_env(|_| None)
+            .with(crate::config::SOURCE_BUCKET, "src")
+            .with(crate::config::CHARTS_BUCKET, "dest")
+            .validate()
+            .unwrap()
+    }
+
+    // REQ-RL-005, REQ-TR-004: the count may neither shrink nor grow past its
+    // limit against the last published run, unless this run allows it.
     #[test]
-    fn shrink_is_judged_against_the_last_published_run() {
+    #[allow(
+        clippy::type_complexity,
+        reason = "the table of cases reads best inline"
+    )]
+    fn the_count_is_judged_against_the_last_published_run() {
         let prev = |n| PreviousRun {
             as_of: t("2026-11-26T00:00:00Z"),
             posts_counted: n,
         };
-        let cases: &[(&str, u64, Option<u64>, bool)] = &[
-            ("first run", 10, None, true),
-            ("grew", 110, Some(100), true),
-            ("dropped 10%", 90, Some(100), true),
-            ("dropped 11%", 89, Some(100), false),
-            ("empty previous", 0, Some(0), true),
+        let config = config();
+        let cases: &[(&str, u64, Option<u64>, bool, bool, Option<&str>)] = &[
+            ("first run", 10, None, false, false, None),
+            ("grew 10%", 110, Some(100), false, false, None),
+            (
+                "a year of growth, 7%",
+                64_200,
+                Some(60_000),
+                false,
+                false,
+                None,
+            ),
+            ("grew 50%", 150, Some(100), false, false, None),
+            ("doubled", 200, Some(100), false, false, Some("InputGrown")),
+            ("doubled, allowed", 200, Some(100), false, true, None),
+            ("dropped 10%", 90, Some(100), false, false, None),
+            (
+                "dropped 11%",
+                89,
+                Some(100),
+                false,
+                false,
+                Some("InputShrunk"),
+            ),
+            ("dropped 11%, allowed", 89, Some(100), true, false, None),
+            ("empty previous", 0, Some(0), false, false, None),
         ];
-        for (name, counted, previous, ok) in cases {
+        for (name, counted, previous, allow_shrink, allow_growth, want) in cases {
             let previous = previous.map(prev);
-            let got = check_shrink(0.10, *counted, previous.as_ref());
-            assert_eq!(got.is_ok(), *ok, "case {name}: {got:?}");
+            let mut p = plan("2026-11-27T00:00:00Z");
+            p.allow_shrink = *allow_shrink;
+            p.allow_growth = *allow_growth;
+            let got = check_count(&config, &p, *counted, previous.as_ref());
+            assert_eq!(
+                got.as_ref().err().map(Guard::error_type),
+                *want,
+                "case {name}: {got:?}"
+            );
         }
-        let err = check_shrink(0.10, 50, Some(&prev(100))).unwrap_err();
-        assert_eq!(err.error_type(), "InputShrunk");
+        let p = plan("2026-11-27T00:00:00Z");
+        let err = check_count(&config, &p, 50, Some(&prev(100))).unwrap_err();
         assert!(err.to_string().contains("50 posts counted, 100"), "{err}");
-        assert!(err.to_string().contains("--max-shrink"), "{err}");
+        assert!(err.to_string().contains("--allow-shrink"), "{err}");
+        let err = check_count(&config, &p, 250, Some(&prev(100))).unwrap_err();
+        assert!(err.to_string().contains("growth of 150.0%"), "{err}");
+        assert!(err.to_string().contains("--allow-growth"), "{err}");
     }
 }

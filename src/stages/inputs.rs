@@ -3,6 +3,7 @@
 //! fed by the async decoder, never held. The guards on what was read run as
 //! soon as it is known (a stale export is refused before it is read).
 
+use std::collections::BTreeSet;
 use std::time::Instant;
 
 use chrono::{DateTime, Utc};
@@ -14,10 +15,11 @@ use crate::input::{decode, pipelined_lines};
 use crate::pipeline::{Pipeline, ms};
 use crate::records::{
     Author, BadReason, Line, LineStats, parse_author, parse_post_line, read_lines,
+    slug_of_bad_author_line,
 };
 use crate::report::{FileReport, RunReport};
 use crate::request::RunSpec;
-use crate::stages::guards::{check_export_age, check_posts, check_share};
+use crate::stages::guards::{check_erase, check_export_age, check_posts, check_share};
 use crate::store::{Store, StoreError};
 use crate::tally::Tally;
 
@@ -42,12 +44,14 @@ pub(crate) async fn read_inputs(
         exported_at,
     )?;
 
-    let authors = read_authors(pipeline, report).await?;
+    let directory = read_authors(pipeline, plan, report).await?;
+    check_erase(plan, &directory)?;
     let master_location = report.authors_file.location.clone();
-    let tally = read_posts(pipeline, plan, posts, authors, report).await?;
+    let tally = read_posts(pipeline, posts, directory, report).await?;
     check_share(&report.posts_file, config.max_bad_share)?;
     check_posts(
         config,
+        plan,
         &report.posts_file,
         &tally,
         &master_location,
@@ -58,15 +62,27 @@ pub(crate) async fn read_inputs(
 
 /// The author master, whole (it is small), with its bad lines judged: too
 /// many, or no author at all, stops the run.
-async fn read_authors(pipeline: &Pipeline, report: &mut RunReport) -> Result<Vec<Author>, Stop> {
+async fn read_authors(
+    pipeline: &Pipeline,
+    plan: &RunSpec,
+    report: &mut RunReport,
+) -> Result<Tally, Stop> {
     let config = &pipeline.config;
     let t = Instant::now();
-    let (authors, authors_file) = read_source(
+    // A row that is not a valid author still holds its slug in the master.
+    let ((authors, unreadable), authors_file) = read_source(
         pipeline.source.as_ref(),
         &config.authors_key,
-        Vec::<Author>::new(),
-        |acc, _line, text| {
-            acc.push(parse_author(text.whole()?)?);
+        (Vec::<Author>::new(), BTreeSet::<String>::new()),
+        |(authors, unreadable), _line, text| {
+            let text = text.whole()?;
+            match parse_author(text) {
+                Ok(author) => authors.push(author),
+                Err(reason) => {
+                    unreadable.extend(slug_of_bad_author_line(text));
+                    return Err(reason);
+                }
+            }
             Ok(())
         },
     )
@@ -89,20 +105,19 @@ async fn read_authors(pipeline: &Pipeline, report: &mut RunReport) -> Result<Vec
         ms = report.stages.read_authors_ms,
         "stage read_authors done"
     );
-    Ok(authors)
+    let directory = Tally::new(authors, config.time_zone, plan.as_of);
+    Ok(directory.with_unreadable_rows(unreadable))
 }
 
 /// The posts, streamed through the tally and never held; their counts and
 /// problems go into the report.
 async fn read_posts(
     pipeline: &Pipeline,
-    plan: &RunSpec,
     posts: PostsExport,
-    authors: Vec<Author>,
+    tally: Tally,
     report: &mut RunReport,
 ) -> Result<Tally, Stop> {
     let t = Instant::now();
-    let tally = Tally::new(authors, pipeline.config.time_zone, plan.as_of);
     let (tally, posts_file) = posts.read(pipeline.source.as_ref(), tally).await?;
     report.stages.read_posts_ms = ms(t.elapsed());
     let mb = posts_file.lines.bytes as f64 / 1e6;

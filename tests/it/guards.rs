@@ -64,6 +64,18 @@ impl Target {
         }
     }
 
+    /// Sets a source object's last-modified time (a file's mtime; the S3 test
+    /// server reports its file's mtime as `LastModified`).
+    pub(crate) fn set_source_mtime(&self, key: &str, at: &str) {
+        let path = match self {
+            Target::Local { src, .. } => src.path().join(key),
+            Target::S3(server) => server.root().join(SOURCE_BUCKET).join(key),
+        };
+        let at: std::time::SystemTime = chrono::DateTime::parse_from_rfc3339(at).unwrap().into();
+        let file = std::fs::File::options().write(true).open(&path).unwrap();
+        file.set_modified(at).unwrap();
+    }
+
     /// Writes an object into the destination (to corrupt or replay one).
     pub(crate) async fn put_dest(&self, key: &str, bytes: Vec<u8>) {
         match self {
@@ -229,11 +241,12 @@ async fn an_export_without_posts_is_refused() {
 // REQ-RL-004
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_export_older_than_the_limit_is_refused_unless_the_check_is_off() {
-    // The export was written just now; a run three days ahead finds it stale.
-    let later = (chrono::Utc::now() + chrono::Duration::days(3))
-        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    // The export was last written three days before the as_of (an as_of
+    // ahead of the clock is refused on its own, AsOfAhead).
+    let later = AS_OF;
     for target in Target::both().await {
-        let out = target.run(&backfill_at(&later)).await;
+        target.set_source_mtime(POSTS, "2025-11-22T17:45:00Z");
+        let out = target.run(&backfill_at(later)).await;
         assert_refused(
             &target,
             &out,
@@ -248,11 +261,16 @@ async fn an_export_older_than_the_limit_is_refused_unless_the_check_is_off() {
         );
         assert!(target.charts().await.is_empty(), "{}", target.name());
         let out = target
-            .run(&[&backfill_at(&later)[..], &["--max-export-age-hours", "100"]].concat())
+            .run(&[&backfill_at(later)[..], &["--max-export-age-hours", "100"]].concat())
             .await;
         ok_report(&out);
         let out = target
-            .run(&[&backfill_at(&later)[..], &["--max-export-age-hours", "0"]].concat())
+            .run(&[&backfill_at(later)[..], &["--max-export-age-hours", "0"]].concat())
+            .await;
+        ok_report(&out);
+        // REQ-TR-005: the one-run override, as a request field, not a setting.
+        let out = target
+            .run(&[&backfill_at(later)[..], &["--allow-stale-export"]].concat())
             .await;
         ok_report(&out);
     }
@@ -340,7 +358,8 @@ async fn charts_of_authors_gone_from_the_master_are_deleted() {
         assert_eq!(target.charts().await.len(), 3);
 
         remove_old_timer(&target).await;
-        let shrink = ["--max-shrink", "0.5"];
+        // Without the grace period (REQ-TR-003 has it): deleted on the first run.
+        let shrink = ["--max-shrink", "0.5", "--prune-grace-hours", "0"];
         let dry = ok_report(
             &target
                 .run(&[NIGHTLY, &shrink, &["--dry-run"]].concat())
@@ -393,7 +412,18 @@ async fn a_mass_prune_is_held_back_unless_allowed() {
     for target in Target::both().await {
         ok_report(&target.run(&backfill_at(AS_OF)).await);
         remove_old_timer(&target).await;
-        let args = [NIGHTLY, &["--max-shrink", "0.5", "--max-prune", "0"]].concat();
+        let args = [
+            NIGHTLY,
+            &[
+                "--max-shrink",
+                "0.5",
+                "--max-prune",
+                "0",
+                "--prune-grace-hours",
+                "0",
+            ],
+        ]
+        .concat();
         let out = target.run(&args).await;
         assert_refused(
             &target,

@@ -13,7 +13,9 @@ async fn an_unreadable_last_run_report_fails_closed() {
         ok_report(&target.run(&backfill_at(AS_OF)).await);
         let chart = target.get("author-monthly-stats/sato-taro.png").await;
         for garbage in [&b"{\"as_of\": \"2025-11"[..], b"", b"[1, 2]"] {
-            target.put_dest("reports/latest.json", garbage.to_vec()).await;
+            target
+                .put_dest("reports/latest.json", garbage.to_vec())
+                .await;
             // A replayed old request would rewind everything if this passed.
             let out = target.run(&backfill_at("2024-01-01T00:00:00Z")).await;
             assert_refused(&target, &out, "LastRunUnreadable", &["reports/latest.json"]);
@@ -23,7 +25,10 @@ async fn an_unreadable_last_run_report_fails_closed() {
                 "{}: latest.json is left for the operator",
                 target.name()
             );
-            assert_eq!(target.get("author-monthly-stats/sato-taro.png").await, chart);
+            assert_eq!(
+                target.get("author-monthly-stats/sato-taro.png").await,
+                chart
+            );
         }
     }
 }
@@ -36,7 +41,11 @@ async fn an_as_of_ahead_of_the_clock_is_refused() {
         let out = target.run(&backfill_at("9999-01-01T00:00:00Z")).await;
         assert_refused(&target, &out, "AsOfAhead", &["9999-01-01 00:00:00 UTC"]);
         assert!(
-            !target.keys().await.iter().any(|k| k == "reports/latest.json"),
+            !target
+                .keys()
+                .await
+                .iter()
+                .any(|k| k == "reports/latest.json"),
             "{}",
             target.name()
         );
@@ -58,5 +67,198 @@ async fn an_s3_error_on_the_last_run_report_fails_closed() {
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("error [LastRunUnreadable]"), "{stderr}");
     server.faults.lock().unwrap().get_errors.clear();
-    assert_eq!(server.get(CHARTS_BUCKET, "reports/latest.json").await, latest);
+    assert_eq!(
+        server.get(CHARTS_BUCKET, "reports/latest.json").await,
+        latest
+    );
+}
+
+const CHART: &str = "author-monthly-stats/sato-taro.png";
+
+/// The committed author master with sato-taro's row (a1) replaced by `rows`.
+fn master_with(rows: &[&str]) -> Vec<u8> {
+    let mut text = String::new();
+    for line in std::fs::read_to_string(data("authors.jsonl"))
+        .unwrap()
+        .lines()
+    {
+        if line.contains("\"a1\"") {
+            for row in rows {
+                text.push_str(row);
+                text.push('\n');
+            }
+        } else {
+            text.push_str(line);
+            text.push('\n');
+        }
+    }
+    gzip_two_members(text.as_bytes())
+}
+
+// REQ-TR-003: one bad master row never deletes a present author's chart, and
+// a real removal waits for the grace period (two nights a day apart).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_master_row_never_deletes_a_chart() {
+    let a1 = r#"{"id":"a1","slug":"sato-taro","display_name":"佐藤 太郎"}"#;
+    let glitches: &[(&str, Vec<&str>)] = &[
+        ("duplicated row (pagination overlap)", vec![a1, a1]),
+        (
+            "display_name null",
+            vec![r#"{"id":"a1","slug":"sato-taro","display_name":null}"#],
+        ),
+        (
+            "display_name missing",
+            vec![r#"{"id":"a1","slug":"sato-taro"}"#],
+        ),
+        (
+            "broken escape",
+            vec![r#"{"id":"a1","slug":"sato-taro","display_name":"\x"}"#],
+        ),
+        (
+            "a new author with the same slug",
+            vec![
+                a1,
+                r#"{"id":"a9","slug":"sato-taro","display_name":"新人"}"#,
+            ],
+        ),
+    ];
+    for target in Target::both().await {
+        ok_report(&target.run(&backfill_at(AS_OF)).await);
+        for (name, rows) in glitches {
+            target
+                .put_source(crate::guards::AUTHORS, master_with(rows))
+                .await;
+            // Without a valid a1 row its posts are orphans and the count
+            // drops: this run lets both pass, to reach the prune (the guards
+            // would otherwise stop it before, which would prove nothing).
+            let args = [
+                "--prune-grace-hours",
+                "0",
+                "--allow-orphans",
+                "--allow-shrink",
+            ];
+            let out = target.run(&[NIGHTLY, &args].concat()).await;
+            let report = ok_report(&out);
+            assert_eq!(
+                report["deleted"],
+                serde_json::json!([]),
+                "{} / {name}: {report}",
+                target.name()
+            );
+            assert!(
+                target.keys().await.contains(&CHART.to_string()),
+                "{} / {name}: the chart was deleted",
+                target.name()
+            );
+        }
+    }
+}
+
+// REQ-TR-003, REQ-TR-006: an author really gone is deleted only once absent
+// for the grace period between the runs' as_of; an erase deletes at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_removed_author_is_deleted_after_the_grace_period_or_by_erase() {
+    for target in Target::both().await {
+        ok_report(&target.run(&backfill_at(AS_OF)).await);
+        crate::guards::remove_old_timer(&target).await;
+        let allow = ["--max-shrink", "0.5"];
+        let night = |as_of: &'static str| {
+            [&["--lookback-days", "7", "--as-of", as_of][..], &allow].concat()
+        };
+        // Night 1: absent, kept, and the report says until when.
+        let first = ok_report(&target.run(&night(AS_OF)).await);
+        assert_eq!(first["deleted"], serde_json::json!([]), "{}", target.name());
+        assert_eq!(first["prune_pending"][0]["slug"], "old-timer", "{first}");
+        assert_eq!(
+            first["prune_pending"][0]["due_at"], "2025-11-26T17:45:00Z",
+            "{first}"
+        );
+        assert!(target.charts().await.contains(&"old-timer.png".to_string()));
+        // A rerun the same night (same as_of, later wall clock): still kept.
+        let again = ok_report(&target.run(&night(AS_OF)).await);
+        assert_eq!(again["deleted"], serde_json::json!([]));
+        // Night 2, 24 hours of as_of later: deleted.
+        let second = ok_report(&target.run(&night("2025-11-26T17:45:00Z")).await);
+        assert_eq!(
+            second["deleted"],
+            serde_json::json!(["old-timer"]),
+            "{}: {second}",
+            target.name()
+        );
+        assert!(!target.charts().await.contains(&"old-timer.png".to_string()));
+    }
+    for target in Target::both().await {
+        ok_report(&target.run(&backfill_at(AS_OF)).await);
+        // Erasing an author still in the master is refused, naming it.
+        let out = target
+            .run(&[NIGHTLY, &["--erase", "old-timer"]].concat())
+            .await;
+        assert_refused(&target, &out, "ErasePresent", &["old-timer"]);
+        assert!(target.charts().await.contains(&"old-timer.png".to_string()));
+        // Once the row is gone, the erase deletes at once.
+        crate::guards::remove_old_timer(&target).await;
+        let out = target
+            .run(&[NIGHTLY, &["--max-shrink", "0.5", "--erase", "old-timer"]].concat())
+            .await;
+        let report = ok_report(&out);
+        assert_eq!(
+            report["deleted"],
+            serde_json::json!(["old-timer"]),
+            "{}",
+            target.name()
+        );
+        assert_eq!(report["erased"], serde_json::json!(["old-timer"]));
+        assert!(!target.charts().await.contains(&"old-timer.png".to_string()));
+    }
+}
+
+// REQ-TR-005, REQ-TR-006: erasing a prolific author (their posts become
+// orphans over the limit) cannot wedge the job: one run with allow_orphans
+// publishes, without loosening the bad-line limit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_erasure_cannot_wedge_the_job() {
+    for target in Target::both().await {
+        ok_report(&target.run(&backfill_at(AS_OF)).await);
+        target
+            .put_source(crate::guards::AUTHORS, master_with(&[]))
+            .await;
+        let out = target.run(NIGHTLY).await;
+        assert_refused(&target, &out, "MasterIncomplete", &["--allow-orphans"]);
+        let out = target
+            .run(
+                &[
+                    NIGHTLY,
+                    &["--allow-orphans", "--allow-shrink", "--erase", "sato-taro"],
+                ]
+                .concat(),
+            )
+            .await;
+        let report = ok_report(&out);
+        assert_eq!(
+            report["deleted"],
+            serde_json::json!(["sato-taro"]),
+            "{}",
+            target.name()
+        );
+        assert!(!target.keys().await.contains(&CHART.to_string()));
+        // The override held for that run only.
+        let out = target.run(NIGHTLY).await;
+        assert_refused(&target, &out, "MasterIncomplete", &[]);
+    }
+}
+
+// REQ-TR-004: an export appended to itself doubles every count: refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_doubled_export_is_refused() {
+    for target in Target::both().await {
+        ok_report(&target.run(&backfill_at(AS_OF)).await);
+        let chart = target.get(CHART).await;
+        let posts = std::fs::read(data("posts.jsonl")).unwrap();
+        target
+            .put_source(crate::guards::POSTS, [posts.clone(), posts].concat())
+            .await;
+        let out = target.run(&backfill_at(AS_OF)).await;
+        assert_refused(&target, &out, "InputGrown", &["--allow-growth"]);
+        assert_eq!(target.get(CHART).await, chart, "{}", target.name());
+    }
 }
