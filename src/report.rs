@@ -113,6 +113,10 @@ pub struct RunReport {
     /// Slugs deleted at once because the request's `erase` named them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub erased: Vec<String>,
+    /// This run was the first of a new month and redrew every author with a
+    /// post, whatever the window.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub monthly_redraw: bool,
     /// Charts due for deletion that the deadline or an error left (the next
     /// run deletes them).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

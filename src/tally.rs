@@ -324,6 +324,11 @@ impl Tally {
         }
     }
 
+    /// The calendar month of `at` in the site's zone.
+    pub(crate) fn month_of(&self, at: DateTime<Utc>) -> Month {
+        Month::of(at, self.zone)
+    }
+
     /// Records the slugs of master rows that could not be read as authors.
     pub(crate) fn with_unreadable_rows(mut self, slugs: BTreeSet<String>) -> Self {
         self.unreadable_rows = slugs;

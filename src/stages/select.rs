@@ -3,10 +3,12 @@
 
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
+
 use tracing::{info, warn};
 
 use crate::pipeline::ms;
-use crate::report::{RunReport, SkippedAuthor};
+use crate::report::{PreviousRun, RunReport, SkippedAuthor};
 use crate::request::RunSpec;
 use crate::tally::{MonthlyCounts, SkipReason, Tally};
 
@@ -27,7 +29,17 @@ pub(crate) fn select_authors<'t>(
     for p in &report.master_problems {
         warn!(id = %p.id, slug = %p.slug, reason = p.reason.key(), "author master problem; this author is never drawn");
     }
-    let picks = tally.picks(plan.window_start(), plan.authors.as_ref());
+    // The first run of a calendar month (the site's zone) redraws everyone
+    // with a post, so no published chart's months end before the current one
+    // and no "last 12 months" total stays frozen for an author who stopped.
+    let window_start = if monthly_redraw(tally, plan, report.previous.as_ref()) {
+        report.monthly_redraw = true;
+        info!(as_of = %plan.as_of, "first run of a new month: every author with a post is redrawn");
+        DateTime::<Utc>::MIN_UTC
+    } else {
+        plan.window_start()
+    };
+    let picks = tally.picks(window_start, plan.authors.as_ref());
     report.authors.active = picks.len();
     picks.into_iter().filter_map(move |pick| {
         let s = pick.resolve();
@@ -53,6 +65,15 @@ pub(crate) fn select_authors<'t>(
         });
         None
     })
+}
+
+/// Whether this run is the first of a new calendar month: the last published
+/// run's `as_of` fell in an earlier month (in the site's zone). A request that
+/// names its authors draws those only; a first run (no last run) draws its
+/// window, since nothing was published that could be stale.
+pub(crate) fn monthly_redraw(tally: &Tally, plan: &RunSpec, previous: Option<&PreviousRun>) -> bool {
+    plan.authors.is_none()
+        && previous.is_some_and(|p| tally.month_of(p.as_of) < tally.month_of(plan.as_of))
 }
 
 /// The select stage's log line and time, once its authors were taken.
