@@ -58,6 +58,17 @@ pub enum LeaseError {
         location: String,
         holder: LeaseRecord,
     },
+    #[error(
+        "the lease {location} is no longer this run's: {}; another run took it over (or it expired and \
+         was taken), so this step publishes nothing. Start a new run",
+        .holder.as_ref().map_or_else(|| "it is gone".to_string(), |h| format!(
+            "run {} holds it (as_of {}, until {}{})", h.run_id, h.as_of, h.expires_at,
+            if h.released { ", released" } else { "" }))
+    )]
+    Lost {
+        location: String,
+        holder: Option<LeaseRecord>,
+    },
     #[error("the lease {location} cannot be read or written: {source}")]
     Store {
         location: String,
@@ -149,6 +160,31 @@ impl Lease {
         &self.record
     }
 
+    /// Checks that the lease object is still the one this run wrote (same
+    /// `ETag`, so neither taken over nor released since): a scaled-out step
+    /// publishes only under its plan's lease.
+    pub(crate) async fn check_held(&self, store: &dyn Store) -> Result<(), LeaseError> {
+        let location = store.describe(&self.key);
+        let found = store
+            .get_tagged(&self.key)
+            .await
+            .map_err(|source| LeaseError::Store {
+                location: location.clone(),
+                source,
+            })?;
+        match found {
+            Some((_, etag)) if etag == self.etag => Ok(()),
+            Some((bytes, _)) => Err(LeaseError::Lost {
+                location,
+                holder: serde_json::from_slice(&bytes).ok(),
+            }),
+            None => Err(LeaseError::Lost {
+                location,
+                holder: None,
+            }),
+        }
+    }
+
     /// Marks the lease released (only if it is still ours: `If-Match`), so the
     /// next run need not wait for the expiry. A failure is logged: the lease then
     /// frees itself at its expiry.
@@ -209,7 +245,7 @@ mod tests {
         let held = take(&store, "b", 5).await.unwrap_err();
         match &held {
             LeaseError::Held { holder, .. } => assert_eq!(holder.run_id, "a"),
-            other @ LeaseError::Store { .. } => panic!("{other}"),
+            other @ (LeaseError::Store { .. } | LeaseError::Lost { .. }) => panic!("{other}"),
         }
         assert!(held.to_string().contains("run a"), "{held}");
         // Expired: taken over.

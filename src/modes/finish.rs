@@ -13,11 +13,12 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use futures::StreamExt;
-use tracing::info;
+use tracing::{info, warn};
 
 use crate::error::RunError;
 use crate::modes::work::{
-    MASTER_SLUGS_KEY, ShardReport, WorkPlan, done_key, get_json, get_work, read_plan, work_error,
+    FINISHED_KEY, MASTER_SLUGS_KEY, ShardReport, WorkPlan, check_destination, done_key, get_json,
+    get_work, put_json, read_plan, work_error,
 };
 use crate::pipeline::{Pipeline, ms};
 use crate::report::RunReport;
@@ -36,10 +37,25 @@ pub async fn finish(
 ) -> Result<RunReport, RunError> {
     let started = Instant::now();
     let plan = read_plan(pipeline, work).await?;
+    // A plan is finished once: a second finish (a replay, a retry whose reply
+    // was lost) changes nothing and answers with the first one's report.
+    if let Some(done) = get_json::<RunReport>(work, FINISHED_KEY).await? {
+        warn!(run_id = %plan.run_id, location = %work.describe(FINISHED_KEY),
+              "this plan was finished already; nothing changed");
+        return Ok(done);
+    }
+    if !plan.request.dry_run {
+        check_destination(pipeline, &plan).await?;
+    }
     let lease = plan.lease.clone();
     let result = finish_stages(pipeline, work, plan, deadline, started).await;
-    if let Some(held) = lease {
-        held.release(pipeline.dest.as_ref(), Utc::now()).await;
+    // Only a finish that succeeded frees the lease; a failed one leaves it to
+    // expire, so no other run publishes over a half-finished one meanwhile.
+    if let Ok(report) = &result {
+        put_json(work, FINISHED_KEY, report).await?;
+        if let Some(held) = lease {
+            held.release(pipeline.dest.as_ref(), Utc::now()).await;
+        }
     }
     result
 }
@@ -67,7 +83,11 @@ async fn finish_stages(
     let mut shards = Vec::with_capacity(reads.len());
     for (id, read) in reads {
         match read? {
-            Some(report) if report.summary.run_id == plan.run_id => shards.push(report),
+            Some(report)
+                if report.summary.run_id == plan.run_id && report.plan_nonce == plan.nonce =>
+            {
+                shards.push(report);
+            }
             Some(_) | None => missing.push(id),
         }
     }

@@ -110,6 +110,7 @@ async fn plan_stages(
     let plan = WorkPlan {
         version: PLAN_VERSION,
         run_id: options.run_id.clone(),
+        nonce: format!("{:016x}", rand::random::<u64>()),
         started_at,
         as_of: request.as_of,
         window_start: request.window_start(),

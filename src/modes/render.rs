@@ -9,27 +9,13 @@ use tracing::info;
 use crate::error::RunError;
 use crate::gallery::ChartCard;
 use crate::modes::work::{
-    ShardReport, ShardSummary, WorkPlan, done_key, put_json, read_plan, read_shard, shard_of,
+    ShardReport, ShardSummary, check_destination, done_key, put_json, read_plan, read_shard,
+    shard_of,
 };
 use crate::pipeline::{Pipeline, ms};
 use crate::report::ChartOutcome;
-use crate::stages::guards::{check_as_of, check_count, read_previous_run};
 use crate::stages::publish::draw_and_publish;
 use crate::store::Store;
-
-/// The destination may have moved on since the plan: never publish over a
-/// newer run, nor from an export that shrank against it.
-async fn check_destination(pipeline: &Pipeline, plan: &WorkPlan) -> Result<(), RunError> {
-    pipeline.dest.check().await.map_err(RunError::Destination)?;
-    let counted = plan.report.posts.counted;
-    read_previous_run(pipeline)
-        .await
-        .and_then(|previous| {
-            check_as_of(&plan.request, previous.as_ref(), chrono::Utc::now())?;
-            check_count(&pipeline.config, &plan.request, counted, previous.as_ref())
-        })
-        .map_err(|guard| RunError::Guard(guard, Box::new(plan.report.clone())))
-}
 
 /// Draws and publishes one shard's charts exactly as a run would, and writes
 /// the shard's outcomes to `done/<id>.json`. Fails (after writing them) when a
@@ -66,6 +52,7 @@ pub async fn render(
     };
     let report = ShardReport {
         summary,
+        plan_nonce: plan.nonce.clone(),
         s3_retries: pipeline.s3_retries() - retries_at_start,
         charts,
         cards,

@@ -21,6 +21,7 @@ use crate::lease::Lease;
 use crate::pipeline::Pipeline;
 use crate::report::{ChartResult, RunReport};
 use crate::request::RunSpec;
+use crate::stages::guards::{check_as_of, check_count, read_previous_run};
 use crate::store::changed;
 use crate::store::{Location, ObjectHeaders, Store};
 use crate::tally::{Month, MonthCount, MonthlyCounts};
@@ -30,6 +31,9 @@ use crate::tally::{Month, MonthCount, MonthlyCounts};
 pub(crate) const WORK_PREFIX: &str = "work/";
 
 pub(crate) const PLAN_KEY: &str = "plan.json";
+/// Written by a finish that succeeded, with its report: a second finish of
+/// the same plan changes nothing and answers with it.
+pub(crate) const FINISHED_KEY: &str = "finished.json";
 pub(crate) const MASTER_SLUGS_KEY: &str = "master-slugs.txt";
 pub(crate) const PLAN_VERSION: u32 = 2;
 
@@ -65,6 +69,10 @@ pub struct Fingerprint {
 pub struct WorkPlan {
     pub version: u32,
     pub run_id: String,
+    /// Made anew by every plan: a render stamps its `done/` file with it and
+    /// finish takes only those, so a plan made again under a used `run_id`
+    /// cannot be finished from the old plan's shards.
+    pub nonce: String,
     pub started_at: DateTime<Utc>,
     pub as_of: DateTime<Utc>,
     pub window_start: DateTime<Utc>,
@@ -151,6 +159,8 @@ impl ShardAuthor {
 pub struct ShardReport {
     #[serde(flatten)]
     pub summary: ShardSummary,
+    /// The nonce of the plan this shard was rendered from.
+    pub plan_nonce: String,
     pub s3_retries: u64,
     pub(crate) charts: Vec<ChartResult>,
     pub(crate) cards: Vec<ChartCard>,
@@ -338,6 +348,31 @@ pub(crate) async fn read_shard(
     Ok(to_draw)
 }
 
+/// The destination may have moved on since the plan: a render or a finish
+/// publishes only while the plan's lease is still this run's (not taken over,
+/// not released), never over a newer published run, nor from an export whose
+/// count moved too far against it.
+pub(crate) async fn check_destination(
+    pipeline: &Pipeline,
+    plan: &WorkPlan,
+) -> Result<(), RunError> {
+    pipeline.dest.check().await.map_err(RunError::Destination)?;
+    if let Some(lease) = &plan.lease {
+        lease
+            .check_held(pipeline.dest.as_ref())
+            .await
+            .map_err(RunError::Lease)?;
+    }
+    let counted = plan.report.posts.counted;
+    read_previous_run(pipeline)
+        .await
+        .and_then(|previous| {
+            check_as_of(&plan.request, previous.as_ref(), chrono::Utc::now())?;
+            check_count(&pipeline.config, &plan.request, counted, previous.as_ref())
+        })
+        .map_err(|guard| RunError::Guard(guard, Box::new(plan.report.clone())))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -373,6 +408,7 @@ mod tests {
         );
         let back: ShardAuthor = serde_json::from_str(&text).unwrap();
         let plan_stub = WorkPlan {
+            nonce: "n".into(),
             version: PLAN_VERSION,
             run_id: "r".into(),
             started_at: as_of,

@@ -71,7 +71,11 @@ pub(crate) fn select_authors<'t>(
 /// run's `as_of` fell in an earlier month (in the site's zone). A request that
 /// names its authors draws those only; a first run (no last run) draws its
 /// window, since nothing was published that could be stale.
-pub(crate) fn monthly_redraw(tally: &Tally, plan: &RunSpec, previous: Option<&PreviousRun>) -> bool {
+pub(crate) fn monthly_redraw(
+    tally: &Tally,
+    plan: &RunSpec,
+    previous: Option<&PreviousRun>,
+) -> bool {
     plan.authors.is_none()
         && previous.is_some_and(|p| tally.month_of(p.as_of) < tally.month_of(plan.as_of))
 }

@@ -128,13 +128,28 @@ async fn plan_render_finish_publish_what_one_run_publishes() {
         serde_json::from_slice(&std::fs::read(two.path().join("reports/lease.json")).unwrap())
             .unwrap();
     assert_eq!(lease["released"], true);
+    let charts = chart_files(two.path());
 
-    // A render retried changes nothing: every chart is found unchanged.
-    let again = render_all(work_s, two_s, &shards[..1], &[], &[]).await;
-    let summary: serde_json::Value = serde_json::from_slice(&again[0].stdout).unwrap();
-    assert_eq!(summary["published"], 0, "{summary}");
-    assert_eq!(summary["unchanged"], summary["authors"], "{summary}");
-    assert_eq!(chart_files(one.path()), chart_files(two.path()));
+    // REQ-TR-008: after the finish, a replayed render publishes nothing (the
+    // plan's lease is no longer the run's), and a second finish changes
+    // nothing and answers with the first one's report.
+    let replay = render_all(work_s, two_s, &shards[..1], &[], &[]).await;
+    assert_eq!(replay[0].status.code(), Some(1));
+    assert!(
+        error_of(&replay[0]).contains("[LeaseLost]"),
+        "{}",
+        error_of(&replay[0])
+    );
+    let latest = std::fs::read(two.path().join("reports/latest.json")).unwrap();
+    let second =
+        ok_report(&author_stats(&["finish", "--work", work_s, "--dest", two_s], &[]).await);
+    assert_eq!(report_counts(&second), report_counts(&finished));
+    assert_eq!(
+        std::fs::read(two.path().join("reports/latest.json")).unwrap(),
+        latest
+    );
+    assert_eq!(chart_files(two.path()), charts);
+    assert_eq!(chart_files(one.path()), charts);
 }
 
 /// Every chart object under the charts prefix of the test server's charts bucket.
@@ -343,4 +358,81 @@ async fn a_render_never_publishes_over_a_newer_run() {
         error_of(&render)
     );
     assert_eq!(chart_files(dest.path()), before, "nothing was put");
+}
+
+// REQ-TR-008: a plan made again under a used run_id cannot be finished from
+// the old plan's done/ files (each carries its plan's nonce), and a finish
+// replayed after a newer run published is refused instead of rewinding.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replan_or_a_late_finish_cannot_publish_old_work() {
+    let src = tempfile::tempdir().unwrap();
+    sample_data(src.path(), 600, 30, &[]).await;
+    let (dest, work) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (src_s, dest_s) = (src.path().to_str().unwrap(), dest.path().to_str().unwrap());
+    let work_s = work.path().to_str().unwrap();
+    let stale_ok = ["--max-export-age-hours", "0"];
+    // Planned without --dest (no lease), as a person may: twice, same run_id.
+    let plan_args = [
+        &[
+            "plan", "--source", src_s, "--work", work_s, "--run-id", "r1",
+        ][..],
+        BACKFILL,
+        &stale_ok,
+        &["--shard-authors", "10"],
+    ]
+    .concat();
+    let shards = shards_of(&author_stats(&plan_args, &[]).await);
+    for out in render_all(work_s, dest_s, &shards, &[], &[]).await {
+        assert!(out.status.success(), "{}", error_of(&out));
+    }
+    shards_of(&author_stats(&plan_args, &[]).await);
+    let finish = ["finish", "--work", work_s, "--dest", dest_s];
+    let out = author_stats(&finish, &[]).await;
+    assert!(
+        error_of(&out).contains("[RunIncomplete]"),
+        "{}",
+        error_of(&out)
+    );
+    assert!(!dest.path().join("reports/latest.json").exists());
+
+    // Rendered again under the new plan, it finishes; then a newer run
+    // publishes, and a replayed finish of a fresh plan of the old as_of is
+    // refused (the destination moved on).
+    for out in render_all(work_s, dest_s, &shards, &[], &[]).await {
+        assert!(out.status.success(), "{}", error_of(&out));
+    }
+    ok_report(&author_stats(&finish, &[]).await);
+    let old = tempfile::tempdir().unwrap();
+    let old_s = old.path().to_str().unwrap();
+    let old_plan = [
+        &["plan", "--source", src_s, "--work", old_s, "--run-id", "r0"][..],
+        BACKFILL,
+        &stale_ok,
+    ]
+    .concat();
+    let old_shards = shards_of(&author_stats(&old_plan, &[]).await);
+    let latest = dest.path().join("reports/latest.json");
+    let mut report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&latest).unwrap()).unwrap();
+    // A newer run published (its as_of a day later than this plan's).
+    let as_of = chrono::DateTime::parse_from_rfc3339(report["as_of"].as_str().unwrap()).unwrap()
+        + chrono::Duration::days(1);
+    report["as_of"] = as_of.to_rfc3339().into();
+    std::fs::write(&latest, serde_json::to_vec(&report).unwrap()).unwrap();
+    let before = std::fs::read(&latest).unwrap();
+    for out in render_all(old_s, dest_s, &old_shards, &[], &[]).await {
+        assert!(
+            error_of(&out).contains("[AsOfRewind]"),
+            "{}",
+            error_of(&out)
+        );
+    }
+    let out = author_stats(&["finish", "--work", old_s, "--dest", dest_s], &[]).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        error_of(&out).contains("[AsOfRewind]") || error_of(&out).contains("[RunIncomplete]"),
+        "{}",
+        error_of(&out)
+    );
+    assert_eq!(std::fs::read(&latest).unwrap(), before);
 }

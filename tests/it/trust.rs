@@ -279,7 +279,12 @@ async fn the_first_run_of_a_month_redraws_every_author() {
         assert_eq!(first["authors"]["active"], backfill["authors"]["active"]);
         let old = target.json("author-monthly-stats/old-timer.json").await;
         let months = old["months"].as_array().unwrap();
-        assert_eq!(months.last().unwrap()["month"], "2025-12", "{}", target.name());
+        assert_eq!(
+            months.last().unwrap()["month"],
+            "2025-12",
+            "{}",
+            target.name()
+        );
         let next = ok_report(&target.run(&night("2025-12-01T17:45:00Z")).await);
         assert!(next.get("monthly_redraw").is_none(), "{next}");
         assert!(next["authors"]["active"].as_u64() < first["authors"]["active"].as_u64());
