@@ -125,6 +125,9 @@ pub struct RunReport {
     /// checked against, when there was one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub previous: Option<PreviousRun>,
+    /// Objects under a parts prefix that are not named as parts, not read.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ignored_objects: Vec<String>,
     /// When the posts export was last written.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub posts_exported_at: Option<DateTime<Utc>>,

@@ -34,7 +34,8 @@ pub(crate) async fn read_inputs(
     let source = pipeline.source.as_ref();
 
     // A stale export is refused before it is read.
-    let posts = PostsExport::find(source, &config.posts_key).await?;
+    let (posts, ignored) = PostsExport::find(source, &config.posts_key).await?;
+    report.ignored_objects = ignored;
     let exported_at = posts.oldest_part(source).await?;
     report.posts_exported_at = Some(exported_at);
     check_export_age(
@@ -144,6 +145,17 @@ async fn read_posts(
     Ok(tally)
 }
 
+/// Whether an object's name under the parts prefix is a part:
+/// `part-<digits>.jsonl` or `part-<digits>.jsonl.gz`, as exporters (and
+/// `author-stats sample-data --parts`) name them.
+pub(crate) fn is_part_name(name: &str) -> bool {
+    let Some(rest) = name.strip_prefix("part-") else {
+        return false;
+    };
+    let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+    digits > 0 && matches!(&rest[digits..], ".jsonl" | ".jsonl.gz")
+}
+
 /// The posts export: one object, or every object under a prefix (a key ending
 /// in `/`), each a part of the export.
 enum PostsExport {
@@ -152,27 +164,35 @@ enum PostsExport {
 }
 
 impl PostsExport {
-    async fn find(source: &dyn Store, key: &str) -> Result<Self, RunError> {
+    /// The export `key` names; for a prefix, its parts and the other objects
+    /// under it, which are not read (a retried part left as
+    /// `part-00002.jsonl.gz.retry-1` would count its posts twice).
+    async fn find(source: &dyn Store, key: &str) -> Result<(Self, Vec<String>), RunError> {
         if !key.ends_with('/') {
-            return Ok(PostsExport::One(key.to_string()));
+            return Ok((PostsExport::One(key.to_string()), Vec::new()));
         }
-        let mut keys: Vec<String> = source
+        let (mut keys, mut ignored): (Vec<String>, Vec<String>) = source
             .list(key)
             .await
             .map_err(source_error)?
             .into_iter()
             .filter(|k| !k.ends_with('/'))
-            .collect();
+            .partition(|k| k.strip_prefix(key).is_some_and(is_part_name));
+        ignored.sort();
+        if !ignored.is_empty() {
+            warn!(count = ignored.len(), objects = ?ignored, "objects under the parts prefix that are not parts are ignored");
+        }
         if keys.is_empty() {
             return Err(RunError::SourceMissing(StoreError::NotFound {
                 location: format!("{} (no part under this prefix)", source.describe(key)),
             }));
         }
         keys.sort();
-        Ok(PostsExport::Parts {
+        let parts = PostsExport::Parts {
             prefix: key.to_string(),
             keys,
-        })
+        };
+        Ok((parts, ignored))
     }
 
     fn keys(&self) -> Vec<&str> {
@@ -278,5 +298,33 @@ where
 fn warn_bad_lines(file: &FileReport) {
     for (reason, count) in &file.lines.bad {
         warn!(location = %file.location, reason = %reason, count = count.count, sample_lines = ?count.sample_lines, "skipped bad lines");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // REQ-TR-009: only objects named as parts are read under a parts prefix.
+    #[test]
+    fn only_part_names_are_parts() {
+        for ok in [
+            "part-00000.jsonl.gz",
+            "part-1.jsonl",
+            "part-12345678.jsonl.gz",
+        ] {
+            assert!(is_part_name(ok), "{ok}");
+        }
+        for not in [
+            "part-00002.jsonl.gz.retry-1",
+            "part-.jsonl.gz",
+            "part-0001.json.gz",
+            "_SUCCESS",
+            "manifest.json",
+            "sub/part-00000.jsonl.gz",
+            "copy of part-00000.jsonl.gz",
+        ] {
+            assert!(!is_part_name(not), "{not}");
+        }
     }
 }

@@ -44,7 +44,11 @@ impl Target {
     /// Replaces a source object (plain JSONL is read as well as gzip).
     pub(crate) async fn put_source(&self, key: &str, bytes: Vec<u8>) {
         match self {
-            Target::Local { src, .. } => std::fs::write(src.path().join(key), bytes).unwrap(),
+            Target::Local { src, .. } => {
+                let path = src.path().join(key);
+                std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+                std::fs::write(path, bytes).unwrap();
+            }
             Target::S3(server) => server.put(SOURCE_BUCKET, key, bytes).await,
         }
     }

@@ -290,3 +290,37 @@ async fn the_first_run_of_a_month_redraws_every_author() {
         assert!(next["authors"]["active"].as_u64() < first["authors"]["active"].as_u64());
     }
 }
+
+// REQ-TR-009: under a parts prefix only objects named as parts are read; a
+// retried part left beside them is listed in the report, not counted twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stray_copy_under_the_parts_prefix_is_not_counted() {
+    for target in Target::both().await {
+        let single = ok_report(&target.run(&backfill_at(AS_OF)).await);
+        let posts = gzip_two_members(&std::fs::read(data("posts.jsonl")).unwrap());
+        target
+            .put_source("contentful/parts/part-00000.jsonl.gz", posts.clone())
+            .await;
+        target
+            .put_source("contentful/parts/part-00000.jsonl.gz.retry-1", posts)
+            .await;
+        let args = [
+            &backfill_at(AS_OF)[..],
+            &["--posts-key", "contentful/parts/"],
+        ]
+        .concat();
+        let parts = ok_report(&target.run(&args).await);
+        assert_eq!(
+            parts["posts"]["counted"],
+            single["posts"]["counted"],
+            "{}",
+            target.name()
+        );
+        assert_eq!(
+            parts["ignored_objects"],
+            serde_json::json!(["contentful/parts/part-00000.jsonl.gz.retry-1"]),
+            "{}",
+            target.name()
+        );
+    }
+}
