@@ -5,8 +5,8 @@
 //!
 //! In run order: [`read_previous_run`] and [`check_as_of`] before anything is
 //! read; [`check_export_age`] before the posts are read; [`check_share`] on
-//! each file read; [`check_posts`] (no records, orphans, and [`check_shrink`])
-//! once both are.
+//! each file read; [`check_erase`] once the master is read; [`check_posts`]
+//! (no records, orphans, and [`check_count`]) once both are.
 
 use chrono::{DateTime, Utc};
 use tracing::warn;
