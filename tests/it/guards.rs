@@ -44,11 +44,7 @@ impl Target {
     /// Replaces a source object (plain JSONL is read as well as gzip).
     pub(crate) async fn put_source(&self, key: &str, bytes: Vec<u8>) {
         match self {
-            Target::Local { src, .. } => {
-                let path = src.path().join(key);
-                std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-                std::fs::write(path, bytes).unwrap();
-            }
+            Target::Local { src, .. } => write_under(src.path(), key, &bytes),
             Target::S3(server) => server.put(SOURCE_BUCKET, key, bytes).await,
         }
     }
@@ -83,11 +79,7 @@ impl Target {
     /// Writes an object into the destination (to corrupt or replay one).
     pub(crate) async fn put_dest(&self, key: &str, bytes: Vec<u8>) {
         match self {
-            Target::Local { dest, .. } => {
-                let path = dest.path().join(key);
-                std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-                std::fs::write(path, bytes).unwrap();
-            }
+            Target::Local { dest, .. } => write_under(dest.path(), key, &bytes),
             Target::S3(server) => server.put(CHARTS_BUCKET, key, bytes).await,
         }
     }
@@ -126,6 +118,13 @@ impl Target {
             .filter(|k| k.ends_with(".png"))
             .collect()
     }
+}
+
+/// Writes `key` under a local root, its folders too (a parts prefix, reports/).
+fn write_under(root: &std::path::Path, key: &str, bytes: &[u8]) {
+    let path = root.join(key);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, bytes).unwrap();
 }
 
 /// The fixture lines that `keep` accepts.
