@@ -37,6 +37,10 @@ pub(crate) const DEFAULT_MAX_GROWTH: f64 = 0.50;
 /// their chart is deleted, measured between the runs' `as_of`: one night's
 /// glitch in the master never deletes a chart.
 pub(crate) const DEFAULT_PRUNE_GRACE_HOURS: u64 = 24;
+/// How long a run's lease lasts after each renewal: a crashed run frees it
+/// within this (plus a quarter for clock skew), long before Lambda's first
+/// retry of an asynchronous invocation gives up.
+pub(crate) const DEFAULT_LEASE_TTL_SECONDS: u64 = 60;
 /// Charts pruned without `allow_mass_prune`: the larger of this and
 /// [`DEFAULT_MAX_PRUNE_SHARE`] of the charts present.
 pub(crate) const DEFAULT_MAX_PRUNE_FLOOR: usize = 10;
@@ -93,6 +97,8 @@ settings! {
     CHART_THEME = "CHART_THEME", "--theme", false, "A chart theme as JSON (the flag takes a file)";
     DEADLINE_MARGIN_SECONDS = "DEADLINE_MARGIN_SECONDS", "--deadline-margin-seconds", false,
         "Seconds kept free before the deadline for the report (Lambda only; default 30)";
+    LEASE_TTL_SECONDS = "LEASE_TTL_SECONDS", "--lease-ttl-seconds", false,
+        "Seconds a run's lease lasts after each renewal; renewed every quarter of it (default 60)";
     WRITE_GALLERY = "WRITE_GALLERY", "--gallery", false,
         "Write the review page index.html: true or false (default: true locally, false on S3)";
     MAX_EXPORT_AGE_HOURS = "MAX_EXPORT_AGE_HOURS", "--max-export-age-hours", false,
@@ -161,6 +167,8 @@ pub struct Config {
     pub theme: Theme,
     /// Time kept free before a Lambda deadline to finish uploads and the report.
     pub deadline_margin: Duration,
+    /// How long a run's lease lasts after each renewal.
+    pub lease_ttl: Duration,
     /// Write the review page (`index.html`).
     pub gallery: bool,
     /// The posts export may be at most this old at `as_of`; `None` disables the check.
@@ -248,6 +256,7 @@ impl RawConfig {
             max_bad_share: run.max_bad_share,
             upload_concurrency: run.upload_concurrency,
             deadline_margin: run.deadline_margin,
+            lease_ttl: run.lease_ttl,
             source_region: run.source_region,
             max_export_age: guards.max_export_age,
             max_shrink: guards.max_shrink,
@@ -396,6 +405,12 @@ impl RawConfig {
                 0..=600,
                 "whole seconds from 0 to 600",
             )?),
+            lease_ttl: Duration::from_secs(self.ranged(
+                LEASE_TTL_SECONDS,
+                DEFAULT_LEASE_TTL_SECONDS,
+                4..=900,
+                "whole seconds from 4 to 900",
+            )?),
             source_region,
         })
     }
@@ -527,6 +542,7 @@ struct RunLimits {
     max_bad_share: f64,
     upload_concurrency: usize,
     deadline_margin: Duration,
+    lease_ttl: Duration,
     source_region: Option<String>,
 }
 

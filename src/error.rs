@@ -204,6 +204,7 @@ impl RunError {
             RunError::Deadline(_) | RunError::DeadlineReading { .. } => "DeadlineExceeded",
             RunError::Lease(LeaseError::Held { .. }) => "RunInProgress",
             RunError::Lease(LeaseError::Lost { .. }) => "LeaseLost",
+            RunError::Lease(LeaseError::Duplicate { .. }) => "DuplicateDelivery",
             RunError::Lease(LeaseError::Store { .. }) => "PublishFailed",
             RunError::Work { .. } => "WorkInvalid",
             RunError::Incomplete { .. } => "RunIncomplete",

@@ -5,13 +5,14 @@
 
 use std::time::{Duration, Instant, SystemTime};
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
 use serde_json::Value;
 use tracing::{error, info};
 
 use crate::config::{ConfigError, RawConfig};
 use crate::error::RunError;
+use crate::lease::LeaseError;
 use crate::metrics::{RunMetrics, Window};
 use crate::modes::plan::{self, PlanOptions};
 use crate::modes::run::run;
@@ -56,6 +57,13 @@ pub enum Reply {
     Run(Box<RunReport>),
     Plan(PlanSummary),
     Shard(ShardSummary),
+    /// A second delivery of a request whose first delivery is alive and holds
+    /// the lease: it did nothing, and is not a failure (no retry, no dead
+    /// letter, no alarm).
+    Duplicate {
+        duplicate_of: String,
+        message: String,
+    },
 }
 
 impl Reply {
@@ -85,11 +93,20 @@ pub async fn handle(pipeline: &Pipeline, event: LambdaEvent<Value>) -> Result<Re
     let invocation = Invocation {
         id: request_id.clone(),
         deadline,
-        lease_until: DateTime::<Utc>::from(event.context.deadline()),
     };
     let result = match &job {
         Ok(job) => serve_job(pipeline, job, invocation).await,
         Err(e) => Err(HandlerError::Event(e.clone())),
+    };
+    let result = match result {
+        Err(HandlerError::Run(RunError::Lease(e @ LeaseError::Duplicate { .. }))) => {
+            info!(request_id = %request_id, "{e}");
+            return Ok(Reply::Duplicate {
+                duplicate_of: request_id,
+                message: e.to_string(),
+            });
+        }
+        other => other,
     };
     let error_type = result.as_ref().err().map(HandlerError::error_type);
     let report = match &result {

@@ -4,13 +4,29 @@
 //! The lease is taken with a conditional write that succeeds only when there is
 //! none (`If-None-Match: *`); a lease whose expiry has passed (its run was killed
 //! by Lambda's hard stop) or that was released is taken over with `If-Match` on
-//! the `ETag` it was read with, so of two runs racing for it exactly one wins. The
-//! expiry is the end of the invocation (the function's timeout), so a dead
-//! run's lease frees itself. On a local destination the same object is a lock
-//! file ([`crate::store::local::LocalStore::put_if`]).
+//! the `ETag` it was read with, so of two runs racing for it exactly one wins.
+//!
+//! A whole run's lease follows the run, not the clock: it lasts
+//! `LEASE_TTL_SECONDS` (default 60) and the holder renews it four times per
+//! TTL with `If-Match` ([`Lease::keep`]), on its own task, so a run blocked on
+//! a slow read keeps it and a crashed one frees it within one TTL. Expiry is
+//! judged with an allowance for clock skew between two callers of a quarter of
+//! the holder's TTL. A second delivery of the same request (same run id) finds
+//! its own lease: if it is renewed while it watches, the first delivery is
+//! alive and this one ends as a duplicate ([`LeaseError::Duplicate`]); if not,
+//! the first one crashed and this one takes it over. A scaled-out run's lease
+//! is taken by its plan for the state machine's timeout (no process lives
+//! from the plan to the finish to renew it) and released by the finish.
+//! On a local destination the same object is a lock file
+//! ([`crate::store::local::LocalStore::put_if`]).
+
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
 use crate::store::changed;
@@ -28,12 +44,27 @@ pub struct LeaseRecord {
     pub expires_at: DateTime<Utc>,
     #[serde(default)]
     pub released: bool,
+    /// How long one renewal lasts; 0 for a lease that is not renewed (a
+    /// scaled-out run's, or one written before renewal existed).
+    #[serde(default)]
+    pub ttl_seconds: u64,
 }
 
 impl LeaseRecord {
-    /// Whether another run may take it over at `now`.
+    /// The allowance for skew between the holder's clock and a taker's: a
+    /// quarter of the TTL.
+    fn skew(&self) -> chrono::Duration {
+        chrono::Duration::seconds((self.ttl_seconds / 4) as i64)
+    }
+
+    /// Whether another run may take it over at `now` (its clock).
     pub(crate) fn is_free(&self, now: DateTime<Utc>) -> bool {
-        self.released || self.expires_at <= now
+        self.released || self.expires_at + self.skew() <= now
+    }
+
+    /// How often the holder renews a lease of `ttl`.
+    pub(crate) fn renewal_interval(ttl: Duration) -> Duration {
+        ttl / 4
     }
 }
 
@@ -68,6 +99,17 @@ pub enum LeaseError {
     Lost {
         location: String,
         holder: Option<LeaseRecord>,
+    },
+    /// This request's own lease, renewed by a live delivery of it: this one
+    /// is a duplicate delivery and does nothing.
+    #[error(
+        "the lease {location} is held by this same request (run {}), and it is alive (renewed \
+         while this delivery watched): this is a duplicate delivery; it does nothing",
+        .holder.run_id
+    )]
+    Duplicate {
+        location: String,
+        holder: LeaseRecord,
     },
     #[error("the lease {location} cannot be read or written: {source}")]
     Store {
@@ -110,6 +152,19 @@ pub(crate) async fn acquire(
             continue; // released and deleted in between: try to create it again
         };
         let current: Option<LeaseRecord> = serde_json::from_slice(&bytes).ok();
+        let (current, etag) = match current {
+            Some(holder)
+                if holder.run_id == record.run_id
+                    && holder.ttl_seconds > 0
+                    && !holder.is_free(record.acquired_at) =>
+            {
+                match watch_own(store, key, &location, holder, etag).await? {
+                    Some((holder, etag)) => (Some(holder), etag),
+                    None => continue,
+                }
+            }
+            other => (other, etag),
+        };
         match current {
             Some(holder) if !holder.is_free(record.acquired_at) => {
                 return Err(LeaseError::Held { location, holder });
@@ -144,6 +199,56 @@ pub(crate) async fn acquire(
             message: "the lease kept changing while it was taken".into(),
         })),
     }
+}
+
+/// A live lease of this same request: watches it for two renewal intervals.
+/// Renewed meanwhile: the first delivery is alive, and this one is a
+/// [`LeaseError::Duplicate`]. Not renewed: the first delivery crashed; the
+/// lease as it was read (and its `ETag`) is handed back to be taken over.
+/// `None`: it was released or deleted meanwhile (try again).
+async fn watch_own(
+    store: &dyn Store,
+    key: &str,
+    location: &str,
+    holder: LeaseRecord,
+    etag: String,
+) -> Result<Option<(LeaseRecord, String)>, LeaseError> {
+    let ttl = Duration::from_secs(holder.ttl_seconds);
+    let watch = LeaseRecord::renewal_interval(ttl) * 2;
+    let step = (watch / 8).max(Duration::from_millis(100));
+    info!(location, run_id = %holder.run_id, watch_ms = watch.as_millis() as u64,
+          "this request's own lease is live: watching whether it is renewed");
+    let started = tokio::time::Instant::now();
+    while started.elapsed() < watch {
+        tokio::time::sleep(step).await;
+        let now = store.get_tagged(key).await.map_err(|source| LeaseError::Store {
+            location: location.to_string(),
+            source,
+        })?;
+        match now {
+            None => return Ok(None),
+            Some((_, now_etag)) if now_etag == etag => {}
+            Some((bytes, _)) => {
+                return match serde_json::from_slice::<LeaseRecord>(&bytes) {
+                    Ok(renewed) if renewed.run_id == holder.run_id && !renewed.released => {
+                        Err(LeaseError::Duplicate {
+                            location: location.to_string(),
+                            holder: renewed,
+                        })
+                    }
+                    _ => Ok(None),
+                };
+            }
+        }
+    }
+    warn!(location, run_id = %holder.run_id,
+          "this request's own lease was not renewed: its earlier attempt crashed; taking it over");
+    // Free to take: the earlier attempt is dead.
+    let taken = LeaseRecord {
+        released: true,
+        ..holder
+    };
+    Ok(Some((taken, etag)))
 }
 
 fn taken(key: &str, etag: String, record: LeaseRecord) -> Lease {
@@ -185,6 +290,27 @@ impl Lease {
         }
     }
 
+    /// Keeps the lease while the run works: renews it every quarter of `ttl`
+    /// on its own task (a run blocked on a slow read or a long draw keeps it).
+    pub(crate) fn keep(self, store: Arc<dyn Store>, ttl: Duration) -> Kept {
+        let lease = Arc::new(Mutex::new(self));
+        let lost = Arc::new(Mutex::new(None));
+        let stop = Arc::new(Notify::new());
+        let task = tokio::spawn(renew(
+            store,
+            ttl,
+            Arc::clone(&lease),
+            Arc::clone(&lost),
+            Arc::clone(&stop),
+        ));
+        Kept {
+            lease,
+            lost,
+            stop,
+            task,
+        }
+    }
+
     /// Marks the lease released (only if it is still ours: `If-Match`), so the
     /// next run need not wait for the expiry. A failure is logged: the lease then
     /// frees itself at its expiry.
@@ -211,6 +337,100 @@ impl Lease {
     }
 }
 
+/// A lease being renewed while its run works.
+pub(crate) struct Kept {
+    lease: Arc<Mutex<Lease>>,
+    lost: Arc<Mutex<Option<String>>>,
+    stop: Arc<Notify>,
+    task: JoinHandle<()>,
+}
+
+impl Kept {
+    /// Whether the lease is still this run's: not taken over, and renewed in
+    /// time. A run checks before it writes what a newer run must not see
+    /// rewound (deletions, `latest.json`).
+    pub(crate) fn check(&self) -> Result<(), LeaseError> {
+        let lost = self.lost.lock().unwrap_or_else(PoisonError::into_inner);
+        match lost.as_ref() {
+            None => Ok(()),
+            Some(why) => {
+                let lease = self.lease.lock().unwrap_or_else(PoisonError::into_inner);
+                Err(LeaseError::Lost {
+                    location: format!("{} ({why})", lease.key),
+                    holder: None,
+                })
+            }
+        }
+    }
+
+    /// Stops renewing and releases the lease (if it is still ours).
+    pub(crate) async fn release(self, store: &dyn Store, now: DateTime<Utc>) {
+        self.stop.notify_one();
+        let _ = self.task.await;
+        let lease = Arc::try_unwrap(self.lease).map_or_else(
+            |shared| shared.lock().unwrap_or_else(PoisonError::into_inner).clone(),
+            |m| m.into_inner().unwrap_or_else(PoisonError::into_inner),
+        );
+        lease.release(store, now).await;
+    }
+}
+
+/// Renews `lease` every quarter of `ttl` until `stop`; a renewal refused by
+/// its precondition (taken over) or one not made before the lease would
+/// expire on a taker's clock marks it lost and ends.
+async fn renew(
+    store: Arc<dyn Store>,
+    ttl: Duration,
+    lease: Arc<Mutex<Lease>>,
+    lost: Arc<Mutex<Option<String>>>,
+    stop: Arc<Notify>,
+) {
+    let interval = LeaseRecord::renewal_interval(ttl);
+    let ttl = chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::MAX);
+    loop {
+        tokio::select! {
+            () = stop.notified() => return,
+            () = tokio::time::sleep(interval) => {}
+        }
+        let (key, etag, mut record) = {
+            let held = lease.lock().unwrap_or_else(PoisonError::into_inner);
+            (held.key.clone(), held.etag.clone(), held.record.clone())
+        };
+        let now = Utc::now();
+        record.expires_at = now + ttl;
+        let put = store
+            .put_if(&key, body(&record), &headers(), Precondition::ETag(etag))
+            .await;
+        let why = match put {
+            Ok(etag) => {
+                let mut held = lease.lock().unwrap_or_else(PoisonError::into_inner);
+                held.etag = etag;
+                held.record = record;
+                continue;
+            }
+            Err(StoreError::PreconditionFailed { .. }) => {
+                "another run took it over".to_string()
+            }
+            Err(e) => {
+                let expires = lease.lock().unwrap_or_else(PoisonError::into_inner).record.expires_at;
+                // Still ours while no taker could see it expired: try again.
+                if Utc::now() + interval_chrono(interval) < expires {
+                    warn!(error = %e, "renewing the lease failed; trying again");
+                    continue;
+                }
+                format!("it could not be renewed before it expired: {e}")
+            }
+        };
+        warn!(reason = %why, "the lease is lost; this run publishes nothing more");
+        *lost.lock().unwrap_or_else(PoisonError::into_inner) = Some(why);
+        return;
+    }
+}
+
+fn interval_chrono(d: Duration) -> chrono::Duration {
+    chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -233,6 +453,7 @@ mod tests {
             acquired_at: at(m),
             expires_at: at(m + 15),
             released: false,
+            ttl_seconds: 0,
         };
         acquire(store, "reports/lease.json", record).await
     }
@@ -245,7 +466,7 @@ mod tests {
         let held = take(&store, "b", 5).await.unwrap_err();
         match &held {
             LeaseError::Held { holder, .. } => assert_eq!(holder.run_id, "a"),
-            other @ (LeaseError::Store { .. } | LeaseError::Lost { .. }) => panic!("{other}"),
+            other => panic!("{other}"),
         }
         assert!(held.to_string().contains("run a"), "{held}");
         // Expired: taken over.
@@ -257,5 +478,131 @@ mod tests {
         c.release(&store, at(19)).await;
         let e = take(&store, "e", 20).await.unwrap();
         assert_eq!(e.record().run_id, "e");
+    }
+
+    /// A renewed lease of `ttl` for run `id`, taken now.
+    async fn keep(store: &Arc<LocalStore>, id: &str, ttl: Duration) -> Result<Kept, LeaseError> {
+        let now = Utc::now();
+        let record = LeaseRecord {
+            run_id: id.into(),
+            as_of: now,
+            acquired_at: now,
+            expires_at: now + interval_chrono(ttl),
+            released: false,
+            ttl_seconds: ttl.as_secs(),
+        };
+        let store_dyn: Arc<dyn Store> = Arc::clone(store) as Arc<dyn Store>;
+        Ok(acquire(store.as_ref(), KEY, record).await?.keep(store_dyn, ttl))
+    }
+
+    const KEY: &str = "reports/lease.json";
+
+    fn record(expires_at: DateTime<Utc>, ttl_seconds: u64) -> LeaseRecord {
+        LeaseRecord {
+            run_id: "a".into(),
+            as_of: at(0),
+            acquired_at: at(0),
+            expires_at,
+            released: false,
+            ttl_seconds,
+        }
+    }
+
+    // REQ-TR-011: a taker's clock may run ahead of the holder's by up to a
+    // quarter of the TTL before the lease counts as expired.
+    #[test]
+    fn expiry_allows_a_quarter_of_the_ttl_for_skew() {
+        let lease = record(at(10), 60);
+        let s = chrono::Duration::seconds;
+        assert!(!lease.is_free(at(10)));
+        assert!(!lease.is_free(at(10) + s(14)));
+        assert!(lease.is_free(at(10) + s(15)));
+        // A lease that is not renewed has no allowance.
+        assert!(record(at(10), 0).is_free(at(10)));
+    }
+
+    // REQ-TR-011: a live run keeps its lease past its first expiry by renewing
+    // it; once it stops renewing (a crash), the lease frees itself within the
+    // TTL and its allowance, and another run takes it.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_renewed_lease_is_kept_and_a_crashed_one_frees_itself() {
+        let (_dir, store) = LocalStore::temp();
+        let store = Arc::new(store);
+        let ttl = Duration::from_secs(4);
+        let a = keep(&store, "a", ttl).await.unwrap();
+        tokio::time::sleep(Duration::from_secs(6)).await;
+        match keep(&store, "b", ttl).await {
+            Err(LeaseError::Held { holder, .. }) => assert_eq!(holder.run_id, "a"),
+            Err(other) => panic!("{other}"),
+            Ok(_) => panic!("b took a live, renewed lease"),
+        }
+        assert!(a.check().is_ok());
+        // The crash: renewal stops, nothing is released.
+        a.task.abort();
+        let crashed = Utc::now();
+        let b = loop {
+            match keep(&store, "b", ttl).await {
+                Ok(b) => break b,
+                Err(LeaseError::Held { .. }) => tokio::time::sleep(Duration::from_millis(200)).await,
+                Err(other) => panic!("{other}"),
+            }
+        };
+        let waited = (Utc::now() - crashed).to_std().unwrap();
+        assert!(waited <= ttl + ttl / 4 + Duration::from_secs(1), "{waited:?}");
+        assert!(waited >= ttl - ttl / 4, "{waited:?}: freed before it expired");
+        b.release(store.as_ref(), Utc::now()).await;
+    }
+
+    // REQ-TR-011: a run whose lease was taken over (it stalled past its
+    // expiry) learns it at its next renewal and publishes nothing more.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_lease_taken_over_is_lost_to_its_old_holder() {
+        let (_dir, store) = LocalStore::temp();
+        let store = Arc::new(store);
+        let ttl = Duration::from_secs(4);
+        let a = keep(&store, "a", ttl).await.unwrap();
+        // Someone frees it by hand (the runbook's way) and b takes it.
+        let (bytes, etag) = store.get_tagged(KEY).await.unwrap().unwrap();
+        let mut freed: LeaseRecord = serde_json::from_slice(&bytes).unwrap();
+        freed.released = true;
+        store
+            .put_if(KEY, body(&freed), &headers(), Precondition::ETag(etag))
+            .await
+            .unwrap();
+        let b = keep(&store, "b", ttl).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(1_500)).await;
+        let lost = a.check().unwrap_err();
+        assert!(matches!(lost, LeaseError::Lost { .. }), "{lost}");
+        assert!(lost.to_string().contains("took it over"), "{lost}");
+        // a's release leaves b's lease alone.
+        a.release(store.as_ref(), Utc::now()).await;
+        assert!(b.check().is_ok());
+        assert!(keep(&store, "c", ttl).await.is_err());
+    }
+
+    // REQ-TR-012: a second delivery of a live request (same run id, lease
+    // renewed while it watches) is a duplicate; the retry of a crashed one
+    // (same run id, not renewed) takes the lease over.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_same_request_again_is_a_duplicate_or_a_takeover() {
+        let (_dir, store) = LocalStore::temp();
+        let store = Arc::new(store);
+        let ttl = Duration::from_secs(4);
+        let first = keep(&store, "req-1", ttl).await.unwrap();
+        match keep(&store, "req-1", ttl).await {
+            Err(e @ LeaseError::Duplicate { .. }) => {
+                assert!(e.to_string().contains("duplicate delivery"), "{e}");
+            }
+            Err(other) => panic!("{other}"),
+            Ok(_) => panic!("a live request's lease was taken by its duplicate"),
+        }
+        first.task.abort();
+        let started = std::time::Instant::now();
+        let retry = keep(&store, "req-1", ttl).await.unwrap();
+        // It watched two renewal intervals, then took over, well before expiry.
+        assert!(started.elapsed() >= ttl / 2, "{:?}", started.elapsed());
+        assert!(started.elapsed() < ttl + ttl / 4, "{:?}", started.elapsed());
+        assert!(retry.check().is_ok());
+        retry.release(store.as_ref(), Utc::now()).await;
     }
 }

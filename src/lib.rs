@@ -3,7 +3,7 @@
 //! The modules below are listed in the order data flows through a run
 //! (`rustfmt.toml` keeps that order): a request and a configuration come in,
 //! the two export files are streamed out of a [`store`], decoded by [`input`],
-//! parsed line by line by [`records`], joined and counted by [`tally`], drawn
+//! parsed line by line by [`records`], counted once by [`post_keys`], joined and counted by [`tally`], drawn
 //! by [`chart`] on a [`draw_pool`], written back by [`stages::publish`]
 //! (putting only what changed) and accounted for in [`report`] (and, for
 //! review, a [`gallery`] page). The [`stages`] of a run are one file each; the
@@ -22,6 +22,8 @@ pub mod store;
 pub(crate) mod input;
 // A line -> a Post or an Author, or a counted bad record; long lines streamed.
 pub mod records;
+// Each post counts once: the keys of the posts read so far.
+pub mod post_keys;
 // Join posts to authors, count months in the site's zone, pick who is drawn.
 pub mod tally;
 // Draw one chart: layout, theme, the embedded font, PNG encoding.

@@ -62,12 +62,11 @@ pub struct Invocation {
     /// The instant by which all work stops (the caller has kept its margin for
     /// the report); `None`: no deadline.
     pub deadline: Option<Instant>,
-    /// When the run's lease frees itself: the end of the invocation.
-    pub lease_until: DateTime<Utc>,
 }
 
 impl Invocation {
-    /// A command-line run: no deadline, a lease of [`CLI_LEASE`].
+    /// A command-line run: no deadline (its lease is renewed as a Lambda
+    /// run's is, every quarter of `LEASE_TTL_SECONDS`).
     pub fn cli() -> Self {
         let now = Utc::now();
         Invocation {
@@ -77,30 +76,44 @@ impl Invocation {
                 now.format("%Y%m%dT%H%M%S%.3fZ")
             ),
             deadline: None,
-            lease_until: now + CLI_LEASE,
         }
     }
 }
 
-/// How long a command-line run's lease lasts: the function's timeout.
-pub(crate) const CLI_LEASE: chrono::Duration = chrono::Duration::minutes(15);
+/// How long a lease is taken for.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum LeaseTerm {
+    /// Renewed by its holder, lasting this long after each renewal.
+    Renewed(std::time::Duration),
+    /// Held until then without renewal (a scaled-out run's, from its plan).
+    Until(DateTime<Utc>),
+}
 
 /// Checks the destination (a missing one is one clear error, before any work)
-/// and takes its lease for `run_id` until `until`.
+/// and takes its lease for `run_id` for `term`.
 pub(crate) async fn take_lease(
     pipeline: &Pipeline,
     run_id: &str,
     as_of: DateTime<Utc>,
-    until: DateTime<Utc>,
+    term: LeaseTerm,
 ) -> Result<Lease, RunError> {
     pipeline.dest.check().await.map_err(RunError::Destination)?;
     let key = format!("{}{}", pipeline.config.reports_prefix, lease::LEASE_NAME);
+    let now = Utc::now();
+    let (expires_at, ttl_seconds) = match term {
+        LeaseTerm::Renewed(ttl) => (
+            now + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::MAX),
+            ttl.as_secs(),
+        ),
+        LeaseTerm::Until(until) => (until, 0),
+    };
     let record = LeaseRecord {
         run_id: run_id.to_string(),
         as_of,
-        acquired_at: Utc::now(),
-        expires_at: until,
+        acquired_at: now,
+        expires_at,
         released: false,
+        ttl_seconds,
     };
     lease::acquire(pipeline.dest.as_ref(), &key, record)
         .await

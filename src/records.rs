@@ -59,6 +59,21 @@ enum Title<'a> {
 }
 
 impl Post<'_> {
+    /// The post's identity for counting it once: a 64-bit digest of its
+    /// author, publication instant (so `Z` and `+09:00` spellings of one
+    /// instant agree) and decoded title. Fields the job ignores (body, tags,
+    /// `updated_at`, an exporter's own ids) do not take part, so a repeat
+    /// whose other fields changed between two pages is still the same post.
+    pub fn key(&self) -> u64 {
+        use std::hash::{Hash, Hasher};
+        // SipHash with fixed keys: the same digest in every process and part.
+        let mut h = std::hash::DefaultHasher::new();
+        self.author_id.hash(&mut h);
+        self.published_at.map(|t| (t.timestamp(), t.timestamp_subsec_nanos())).hash(&mut h);
+        self.title().hash(&mut h);
+        h.finish()
+    }
+
     /// The title for log lines; not validated, since nothing else depends on it.
     pub fn title(&self) -> Option<String> {
         match self.title.as_ref()? {
@@ -90,6 +105,9 @@ pub enum BadReason {
     /// A used field over [`MAX_FIELD_BYTES`].
     FieldTooLong,
     LineTooLong,
+    /// The same post as an earlier record (same author, publication time and
+    /// title): an exporter's page overlap or a doubled part. Counted once.
+    Duplicate,
 }
 
 impl fmt::Display for BadReason {
@@ -104,6 +122,7 @@ impl fmt::Display for BadReason {
             BadReason::ImplausibleDate => f.write_str("implausible_date"),
             BadReason::FieldTooLong => f.write_str("field_too_long"),
             BadReason::LineTooLong => f.write_str("line_too_long"),
+            BadReason::Duplicate => f.write_str("duplicate"),
         }
     }
 }
@@ -721,6 +740,33 @@ mod tests {
     }
 
     // REQ-IN-003: every bad-record reason.
+    // REQ-TR-010: one post's records have one key, whichever path parsed
+    // them and however its ignored fields or its time's offset are spelled.
+    #[test]
+    fn a_post_key_ignores_what_the_job_ignores() {
+        let key = |line: &str| parse_post(line.as_bytes()).unwrap().key();
+        let streamed = |line: &str| parse_post_streamed(&mut line.as_bytes()).unwrap().key();
+        let base = r#"{"author_id":"a1","first_published_at":"2025-08-10T10:00:00+09:00","title":"八月"}"#;
+        let same = [
+            r#"{"title":"八月","first_published_at":"2025-08-10T01:00:00Z","author_id":"a1","body":"x"}"#,
+            r#"{"author_id":"a1","first_published_at":"2025-08-10T01:00:00.000Z","title":"\u516b\u6708","sys_id":"2"}"#,
+        ];
+        for line in same {
+            assert_eq!(key(line), key(base), "{line}");
+            assert_eq!(streamed(line), key(base), "streamed: {line}");
+        }
+        let other = [
+            r#"{"author_id":"a2","first_published_at":"2025-08-10T10:00:00+09:00","title":"八月"}"#,
+            r#"{"author_id":"a1","first_published_at":"2025-08-10T10:00:01+09:00","title":"八月"}"#,
+            r#"{"author_id":"a1","first_published_at":"2025-08-10T10:00:00+09:00","title":"八月 2"}"#,
+            r#"{"author_id":"a1","first_published_at":null,"title":"八月"}"#,
+            r#"{"author_id":"a1","first_published_at":"2025-08-10T10:00:00+09:00"}"#,
+        ];
+        for line in other {
+            assert_ne!(key(line), key(base), "{line}");
+        }
+    }
+
     #[test]
     fn post_line_outcomes() {
         let cases: &[(&str, &str, Result<(&str, Option<&str>), BadReason>)] = &[

@@ -20,7 +20,7 @@ use crate::modes::work::{
     Inputs, MASTER_SLUGS_KEY, PLAN_KEY, PLAN_VERSION, ShardAuthor, ShardRef, WorkPlan, fingerprint,
     put_json, put_work, shard_key, work_error,
 };
-use crate::pipeline::{Pipeline, ms, take_lease};
+use crate::pipeline::{LeaseTerm, Pipeline, ms, take_lease};
 use crate::request::RunSpec;
 use crate::stages::select::{ToDraw, record_selection, select_authors};
 use crate::store::Store;
@@ -54,8 +54,8 @@ pub async fn plan(
     options: &PlanOptions,
 ) -> Result<WorkPlan, RunError> {
     let lease = if options.has_dest && !request.dry_run {
-        let until = Utc::now() + SCALE_OUT_LEASE;
-        Some(take_lease(pipeline, &options.run_id, request.as_of, until).await?)
+        let term = LeaseTerm::Until(Utc::now() + SCALE_OUT_LEASE);
+        Some(take_lease(pipeline, &options.run_id, request.as_of, term).await?)
     } else {
         None
     };

@@ -10,6 +10,7 @@
 //! stage: work still in flight when it comes is abandoned and reported as
 //! undone, leaving the margin for the report.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::Utc;
@@ -17,7 +18,8 @@ use chrono::Utc;
 use crate::error::RunError;
 use crate::gallery::ChartCard;
 use crate::modes::read_judged;
-use crate::pipeline::{Invocation, Pipeline, ms, take_lease};
+use crate::lease::Kept;
+use crate::pipeline::{Invocation, LeaseTerm, Pipeline, ms, take_lease};
 use crate::report::RunReport;
 use crate::request::RunSpec;
 use crate::stages::end::end_published;
@@ -34,21 +36,27 @@ pub async fn run(
     invocation: &Invocation,
 ) -> Result<RunReport, RunError> {
     if plan.dry_run {
-        return run_stages(pipeline, plan, invocation.deadline).await;
+        return run_stages(pipeline, plan, invocation.deadline, None).await;
     }
-    let held = take_lease(pipeline, &invocation.id, plan.as_of, invocation.lease_until).await?;
-    let result = run_stages(pipeline, plan, invocation.deadline).await;
+    let ttl = pipeline.config.lease_ttl;
+    let held = take_lease(pipeline, &invocation.id, plan.as_of, LeaseTerm::Renewed(ttl))
+        .await?
+        .keep(Arc::clone(&pipeline.dest), ttl);
+    let result = run_stages(pipeline, plan, invocation.deadline, Some(&held)).await;
     held.release(pipeline.dest.as_ref(), Utc::now()).await;
     result
 }
 
 /// The stages in order. `deadline`, when given, is the instant by which all
-/// work stops.
+/// work stops; `lease`, when held, is checked before the prune and the end
+/// (what a newer run must not see rewound).
 async fn run_stages(
     pipeline: &Pipeline,
     plan: &RunSpec,
     deadline: Option<Instant>,
+    lease: Option<&Kept>,
 ) -> Result<RunReport, RunError> {
+    let still_held = || lease.map_or(Ok(()), Kept::check).map_err(RunError::Lease);
     let retries_at_start = pipeline.s3_retries();
     let judged = read_judged(pipeline, plan, deadline).await?;
     let (started, started_at) = (judged.started, judged.started_at);
@@ -68,6 +76,7 @@ async fn run_stages(
     let charts = draw_and_publish(pipeline, plan, to_draw, deadline, existing.as_ref()).await;
     record_charts(&mut report, charts, &mut cards, t.elapsed());
 
+    still_held()?;
     let master = tally.master_slugs().into_iter().collect();
     let prune_guard = prune(
         pipeline,
@@ -80,6 +89,7 @@ async fn run_stages(
     .await;
     report.s3_retries = pipeline.s3_retries() - retries_at_start;
     report.stages.total_ms = ms(started.elapsed());
+    still_held()?;
     end_published(
         pipeline,
         plan,

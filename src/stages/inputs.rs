@@ -4,6 +4,7 @@
 //! soon as it is known (a stale export is refused before it is read).
 
 use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use chrono::{DateTime, Utc};
@@ -13,6 +14,7 @@ use tracing::{info, warn};
 use crate::error::{Guard, RunError, Stop, source_error};
 use crate::input::{decode, pipelined_lines};
 use crate::pipeline::{Pipeline, ms};
+use crate::post_keys::PostKeys;
 use crate::records::{
     Author, BadReason, Line, LineStats, parse_author, parse_post_line, read_lines,
     slug_of_bad_author_line,
@@ -225,8 +227,15 @@ impl PostsExport {
         source: &dyn Store,
         tally: Tally,
     ) -> Result<(Tally, FileReport), RunError> {
-        let fold = |tally: &mut Tally, line: u64, text: Line<'_>| {
-            tally.add(line, &parse_post_line(text)?);
+        // One key set for every part: a post repeated across parts counts once.
+        let keys = Arc::new(Mutex::new(PostKeys::default()));
+        let fold = move |tally: &mut Tally, line: u64, text: Line<'_>| {
+            let post = parse_post_line(text)?;
+            let mut seen = keys.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if !seen.first(post.key()) {
+                return Err(BadReason::Duplicate);
+            }
+            tally.add(line, &post);
             Ok(())
         };
         let (prefix, keys) = match self {
@@ -235,7 +244,7 @@ impl PostsExport {
         };
         let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
         let parts: Vec<Result<(Tally, FileReport), RunError>> = futures::stream::iter(keys)
-            .map(|key| read_source(source, key, tally.clone(), fold))
+            .map(|key| read_source(source, key, tally.clone(), fold.clone()))
             .buffer_unordered(cores)
             .collect()
             .await;

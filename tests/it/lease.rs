@@ -105,3 +105,98 @@ async fn overlapping_runs_on_a_local_dir_one_wins() {
     local_fixtures(src.path());
     ok_report(&run_local(src.path(), dest.path(), &AS_OF).await);
 }
+
+/// Starts `author-stats args` as a child the test can `kill -9`.
+fn spawn_run(args: &[&str], env: &[(&str, String)]) -> tokio::process::Child {
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_author-stats"));
+    cmd.args(args)
+        .env_remove("AWS_LAMBDA_RUNTIME_API")
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.spawn().unwrap()
+}
+
+const TTL: [&str; 2] = ["--lease-ttl-seconds", "4"];
+
+/// The run that holds the lease is blocked; after 1.5 TTLs a second run is
+/// still refused (the blocked one renewed it). Then the holder is killed
+/// with SIGKILL, and a new run succeeds within the TTL and its allowance.
+async fn live_then_killed(
+    mut holder: tokio::process::Child,
+    second: impl AsyncFn() -> std::process::Output,
+    unblock: impl FnOnce(),
+) {
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    assert_in_progress(&second().await);
+    holder.start_kill().unwrap();
+    holder.wait().await.unwrap();
+    unblock();
+    let killed = std::time::Instant::now();
+    let last = loop {
+        let out = second().await;
+        if out.status.success() || killed.elapsed() > Duration::from_secs(15) {
+            break out;
+        }
+        assert_in_progress(&out);
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    ok_report(&last);
+    // Freed within TTL + TTL/4 (5 s) of the last renewal, plus one run's time.
+    assert!(killed.elapsed() < Duration::from_secs(9), "{:?}", killed.elapsed());
+}
+
+// REQ-TR-011: a run blocked on a slow read keeps its lease by renewing it
+// (even past its TTL); killed with SIGKILL, it frees the lease within the TTL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_blocked_run_keeps_its_lease_and_a_killed_one_frees_it_on_a_local_dir() {
+    let src = tempfile::tempdir().unwrap();
+    local_fixtures(src.path());
+    let dest = tempfile::tempdir().unwrap();
+    let posts = src.path().join("contentful/all-blog-posts.jsonl.gz");
+    std::fs::remove_file(&posts).unwrap();
+    let made = std::process::Command::new("mkfifo").arg(&posts).status().unwrap();
+    assert!(made.success());
+    let (s, d) = (src.path().to_str().unwrap(), dest.path().to_str().unwrap());
+    let args = |extra: &[&'static str]| {
+        [&["run", "--source", s, "--dest", d, "--max-bad-share", "0.2"][..], &AS_OF, &TTL, extra].concat()
+    };
+    let holder = spawn_run(&args(&[]), &[]);
+    let lock = dest.path().join("reports/lease.json");
+    for _ in 0..200 {
+        if lock.exists() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(lock.exists(), "the first run took no lock");
+    let second = async || author_stats(&args(&[]), &[]).await;
+    live_then_killed(holder, second, || {
+        std::fs::remove_file(&posts).unwrap();
+        local_fixtures(src.path());
+    })
+    .await;
+}
+
+// REQ-TR-011: the same on S3: the holder's read hangs, its renewals go on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_blocked_run_keeps_its_lease_and_a_killed_one_frees_it_on_s3() {
+    let server = S3Server::with_fixtures().await;
+    server.faults.lock().unwrap().hang_next_get = Some("all-blog-posts".into());
+    let holder_args = [&AS_OF[..], &TTL, &["--s3-attempt-timeout-seconds", "30"]].concat();
+    let holder = spawn_run(&s3_run_args(&holder_args), &server.env());
+    for _ in 0..200 {
+        if server.faults.lock().unwrap().injected > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(server.faults.lock().unwrap().injected > 0, "the first run never reached its read");
+    let args = [&AS_OF[..], &TTL].concat();
+    let second = async || run_s3(&server, &args).await;
+    live_then_killed(holder, second, || {}).await;
+}

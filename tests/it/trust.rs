@@ -247,7 +247,9 @@ async fn an_erasure_cannot_wedge_the_job() {
     }
 }
 
-// REQ-TR-004: an export appended to itself doubles every count: refused.
+// REQ-TR-004, REQ-TR-010: an export appended to itself is every post twice:
+// refused as broken (half its records are duplicates), publishing nothing;
+// the same growth in new posts is refused as growth.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_doubled_export_is_refused() {
     for target in Target::both().await {
@@ -255,11 +257,59 @@ async fn a_doubled_export_is_refused() {
         let chart = target.get(CHART).await;
         let posts = std::fs::read(data("posts.jsonl")).unwrap();
         target
-            .put_source(crate::guards::POSTS, [posts.clone(), posts].concat())
+            .put_source(crate::guards::POSTS, [posts.clone(), posts.clone()].concat())
+            .await;
+        let out = target.run(&backfill_at(AS_OF)).await;
+        assert_refused(&target, &out, "InputBroken", &["duplicate"]);
+        assert_eq!(target.get(CHART).await, chart, "{}", target.name());
+        // The same posts again under new titles are new posts: growth.
+        let renamed = String::from_utf8(posts.clone())
+            .unwrap()
+            .replace("\"title\":\"", "\"title\":\"2: ");
+        target
+            .put_source(crate::guards::POSTS, [posts, renamed.into_bytes()].concat())
             .await;
         let out = target.run(&backfill_at(AS_OF)).await;
         assert_refused(&target, &out, "InputGrown", &["--allow-growth"]);
         assert_eq!(target.get(CHART).await, chart, "{}", target.name());
+    }
+}
+
+/// The fixture's first post (sato-taro's August post) as another record of
+/// the same post: the same instant spelled in UTC, other ignored fields.
+const SAME_POST_AGAIN: &str = "{\"first_published_at\":\"2025-08-10T01:00:00Z\",\"author_id\":\"a1\",\"title\":\"八月の記事\",\"body\":\"edited\",\"sys_id\":\"other\"}\n";
+
+// REQ-TR-010: a post repeated in one export or across two parts counts once,
+// as a `duplicate` record in the report; the chart is the one without it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repeated_post_counts_once() {
+    let lenient = ["--max-bad-share", "0.5"];
+    for target in Target::both().await {
+        let single = ok_report(&target.run(&[&backfill_at(AS_OF)[..], &lenient].concat()).await);
+        let chart = target.json("author-monthly-stats/sato-taro.json").await;
+        let posts = std::fs::read(data("posts.jsonl")).unwrap();
+        target
+            .put_source(
+                crate::guards::POSTS,
+                [&posts[..], SAME_POST_AGAIN.as_bytes()].concat(),
+            )
+            .await;
+        let once = ok_report(&target.run(&[&backfill_at(AS_OF)[..], &lenient].concat()).await);
+        assert_eq!(once["posts"]["counted"], single["posts"]["counted"], "{}", target.name());
+        assert_eq!(once["posts_file"]["bad"]["duplicate"]["count"], 1, "{once}");
+        assert_eq!(target.json("author-monthly-stats/sato-taro.json").await, chart);
+        // Across parts: the second part repeats a post of the first.
+        target
+            .put_source("contentful/parts/part-00000.jsonl.gz", gzip_two_members(&posts))
+            .await;
+        target
+            .put_source("contentful/parts/part-00001.jsonl", SAME_POST_AGAIN.as_bytes().to_vec())
+            .await;
+        let args = [&backfill_at(AS_OF)[..], &lenient, &["--posts-key", "contentful/parts/"]].concat();
+        let parts = ok_report(&target.run(&args).await);
+        assert_eq!(parts["posts"]["counted"], single["posts"]["counted"], "{}", target.name());
+        assert_eq!(parts["posts_file"]["bad"]["duplicate"]["count"], 1, "{parts}");
+        assert_eq!(target.json("author-monthly-stats/sato-taro.json").await, chart);
     }
 }
 
