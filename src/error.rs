@@ -162,6 +162,11 @@ pub enum RunError {
         margin_s: u64,
         report: Box<RunReport>,
     },
+    #[error(
+        "the deadline came while {stage}; this step stopped there. Run the same request again \
+        (DEADLINE_MARGIN_SECONDS keeps the end of the invocation free)"
+    )]
+    DeadlineAt { stage: &'static str },
     #[error("cannot publish to the destination, nothing was written: {0}")]
     Destination(#[source] StoreError),
     #[error("{0}")]
@@ -201,7 +206,9 @@ impl RunError {
             RunError::Publish(_) | RunError::Report(..) | RunError::Destination(_) => {
                 "PublishFailed"
             }
-            RunError::Deadline(_) | RunError::DeadlineReading { .. } => "DeadlineExceeded",
+            RunError::Deadline(_)
+            | RunError::DeadlineReading { .. }
+            | RunError::DeadlineAt { .. } => "DeadlineExceeded",
             RunError::Lease(LeaseError::Held { .. }) => "RunInProgress",
             RunError::Lease(LeaseError::Lost { .. }) => "LeaseLost",
             RunError::Lease(LeaseError::Duplicate { .. }) => "DuplicateDelivery",

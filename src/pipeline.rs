@@ -130,6 +130,21 @@ pub(crate) async fn within<F: Future>(deadline: Option<Instant>, work: F) -> Opt
     }
 }
 
+/// Runs `work` until `deadline`; the deadline coming first is the error
+/// [`RunError::DeadlineAt`] naming `stage` (what was being done).
+pub(crate) async fn bounded<T, F>(
+    deadline: Option<Instant>,
+    stage: &'static str,
+    work: F,
+) -> Result<T, RunError>
+where
+    F: Future<Output = Result<T, RunError>>,
+{
+    within(deadline, work)
+        .await
+        .unwrap_or(Err(RunError::DeadlineAt { stage }))
+}
+
 pub(crate) fn ms(d: Duration) -> u64 {
     d.as_millis() as u64
 }

@@ -260,6 +260,51 @@ fn classify(err: &serde_json::Error) -> BadReason {
     }
 }
 
+/// The rules every record line meets before it is parsed, on either path:
+/// valid UTF-8 throughout and no lone surrogate in a `\u` escape, in any
+/// field (serde_json skips an ignored string without checking either, the
+/// streamed path's reader checks both). A line that breaks one is
+/// `invalid_json`.
+fn check_text(line: &[u8]) -> Result<&str, BadReason> {
+    let text = simdutf8::basic::from_utf8(line).map_err(|_| BadReason::InvalidJson)?;
+    if has_lone_surrogate(line) {
+        return Err(BadReason::InvalidJson);
+    }
+    Ok(text)
+}
+
+/// Whether a `\u` escape in `line` names half of a surrogate pair without
+/// its other half. Only escapes (a `\` preceded by an even number of `\`)
+/// are looked at; finding them is one SIMD scan, and most lines have none.
+fn has_lone_surrogate(line: &[u8]) -> bool {
+    let hex = |at: usize| -> Option<u16> {
+        let digits = line.get(at..at + 4)?;
+        u16::from_str_radix(std::str::from_utf8(digits).ok()?, 16).ok()
+    };
+    let is_escape = |at: usize| line[..at].iter().rev().take_while(|&&b| b == b'\\').count() % 2 == 0;
+    // The end of the high half whose low half must come next.
+    let mut want_low_at: Option<usize> = None;
+    for at in memchr::memmem::find_iter(line, b"\\u") {
+        if !is_escape(at) {
+            continue;
+        }
+        let Some(unit) = hex(at + 2) else { continue };
+        let low = (0xDC00..=0xDFFF).contains(&unit);
+        match want_low_at.take() {
+            Some(end) if end == at && low => continue,
+            Some(_) => return true,
+            None => {}
+        }
+        if low {
+            return true;
+        }
+        if (0xD800..=0xDBFF).contains(&unit) {
+            want_low_at = Some(at + 6);
+        }
+    }
+    want_low_at.is_some()
+}
+
 /// Serde accepts a JSON array for a struct (fields by position); a record must
 /// be an object, so anything else is rejected first.
 fn require_object(line: &[u8]) -> Result<(), BadReason> {
@@ -295,8 +340,9 @@ fn published_at(text: &str) -> Result<DateTime<Utc>, BadReason> {
 
 /// Parses one post line (already stripped of its line end).
 pub fn parse_post(line: &[u8]) -> Result<Post<'_>, BadReason> {
+    let text = check_text(line)?;
     require_object(line)?;
-    let fields: PostFields<'_> = serde_json::from_slice(line).map_err(|e| classify(&e))?;
+    let fields: PostFields<'_> = serde_json::from_str(text).map_err(|e| classify(&e))?;
     let author_id = fields.author_id.string("author_id")?;
     let published_at = match fields.first_published_at {
         Raw::Missing => return Err(BadReason::MissingField("first_published_at")),
@@ -347,6 +393,8 @@ pub(crate) fn parse_post_streamed(reader: &mut dyn Read) -> Result<Post<'static>
         // number, as serde_json's fast path accepts.
         track_path: false,
         restrict_number_values: false,
+        // serde_json skips an ignored value at any depth; so does this path.
+        max_nesting_depth: None,
         ..ReaderSettings::default()
     };
     let mut json = JsonStreamReader::new_custom(reader, settings);
@@ -438,8 +486,9 @@ fn bounded_string<R: Read>(json: &mut JsonStreamReader<R>) -> Result<Scanned, Ba
 
 /// Parses one author-master line (already stripped of its line end).
 pub fn parse_author(line: &[u8]) -> Result<Author, BadReason> {
+    let text = check_text(line)?;
     require_object(line)?;
-    let fields: AuthorFields<'_> = serde_json::from_slice(line).map_err(|e| classify(&e))?;
+    let fields: AuthorFields<'_> = serde_json::from_str(text).map_err(|e| classify(&e))?;
     Ok(Author {
         id: fields.id.string("id")?,
         slug: fields.slug.string("slug")?,
@@ -765,6 +814,77 @@ mod tests {
         for line in other {
             assert_ne!(key(line), key(base), "{line}");
         }
+    }
+
+    #[test]
+    fn lone_surrogates_are_found_only_in_escapes() {
+        for (line, lone) in [
+            (r#""\ud83d\ude00""#, false),
+            (r#""\ud83d""#, true),
+            (r#""\ude00""#, true),
+            (r#""\ud83dx\ude00""#, true),
+            (r#""\ud83d\u0041""#, true),
+            (r#""\\ud800""#, false),
+            (r#""\\\ud800""#, true),
+            (r#""\u00e9 \u3042""#, false),
+            (r#""no escapes""#, false),
+        ] {
+            assert_eq!(has_lone_surrogate(line.as_bytes()), lone, "{line}");
+        }
+    }
+
+    /// Lines whose outcome once depended on the path that parsed them.
+    fn edge_lines() -> Vec<(&'static str, Vec<u8>)> {
+        let ok = |rest: &str| {
+            format!(r#"{{"author_id":"a1","first_published_at":"2025-01-02T03:04:05Z"{rest}}}"#)
+                .into_bytes()
+        };
+        let deep = |n: usize| ok(&format!(r#","meta":{}1{}"#, "[".repeat(n), "]".repeat(n)));
+        let mut bad_utf8_ignored = ok(r#","body":"xx""#);
+        let at = bad_utf8_ignored.len() - 3;
+        bad_utf8_ignored[at] = 0xff;
+        let mut bad_utf8_used = ok("");
+        bad_utf8_used[15] = 0xc3;
+        let mut bad_utf8_name = ok(r#","bxdy":1"#);
+        let at = bad_utf8_name.len() - 6;
+        bad_utf8_name[at] = 0xe3;
+        vec![
+            ("nesting 128 in an ignored field", deep(127)),
+            ("nesting 129 in an ignored field", deep(128)),
+            ("nesting 1000 in an ignored field", deep(1000)),
+            ("invalid UTF-8 in an ignored field", bad_utf8_ignored),
+            ("invalid UTF-8 in a used field", bad_utf8_used),
+            ("invalid UTF-8 in a member name", bad_utf8_name),
+            ("lone surrogate in the title", ok(r#","title":"\ud800""#)),
+            ("lone surrogate in an ignored field", ok(r#","body":"a\udc00b""#)),
+            ("surrogate pair in the title", ok(r#","title":"\ud83d\ude00""#)),
+            ("control character in an ignored field", ok(",\"body\":\"a\u{1}b\"")),
+            ("bad escape in an ignored field", ok(r#","body":"\q""#)),
+            ("number title", ok(r#","title":12"#)),
+            ("huge number", ok(r#","n":1e999999"#)),
+            ("duplicate ignored field", ok(r#","x":1,"x":2"#)),
+            ("trailing comma", ok(",")),
+        ]
+    }
+
+    // REQ-IN-00x parity: a line over 8 MiB is judged by the same rules as a
+    // short one: each edge line gives the same outcome (the same post, or
+    // the same reason) through the fast path and the streamed path.
+    #[test]
+    fn both_paths_judge_a_line_alike() {
+        let describe = |r: Result<Post<'_>, BadReason>| match r {
+            Ok(p) => format!("ok {} {:?} {:?} {:x}", p.author_id, p.published_at, p.title(), p.key()),
+            Err(reason) => format!("bad {reason}"),
+        };
+        let mut differ = Vec::new();
+        for (name, line) in edge_lines() {
+            let fast = describe(parse_post(&line));
+            let streamed = describe(parse_post_streamed(&mut &line[..]));
+            if fast != streamed {
+                differ.push(format!("{name}: fast {fast}, streamed {streamed}"));
+            }
+        }
+        assert!(differ.is_empty(), "{}", differ.join("\n"));
     }
 
     #[test]

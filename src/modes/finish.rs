@@ -20,7 +20,7 @@ use crate::modes::work::{
     FINISHED_KEY, MASTER_SLUGS_KEY, ShardReport, WorkPlan, check_destination, done_key, get_json,
     get_work, put_json, read_plan, work_error,
 };
-use crate::pipeline::{Pipeline, ms};
+use crate::pipeline::{Pipeline, bounded, ms, within};
 use crate::report::RunReport;
 use crate::stages::end::end_published;
 use crate::stages::prune::{list_charts, prune};
@@ -36,16 +36,21 @@ pub async fn finish(
     deadline: Option<Instant>,
 ) -> Result<RunReport, RunError> {
     let started = Instant::now();
-    let plan = read_plan(pipeline, work).await?;
+    let reads = async {
+        let plan = read_plan(pipeline, work).await?;
+        let finished = get_json::<RunReport>(work, FINISHED_KEY).await?;
+        Ok((plan, finished))
+    };
+    let (plan, finished) = bounded(deadline, "reading the plan", reads).await?;
     // A plan is finished once: a second finish (a replay, a retry whose reply
     // was lost) changes nothing and answers with the first one's report.
-    if let Some(done) = get_json::<RunReport>(work, FINISHED_KEY).await? {
+    if let Some(done) = finished {
         warn!(run_id = %plan.run_id, location = %work.describe(FINISHED_KEY),
               "this plan was finished already; nothing changed");
         return Ok(done);
     }
     if !plan.request.dry_run {
-        check_destination(pipeline, &plan).await?;
+        bounded(deadline, "checking the destination", check_destination(pipeline, &plan)).await?;
     }
     let lease = plan.lease.clone();
     let result = finish_stages(pipeline, work, plan, deadline, started).await;
@@ -68,8 +73,7 @@ async fn finish_stages(
     started: Instant,
 ) -> Result<RunReport, RunError> {
     let retries_at_start = pipeline.s3_retries();
-    let reads: Vec<(String, Result<Option<ShardReport>, RunError>)> =
-        futures::stream::iter(plan.shards.iter())
+    let reading = futures::stream::iter(plan.shards.iter())
             .map(|s| async move {
                 (
                     s.shard.clone(),
@@ -77,8 +81,8 @@ async fn finish_stages(
                 )
             })
             .buffered(pipeline.config.upload_concurrency.max(1))
-            .collect()
-            .await;
+            .collect::<Vec<(String, Result<Option<ShardReport>, RunError>)>>();
+    let reads = bounded(deadline, "reading the shards' reports", async { Ok(reading.await) }).await?;
     let mut missing = Vec::new();
     let mut shards = Vec::with_capacity(reads.len());
     for (id, read) in reads {
@@ -112,13 +116,14 @@ async fn finish_stages(
     charts.sort_by(|a, b| a.slug.cmp(&b.slug));
     record_charts(&mut report, charts, &mut cards, took);
 
-    let master_text = get_work(work, MASTER_SLUGS_KEY)
+    let master_text = bounded(deadline, "reading the master's slugs", get_work(work, MASTER_SLUGS_KEY))
         .await?
         .ok_or_else(|| work_error(work, MASTER_SLUGS_KEY, "missing: the plan is not whole"))?;
     let master_text = String::from_utf8(master_text)
         .map_err(|e| work_error(work, MASTER_SLUGS_KEY, e.to_string()))?;
     let master: HashSet<&str> = master_text.lines().filter(|l| !l.is_empty()).collect();
-    let existing = list_charts(pipeline).await;
+    // Cut short by the deadline, it is not known: nothing is pruned.
+    let existing = within(deadline, list_charts(pipeline)).await.flatten();
     let prune_guard = prune(
         pipeline,
         &plan.request,

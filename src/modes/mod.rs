@@ -85,7 +85,16 @@ async fn read_and_judge(
     deadline: Option<Instant>,
     report: &mut RunReport,
 ) -> Result<Tally, Stop<RunError>> {
-    let judged = read_previous_run(pipeline).await.and_then(|previous| {
+    let deadline_reading = || {
+        Stop::Refused(RunError::DeadlineReading {
+            margin_s: pipeline.config.deadline_margin.as_secs(),
+            report: Box::default(),
+        })
+    };
+    let previous = within(deadline, read_previous_run(pipeline))
+        .await
+        .ok_or_else(deadline_reading)?;
+    let judged = previous.and_then(|previous| {
         report.previous = previous;
         check_as_of(plan, report.previous.as_ref(), Utc::now())
     });
@@ -98,9 +107,6 @@ async fn read_and_judge(
         Some(Err(Stop::Refused(guard))) => {
             Err(Stop::Refused(RunError::Guard(guard, Box::default())))
         }
-        None => Err(Stop::Refused(RunError::DeadlineReading {
-            margin_s: pipeline.config.deadline_margin.as_secs(),
-            report: Box::default(),
-        })),
+        None => Err(deadline_reading()),
     }
 }

@@ -20,7 +20,7 @@ use crate::modes::work::{
     Inputs, MASTER_SLUGS_KEY, PLAN_KEY, PLAN_VERSION, ShardAuthor, ShardRef, WorkPlan, fingerprint,
     put_json, put_work, shard_key, work_error,
 };
-use crate::pipeline::{LeaseTerm, Pipeline, ms, take_lease};
+use crate::pipeline::{LeaseTerm, Pipeline, bounded, ms, take_lease};
 use crate::request::RunSpec;
 use crate::stages::select::{ToDraw, record_selection, select_authors};
 use crate::store::Store;
@@ -55,7 +55,8 @@ pub async fn plan(
 ) -> Result<WorkPlan, RunError> {
     let lease = if options.has_dest && !request.dry_run {
         let term = LeaseTerm::Until(Utc::now() + SCALE_OUT_LEASE);
-        Some(take_lease(pipeline, &options.run_id, request.as_of, term).await?)
+        let taking = take_lease(pipeline, &options.run_id, request.as_of, term);
+        Some(bounded(deadline, "taking the lease", taking).await?)
     } else {
         None
     };
@@ -85,24 +86,24 @@ async fn plan_stages(
     let master: Vec<&str> = tally.master_slugs().into_iter().collect();
     let mut text = master.join("\n");
     text.push('\n');
-    put_work(
+    let master_written = put_work(
         work,
         MASTER_SLUGS_KEY,
         text.into_bytes(),
         "text/plain; charset=utf-8",
-    )
-    .await?;
+    );
+    bounded(deadline, "writing the master's slugs", master_written).await?;
 
     // Each author's series is made as its shard is written, and freed then.
     let t = Instant::now();
     let to_draw = select_authors(&tally, request, &mut report);
-    let shards = write_shards(
+    let shards_written = write_shards(
         work,
         to_draw,
         options.shard_authors,
         config.upload_concurrency,
-    )
-    .await?;
+    );
+    let shards = bounded(deadline, "writing the shards", shards_written).await?;
     let to_draw_count = shards.iter().map(|s| s.authors).sum();
     record_selection(&mut report, to_draw_count, t.elapsed());
     report.s3_retries = pipeline.s3_retries() - retries_at_start;
@@ -127,7 +128,7 @@ async fn plan_stages(
         lease,
         report,
     };
-    put_json(work, PLAN_KEY, &plan).await?;
+    bounded(deadline, "writing the plan", put_json(work, PLAN_KEY, &plan)).await?;
     info!(run_id = %plan.run_id, shards = plan.shards.len(), to_draw = plan.to_draw,
           skipped = plan.report.authors.skipped, work = %work.describe(PLAN_KEY),
           ms = ms(started.elapsed()), "plan written");

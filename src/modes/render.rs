@@ -12,7 +12,7 @@ use crate::modes::work::{
     ShardReport, ShardSummary, check_destination, done_key, put_json, read_plan, read_shard,
     shard_of,
 };
-use crate::pipeline::{Pipeline, ms};
+use crate::pipeline::{Pipeline, bounded, ms};
 use crate::report::ChartOutcome;
 use crate::stages::publish::draw_and_publish;
 use crate::store::Store;
@@ -28,12 +28,13 @@ pub async fn render(
 ) -> Result<ShardSummary, RunError> {
     let started = Instant::now();
     let retries_at_start = pipeline.s3_retries();
-    let plan = read_plan(pipeline, work).await?;
+    let plan = bounded(deadline, "reading the plan", read_plan(pipeline, work)).await?;
     let shard_ref = shard_of(&plan, work, shard)?.clone();
     if !plan.request.dry_run {
-        check_destination(pipeline, &plan).await?;
+        bounded(deadline, "checking the destination", check_destination(pipeline, &plan)).await?;
     }
-    let to_draw = read_shard(work, &plan, &shard_ref).await?;
+    let reading = read_shard(work, &plan, &shard_ref);
+    let to_draw = bounded(deadline, "reading the shard", reading).await?;
     let cards: Vec<ChartCard> = to_draw.iter().map(ChartCard::from).collect();
     info!(run_id = %plan.run_id, shard, authors = to_draw.len(), "render started");
     // Without a listing, each chart is checked against the destination (a HEAD)

@@ -19,7 +19,7 @@ use crate::error::RunError;
 use crate::gallery::ChartCard;
 use crate::modes::read_judged;
 use crate::lease::Kept;
-use crate::pipeline::{Invocation, LeaseTerm, Pipeline, ms, take_lease};
+use crate::pipeline::{Invocation, LeaseTerm, Pipeline, bounded, ms, take_lease, within};
 use crate::report::RunReport;
 use crate::request::RunSpec;
 use crate::stages::end::end_published;
@@ -39,7 +39,9 @@ pub async fn run(
         return run_stages(pipeline, plan, invocation.deadline, None).await;
     }
     let ttl = pipeline.config.lease_ttl;
-    let held = take_lease(pipeline, &invocation.id, plan.as_of, LeaseTerm::Renewed(ttl))
+    let term = LeaseTerm::Renewed(ttl);
+    let taking = take_lease(pipeline, &invocation.id, plan.as_of, term);
+    let held = bounded(invocation.deadline, "taking the lease", taking)
         .await?
         .keep(Arc::clone(&pipeline.dest), ttl);
     let result = run_stages(pipeline, plan, invocation.deadline, Some(&held)).await;
@@ -69,7 +71,8 @@ async fn run_stages(
 
     // One listing tells which charts exist already (new ones are put without a
     // metadata request first) and which belong to authors who are gone.
-    let existing = list_charts(pipeline).await;
+    // Cut short by the deadline, it is not known: nothing is pruned.
+    let existing = within(deadline, list_charts(pipeline)).await.flatten();
 
     let t = Instant::now();
     let mut cards: Vec<ChartCard> = to_draw.iter().map(ChartCard::from).collect();

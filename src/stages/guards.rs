@@ -9,7 +9,6 @@
 //! (no records, orphans, and [`check_count`]) once both are.
 
 use chrono::{DateTime, Utc};
-use tracing::warn;
 
 use crate::config::Config;
 use crate::error::Guard;
@@ -39,10 +38,8 @@ pub(crate) async fn read_previous_run(pipeline: &Pipeline) -> Result<Option<Prev
         Ok(Some(bytes)) => PreviousRun::from_report_json(&bytes)
             .map(Some)
             .ok_or_else(|| unreadable("not a run report with as_of and posts.counted".into())),
-        Err(e) => {
-            warn!(error = %e, "cannot read the last run report");
-            Err(unreadable(e.to_string()))
-        }
+        // The guard's message carries the error; the run logs it once.
+        Err(e) => Err(unreadable(e.to_string())),
     }
 }
 

@@ -150,3 +150,56 @@ async fn the_handler_runs_plan_render_and_finish_events() {
         "{misplaced}"
     );
 }
+
+/// A lease of the handler's request id ("in-process"), live until 4 s from
+/// now, as a first delivery still at work leaves it.
+fn own_lease(expires_in_ms: i64) -> Vec<u8> {
+    let now = chrono::Utc::now();
+    serde_json::to_vec(&json!({
+        "run_id": "in-process",
+        "as_of": "2025-11-25T17:45:00Z",
+        "acquired_at": now,
+        "expires_at": now + chrono::Duration::milliseconds(expires_in_ms),
+        "released": false,
+        "ttl_seconds": 4,
+    }))
+    .unwrap()
+}
+
+// REQ-TR-012: a second delivery of a request whose first delivery is alive
+// (its lease renewed while the second watches) answers as a duplicate, not
+// an error: no retry, no dead letter, no page; a crashed first delivery's
+// lease (same request id, not renewed) is taken over and the run done.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_duplicate_delivery_ends_quietly_and_a_crashed_one_is_taken_over() {
+    let local = local_pipeline().await;
+    let lock = local.dest.path().join("reports/lease.json");
+    std::fs::create_dir_all(lock.parent().unwrap()).unwrap();
+    std::fs::write(&lock, own_lease(4_000)).unwrap();
+    // The first delivery renews its lease every second.
+    let renewing = {
+        let lock = lock.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                std::fs::write(&lock, own_lease(4_000)).unwrap();
+            }
+        })
+    };
+    let event = json!({"lookback_days": 7, "as_of": "2025-11-25T17:45:00Z"});
+    let reply = local.handle(event.clone()).await.unwrap();
+    match &reply {
+        Reply::Duplicate { duplicate_of, message } => {
+            assert_eq!(duplicate_of, "in-process");
+            assert!(message.contains("duplicate delivery"), "{message}");
+        }
+        other => panic!("not a duplicate: {other:?}"),
+    }
+    assert!(!local.dest.path().join("reports/latest.json").exists());
+    // The first delivery dies: its lease is no longer renewed.
+    renewing.abort();
+    std::fs::write(&lock, own_lease(3_000)).unwrap();
+    let reply = local.handle(event).await.unwrap();
+    assert!(reply.report().is_some_and(|r| r.reconciles()), "{reply:?}");
+    assert!(local.dest.path().join("reports/latest.json").exists());
+}

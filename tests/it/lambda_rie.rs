@@ -570,3 +570,89 @@ async fn every_invocation_writes_one_metric_record() {
     assert_eq!(bad["Window"], "manual");
     assert_eq!(bad["ErrorType"], "EventInvalid");
 }
+
+// REQ-TR-013: every stage runs under the deadline: an S3 request that never
+// answers while the last run report is read, while the lease is taken, or
+// while the charts are listed ends the invocation as DeadlineExceeded before
+// the function's timeout, not at Lambda's hard stop.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the Lambda runtime emulator; ./scripts/test.sh installs it"]
+async fn a_stage_that_hangs_is_cut_at_the_deadline() {
+    type Fault = fn(&mut crate::common::faults::Faults);
+    let cases: [(&str, Fault); 3] = [
+        ("the last run report", |f| {
+            f.hang_next_get = Some("reports/latest.json".into());
+        }),
+        ("the lease", |f| f.hang_puts_of = Some("reports/lease.json".into())),
+        ("the chart listing", |f| {
+            f.hang_lists_of = Some("author-monthly-stats".into());
+        }),
+    ];
+    for (name, fault) in cases {
+        let server = S3Server::with_fixtures().await;
+        fault(&mut server.faults.lock().unwrap());
+        let short = Emulator::start(&function_env(
+            &server,
+            &[
+                ("AWS_LAMBDA_FUNCTION_TIMEOUT", "7"),
+                ("DEADLINE_MARGIN_SECONDS", "3"),
+            ],
+        ))
+        .await;
+        let started = std::time::Instant::now();
+        let reply = short.invoke(&event("nightly.json")).await;
+        let took = started.elapsed();
+        short.stop().await;
+        assert_eq!(reply["errorType"], "DeadlineExceeded", "{name}: {reply}");
+        assert!(server.faults.lock().unwrap().injected > 0, "{name}: no hang reached");
+        assert!(took < Duration::from_secs(7), "{name}: answered after {took:?}");
+    }
+}
+
+// REQ-TR-013: a delete the deadline cut short is reported as undone (and the
+// author stays due in the prune state), never as deleted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the Lambda runtime emulator; ./scripts/test.sh installs it"]
+async fn a_delete_cut_short_by_the_deadline_is_undone() {
+    let server = S3Server::with_fixtures().await;
+    let short = Emulator::start(&function_env(
+        &server,
+        &[
+            ("AWS_LAMBDA_FUNCTION_TIMEOUT", "7"),
+            ("DEADLINE_MARGIN_SECONDS", "3"),
+            ("PRUNE_GRACE_HOURS", "0"),
+        ],
+    ))
+    .await;
+    let first = short.invoke(&event("backfill-15y.json")).await;
+    assert!(first.get("errorType").is_none(), "{first}");
+    // old-timer (a6) leaves the master; deleting its chart never answers.
+    let authors = crate::guards::fixture_lines("authors.jsonl", |l| !l.contains("\"a6\""));
+    server.put(SOURCE_BUCKET, "contentful/authorProfile.jsonl.gz", gzip_two_members(&authors)).await;
+    let posts = crate::guards::fixture_lines("posts.jsonl", |l| !l.contains("\"a6\""));
+    server.put(SOURCE_BUCKET, "contentful/all-blog-posts.jsonl.gz", posts).await;
+    server.faults.lock().unwrap().hang_deletes_of = Some("old-timer".into());
+    let started = std::time::Instant::now();
+    let reply = short
+        .invoke(r#"{"lookback_days": 5475, "allow_shrink": true}"#)
+        .await;
+    assert!(started.elapsed() < Duration::from_secs(7), "{:?}", started.elapsed());
+    short.stop().await;
+    assert!(server.faults.lock().unwrap().injected > 0, "no delete was hung: {reply}");
+    let report = reply.get("errorType").map_or(reply.clone(), |_| {
+        serde_json::Value::Null
+    });
+    let latest: serde_json::Value =
+        serde_json::from_slice(&server.get(CHARTS_BUCKET, "reports/latest.json").await).unwrap();
+    let report = if report.is_null() { latest } else { report };
+    assert_eq!(report["prune_undone"], serde_json::json!(["old-timer"]), "{reply}");
+    assert_eq!(report["deleted"], serde_json::json!([]), "{report}");
+    assert_eq!(report["authors"]["deleted"], 0, "{report}");
+    let keys = server.keys(CHARTS_BUCKET).await;
+    assert!(keys.contains(&"author-monthly-stats/old-timer.png".to_string()), "{keys:?}");
+    // The next run, its deletes answered, deletes it.
+    server.faults.lock().unwrap().hang_deletes_of = None;
+    let args = ["--lookback-days", "5475", "--prune-grace-hours", "0"];
+    let next = ok_report(&run_s3(&server, &args).await);
+    assert_eq!(next["deleted"], serde_json::json!(["old-timer"]), "{next}");
+}

@@ -27,6 +27,11 @@ pub(crate) struct Faults {
     pub hang_next_get: Option<String>,
     /// PUTs of keys containing the text never get a response.
     pub hang_puts_of: Option<String>,
+    /// DELETEs of keys containing the text never get a response.
+    pub hang_deletes_of: Option<String>,
+    /// Listings (`GET` with `list-type`) whose URI contains the text never
+    /// get a response.
+    pub hang_lists_of: Option<String>,
     /// Responses about keys containing the text carry an `ETag` that is not the
     /// MD5 of the object, as under SSE-KMS or after a multipart upload.
     pub non_md5_etags_of: Option<String>,
@@ -94,7 +99,22 @@ impl Faults {
                 return Verdict::Error(503, "SlowDown");
             }
         }
+        if method == http::Method::DELETE
+            && let Some(key) = &self.hang_deletes_of
+            && path.contains(key.as_str())
+        {
+            self.injected += 1;
+            return Verdict::Hang;
+        }
         if method == http::Method::GET {
+            let uri = req.uri().to_string();
+            if let Some(text) = &self.hang_lists_of
+                && uri.contains("list-type")
+                && uri.contains(text.as_str())
+            {
+                self.injected += 1;
+                return Verdict::Hang;
+            }
             if let Some(key) = &self.hang_next_get
                 && path.contains(key.as_str())
             {

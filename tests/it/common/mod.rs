@@ -6,7 +6,7 @@
 
 #![allow(dead_code)]
 
-mod faults;
+pub(crate) mod faults;
 mod fixtures;
 mod runs;
 mod s3_server;
