@@ -191,3 +191,41 @@ fn state_machine_steps_send_valid_mode_events() {
             .unwrap_or_else(|e| panic!("{event}: {e}"));
     }
 }
+
+/// The lines of the template's resource `name` (its block at indent 2).
+fn resource(text: &str, name: &str) -> Option<String> {
+    let head = format!("  {name}:");
+    let start = text.lines().position(|l| l == head)?;
+    let block: Vec<&str> = text
+        .lines()
+        .skip(start + 1)
+        .take_while(|l| l.is_empty() || indent(l) > 2)
+        .collect();
+    Some(block.join("\n"))
+}
+
+// REQ-TR-014: alarms page once per problem: a dead-letter queue's alarm
+// counts new messages (not a backlog that would hold it in ALARM and hide
+// the next one), throttles that Lambda or the state machine retry do not
+// page, and deletions send a notice to the alarm topic.
+#[test]
+fn alarms_page_once_per_problem() {
+    let text = template();
+    for queue in ["FunctionFailureQueueAlarm", "SchedulerDeadLetterAlarm"] {
+        let alarm = resource(&text, queue).unwrap_or_else(|| panic!("{queue}"));
+        assert!(alarm.contains("MetricName: NumberOfMessagesSent"), "{queue}:\n{alarm}");
+        assert!(alarm.contains("Statistic: Sum"), "{queue}:\n{alarm}");
+        assert!(!alarm.contains("ApproximateNumberOfMessagesVisible"), "{queue}");
+    }
+    let throttles = text
+        .lines()
+        .filter(|l| l.trim() == "MetricName: Throttles")
+        .count();
+    assert_eq!(throttles, 0, "an alarm on Throttles pages on throttles that are retried");
+    let deleted = resource(&text, "ChartsDeletedAlarm").expect("ChartsDeletedAlarm");
+    for window in ["nightly", "backfill", "manual"] {
+        assert!(deleted.contains(&format!("Value: {window}")), "{deleted}");
+    }
+    assert!(deleted.contains("MetricName: ChartsDeleted"), "{deleted}");
+    assert!(deleted.contains("AlarmActions: [!Ref AlarmTopic]"), "{deleted}");
+}
