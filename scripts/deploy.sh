@@ -9,8 +9,9 @@
 # yet), and credentials allowed to use ECR and CloudFormation. Runs under bash
 # 3.2 (macOS). Safe to run twice on the same commit: the repository's tags are
 # immutable, so an image already pushed is not built again. The stack gets the
-# image by digest. A tree with uncommitted changes is refused, or with
-# --allow-dirty tagged <commit>-dirty-<hash of the changes>. Prints the stack
+# image by digest. Tags are <commit>-<arch>; a tree with uncommitted changes is
+# refused, or with --allow-dirty tagged <commit>-dirty-<hash of the changes>-<arch>.
+# Prints the stack
 # outputs at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -45,10 +46,12 @@ if [ -n "$(git status --porcelain)" ]; then
     || die "the tree has uncommitted changes; commit them, or pass --allow-dirty to deploy them under a tag of their own"
   # The changes themselves name the tag: the same dirty tree gets the same tag.
   CHANGES=$( (git diff HEAD; git status --porcelain) | git hash-object --stdin | cut -c1-12)
-  TAG="$COMMIT-dirty-$CHANGES"
+  TAG="$COMMIT-dirty-$CHANGES-$ARCH"
 else
-  TAG="$COMMIT"
+  TAG="$COMMIT-$ARCH"
 fi
+# The tag names the architecture: the same commit built for the other one is
+# another image, never the one already pushed (tags are immutable).
 
 ACCOUNT=$(aws sts get-caller-identity --query Account --output text 2>/dev/null) \
   || die "no AWS credentials: configure a profile or export AWS_PROFILE / AWS_ACCESS_KEY_ID"

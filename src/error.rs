@@ -176,7 +176,8 @@ pub enum RunError {
     #[error("the work location of a scaled-out run is not usable: {location}: {problem}")]
     Work { location: String, problem: String },
     #[error(
-        "run {run_id} is not finished: shard(s) {missing:?} have no report; render them (again), then finish"
+        "run {run_id} is not finished: {} shard(s) have no report ({}); render them (again), then finish",
+        .missing.len(), first_few(.missing)
     )]
     Incomplete {
         run_id: String,
@@ -235,16 +236,20 @@ impl RunError {
 }
 
 fn failed_slugs(report: &RunReport) -> String {
-    let mut slugs: Vec<&str> = report
-        .failed
-        .iter()
-        .map(|f| f.slug.as_str())
-        .take(10)
-        .collect();
-    if report.failed.len() > 10 {
-        slugs.push("…");
+    let slugs: Vec<&str> = report.failed.iter().map(|f| f.slug.as_str()).collect();
+    first_few(&slugs)
+}
+
+/// The first ten of `items`, and how many more: an error message stays one
+/// short line however large the run (the whole list is in the report).
+fn first_few<S: AsRef<str>>(items: &[S]) -> String {
+    let mut text: Vec<&str> = items.iter().take(10).map(AsRef::as_ref).collect();
+    let more = items.len().saturating_sub(10);
+    let more = format!("and {more} more");
+    if items.len() > 10 {
+        text.push(&more);
     }
-    slugs.join(", ")
+    text.join(", ")
 }
 
 pub(crate) fn source_error(e: StoreError) -> RunError {

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant, SystemTime};
 use chrono::Utc;
 use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
 use serde_json::Value;
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
 use crate::config::{ConfigError, RawConfig};
 use crate::error::RunError;
@@ -19,11 +19,13 @@ use crate::modes::run::run;
 use crate::modes::work::{self, PlanSummary, ShardSummary};
 use crate::modes::{finish, render};
 use crate::pipeline::{Invocation, Pipeline};
-use crate::report::RunReport;
+use crate::report::{RunReport, RunSummary};
 use crate::request::{EventError, Job, RunRequest};
 
 /// A failed invocation. `error_type` is stable: alarms and people key on it.
-#[derive(Debug, thiserror::Error)]
+/// Its Debug form, which the runtime logs for a failed invocation, is one
+/// short line, `[errorType] message` (not the run report it may carry).
+#[derive(thiserror::Error)]
 pub enum HandlerError {
     #[error("invalid run request: {0}")]
     Event(#[from] EventError),
@@ -37,6 +39,12 @@ impl HandlerError {
             HandlerError::Event(_) => "EventInvalid",
             HandlerError::Run(e) => e.error_type(),
         }
+    }
+}
+
+impl std::fmt::Debug for HandlerError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "[{}] {self}", self.error_type())
     }
 }
 
@@ -55,6 +63,14 @@ impl From<HandlerError> for Diagnostic {
 #[serde(untagged)]
 pub enum Reply {
     Run(Box<RunReport>),
+    /// A finish: the summary is the answer; the whole report is in S3 (and
+    /// here for the run's metric record).
+    Finished {
+        #[serde(flatten)]
+        summary: RunSummary,
+        #[serde(skip)]
+        report: Box<RunReport>,
+    },
     Plan(PlanSummary),
     Shard(ShardSummary),
     /// A second delivery of a request whose first delivery is alive and holds
@@ -70,7 +86,7 @@ impl Reply {
     /// The run report, for a whole run or a finish.
     pub fn report(&self) -> Option<&RunReport> {
         match self {
-            Reply::Run(report) => Some(report),
+            Reply::Run(report) | Reply::Finished { report, .. } => Some(report),
             _ => None,
         }
     }
@@ -83,13 +99,14 @@ pub async fn handle(pipeline: &Pipeline, event: LambdaEvent<Value>) -> Result<Re
     let started = Instant::now();
     let request_id = event.context.request_id.clone();
     let job = RunRequest::from_value(event.payload).and_then(|r| r.job(Utc::now()));
-    let remaining = event
-        .context
-        .deadline()
-        .duration_since(SystemTime::now())
-        .unwrap_or(Duration::ZERO);
-    let deadline = Some(Instant::now() + remaining.saturating_sub(pipeline.config.deadline_margin));
-    info!(request_id = %request_id, remaining_ms = remaining.as_millis() as u64, "invocation");
+    let deadline = invocation_deadline(
+        event.context.deadline(),
+        SystemTime::now(),
+        pipeline.config.deadline_margin,
+    );
+    info!(request_id = %request_id,
+          remaining_ms = deadline.map(|d| d.saturating_duration_since(Instant::now()).as_millis() as u64),
+          "invocation");
     let invocation = Invocation {
         id: request_id.clone(),
         deadline,
@@ -133,10 +150,32 @@ pub async fn handle(pipeline: &Pipeline, event: LambdaEvent<Value>) -> Result<Re
         // Its own stdout line: CloudWatch Logs extracts the metrics from it.
         println!("{record}");
     }
-    if let Err(e) = &result {
-        error!(error_type = e.error_type(), "{e}");
-    }
+    // A failed invocation's one log line is the runtime's, of the error's
+    // Debug form: `[errorType] message` (see `HandlerError`'s Debug).
     result
+}
+
+/// The instant by which an invocation's work stops: its deadline less the
+/// margin, the margin taking at most half of what is left. A deadline
+/// already past when the invocation starts is not a real one (cargo-lambda's
+/// emulator sends `Lambda-Runtime-Deadline-Ms` as a duration, a date in
+/// 1970): the invocation then runs as the CLI does, with no deadline.
+fn invocation_deadline(deadline: SystemTime, now: SystemTime, margin: Duration) -> Option<Instant> {
+    match deadline.duration_since(now) {
+        Ok(remaining) if !remaining.is_zero() => {
+            Some(Instant::now() + remaining.saturating_sub(margin.min(remaining / 2)))
+        }
+        _ => {
+            warn!(
+                deadline_ms = deadline
+                    .duration_since(SystemTime::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_millis() as u64),
+                "the invocation's deadline is already past at its start (not a real deadline: an emulator \
+                 sending Lambda-Runtime-Deadline-Ms as a duration?); running without one, as the CLI does"
+            );
+            None
+        }
+    }
 }
 
 /// Runs one validated job. A scaled-out run works under `work/<run_id>/` of
@@ -175,7 +214,10 @@ async fn serve_job(
         Job::Finish { run_id } => {
             let work = work(run_id).await;
             let report = finish::finish(pipeline, work.as_ref(), invocation.deadline).await?;
-            Reply::Run(Box::new(report))
+            Reply::Finished {
+                summary: RunSummary::of(&report),
+                report: Box::new(report),
+            }
         }
     };
     Ok(reply)
@@ -194,4 +236,55 @@ pub async fn serve(env: impl Fn(&str) -> Option<String>) -> Result<(), lambda_ru
     let pipeline = Pipeline::connect(config).await;
     let pipeline = &pipeline;
     lambda_runtime::run(service_fn(move |event| handle(pipeline, event))).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn secs(s: u64) -> Duration {
+        Duration::from_secs(s)
+    }
+
+    // REQ-LA-006: a deadline past at the start is no deadline; the margin
+    // never takes more than half of a short invocation.
+    #[test]
+    fn the_deadline_of_an_invocation() {
+        let now = SystemTime::now();
+        let margin = secs(30);
+        let left = |d: Option<Instant>| d.map(|d| d.saturating_duration_since(Instant::now()));
+        // cargo-lambda's 600000 ms read as a date: 1970.
+        let in_1970 = SystemTime::UNIX_EPOCH + Duration::from_mins(10);
+        assert_eq!(invocation_deadline(in_1970, now, margin), None);
+        assert_eq!(invocation_deadline(now - secs(1), now, margin), None);
+        assert_eq!(invocation_deadline(now, now, margin), None);
+        let long = left(invocation_deadline(now + secs(900), now, margin)).unwrap();
+        assert!(long <= secs(870) && long > secs(869), "{long:?}");
+        let short = left(invocation_deadline(now + secs(10), now, margin)).unwrap();
+        assert!(short <= secs(5) && short > secs(4), "{short:?}");
+    }
+
+    // REQ-LA-006: the one line the runtime logs for a failed invocation is
+    // its type and message, not the report it carries.
+    #[test]
+    fn a_failed_invocation_debugs_as_one_short_line() {
+        let report = crate::report::RunReport {
+            skipped: (0..2_000)
+                .map(|n| crate::report::SkippedAuthor {
+                    slug: format!("author-{n}"),
+                    id: format!("id-{n}"),
+                    reason: "shared_slug".into(),
+                    detail: None,
+                })
+                .collect(),
+            ..crate::report::RunReport::default()
+        };
+        let e = HandlerError::Run(RunError::Deadline(Box::new(report)));
+        let line = format!("{e:?}");
+        assert!(
+            line.starts_with("[DeadlineExceeded] the deadline came"),
+            "{line}"
+        );
+        assert!(!line.contains('\n') && line.len() < 400, "{line}");
+    }
 }

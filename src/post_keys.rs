@@ -105,7 +105,10 @@ mod tests {
             }
             let bytes = keys.heap_bytes();
             let per_post = bytes as f64 / posts as f64;
-            println!("{posts} posts: {:.1} MB, {per_post:.1} bytes per post", bytes as f64 / 1e6);
+            println!(
+                "{posts} posts: {:.1} MB, {per_post:.1} bytes per post",
+                bytes as f64 / 1e6
+            );
             assert!(per_post <= 19.0, "{per_post}");
         }
     }

@@ -69,7 +69,9 @@ impl Post<'_> {
         // SipHash with fixed keys: the same digest in every process and part.
         let mut h = std::hash::DefaultHasher::new();
         self.author_id.hash(&mut h);
-        self.published_at.map(|t| (t.timestamp(), t.timestamp_subsec_nanos())).hash(&mut h);
+        self.published_at
+            .map(|t| (t.timestamp(), t.timestamp_subsec_nanos()))
+            .hash(&mut h);
         self.title().hash(&mut h);
         h.finish()
     }
@@ -262,7 +264,7 @@ fn classify(err: &serde_json::Error) -> BadReason {
 
 /// The rules every record line meets before it is parsed, on either path:
 /// valid UTF-8 throughout and no lone surrogate in a `\u` escape, in any
-/// field (serde_json skips an ignored string without checking either, the
+/// field (`serde_json` skips an ignored string without checking either, the
 /// streamed path's reader checks both). A line that breaks one is
 /// `invalid_json`.
 fn check_text(line: &[u8]) -> Result<&str, BadReason> {
@@ -281,7 +283,8 @@ fn has_lone_surrogate(line: &[u8]) -> bool {
         let digits = line.get(at..at + 4)?;
         u16::from_str_radix(std::str::from_utf8(digits).ok()?, 16).ok()
     };
-    let is_escape = |at: usize| line[..at].iter().rev().take_while(|&&b| b == b'\\').count() % 2 == 0;
+    let is_escape =
+        |at: usize| line[..at].iter().rev().take_while(|&&b| b == b'\\').count() % 2 == 0;
     // The end of the high half whose low half must come next.
     let mut want_low_at: Option<usize> = None;
     for at in memchr::memmem::find_iter(line, b"\\u") {
@@ -795,7 +798,8 @@ mod tests {
     fn a_post_key_ignores_what_the_job_ignores() {
         let key = |line: &str| parse_post(line.as_bytes()).unwrap().key();
         let streamed = |line: &str| parse_post_streamed(&mut line.as_bytes()).unwrap().key();
-        let base = r#"{"author_id":"a1","first_published_at":"2025-08-10T10:00:00+09:00","title":"八月"}"#;
+        let base =
+            r#"{"author_id":"a1","first_published_at":"2025-08-10T10:00:00+09:00","title":"八月"}"#;
         let same = [
             r#"{"title":"八月","first_published_at":"2025-08-10T01:00:00Z","author_id":"a1","body":"x"}"#,
             r#"{"author_id":"a1","first_published_at":"2025-08-10T01:00:00.000Z","title":"\u516b\u6708","sys_id":"2"}"#,
@@ -856,9 +860,18 @@ mod tests {
             ("invalid UTF-8 in a used field", bad_utf8_used),
             ("invalid UTF-8 in a member name", bad_utf8_name),
             ("lone surrogate in the title", ok(r#","title":"\ud800""#)),
-            ("lone surrogate in an ignored field", ok(r#","body":"a\udc00b""#)),
-            ("surrogate pair in the title", ok(r#","title":"\ud83d\ude00""#)),
-            ("control character in an ignored field", ok(",\"body\":\"a\u{1}b\"")),
+            (
+                "lone surrogate in an ignored field",
+                ok(r#","body":"a\udc00b""#),
+            ),
+            (
+                "surrogate pair in the title",
+                ok(r#","title":"\ud83d\ude00""#),
+            ),
+            (
+                "control character in an ignored field",
+                ok(",\"body\":\"a\u{1}b\""),
+            ),
             ("bad escape in an ignored field", ok(r#","body":"\q""#)),
             ("number title", ok(r#","title":12"#)),
             ("huge number", ok(r#","n":1e999999"#)),
@@ -873,7 +886,13 @@ mod tests {
     #[test]
     fn both_paths_judge_a_line_alike() {
         let describe = |r: Result<Post<'_>, BadReason>| match r {
-            Ok(p) => format!("ok {} {:?} {:?} {:x}", p.author_id, p.published_at, p.title(), p.key()),
+            Ok(p) => format!(
+                "ok {} {:?} {:?} {:x}",
+                p.author_id,
+                p.published_at,
+                p.title(),
+                p.key()
+            ),
             Err(reason) => format!("bad {reason}"),
         };
         let mut differ = Vec::new();

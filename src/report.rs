@@ -306,6 +306,44 @@ impl RunReport {
     }
 }
 
+/// What a scaled-out run's finish answers the state machine: the counts of
+/// its report and where the whole report is, sized independently of the run
+/// (Step Functions' 256 KiB limit applies to a task's result before its
+/// `Output` trims it; a report listing thousands of skipped authors would
+/// fail the execution after everything was published).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunSummary {
+    pub as_of: DateTime<Utc>,
+    pub window_start: DateTime<Utc>,
+    pub dry_run: bool,
+    pub authors: AuthorCounts,
+    pub posts_counted: u64,
+    pub monthly_redraw: bool,
+    /// How many of each list the report holds.
+    pub deleted: usize,
+    pub prune_undone: usize,
+    pub prune_pending: usize,
+    /// Where the whole report was written.
+    pub report_location: Option<String>,
+}
+
+impl RunSummary {
+    pub fn of(report: &RunReport) -> Self {
+        RunSummary {
+            as_of: report.as_of,
+            window_start: report.window_start,
+            dry_run: report.dry_run,
+            authors: report.authors.clone(),
+            posts_counted: report.posts.counted,
+            monthly_redraw: report.monthly_redraw,
+            deleted: report.deleted.len(),
+            prune_undone: report.prune_undone.len(),
+            prune_pending: report.prune_pending.len(),
+            report_location: report.report_location.clone(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

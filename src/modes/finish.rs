@@ -50,7 +50,12 @@ pub async fn finish(
         return Ok(done);
     }
     if !plan.request.dry_run {
-        bounded(deadline, "checking the destination", check_destination(pipeline, &plan)).await?;
+        bounded(
+            deadline,
+            "checking the destination",
+            check_destination(pipeline, &plan),
+        )
+        .await?;
     }
     let lease = plan.lease.clone();
     let result = finish_stages(pipeline, work, plan, deadline, started).await;
@@ -74,15 +79,18 @@ async fn finish_stages(
 ) -> Result<RunReport, RunError> {
     let retries_at_start = pipeline.s3_retries();
     let reading = futures::stream::iter(plan.shards.iter())
-            .map(|s| async move {
-                (
-                    s.shard.clone(),
-                    get_json::<ShardReport>(work, &done_key(&s.shard)).await,
-                )
-            })
-            .buffered(pipeline.config.upload_concurrency.max(1))
-            .collect::<Vec<(String, Result<Option<ShardReport>, RunError>)>>();
-    let reads = bounded(deadline, "reading the shards' reports", async { Ok(reading.await) }).await?;
+        .map(|s| async move {
+            (
+                s.shard.clone(),
+                get_json::<ShardReport>(work, &done_key(&s.shard)).await,
+            )
+        })
+        .buffered(pipeline.config.upload_concurrency.max(1))
+        .collect::<Vec<(String, Result<Option<ShardReport>, RunError>)>>();
+    let reads = bounded(deadline, "reading the shards' reports", async {
+        Ok(reading.await)
+    })
+    .await?;
     let mut missing = Vec::new();
     let mut shards = Vec::with_capacity(reads.len());
     for (id, read) in reads {
@@ -116,9 +124,13 @@ async fn finish_stages(
     charts.sort_by(|a, b| a.slug.cmp(&b.slug));
     record_charts(&mut report, charts, &mut cards, took);
 
-    let master_text = bounded(deadline, "reading the master's slugs", get_work(work, MASTER_SLUGS_KEY))
-        .await?
-        .ok_or_else(|| work_error(work, MASTER_SLUGS_KEY, "missing: the plan is not whole"))?;
+    let master_text = bounded(
+        deadline,
+        "reading the master's slugs",
+        get_work(work, MASTER_SLUGS_KEY),
+    )
+    .await?
+    .ok_or_else(|| work_error(work, MASTER_SLUGS_KEY, "missing: the plan is not whole"))?;
     let master_text = String::from_utf8(master_text)
         .map_err(|e| work_error(work, MASTER_SLUGS_KEY, e.to_string()))?;
     let master: HashSet<&str> = master_text.lines().filter(|l| !l.is_empty()).collect();

@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use chrono::Utc;
 use futures::StreamExt;
-use tracing::info;
+use tracing::{info, warn};
 
 use crate::error::RunError;
 use crate::lease::Lease;
@@ -96,13 +96,9 @@ async fn plan_stages(
 
     // Each author's series is made as its shard is written, and freed then.
     let t = Instant::now();
-    let to_draw = select_authors(&tally, request, &mut report);
-    let shards_written = write_shards(
-        work,
-        to_draw,
-        options.shard_authors,
-        config.upload_concurrency,
-    );
+    let (active, to_draw) = select_authors(&tally, request, &mut report);
+    let per_shard = shard_size(active, options.shard_authors);
+    let shards_written = write_shards(work, to_draw, per_shard, config.upload_concurrency);
     let shards = bounded(deadline, "writing the shards", shards_written).await?;
     let to_draw_count = shards.iter().map(|s| s.authors).sum();
     record_selection(&mut report, to_draw_count, t.elapsed());
@@ -128,11 +124,40 @@ async fn plan_stages(
         lease,
         report,
     };
-    bounded(deadline, "writing the plan", put_json(work, PLAN_KEY, &plan)).await?;
+    bounded(
+        deadline,
+        "writing the plan",
+        put_json(work, PLAN_KEY, &plan),
+    )
+    .await?;
     info!(run_id = %plan.run_id, shards = plan.shards.len(), to_draw = plan.to_draw,
           skipped = plan.report.authors.skipped, work = %work.describe(PLAN_KEY),
           ms = ms(started.elapsed()), "plan written");
     Ok(plan)
+}
+
+/// The most shards a plan makes: its answer lists them (about 32 bytes
+/// each), and Step Functions holds a state's data to 256 KiB; 5,000 shards
+/// keep the answer under 160 KiB however large the run.
+pub(crate) const MAX_SHARDS: usize = 5_000;
+
+/// The authors per shard: as asked, or more when `active` authors would need
+/// more than [`MAX_SHARDS`] shards of that size.
+fn shard_size(active: usize, asked: usize) -> usize {
+    let asked = asked.max(1);
+    let needed = active.div_ceil(MAX_SHARDS);
+    if needed > asked {
+        warn!(
+            active,
+            asked,
+            per_shard = needed,
+            max_shards = MAX_SHARDS,
+            "more shards than a plan's answer may list: shards are made larger"
+        );
+        needed
+    } else {
+        asked
+    }
 }
 
 /// Writes the authors to draw in shards of at most `per_shard`, in selection
@@ -172,4 +197,19 @@ async fn write_shards(
     let mut refs = written.into_iter().collect::<Result<Vec<_>, RunError>>()?;
     refs.sort_by(|a, b| (a.shard.len(), &a.shard).cmp(&(b.shard.len(), &b.shard)));
     Ok(refs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // REQ-SC-007: a plan's answer is bounded whatever the run's size.
+    #[test]
+    fn shards_are_made_larger_rather_than_too_many() {
+        assert_eq!(shard_size(100, 2_000), 2_000);
+        assert_eq!(shard_size(10_000_000, 2_000), 2_000);
+        assert_eq!(shard_size(10_000_001, 2_000), 2_001);
+        assert_eq!(shard_size(1_100_000_000, 2_000), 220_000);
+        assert_eq!(shard_size(5, 0), 1);
+    }
 }

@@ -31,7 +31,12 @@ pub async fn render(
     let plan = bounded(deadline, "reading the plan", read_plan(pipeline, work)).await?;
     let shard_ref = shard_of(&plan, work, shard)?.clone();
     if !plan.request.dry_run {
-        bounded(deadline, "checking the destination", check_destination(pipeline, &plan)).await?;
+        bounded(
+            deadline,
+            "checking the destination",
+            check_destination(pipeline, &plan),
+        )
+        .await?;
     }
     let reading = read_shard(work, &plan, &shard_ref);
     let to_draw = bounded(deadline, "reading the shard", reading).await?;

@@ -17,8 +17,8 @@ use chrono::Utc;
 
 use crate::error::RunError;
 use crate::gallery::ChartCard;
-use crate::modes::read_judged;
 use crate::lease::Kept;
+use crate::modes::read_judged;
 use crate::pipeline::{Invocation, LeaseTerm, Pipeline, bounded, ms, take_lease, within};
 use crate::report::RunReport;
 use crate::request::RunSpec;
@@ -65,6 +65,7 @@ async fn run_stages(
     let (mut report, tally) = (judged.report, judged.tally);
     let t = Instant::now();
     let to_draw: Vec<MonthlyCounts> = select_authors(&tally, plan, &mut report)
+        .1
         .map(|d| d.counts)
         .collect();
     record_selection(&mut report, to_draw.len(), t.elapsed());

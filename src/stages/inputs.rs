@@ -231,7 +231,9 @@ impl PostsExport {
         let keys = Arc::new(Mutex::new(PostKeys::default()));
         let fold = move |tally: &mut Tally, line: u64, text: Line<'_>| {
             let post = parse_post_line(text)?;
-            let mut seen = keys.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut seen = keys
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             if !seen.first(post.key()) {
                 return Err(BadReason::Duplicate);
             }

@@ -20,12 +20,13 @@ pub(crate) struct ToDraw {
 
 /// Picks the authors to draw, one at a time as the caller takes them (a plan
 /// writes each into its shard and forgets it); `authors.active` is set before
-/// the first, and the skipped ones go into the report as they come.
+/// the first (and returned: at most that many are drawn), and the skipped ones
+/// go into the report as they come.
 pub(crate) fn select_authors<'t>(
     tally: &'t Tally,
     plan: &RunSpec,
     report: &'t mut RunReport,
-) -> impl Iterator<Item = ToDraw> + 't {
+) -> (usize, impl Iterator<Item = ToDraw> + 't) {
     for p in &report.master_problems {
         warn!(id = %p.id, slug = %p.slug, reason = p.reason.key(), "author master problem; this author is never drawn");
     }
@@ -41,7 +42,8 @@ pub(crate) fn select_authors<'t>(
     };
     let picks = tally.picks(window_start, plan.authors.as_ref());
     report.authors.active = picks.len();
-    picks.into_iter().filter_map(move |pick| {
+    let active = picks.len();
+    let to_draw = picks.into_iter().filter_map(move |pick| {
         let s = pick.resolve();
         let reason = match s.outcome {
             Ok(counts) => {
@@ -64,7 +66,8 @@ pub(crate) fn select_authors<'t>(
             detail,
         });
         None
-    })
+    });
+    (active, to_draw)
 }
 
 /// Whether this run is the first of a new calendar month: the last published

@@ -2,7 +2,7 @@
 //! Docker (which record their calls): twice on the same commit it builds and
 //! pushes once (the repository's tags are immutable) and deploys the image by
 //! digest both times; a dirty tree is refused, or tagged apart with
-//! `--allow-dirty`.
+//! `--allow-dirty`; REQ-IA-005: the tag names the architecture.
 
 use std::path::Path;
 use std::process::Command;
@@ -166,4 +166,14 @@ fn deploy_twice_pushes_once_and_deploys_by_digest() {
     assert!(ok, "{log}");
     assert!(dirty.contains("-dirty-"), "{dirty}");
     assert_ne!(image(&dirty), image(&first));
+    std::fs::remove_file(c.join("scripts/local-change.txt")).unwrap();
+
+    // The same commit for the other architecture is another image: built and
+    // pushed under a tag naming it, never the arm64 one reused.
+    let (ok, x86, log) = deploy(c, stub.path(), &["--arch", "x86_64"]);
+    assert!(ok, "{log}");
+    assert_eq!(x86.matches("docker buildx build").count(), 1, "{x86}");
+    assert!(x86.contains("-x86_64"), "{x86}");
+    assert!(first.contains("-arm64"), "{first}");
+    assert_ne!(image(&x86), image(&first));
 }

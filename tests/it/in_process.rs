@@ -138,6 +138,14 @@ async fn the_handler_runs_plan_render_and_finish_events() {
     let report = finished.report().unwrap();
     assert!(report.reconciles());
     assert_eq!(report.authors.published, 3);
+    // REQ-SC-007: the finish answers a summary of fixed fields (the state
+    // machine's Output reads `authors`); the whole report is in S3.
+    let answer = serde_json::to_value(&finished).unwrap();
+    assert_eq!(answer["authors"]["published"], 3, "{answer}");
+    assert!(answer.get("skipped").is_none(), "{answer}");
+    assert!(answer.get("master_problems").is_none(), "{answer}");
+    let location = answer["report_location"].as_str().unwrap();
+    assert!(location.contains("reports/run-"), "{answer}");
 
     // A field the step does not use is refused, naming it.
     let misplaced = local
@@ -189,7 +197,10 @@ async fn a_duplicate_delivery_ends_quietly_and_a_crashed_one_is_taken_over() {
     let event = json!({"lookback_days": 7, "as_of": "2025-11-25T17:45:00Z"});
     let reply = local.handle(event.clone()).await.unwrap();
     match &reply {
-        Reply::Duplicate { duplicate_of, message } => {
+        Reply::Duplicate {
+            duplicate_of,
+            message,
+        } => {
             assert_eq!(duplicate_of, "in-process");
             assert!(message.contains("duplicate delivery"), "{message}");
         }

@@ -301,7 +301,9 @@ async fn sample_events_through_the_runtime_emulator() {
 #[ignore = "needs the Lambda runtime emulator; ./scripts/test.sh installs it"]
 async fn deadline_leaves_authors_undone_and_a_rerun_finishes() {
     let server = S3Server::with_fixtures().await;
-    // A margin as long as the timeout: the deadline has passed as soon as the run starts.
+    // The read of the posts never answers: the deadline (the margin takes at
+    // most half of the 5 s) comes while the inputs are read.
+    server.faults.lock().unwrap().hang_next_get = Some("all-blog-posts".into());
     let short = Emulator::start(&function_env(
         &server,
         &[
@@ -527,6 +529,25 @@ async fn every_invocation_writes_one_metric_record() {
     assert_eq!(invalid["errorType"], "EventInvalid");
     emulator.stop().await;
 
+    // REQ-LA-006: each failed invocation logs one ERROR line, its type and
+    // message, not the report it carries.
+    let errors: Vec<serde_json::Value> = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["level"] == "ERROR")
+        .collect();
+    assert_eq!(
+        errors.len(),
+        2,
+        "one ERROR line per failed invocation: {errors:#?}"
+    );
+    for (line, kind) in errors.iter().zip(["[AsOfRewind]", "[EventInvalid]"]) {
+        let text = line.to_string();
+        assert!(text.contains(kind), "{text}");
+        assert!(!text.contains("posts_file") && text.len() < 1_000, "{text}");
+    }
+
     let records = metric_records(&log);
     assert_eq!(records.len(), 4, "one record per invocation: {records:#?}");
     let want = documented_metrics();
@@ -583,7 +604,9 @@ async fn a_stage_that_hangs_is_cut_at_the_deadline() {
         ("the last run report", |f| {
             f.hang_next_get = Some("reports/latest.json".into());
         }),
-        ("the lease", |f| f.hang_puts_of = Some("reports/lease.json".into())),
+        ("the lease", |f| {
+            f.hang_puts_of = Some("reports/lease.json".into())
+        }),
         ("the chart listing", |f| {
             f.hang_lists_of = Some("author-monthly-stats".into());
         }),
@@ -604,8 +627,14 @@ async fn a_stage_that_hangs_is_cut_at_the_deadline() {
         let took = started.elapsed();
         short.stop().await;
         assert_eq!(reply["errorType"], "DeadlineExceeded", "{name}: {reply}");
-        assert!(server.faults.lock().unwrap().injected > 0, "{name}: no hang reached");
-        assert!(took < Duration::from_secs(7), "{name}: answered after {took:?}");
+        assert!(
+            server.faults.lock().unwrap().injected > 0,
+            "{name}: no hang reached"
+        );
+        assert!(
+            took < Duration::from_secs(7),
+            "{name}: answered after {took:?}"
+        );
     }
 }
 
@@ -628,28 +657,50 @@ async fn a_delete_cut_short_by_the_deadline_is_undone() {
     assert!(first.get("errorType").is_none(), "{first}");
     // old-timer (a6) leaves the master; deleting its chart never answers.
     let authors = crate::guards::fixture_lines("authors.jsonl", |l| !l.contains("\"a6\""));
-    server.put(SOURCE_BUCKET, "contentful/authorProfile.jsonl.gz", gzip_two_members(&authors)).await;
+    server
+        .put(
+            SOURCE_BUCKET,
+            "contentful/authorProfile.jsonl.gz",
+            gzip_two_members(&authors),
+        )
+        .await;
     let posts = crate::guards::fixture_lines("posts.jsonl", |l| !l.contains("\"a6\""));
-    server.put(SOURCE_BUCKET, "contentful/all-blog-posts.jsonl.gz", posts).await;
+    server
+        .put(SOURCE_BUCKET, "contentful/all-blog-posts.jsonl.gz", posts)
+        .await;
     server.faults.lock().unwrap().hang_deletes_of = Some("old-timer".into());
     let started = std::time::Instant::now();
     let reply = short
         .invoke(r#"{"lookback_days": 5475, "allow_shrink": true}"#)
         .await;
-    assert!(started.elapsed() < Duration::from_secs(7), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(7),
+        "{:?}",
+        started.elapsed()
+    );
     short.stop().await;
-    assert!(server.faults.lock().unwrap().injected > 0, "no delete was hung: {reply}");
-    let report = reply.get("errorType").map_or(reply.clone(), |_| {
-        serde_json::Value::Null
-    });
+    assert!(
+        server.faults.lock().unwrap().injected > 0,
+        "no delete was hung: {reply}"
+    );
+    let report = reply
+        .get("errorType")
+        .map_or(reply.clone(), |_| serde_json::Value::Null);
     let latest: serde_json::Value =
         serde_json::from_slice(&server.get(CHARTS_BUCKET, "reports/latest.json").await).unwrap();
     let report = if report.is_null() { latest } else { report };
-    assert_eq!(report["prune_undone"], serde_json::json!(["old-timer"]), "{reply}");
+    assert_eq!(
+        report["prune_undone"],
+        serde_json::json!(["old-timer"]),
+        "{reply}"
+    );
     assert_eq!(report["deleted"], serde_json::json!([]), "{report}");
     assert_eq!(report["authors"]["deleted"], 0, "{report}");
     let keys = server.keys(CHARTS_BUCKET).await;
-    assert!(keys.contains(&"author-monthly-stats/old-timer.png".to_string()), "{keys:?}");
+    assert!(
+        keys.contains(&"author-monthly-stats/old-timer.png".to_string()),
+        "{keys:?}"
+    );
     // The next run, its deletes answered, deletes it.
     server.faults.lock().unwrap().hang_deletes_of = None;
     let args = ["--lookback-days", "5475", "--prune-grace-hours", "0"];

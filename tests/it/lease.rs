@@ -147,7 +147,11 @@ async fn live_then_killed(
     };
     ok_report(&last);
     // Freed within TTL + TTL/4 (5 s) of the last renewal, plus one run's time.
-    assert!(killed.elapsed() < Duration::from_secs(9), "{:?}", killed.elapsed());
+    assert!(
+        killed.elapsed() < Duration::from_secs(9),
+        "{:?}",
+        killed.elapsed()
+    );
 }
 
 // REQ-TR-011: a run blocked on a slow read keeps its lease by renewing it
@@ -159,11 +163,20 @@ async fn a_blocked_run_keeps_its_lease_and_a_killed_one_frees_it_on_a_local_dir(
     let dest = tempfile::tempdir().unwrap();
     let posts = src.path().join("contentful/all-blog-posts.jsonl.gz");
     std::fs::remove_file(&posts).unwrap();
-    let made = std::process::Command::new("mkfifo").arg(&posts).status().unwrap();
+    let made = std::process::Command::new("mkfifo")
+        .arg(&posts)
+        .status()
+        .unwrap();
     assert!(made.success());
     let (s, d) = (src.path().to_str().unwrap(), dest.path().to_str().unwrap());
     let args = |extra: &[&'static str]| {
-        [&["run", "--source", s, "--dest", d, "--max-bad-share", "0.2"][..], &AS_OF, &TTL, extra].concat()
+        [
+            &["run", "--source", s, "--dest", d, "--max-bad-share", "0.2"][..],
+            &AS_OF,
+            &TTL,
+            extra,
+        ]
+        .concat()
     };
     let holder = spawn_run(&args(&[]), &[]);
     let lock = dest.path().join("reports/lease.json");
@@ -195,7 +208,10 @@ async fn a_blocked_run_keeps_its_lease_and_a_killed_one_frees_it_on_s3() {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert!(server.faults.lock().unwrap().injected > 0, "the first run never reached its read");
+    assert!(
+        server.faults.lock().unwrap().injected > 0,
+        "the first run never reached its read"
+    );
     let args = [&AS_OF[..], &TTL].concat();
     let second = async || run_s3(&server, &args).await;
     live_then_killed(holder, second, || {}).await;

@@ -213,19 +213,91 @@ fn alarms_page_once_per_problem() {
     let text = template();
     for queue in ["FunctionFailureQueueAlarm", "SchedulerDeadLetterAlarm"] {
         let alarm = resource(&text, queue).unwrap_or_else(|| panic!("{queue}"));
-        assert!(alarm.contains("MetricName: NumberOfMessagesSent"), "{queue}:\n{alarm}");
+        assert!(
+            alarm.contains("MetricName: NumberOfMessagesSent"),
+            "{queue}:\n{alarm}"
+        );
         assert!(alarm.contains("Statistic: Sum"), "{queue}:\n{alarm}");
-        assert!(!alarm.contains("ApproximateNumberOfMessagesVisible"), "{queue}");
+        assert!(
+            !alarm.contains("ApproximateNumberOfMessagesVisible"),
+            "{queue}"
+        );
     }
     let throttles = text
         .lines()
         .filter(|l| l.trim() == "MetricName: Throttles")
         .count();
-    assert_eq!(throttles, 0, "an alarm on Throttles pages on throttles that are retried");
+    assert_eq!(
+        throttles, 0,
+        "an alarm on Throttles pages on throttles that are retried"
+    );
     let deleted = resource(&text, "ChartsDeletedAlarm").expect("ChartsDeletedAlarm");
     for window in ["nightly", "backfill", "manual"] {
         assert!(deleted.contains(&format!("Value: {window}")), "{deleted}");
     }
     assert!(deleted.contains("MetricName: ChartsDeleted"), "{deleted}");
-    assert!(deleted.contains("AlarmActions: [!Ref AlarmTopic]"), "{deleted}");
+    assert!(
+        deleted.contains("AlarmActions: [!Ref AlarmTopic]"),
+        "{deleted}"
+    );
+}
+
+/// The `AllowedPattern` of parameter `name`, as CloudFormation applies it
+/// (the whole value must match).
+fn allowed_pattern(text: &str, name: &str) -> regex::Regex {
+    let block = resource(text, name).unwrap_or_else(|| panic!("parameter {name}"));
+    let line = block
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("AllowedPattern: "))
+        .unwrap_or_else(|| panic!("{name} has no AllowedPattern"));
+    let pattern: String = serde_json::from_str(line).expect("a double-quoted pattern");
+    regex::Regex::new(&format!("^(?:{pattern})$")).unwrap()
+}
+
+// REQ-IA-003: PostsKey takes what the docs say it takes: one object's key, or
+// a parts prefix ending in / (CloudFormation would refuse the stack else).
+#[test]
+fn posts_key_accepts_a_parts_prefix() {
+    let text = template();
+    let posts = allowed_pattern(&text, "PostsKey");
+    for ok in [
+        "contentful/all-blog-posts.jsonl.gz",
+        "contentful/parts/",
+        "exports/2026/posts/",
+        "p",
+    ] {
+        assert!(posts.is_match(ok), "PostsKey refuses {ok}");
+    }
+    for bad in ["", "/contentful/all-blog-posts.jsonl.gz", "/"] {
+        assert!(!posts.is_match(bad), "PostsKey accepts {bad:?}");
+    }
+    let authors = allowed_pattern(&text, "AuthorsKey");
+    assert!(authors.is_match("contentful/authorProfile.jsonl.gz"));
+    assert!(!authors.is_match("contentful/"), "the master is one object");
+}
+
+// REQ-IA-004: the function may list its own charts bucket without a prefix
+// condition, so S3 answers a missing object 404 (the first run, a new chart)
+// instead of 403.
+#[test]
+fn missing_charts_objects_answer_404() {
+    let text = template();
+    let function_role = resource(&text, "FunctionRole").expect("FunctionRole");
+    let statement: String = function_role
+        .split("- Sid: ")
+        .find(|s| s.starts_with("MissingObjectsAnswer404"))
+        .expect("the MissingObjectsAnswer404 statement")
+        .lines()
+        .take_while(|l| !l.trim_start().starts_with("#"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(statement.contains("Action: s3:ListBucket"), "{statement}");
+    assert!(
+        statement.contains("Resource: !GetAtt ChartsBucket.Arn"),
+        "{statement}"
+    );
+    assert!(
+        !statement.contains("Condition"),
+        "a condition makes missing objects 403:\n{statement}"
+    );
 }

@@ -257,7 +257,10 @@ async fn a_doubled_export_is_refused() {
         let chart = target.get(CHART).await;
         let posts = std::fs::read(data("posts.jsonl")).unwrap();
         target
-            .put_source(crate::guards::POSTS, [posts.clone(), posts.clone()].concat())
+            .put_source(
+                crate::guards::POSTS,
+                [posts.clone(), posts.clone()].concat(),
+            )
             .await;
         let out = target.run(&backfill_at(AS_OF)).await;
         assert_refused(&target, &out, "InputBroken", &["duplicate"]);
@@ -285,7 +288,11 @@ const SAME_POST_AGAIN: &str = "{\"first_published_at\":\"2025-08-10T01:00:00Z\",
 async fn a_repeated_post_counts_once() {
     let lenient = ["--max-bad-share", "0.5"];
     for target in Target::both().await {
-        let single = ok_report(&target.run(&[&backfill_at(AS_OF)[..], &lenient].concat()).await);
+        let single = ok_report(
+            &target
+                .run(&[&backfill_at(AS_OF)[..], &lenient].concat())
+                .await,
+        );
         let chart = target.json("author-monthly-stats/sato-taro.json").await;
         let posts = std::fs::read(data("posts.jsonl")).unwrap();
         target
@@ -294,22 +301,56 @@ async fn a_repeated_post_counts_once() {
                 [&posts[..], SAME_POST_AGAIN.as_bytes()].concat(),
             )
             .await;
-        let once = ok_report(&target.run(&[&backfill_at(AS_OF)[..], &lenient].concat()).await);
-        assert_eq!(once["posts"]["counted"], single["posts"]["counted"], "{}", target.name());
+        let once = ok_report(
+            &target
+                .run(&[&backfill_at(AS_OF)[..], &lenient].concat())
+                .await,
+        );
+        assert_eq!(
+            once["posts"]["counted"],
+            single["posts"]["counted"],
+            "{}",
+            target.name()
+        );
         assert_eq!(once["posts_file"]["bad"]["duplicate"]["count"], 1, "{once}");
-        assert_eq!(target.json("author-monthly-stats/sato-taro.json").await, chart);
+        assert_eq!(
+            target.json("author-monthly-stats/sato-taro.json").await,
+            chart
+        );
         // Across parts: the second part repeats a post of the first.
         target
-            .put_source("contentful/parts/part-00000.jsonl.gz", gzip_two_members(&posts))
+            .put_source(
+                "contentful/parts/part-00000.jsonl.gz",
+                gzip_two_members(&posts),
+            )
             .await;
         target
-            .put_source("contentful/parts/part-00001.jsonl", SAME_POST_AGAIN.as_bytes().to_vec())
+            .put_source(
+                "contentful/parts/part-00001.jsonl",
+                SAME_POST_AGAIN.as_bytes().to_vec(),
+            )
             .await;
-        let args = [&backfill_at(AS_OF)[..], &lenient, &["--posts-key", "contentful/parts/"]].concat();
+        let args = [
+            &backfill_at(AS_OF)[..],
+            &lenient,
+            &["--posts-key", "contentful/parts/"],
+        ]
+        .concat();
         let parts = ok_report(&target.run(&args).await);
-        assert_eq!(parts["posts"]["counted"], single["posts"]["counted"], "{}", target.name());
-        assert_eq!(parts["posts_file"]["bad"]["duplicate"]["count"], 1, "{parts}");
-        assert_eq!(target.json("author-monthly-stats/sato-taro.json").await, chart);
+        assert_eq!(
+            parts["posts"]["counted"],
+            single["posts"]["counted"],
+            "{}",
+            target.name()
+        );
+        assert_eq!(
+            parts["posts_file"]["bad"]["duplicate"]["count"], 1,
+            "{parts}"
+        );
+        assert_eq!(
+            target.json("author-monthly-stats/sato-taro.json").await,
+            chart
+        );
     }
 }
 
