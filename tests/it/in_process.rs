@@ -211,6 +211,11 @@ async fn a_duplicate_delivery_ends_quietly_and_a_crashed_one_is_taken_over() {
     renewing.abort();
     std::fs::write(&lock, own_lease(3_000)).unwrap();
     let reply = local.handle(event).await.unwrap();
-    assert!(reply.report().is_some_and(|r| r.reconciles()), "{reply:?}");
+    assert!(
+        reply
+            .report()
+            .is_some_and(author_stats_batch::report::RunReport::reconciles),
+        "{reply:?}"
+    );
     assert!(local.dest.path().join("reports/latest.json").exists());
 }

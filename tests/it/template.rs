@@ -242,7 +242,7 @@ fn alarms_page_once_per_problem() {
     );
 }
 
-/// The `AllowedPattern` of parameter `name`, as CloudFormation applies it
+/// The `AllowedPattern` of parameter `name`, as `CloudFormation` applies it
 /// (the whole value must match).
 fn allowed_pattern(text: &str, name: &str) -> regex::Regex {
     let block = resource(text, name).unwrap_or_else(|| panic!("parameter {name}"));
@@ -288,7 +288,7 @@ fn missing_charts_objects_answer_404() {
         .find(|s| s.starts_with("MissingObjectsAnswer404"))
         .expect("the MissingObjectsAnswer404 statement")
         .lines()
-        .take_while(|l| !l.trim_start().starts_with("#"))
+        .take_while(|l| !l.trim_start().starts_with('#'))
         .collect::<Vec<_>>()
         .join("\n");
     assert!(statement.contains("Action: s3:ListBucket"), "{statement}");
