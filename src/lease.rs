@@ -556,7 +556,7 @@ mod tests {
             match keep(&store, "b", ttl).await {
                 Ok(b) => break b,
                 Err(LeaseError::Held { .. }) => {
-                    tokio::time::sleep(Duration::from_millis(200)).await
+                    tokio::time::sleep(Duration::from_millis(200)).await;
                 }
                 Err(other) => panic!("{other}"),
             }

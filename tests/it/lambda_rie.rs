@@ -605,7 +605,7 @@ async fn a_stage_that_hangs_is_cut_at_the_deadline() {
             f.hang_next_get = Some("reports/latest.json".into());
         }),
         ("the lease", |f| {
-            f.hang_puts_of = Some("reports/lease.json".into())
+            f.hang_puts_of = Some("reports/lease.json".into());
         }),
         ("the chart listing", |f| {
             f.hang_lists_of = Some("author-monthly-stats".into());
