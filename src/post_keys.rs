@@ -4,9 +4,9 @@
 //!
 //! A key is [`Post::key`](crate::records::Post::key), a 64-bit digest of the
 //! author, the publication instant and the title. The set holds only the
-//! digests, in a table that does not hash them again: about 9 to 18 bytes per
-//! distinct post (a table of 2^k slots of 8 bytes plus one control byte, at
-//! most 7/8 full), 1.2 MB for the 60,000-post export and 72 MB at 100x
+//! digests, in a table that does not hash them again: about 10 to 21 bytes per
+//! distinct post (a table of 2^k slots of 8 bytes plus one control byte,
+//! between 7/16 and 7/8 full), 1.2 MB for the 60,000-post export and 76 MB at 100x
 //! (`cargo test --release --lib post_keys -- --ignored --nocapture` prints
 //! both). Two different posts share a digest with a probability of about
 //! n^2 / 2^65: 1 in 10^10 at 1x, 1 in 10^6 at 100x; such a post would be
@@ -96,7 +96,7 @@ mod tests {
 
     /// The memory of the key set at 1x and 100x of the 60,000-post export.
     #[test]
-    #[ignore = "inserts 6 million keys; run in release with --ignored --nocapture"]
+    #[ignore = "inserts 6 million keys; ./scripts/test.sh runs it (--include-ignored)"]
     fn memory_at_1x_and_100x() {
         for posts in [60_069_u64, 6_006_900] {
             let mut keys = PostKeys::default();
@@ -109,7 +109,8 @@ mod tests {
                 "{posts} posts: {:.1} MB, {per_post:.1} bytes per post",
                 bytes as f64 / 1e6
             );
-            assert!(per_post <= 19.0, "{per_post}");
+            // Right after the table doubled, 7/16 of it is used: 9 * 16 / 7 bytes.
+            assert!(per_post <= 20.6, "{per_post}");
         }
     }
 }
