@@ -21,6 +21,8 @@ echo "cargo doc: module docs and their links clean"
 
 if [ -f cloudformation/author-stats-batch.yaml ]; then
   scripts/check-template.sh
+  # The template deployed and the state machine executed on an AWS emulator.
+  scripts/aws-emulator-test.sh
 fi
 if [ -f Dockerfile ]; then
   "$TOOLS/bin/hadolint" Dockerfile
