@@ -3,16 +3,20 @@
 # three ways and the state machine executed, with the release binary under
 # the Lambda runtime emulator (test-support/aws-emulator/stage.py says what
 # it covers). Installs moto into its own virtualenv under .tools/ on first
-# use; builds the release binary unless AUTHOR_STATS_BIN names one.
+# use (with cargo-lambda, whose local loop it drives too); builds the release
+# binary unless AUTHOR_STATS_BIN names one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/tools.sh
 source scripts/tools.sh
 ensure_tools
 venv="$TOOLS/aws-venv"
-if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import moto, jsonata' 2>/dev/null; then
+if [ ! -x "$venv/bin/cargo-lambda" ] || ! "$venv/bin/python" -c 'import moto, jsonata' 2>/dev/null; then
   python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check 'moto[server]==5.2.5' 'jsonata-python==0.7.1'
+  # cargo-lambda's wheel carries its binary (building it from crates.io takes
+  # over 10 minutes); the stage drives the documented local loop with it.
+  "$venv/bin/pip" install --quiet --disable-pip-version-check \
+    'moto[server]==5.2.5' 'jsonata-python==0.7.1' 'cargo-lambda==1.9.2'
 fi
 if [ -z "${AUTHOR_STATS_BIN:-}" ]; then
   cargo build --locked --release --quiet --bin author-stats

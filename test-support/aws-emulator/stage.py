@@ -45,6 +45,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 BIN = os.environ.get("AUTHOR_STATS_BIN", str(REPO / "target/release/author-stats"))
 RIE = os.environ.get("AWS_LAMBDA_RIE", str(REPO / ".tools/bin/aws-lambda-rie"))
+CARGO_LAMBDA = os.environ.get("CARGO_LAMBDA", str(Path(sys.executable).parent / "cargo-lambda"))
 TEMPLATE = (REPO / "cloudformation/author-stats-batch.yaml").read_text()
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
@@ -359,6 +360,55 @@ def run_execution(machine, name, payload):
     return json.loads(described.get("output") or "null")
 
 
+def cargo_lambda_loop(env):
+    """The local loop docs/operations.md shows: `cargo lambda watch` serving
+    the runtime API, the release binary on it, `cargo lambda invoke` with
+    the nightly event. cargo-lambda sends Lambda-Runtime-Deadline-Ms as a
+    duration (a date in 1970): the function must run it without a deadline."""
+    port = free_port()
+    watch = subprocess.Popen(
+        [CARGO_LAMBDA, "lambda", "watch", "--only-lambda-apis", "-A", "127.0.0.1", "-P", str(port)],
+        cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )
+    log = tempfile.NamedTemporaryFile(suffix=".log", delete=False)  # noqa: SIM115
+    function = None
+    try:
+        for _ in range(200):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        else:
+            fail("cargo lambda watch did not listen")
+        # A bucket of its own: the event's as_of (2025-11-25) is older than
+        # the runs above, which a published bucket refuses as a rewind.
+        client("s3").create_bucket(Bucket="cargo-lambda-charts")
+        fn_env = {k: v for k, v in os.environ.items() if k != "AWS_LAMBDA_RUNTIME_API"}
+        fn_env.update(env)
+        fn_env["CHARTS_BUCKET"] = "cargo-lambda-charts"
+        # What `cargo lambda watch` prints to start a function against it.
+        fn_env.update({"AWS_LAMBDA_RUNTIME_API": f"http://127.0.0.1:{port}/.rt", "AWS_LAMBDA_FUNCTION_NAME": "_",
+                       "AWS_LAMBDA_FUNCTION_VERSION": "1", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "4096"})
+        function = subprocess.Popen([BIN], env=fn_env, stdout=log, stderr=log, start_new_session=True)
+        out = subprocess.run(
+            [CARGO_LAMBDA, "lambda", "invoke", "--invoke-address", "127.0.0.1", "--invoke-port", str(port),
+             "--data-file", "events/nightly.json", "_"],
+            cwd=REPO, capture_output=True, text=True, timeout=60,
+        )
+        expect(out.returncode == 0, f"cargo lambda invoke: {out.stdout[-2000:]} {out.stderr[-2000:]}")
+        reply = json.loads(out.stdout)
+        expect("errorType" not in reply and reply["authors"]["active"] > 0, f"cargo lambda invoke: {reply}")
+        text = Path(log.name).read_text()
+        expect("already past at its start" in text, "no warning that the deadline was not a real one")
+        say(f"cargo lambda watch + invoke --data-file events/nightly.json: drew {reply['authors']['active']}, the past deadline warned about")
+    finally:
+        for proc in (function, watch):
+            if proc is not None:
+                os.killpg(proc.pid, 15)
+                proc.wait(timeout=10)
+
+
 def sample(dir_, posts, authors, end):
     subprocess.run(
         [BIN, "sample-data", str(dir_), "--posts", str(posts), "--authors", str(authors), "--end", end, "--parts", "3", "--log", "warn"],
@@ -371,7 +421,7 @@ def sample(dir_, posts, authors, end):
 
 def main():
     iam_check.self_test()
-    for path, what in [(BIN, "the release binary (cargo build --release --locked)"), (RIE, "the Lambda runtime emulator")]:
+    for path, what in [(BIN, "the release binary (cargo build --release --locked)"), (RIE, "the Lambda runtime emulator"), (CARGO_LAMBDA, "cargo-lambda (PyPI)")]:
         expect(os.access(path, os.X_OK), f"no {what} at {path}")
     now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
     server = start_moto()
@@ -455,6 +505,7 @@ def main():
     say(f"single: backfill published {first['authors']['published']} charts; the nightly drew {nightly['authors']['active']} ({nightly['authors']['unchanged']} unchanged)")
     emulator.stop()
     check_requests(single, since)
+    cargo_lambda_loop(env)
 
     # The scale-out stack: its state machine, executed.
     scaled = stacks[1]
