@@ -376,6 +376,44 @@ pub(crate) fn check_shard_id(id: &str) -> Result<(), String> {
 #[cfg(test)]
 #[allow(clippy::type_complexity)] // the tables of cases read best inline
 mod tests {
+
+    // REQ-IA-006: EventBridge Scheduler starts the state machine without an
+    // execution name, so Step Functions names it with a UUID; every UUID is
+    // a valid run id (the plan's work prefix is named after it).
+    #[test]
+    fn an_execution_name_step_functions_makes_is_a_run_id() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::SmallRng::seed_from_u64(7);
+        for _ in 0..10_000 {
+            let b: [u8; 16] = rng.r#gen();
+            let uuid = format!(
+                "{}-{}-{}-{}-{}",
+                hex::encode(&b[0..4]),
+                hex::encode(&b[4..6]),
+                hex::encode(&b[6..8]),
+                hex::encode(&b[8..10]),
+                hex::encode(&b[10..16])
+            );
+            assert!(check_run_id(&uuid).is_ok(), "{uuid}");
+        }
+    }
+
+    // REQ-IA-006: the scheduler's <aws.scheduler.scheduled-time>, in the form
+    // its documentation gives (2022-03-22T18:59:43Z), is an as_of.
+    #[test]
+    fn the_scheduled_time_is_an_as_of() {
+        let request =
+            RunRequest::from_json(r#"{"lookback_days": 7, "as_of": "2022-03-22T18:59:43Z"}"#)
+                .unwrap()
+                .resolve(
+                    DateTime::parse_from_rfc3339("2022-03-22T19:00:00Z")
+                        .unwrap()
+                        .with_timezone(&Utc),
+                )
+                .unwrap();
+        assert_eq!(request.as_of.to_rfc3339(), "2022-03-22T18:59:43+00:00");
+    }
+
     use super::*;
 
     fn now() -> DateTime<Utc> {

@@ -27,7 +27,7 @@ GAPS = {
     "AWS::SNS::Subscription": "made through moto's SNS API (subscribe)",
     "AWS::CloudFront::OriginAccessControl": "created through moto's CloudFront API (create_origin_access_control)",
     "AWS::CloudFront::ResponseHeadersPolicy": "no API in moto: recorded with its resolved properties",
-    "AWS::CloudFront::Distribution": "recorded with its resolved properties (its origin checked to name the stack's bucket and OAC); a domain name is made up",
+    "AWS::CloudFront::Distribution": "recorded with its resolved properties (every origin checked to use an origin access control); a domain name is made up",
     "AWS::StepFunctions::StateMachine": "created in moto's executing backend (CloudFormation writes to one that does not run)",
     "ToleratedFailurePercentage 0": "moto's ASL grammar refuses the integer 0 (valid on AWS): given to it as 0.0",
     "JSONata": "moto's evaluator hook is empty: filled with jsonata-python",

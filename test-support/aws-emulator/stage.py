@@ -1,5 +1,8 @@
 #!/usr/bin/env python3
-"""The emulated-AWS stage (scripts/aws-emulator-test.sh runs it).
+"""The emulated-AWS stage (scripts/aws-emulator-test.sh runs it): REQ-IA-007,
+and on AWS's own engines REQ-IA-003 (PostsKey), REQ-IA-004 (404 not 403),
+REQ-IA-006 (the scheduler's input and execution names), REQ-SC-007 (answers
+within the state payload limit), REQ-LA-006 (cargo-lambda's deadline).
 
 A moto server on 127.0.0.1, started here with layer.py filling its gaps:
 the template deployed through moto's CloudFormation API three ways (ScaleOut
