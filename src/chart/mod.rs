@@ -5,6 +5,7 @@
 //! so a Japanese title renders the same on a laptop and in a bare Lambda image.
 
 mod encode;
+mod palette;
 mod render;
 pub mod shapes;
 pub mod theme;
@@ -14,7 +15,7 @@ use std::sync::OnceLock;
 use ab_glyph::{Font, FontRef};
 
 pub use encode::decode_png;
-pub(crate) use encode::encode_png;
+pub(crate) use encode::encode_indexed;
 pub use render::render_chart;
 pub use theme::Theme;
 

@@ -8,11 +8,12 @@ use plotters::coord::types::{RangedCoordf64, RangedCoordu32};
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
+use super::palette::{Palette, PaletteBackend};
 use super::theme::{Language, Rgb, Theme};
-use super::{ChartError, FONT_FAMILY, drawable_text, encode_png, font};
+use super::{ChartError, FONT_FAMILY, drawable_text, encode_indexed, font};
 use crate::tally::{Month, MonthlyCounts};
 
-type Area<'a> = DrawingArea<BitMapBackend<'a>, Shift>;
+type Area<'a> = DrawingArea<PaletteBackend<'a>, Shift>;
 type DrawResult<T> = Result<T, String>;
 
 /// Draws `data` with `theme` and returns the PNG bytes.
@@ -23,14 +24,15 @@ pub fn render_chart(data: &MonthlyCounts, theme: &Theme) -> Result<Vec<u8>, Char
         t => t,
     };
     let (width, height) = theme.pixels();
-    let mut pixels = vec![0u8; width as usize * height as usize * 3];
+    let palette = Palette::of(theme);
+    let mut pixels = vec![palette.background(); width as usize * height as usize];
     {
-        let root = BitMapBackend::with_buffer(&mut pixels, (width, height)).into_drawing_area();
+        let root = PaletteBackend::new(&mut pixels, (width, height), &palette).into_drawing_area();
         draw(&root, data, &title, theme).map_err(ChartError::Draw)?;
         root.present()
             .map_err(|e| ChartError::Draw(e.to_string()))?;
     }
-    Ok(encode_png(&pixels, width, height)?)
+    Ok(encode_indexed(&pixels, width, height, palette.plte())?)
 }
 
 fn colour(c: Rgb) -> RGBColor {
@@ -199,7 +201,7 @@ impl Layout {
 }
 
 type Chart<'a, 'b> =
-    ChartContext<'a, BitMapBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordu32>>;
+    ChartContext<'a, PaletteBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordu32>>;
 
 fn area_error<E: std::error::Error + Send + Sync>(err: DrawingAreaErrorKind<E>) -> String {
     err.to_string()
@@ -460,8 +462,9 @@ mod tests {
     fn titles_are_fitted_to_the_longest_prefix() {
         font().unwrap();
         let theme = Theme::default();
-        let mut pixels = vec![0u8; 1200 * 600 * 3];
-        let root = BitMapBackend::with_buffer(&mut pixels, (1200, 600)).into_drawing_area();
+        let palette = Palette::of(&theme);
+        let mut pixels = vec![0u8; 1200 * 600];
+        let root = PaletteBackend::new(&mut pixels, (1200, 600), &palette).into_drawing_area();
         let style = text_style(&theme, theme.title_size, theme.title);
         let width = |t: &str| root.estimate_text_size(t, &style).unwrap().0;
         let one_at_a_time = |text: &str, max: u32| {

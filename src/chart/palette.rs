@@ -1,0 +1,455 @@
+//! The drawing backend under `plotters`: palette indices straight into an
+//! 8-bit buffer, the encoder's input as drawn.
+//!
+//! A chart's colours are known before it is drawn: the theme's seven, opaque,
+//! and its two text colours anti-aliased over the background. So the palette
+//! is fixed per theme ([`Palette::of`]): the opaque colours, then
+//! [`SHADES`] - 1 steps of each text colour over the background. A text pixel
+//! of coverage `a` takes the step nearest `a` (at most 1/32 of the way between
+//! the two colours from the exact blend); a blend over anything else (text on
+//! a grid line, which the layout avoids) takes the palette colour nearest the
+//! exact blend. Fills are row `memset`s; nothing is blended per pixel where a
+//! fill will do.
+//!
+//! Text is drawn with each glyph rasterised once per size and thread
+//! ([`GlyphCache`]): the same digits, month numbers and labels recur on every
+//! chart. Glyphs are placed exactly as `plotters`' own `ab_glyph` text is (a
+//! glyph's coverage does not depend on where it is placed: positions are whole
+//! pixels), so the cache changes no pixel.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::rc::Rc;
+
+use ab_glyph::{Font, ScaleFont};
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, VPos};
+use plotters_backend::{
+    BackendColor, BackendCoord, BackendStyle, BackendTextStyle, DrawingErrorKind,
+};
+
+use super::theme::{Rgb, Theme};
+
+/// Levels of anti-aliasing per text colour, full coverage included.
+pub(crate) const SHADES: usize = 16;
+
+/// The palette of one theme, and how a drawn colour maps to an index.
+#[derive(Debug, Clone)]
+pub(crate) struct Palette {
+    /// RGB of each index.
+    pub(crate) colours: Vec<[u8; 3]>,
+    background: u8,
+    /// For each text colour: its index, then the index of each shade
+    /// (coverage `k / SHADES`, k = 1..SHADES-1) over the background.
+    ramps: Vec<([u8; 3], u8, [u8; SHADES - 1])>,
+}
+
+impl Palette {
+    pub(crate) fn of(theme: &Theme) -> Self {
+        let rgb = |c: Rgb| [c.0, c.1, c.2];
+        let mut colours: Vec<[u8; 3]> = Vec::new();
+        let index_of = |c: [u8; 3], colours: &mut Vec<[u8; 3]>| -> u8 {
+            if let Some(i) = colours.iter().position(|&k| k == c) {
+                return i as u8;
+            }
+            colours.push(c);
+            (colours.len() - 1) as u8
+        };
+        let background = index_of(rgb(theme.background), &mut colours);
+        for c in [theme.bar, theme.current_bar, theme.grid, theme.axis] {
+            index_of(rgb(c), &mut colours);
+        }
+        let bg = rgb(theme.background);
+        let mut ramps = Vec::new();
+        for text in [theme.title, theme.text] {
+            let fg = rgb(text);
+            let full = index_of(fg, &mut colours);
+            let mut steps = [0u8; SHADES - 1];
+            for (k, step) in steps.iter_mut().enumerate() {
+                let shade = blend(bg, fg, (k + 1) as f64 / SHADES as f64);
+                *step = index_of(shade, &mut colours);
+            }
+            ramps.push((fg, full, steps));
+        }
+        Palette {
+            colours,
+            background,
+            ramps,
+        }
+    }
+
+    pub(crate) fn background(&self) -> u8 {
+        self.background
+    }
+
+    /// The palette's bytes for the PNG `PLTE` chunk.
+    pub(crate) fn plte(&self) -> Vec<u8> {
+        self.colours.iter().flatten().copied().collect()
+    }
+
+    fn nearest(&self, c: [u8; 3]) -> u8 {
+        let dist = |p: &[u8; 3]| -> u32 {
+            (0..3)
+                .map(|k| (i32::from(p[k]) - i32::from(c[k])).pow(2) as u32)
+                .sum()
+        };
+        self.colours
+            .iter()
+            .enumerate()
+            .min_by_key(|(i, p)| (dist(p), *i))
+            .map_or(0, |(i, _)| i as u8)
+    }
+
+    /// The index for `colour` (opaque or with coverage) drawn over `under`.
+    fn index(&self, colour: BackendColor, under: u8) -> Option<u8> {
+        let c = [colour.rgb.0, colour.rgb.1, colour.rgb.2];
+        // Coverage is in [0, 1]: adding a half and truncating rounds it.
+        let level = (colour.alpha * SHADES as f64 + 0.5) as usize;
+        if level == 0 {
+            return None;
+        }
+        if level >= SHADES {
+            return Some(match self.colours.iter().position(|&k| k == c) {
+                Some(i) => i as u8,
+                None => self.nearest(c),
+            });
+        }
+        if under == self.background
+            && let Some((_, _, steps)) = self.ramps.iter().find(|(fg, _, _)| *fg == c)
+        {
+            return Some(steps[level - 1]);
+        }
+        let below = self.colours[usize::from(under)];
+        Some(self.nearest(blend(below, c, colour.alpha)))
+    }
+}
+
+/// `fg` over `bg` at coverage `a`, rounded as `plotters`' bitmap blends.
+fn blend(bg: [u8; 3], fg: [u8; 3], a: f64) -> [u8; 3] {
+    let mut out = [0u8; 3];
+    for k in 0..3 {
+        let v = f64::from(fg[k]) * a + f64::from(bg[k]) * (1.0 - a);
+        out[k] = v.round().clamp(0.0, 255.0) as u8;
+    }
+    out
+}
+
+/// One glyph at one size as `plotters` places it: its coverage pixels
+/// relative to the caret, and the vertical shift `plotters` applies.
+struct Glyph {
+    y_shift: i32,
+    pixels: Vec<(i32, i32, f32)>,
+}
+
+/// Glyphs rasterised so far on this thread, by character and size.
+#[derive(Default)]
+struct GlyphCache {
+    glyphs: HashMap<(char, u64), Rc<Glyph>>,
+}
+
+thread_local! {
+    static GLYPHS: RefCell<GlyphCache> = RefCell::new(GlyphCache::default());
+}
+
+fn glyph(c: char, size: f64) -> Option<Rc<Glyph>> {
+    let font = super::font().ok()?.as_scaled(size as f32);
+    GLYPHS.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        let key = (c, size.to_bits());
+        if let Some(g) = cache.glyphs.get(&key) {
+            return Some(Rc::clone(g));
+        }
+        let mut pixels = Vec::new();
+        let mut y_shift = 0;
+        if let Some(outlined) = font.outline_glyph(font.scaled_glyph(c)) {
+            let rect = outlined.px_bounds();
+            y_shift = ((size as f32) / 2.0 + rect.min.y) as i32;
+            outlined.draw(|x, y, a| pixels.push((x as i32, y as i32, a)));
+        }
+        let g = Rc::new(Glyph { y_shift, pixels });
+        cache.glyphs.insert(key, Rc::clone(&g));
+        Some(g)
+    })
+}
+
+/// A chart's canvas: one palette index per pixel.
+pub(crate) struct PaletteBackend<'a> {
+    pixels: &'a mut [u8],
+    width: u32,
+    height: u32,
+    palette: &'a Palette,
+}
+
+impl<'a> PaletteBackend<'a> {
+    pub(crate) fn new(
+        pixels: &'a mut [u8],
+        (width, height): (u32, u32),
+        palette: &'a Palette,
+    ) -> Self {
+        debug_assert_eq!(pixels.len(), width as usize * height as usize);
+        PaletteBackend {
+            pixels,
+            width,
+            height,
+            palette,
+        }
+    }
+
+    fn put(&mut self, (x, y): BackendCoord, colour: BackendColor) {
+        if x < 0 || y < 0 || x as u32 >= self.width || y as u32 >= self.height {
+            return;
+        }
+        let at = y as usize * self.width as usize + x as usize;
+        if let Some(i) = self.palette.index(colour, self.pixels[at]) {
+            self.pixels[at] = i;
+        }
+    }
+}
+
+impl DrawingBackend for PaletteBackend<'_> {
+    type ErrorType = Infallible;
+
+    fn get_size(&self) -> (u32, u32) {
+        (self.width, self.height)
+    }
+
+    fn ensure_prepared(&mut self) -> Result<(), DrawingErrorKind<Infallible>> {
+        Ok(())
+    }
+
+    fn present(&mut self) -> Result<(), DrawingErrorKind<Infallible>> {
+        Ok(())
+    }
+
+    fn draw_pixel(
+        &mut self,
+        point: BackendCoord,
+        colour: BackendColor,
+    ) -> Result<(), DrawingErrorKind<Infallible>> {
+        self.put(point, colour);
+        Ok(())
+    }
+
+    /// An opaque one-pixel horizontal or vertical line (the grid, the axes,
+    /// the ticks) is set directly, endpoints included as `plotters` draws it.
+    fn draw_line<S: BackendStyle>(
+        &mut self,
+        from: BackendCoord,
+        to: BackendCoord,
+        style: &S,
+    ) -> Result<(), DrawingErrorKind<Infallible>> {
+        let colour = style.color();
+        let straight = from.0 == to.0 || from.1 == to.1;
+        if style.stroke_width() != 1 || colour.alpha < 1.0 || !straight {
+            return plotters_backend::rasterizer::draw_line(self, from, to, style);
+        }
+        let Some(index) = self.palette.index(colour, self.palette.background) else {
+            return Ok(());
+        };
+        let (w, h) = (self.width as i32, self.height as i32);
+        let stride = self.width as usize;
+        if from.1 == to.1 {
+            let (x0, x1) = (from.0.min(to.0).max(0), from.0.max(to.0).min(w - 1));
+            if (0..h).contains(&from.1) && x0 <= x1 {
+                let row = from.1 as usize * stride;
+                self.pixels[row + x0 as usize..=row + x1 as usize].fill(index);
+            }
+        } else {
+            let (y0, y1) = (from.1.min(to.1).max(0), from.1.max(to.1).min(h - 1));
+            if (0..w).contains(&from.0) {
+                for y in y0..=y1 {
+                    self.pixels[y as usize * stride + from.0 as usize] = index;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A filled rectangle covers `[left, right) x [top, bottom)`, as
+    /// `plotters`' bitmap fills it; an opaque one is a `memset` per row.
+    fn draw_rect<S: BackendStyle>(
+        &mut self,
+        upper_left: BackendCoord,
+        bottom_right: BackendCoord,
+        style: &S,
+        fill: bool,
+    ) -> Result<(), DrawingErrorKind<Infallible>> {
+        if !fill {
+            return plotters_backend::rasterizer::draw_rect(
+                self,
+                upper_left,
+                bottom_right,
+                style,
+                fill,
+            );
+        }
+        let colour = style.color();
+        let (w, h) = (self.width as i32, self.height as i32);
+        let x0 = upper_left.0.min(bottom_right.0).max(0);
+        let y0 = upper_left.1.min(bottom_right.1).max(0);
+        let x1 = upper_left.0.max(bottom_right.0).min(w);
+        let y1 = upper_left.1.max(bottom_right.1).min(h);
+        if x0 >= x1 || y0 >= y1 {
+            return Ok(());
+        }
+        if colour.alpha < 1.0 {
+            for y in y0..y1 {
+                for x in x0..x1 {
+                    self.put((x, y), colour);
+                }
+            }
+            return Ok(());
+        }
+        let Some(index) = self.palette.index(colour, self.palette.background) else {
+            return Ok(());
+        };
+        let (x0, x1, stride) = (x0 as usize, x1 as usize, self.width as usize);
+        for y in y0 as usize..y1 as usize {
+            self.pixels[y * stride + x0..y * stride + x1].fill(index);
+        }
+        Ok(())
+    }
+
+    /// Text as `plotters` draws it (the same layout, anchor and transform),
+    /// from the glyph cache.
+    fn draw_text<T: BackendTextStyle>(
+        &mut self,
+        text: &str,
+        style: &T,
+        pos: BackendCoord,
+    ) -> Result<(), DrawingErrorKind<Infallible>> {
+        let colour = style.color();
+        if colour.alpha == 0.0 {
+            return Ok(());
+        }
+        let Ok(font) = super::font() else {
+            return Ok(());
+        };
+        let Ok(((min_x, min_y), (max_x, max_y))) = style.layout_box(text) else {
+            return Ok(());
+        };
+        let (width, height) = (max_x - min_x, max_y - min_y);
+        let dx = match style.anchor().h_pos {
+            HPos::Left => 0,
+            HPos::Right => -width,
+            HPos::Center => -width / 2,
+        };
+        let dy = match style.anchor().v_pos {
+            VPos::Top => 0,
+            VPos::Center => -height / 2,
+            VPos::Bottom => -height,
+        };
+        let transform = style.transform();
+        let size = style.size();
+        let scaled = font.as_scaled(size as f32);
+        let mut caret = 0f32;
+        let mut prev = None;
+        for c in text.chars() {
+            if let Some(p) = prev {
+                caret += scaled.kern(scaled.glyph_id(p), scaled.glyph_id(c));
+            }
+            prev = Some(c);
+            if let Some(g) = glyph(c, size) {
+                let x_shift = caret as i32;
+                for &(x, y, a) in &g.pixels {
+                    let (tx, ty) =
+                        transform.transform(x + x_shift + dx - min_x, y + g.y_shift + dy - min_y);
+                    self.put((pos.0 + tx, pos.1 + ty), colour.mix(f64::from(a)));
+                }
+            }
+            caret += scaled.h_advance(scaled.glyph_id(c));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chart::theme::Language;
+    use plotters::style::text_anchor::Pos;
+
+    fn rgb_of(palette: &Palette, indices: &[u8]) -> Vec<u8> {
+        indices
+            .iter()
+            .flat_map(|&i| palette.colours[usize::from(i)])
+            .collect()
+    }
+
+    // REQ-CH-006: the palette is the theme's colours and their text shades,
+    // the same for every chart of a theme, within PNG's 256 entries.
+    #[test]
+    fn a_theme_has_one_small_palette() {
+        for theme in [
+            Theme::default(),
+            Theme {
+                language: Language::En,
+                scale: 2,
+                ..Theme::default()
+            },
+        ] {
+            let p = Palette::of(&theme);
+            assert!(p.colours.len() <= 256);
+            assert_eq!(p.colours.len(), 7 + 2 * (SHADES - 1));
+            assert_eq!(p.colours, Palette::of(&theme).colours);
+            assert_eq!(p.colours[usize::from(p.background())], [255, 255, 255]);
+        }
+    }
+
+    // REQ-CH-006: text drawn from the glyph cache onto palette indices looks
+    // as plotters' own bitmap draws it: no channel further than 8 from the
+    // exact blend anywhere (16 shades: at most 1/32 of the way between text
+    // and background).
+    #[test]
+    fn text_from_the_glyph_cache_matches_plotters_bitmap_text() {
+        super::super::font().unwrap();
+        let theme = Theme::default();
+        let palette = Palette::of(&theme);
+        let (w, h) = (400u32, 80u32);
+        let style = |size: f64, c: Rgb| TextStyle {
+            font: (super::super::FONT_FAMILY, size).into_font(),
+            color: RGBColor(c.0, c.1, c.2).to_backend_color(),
+            pos: Pos::new(HPos::Left, VPos::Top),
+        };
+        let texts = [
+            ("佐藤 太郎 2025年", 30.0, theme.title),
+            ("合計 12 本 · 直近12か月", 17.0, theme.text),
+        ];
+        let mut exact = vec![255u8; (w * h * 3) as usize];
+        {
+            let root = BitMapBackend::with_buffer(&mut exact, (w, h)).into_drawing_area();
+            for (n, (t, size, c)) in texts.iter().enumerate() {
+                root.draw_text(t, &style(*size, *c), (4, 4 + 36 * n as i32))
+                    .unwrap();
+            }
+        }
+        let mut indices = vec![palette.background(); (w * h) as usize];
+        {
+            let root = PaletteBackend::new(&mut indices, (w, h), &palette).into_drawing_area();
+            // Twice: the second time every glyph comes from the cache.
+            for _ in 0..2 {
+                root.fill(&WHITE).unwrap();
+                for (n, (t, size, c)) in texts.iter().enumerate() {
+                    root.draw_text(t, &style(*size, *c), (4, 4 + 36 * n as i32))
+                        .unwrap();
+                }
+            }
+        }
+        let drawn = rgb_of(&palette, &indices);
+        let worst = exact
+            .iter()
+            .zip(&drawn)
+            .map(|(a, b)| a.abs_diff(*b))
+            .max()
+            .unwrap();
+        assert!(worst <= 8, "a channel differs by {worst}");
+        let touched = |px: &[u8]| px.chunks_exact(3).filter(|p| *p != [255, 255, 255]).count();
+        let (a, b) = (touched(&exact), touched(&drawn));
+        // A coverage under 1/32 rounds to the background (within 8 of it).
+        assert!(
+            b * 100 >= a * 95 && b <= a,
+            "{a} pixels drawn by plotters, {b} here"
+        );
+    }
+}
