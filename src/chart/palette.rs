@@ -79,6 +79,7 @@ impl Palette {
         }
     }
 
+    #[cfg(test)]
     pub(crate) fn background(&self) -> u8 {
         self.background
     }
@@ -99,6 +100,15 @@ impl Palette {
             .enumerate()
             .min_by_key(|(i, p)| (dist(p), *i))
             .map_or(0, |(i, _)| i as u8)
+    }
+
+    /// The index of `c` and of its shades over the background, when `c` is a
+    /// text colour.
+    fn ramp(&self, c: [u8; 3]) -> Option<(u8, &[u8; SHADES - 1])> {
+        self.ramps
+            .iter()
+            .find(|(fg, _, _)| *fg == c)
+            .map(|(_, full, steps)| (*full, steps))
     }
 
     /// The index for `colour` (opaque or with coverage) drawn over `under`.
@@ -342,6 +352,10 @@ impl DrawingBackend for PaletteBackend<'_> {
         };
         let transform = style.transform();
         let size = style.size();
+        let rgb = [colour.rgb.0, colour.rgb.1, colour.rgb.2];
+        let ramp = self.palette.ramp(rgb).map(|(full, steps)| (full, *steps));
+        let background = self.palette.background;
+        let (w, h, stride) = (self.width as i32, self.height as i32, self.width as usize);
         let scaled = font.as_scaled(size as f32);
         let mut caret = 0f32;
         let mut prev = None;
@@ -355,7 +369,27 @@ impl DrawingBackend for PaletteBackend<'_> {
                 for &(x, y, a) in &g.pixels {
                     let (tx, ty) =
                         transform.transform(x + x_shift + dx - min_x, y + g.y_shift + dy - min_y);
-                    self.put((pos.0 + tx, pos.1 + ty), colour.mix(f64::from(a)));
+                    let (px, py) = (pos.0 + tx, pos.1 + ty);
+                    if px < 0 || py < 0 || px >= w || py >= h {
+                        continue;
+                    }
+                    let at = py as usize * stride + px as usize;
+                    // The text colour's own shades over the background
+                    // without a search; anything else as `put` does it.
+                    let covered = colour.mix(f64::from(a));
+                    match ramp {
+                        Some((full, steps))
+                            if self.pixels[at] == background || covered.alpha >= 1.0 =>
+                        {
+                            let level = (covered.alpha * SHADES as f64 + 0.5) as usize;
+                            if level >= SHADES {
+                                self.pixels[at] = full;
+                            } else if level > 0 {
+                                self.pixels[at] = steps[level - 1];
+                            }
+                        }
+                        _ => self.put((px, py), covered),
+                    }
                 }
             }
             caret += scaled.h_advance(scaled.glyph_id(c));

@@ -25,7 +25,9 @@ pub fn render_chart(data: &MonthlyCounts, theme: &Theme) -> Result<Vec<u8>, Char
     };
     let (width, height) = theme.pixels();
     let palette = Palette::of(theme);
-    let mut pixels = vec![palette.background(); width as usize * height as usize];
+    // Zeroed pages cost nothing until drawn; the first thing drawn is the
+    // background over all of them.
+    let mut pixels = vec![0u8; width as usize * height as usize];
     {
         let root = PaletteBackend::new(&mut pixels, (width, height), &palette).into_drawing_area();
         draw(&root, data, &title, theme).map_err(ChartError::Draw)?;

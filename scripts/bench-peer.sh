@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# Ours against the strong Python peer (bench/strong_peer.py), side by side and
+# interleaved on the benchmark's sample export: the nightly and the backfill,
+# RUNS times each (default 10), wall time and peak RSS from /usr/bin/time, the
+# mean PNG size of each backfill, and a check that the peer computed the same
+# monthly series as ours for every author. Installs the peer's pinned packages
+# into .tools/peer-venv. Results go to target/bench/peer.md.
+#
+#   scripts/bench-peer.sh [SAMPLE_DIR]   (default: target/bench/sample, made if missing)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+runs=${RUNS:-10}
+as_of=2026-11-30T12:00:00Z
+venv=.tools/peer-venv
+if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import isal, msgspec, PIL' 2>/dev/null; then
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check 'isal==1.9.1' 'msgspec==0.23.0' 'Pillow==13.0.0'
+fi
+cargo build --release --locked --quiet --bin author-stats
+bin=target/release/author-stats
+sample=${1:-target/bench/sample}
+if [ ! -f "$sample/contentful/all-blog-posts.jsonl.gz" ]; then
+  "$bin" sample-data "$sample" --log warn
+fi
+work=$(mktemp -d /dev/shm/peer-bench.XXXXXX 2>/dev/null || mktemp -d)
+trap 'rm -rf "$work"' EXIT
+results=target/bench/peer.txt
+mkdir -p target/bench
+: > "$results"
+for i in $(seq 1 "$runs"); do
+  for who in ours peer; do
+    for mode in backfill nightly; do
+      days=5475
+      [ "$mode" = nightly ] && days=7
+      out="$work/$who-$mode"
+      rm -rf "$out"
+      if [ "$who" = ours ]; then
+        /usr/bin/time -f "%e %M" -o "$work/t" "$bin" run --source "$sample" --dest "$out" \
+          --lookback-days "$days" --as-of "$as_of" --max-export-age-hours 0 --gallery false >/dev/null 2>&1
+      else
+        /usr/bin/time -f "%e %M" -o "$work/t" "$venv/bin/python" bench/strong_peer.py \
+          "$sample" "$out" "$days" "$as_of" --series "$work/series.json" >/dev/null 2>&1
+      fi
+      echo "$i $who $mode $(cat "$work/t")" | tee -a "$results"
+    done
+  done
+done
+python3 - "$results" "$work" <<'PY'
+import collections, glob, json, os, statistics, sys
+results, work = sys.argv[1], sys.argv[2]
+runs = collections.defaultdict(list)
+for line in open(results):
+    _, who, mode, wall, rss = line.split()
+    runs[(who, mode)].append((float(wall), int(rss)))
+peer = json.load(open(os.path.join(work, "series.json")))
+ours = {}
+for f in glob.glob(os.path.join(work, "ours-backfill/author-monthly-stats/*.json")):
+    d = json.load(open(f))
+    ours[d["slug"]] = [[m["month"], m["posts"]] for m in d["months"]]
+differ = [s for s in ours if ours[s] != peer.get(s)] + [s for s in peer if s not in ours]
+def mean_png(path):
+    sizes = [os.path.getsize(p) for p in glob.glob(os.path.join(path, "**/*.png"), recursive=True)]
+    return sum(sizes) / len(sizes), len(sizes)
+lines = ["| run | peer | ours | ours faster by |", "| --- | --- | --- | --- |"]
+for mode in ("backfill", "nightly"):
+    o, p = runs[("ours", mode)], runs[("peer", mode)]
+    om, pm = statistics.median(w for w, _ in o), statistics.median(w for w, _ in p)
+    orss, prss = statistics.median(r for _, r in o) / 1024, statistics.median(r for _, r in p) / 1024
+    lines.append(f"| {mode} | {pm:.2f} s ({min(w for w, _ in p):.2f}-{max(w for w, _ in p):.2f}), {prss:.0f} MB "
+                 f"| {om:.2f} s ({min(w for w, _ in o):.2f}-{max(w for w, _ in o):.2f}), {orss:.0f} MB | {pm / om:.2f}x |")
+(om, on), (pm, pn) = mean_png(os.path.join(work, "ours-backfill")), mean_png(os.path.join(work, "peer-backfill"))
+lines.append(f"| mean PNG, backfill | {pm / 1000:.1f} KB ({pn} charts) | {om / 1000:.1f} KB ({on} charts) | {pm / om:.2f}x smaller |")
+lines.append("")
+lines.append(f"series: {len(ours)} authors, {len(differ)} differing between the peer and ours" + (f" ({differ[:5]})" if differ else ""))
+text = "\n".join(lines)
+print(text)
+open(results.replace(".txt", ".md"), "w").write(text + "\n")
+sys.exit(1 if differ else 0)
+PY
