@@ -44,20 +44,20 @@ pub(crate) fn encode_indexed(
     ihdr.extend_from_slice(&height.to_be_bytes());
     // 8-bit depth, indexed colour, deflate, adaptive filtering, no interlace.
     ihdr.extend_from_slice(&[8, 3, 0, 0, 0]);
-    chunk(&mut out, b"IHDR", &ihdr);
-    chunk(&mut out, b"PLTE", &plte);
-    chunk(&mut out, b"IDAT", &idat);
-    chunk(&mut out, b"IEND", &[]);
+    chunk(&mut out, *b"IHDR", &ihdr);
+    chunk(&mut out, *b"PLTE", &plte);
+    chunk(&mut out, *b"IDAT", &idat);
+    chunk(&mut out, *b"IEND", &[]);
     Ok(out)
 }
 
 /// Appends one PNG chunk: length, type, data, CRC of type and data.
-fn chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
+fn chunk(out: &mut Vec<u8>, kind: [u8; 4], data: &[u8]) {
     out.extend_from_slice(&(data.len() as u32).to_be_bytes());
-    out.extend_from_slice(kind);
+    out.extend_from_slice(&kind);
     out.extend_from_slice(data);
     let mut crc = crc32fast::Hasher::new();
-    crc.update(kind);
+    crc.update(&kind);
     crc.update(data);
     out.extend_from_slice(&crc.finalize().to_be_bytes());
 }
