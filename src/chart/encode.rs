@@ -123,7 +123,13 @@ mod tests {
         let plte: Vec<u8> = (0..=255u8).flat_map(|i| [i, 255 - i, i / 2]).collect();
         let (w, h) = (97usize, 31usize);
         let indices: Vec<u8> = (0..w * h)
-            .map(|i| if (i / w) % 3 == 0 { (i * 7 % 251) as u8 } else { ((i % w) * 3) as u8 })
+            .map(|i| {
+                if (i / w) % 3 == 0 {
+                    (i * 7 % 251) as u8
+                } else {
+                    ((i % w) * 3) as u8
+                }
+            })
             .collect();
         let png = encode_indexed(&indices, w as u32, h as u32, plte.clone()).unwrap();
         let (_, rgb) = decode_png(&png).unwrap();
