@@ -34,7 +34,7 @@ pub fn render_chart(data: &MonthlyCounts, theme: &Theme) -> Result<Vec<u8>, Char
         root.present()
             .map_err(|e| ChartError::Draw(e.to_string()))?;
     }
-    encode_indexed(&pixels, width, height, palette.plte())
+    Ok(encode_indexed(&pixels, width, height, palette.plte())?)
 }
 
 fn colour(c: Rgb) -> RGBColor {
