@@ -39,7 +39,7 @@ for i in $(seq 1 "$runs"); do
           --lookback-days "$days" --as-of "$as_of" --max-export-age-hours 0 --gallery false >/dev/null 2>&1
       else
         /usr/bin/time -f "%e %M" -o "$work/t" "$venv/bin/python" bench/strong_peer.py \
-          "$sample" "$out" "$days" "$as_of" --series "$work/series.json" >/dev/null 2>&1
+          "$sample" "$out" "$days" "$as_of" --series "$work/series-$mode.json" >/dev/null 2>&1
       fi
       echo "$i $who $mode $(cat "$work/t")" | tee -a "$results"
     done
@@ -52,7 +52,7 @@ runs = collections.defaultdict(list)
 for line in open(results):
     _, who, mode, wall, rss = line.split()
     runs[(who, mode)].append((float(wall), int(rss)))
-peer = json.load(open(os.path.join(work, "series.json")))
+peer = json.load(open(os.path.join(work, "series-backfill.json")))
 ours = {}
 for f in glob.glob(os.path.join(work, "ours-backfill/author-monthly-stats/*.json")):
     d = json.load(open(f))
