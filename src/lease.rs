@@ -201,7 +201,7 @@ pub(crate) async fn acquire(
     }
 }
 
-/// A live lease of this same request: watches it for two renewal intervals.
+/// A live lease of this same request: watches it for three renewal intervals.
 /// Renewed meanwhile: the first delivery is alive, and this one is a
 /// [`LeaseError::Duplicate`]. Not renewed: the first delivery crashed; the
 /// lease as it was read (and its `ETag`) is handed back to be taken over.
@@ -214,7 +214,9 @@ async fn watch_own(
     etag: String,
 ) -> Result<Option<(LeaseRecord, String)>, LeaseError> {
     let ttl = Duration::from_secs(holder.ttl_seconds);
-    let watch = LeaseRecord::renewal_interval(ttl) * 2;
+    // Renewals are at most two intervals apart (a stalled one is given up
+    // after one): three intervals without a change means none is coming.
+    let watch = LeaseRecord::renewal_interval(ttl) * 3;
     let step = (watch / 8).max(Duration::from_millis(100));
     info!(location, run_id = %holder.run_id, watch_ms = watch.as_millis() as u64,
           "this request's own lease is live: watching whether it is renewed");
@@ -310,7 +312,7 @@ impl Lease {
             lease,
             lost,
             stop,
-            task,
+            task: Some(task),
         }
     }
 
@@ -345,7 +347,17 @@ pub(crate) struct Kept {
     lease: Arc<Mutex<Lease>>,
     lost: Arc<Mutex<Option<String>>>,
     stop: Arc<Notify>,
-    task: JoinHandle<()>,
+    /// The renewal task; aborted when the `Kept` is dropped without a release
+    /// (a run that panicked must not keep its lease alive).
+    task: Option<JoinHandle<()>>,
+}
+
+impl Drop for Kept {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
 }
 
 impl Kept {
@@ -354,31 +366,33 @@ impl Kept {
     /// rewound (deletions, `latest.json`).
     pub(crate) fn check(&self) -> Result<(), LeaseError> {
         let lost = self.lost.lock().unwrap_or_else(PoisonError::into_inner);
-        match lost.as_ref() {
-            None => Ok(()),
-            Some(why) => {
-                let lease = self.lease.lock().unwrap_or_else(PoisonError::into_inner);
-                Err(LeaseError::Lost {
-                    location: format!("{} ({why})", lease.key),
-                    holder: None,
-                })
+        let lease = self.lease.lock().unwrap_or_else(PoisonError::into_inner);
+        // A renewal still in flight proves nothing: past the expiry of the
+        // last one that succeeded, a taker may hold it (a stalled write).
+        let why = match lost.as_ref() {
+            Some(why) => why.clone(),
+            None if Utc::now() >= lease.record.expires_at => {
+                "its last renewal expired while the next was still being written".to_string()
             }
-        }
+            None => return Ok(()),
+        };
+        Err(LeaseError::Lost {
+            location: format!("{} ({why})", lease.key),
+            holder: None,
+        })
     }
 
     /// Stops renewing and releases the lease (if it is still ours).
-    pub(crate) async fn release(self, store: &dyn Store, now: DateTime<Utc>) {
+    pub(crate) async fn release(mut self, store: &dyn Store, now: DateTime<Utc>) {
         self.stop.notify_one();
-        let _ = self.task.await;
-        let lease = Arc::try_unwrap(self.lease).map_or_else(
-            |shared| {
-                shared
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .clone()
-            },
-            |m| m.into_inner().unwrap_or_else(PoisonError::into_inner),
-        );
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+        let lease = self
+            .lease
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
         lease.release(store, now).await;
     }
 }
@@ -406,9 +420,34 @@ async fn renew(
         };
         let now = Utc::now();
         record.expires_at = now + ttl;
-        let put = store
-            .put_if(&key, body(&record), &headers(), Precondition::ETag(etag))
-            .await;
+        // A write that stalls is given up after one interval (and tried
+        // again), so renewals stay at most two intervals apart.
+        let put = match tokio::time::timeout(
+            interval,
+            store.put_if(&key, body(&record), &headers(), Precondition::ETag(etag)),
+        )
+        .await
+        {
+            Ok(put) => put,
+            Err(_) => Err(StoreError::Failed {
+                location: store.describe(&key),
+                message: "the renewal did not answer within a renewal interval".into(),
+            }),
+        };
+        // Refused: unless the lease there is this very renewal (a write that
+        // landed but answered an error, then retried), another run has it.
+        let put = match put {
+            Err(StoreError::PreconditionFailed { .. }) => match store.get_tagged(&key).await {
+                Ok(Some((bytes, etag)))
+                    if serde_json::from_slice::<LeaseRecord>(&bytes).ok().as_ref()
+                        == Some(&record) =>
+                {
+                    Ok(etag)
+                }
+                _ => put,
+            },
+            other => other,
+        };
         let why = match put {
             Ok(etag) => {
                 let mut held = lease.lock().unwrap_or_else(PoisonError::into_inner);
@@ -550,7 +589,7 @@ mod tests {
         }
         assert!(a.check().is_ok());
         // The crash: renewal stops, nothing is released.
-        a.task.abort();
+        drop(a);
         let crashed = Utc::now();
         let b = loop {
             match keep(&store, "b", ttl).await {
@@ -613,7 +652,7 @@ mod tests {
             Err(other) => panic!("{other}"),
             Ok(_) => panic!("a live request's lease was taken by its duplicate"),
         }
-        first.task.abort();
+        drop(first);
         let started = std::time::Instant::now();
         let retry = keep(&store, "req-1", ttl).await.unwrap();
         // It watched two renewal intervals, then took over, well before expiry.
@@ -621,5 +660,20 @@ mod tests {
         assert!(started.elapsed() < ttl + ttl / 4, "{:?}", started.elapsed());
         assert!(retry.check().is_ok());
         retry.release(store.as_ref(), Utc::now()).await;
+    }
+
+    // REQ-TR-011: a renewal still being written proves nothing: once the last
+    // renewal that succeeded has expired, the run no longer holds the lease
+    // (a taker may have it), whatever the stalled write later answers.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_lease_past_its_last_renewal_is_not_held() {
+        let (_dir, store) = LocalStore::temp();
+        let store = Arc::new(store);
+        let a = keep(&store, "a", Duration::from_secs(4)).await.unwrap();
+        assert!(a.check().is_ok());
+        a.lease.lock().unwrap().record.expires_at = Utc::now() - chrono::Duration::seconds(1);
+        let lost = a.check().unwrap_err();
+        assert!(lost.to_string().contains("expired"), "{lost}");
+        a.release(store.as_ref(), Utc::now()).await;
     }
 }

@@ -3,7 +3,10 @@
 //! twice) is counted as a `duplicate` record instead of a second post.
 //!
 //! A key is [`Post::key`](crate::records::Post::key), a 64-bit digest of the
-//! author, the publication instant and the title. The set holds only the
+//! author, the publication instant and the title; only published posts are
+//! keyed (drafts count nowhere). A title that is not a string takes part as
+//! absent, so two posts of one author at the same instant whose titles are
+//! both non-strings count once. The set holds only the
 //! digests, in a table that does not hash them again: about 10 to 21 bytes per
 //! distinct post (a table of 2^k slots of 8 bytes plus one control byte,
 //! between 7/16 and 7/8 full), 1.2 MB for the 60,000-post export and 76 MB at 100x

@@ -152,11 +152,18 @@ struct Glyph {
     pixels: Vec<(i32, i32, f32)>,
 }
 
-/// Glyphs rasterised so far on this thread, by character and size.
+/// Glyphs rasterised so far on this thread, by character and size; emptied
+/// when it holds [`MAX_CACHED_PIXELS`] (a master of many distinct characters,
+/// or a theme of huge text, must not grow a warm function without bound).
 #[derive(Default)]
 struct GlyphCache {
     glyphs: HashMap<(char, u64), Rc<Glyph>>,
+    pixels: usize,
 }
+
+/// About 24 MB of coverage (12 bytes a pixel) per drawing thread: thousands of
+/// glyphs at the default sizes.
+const MAX_CACHED_PIXELS: usize = 2_000_000;
 
 thread_local! {
     static GLYPHS: RefCell<GlyphCache> = RefCell::new(GlyphCache::default());
@@ -177,6 +184,11 @@ fn glyph(c: char, size: f64) -> Option<Rc<Glyph>> {
             y_shift = ((size as f32) / 2.0 + rect.min.y) as i32;
             outlined.draw(|x, y, a| pixels.push((x as i32, y as i32, a)));
         }
+        if cache.pixels + pixels.len() > MAX_CACHED_PIXELS {
+            cache.glyphs.clear();
+            cache.pixels = 0;
+        }
+        cache.pixels += pixels.len();
         let g = Rc::new(Glyph { y_shift, pixels });
         cache.glyphs.insert(key, Rc::clone(&g));
         Some(g)
