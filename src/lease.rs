@@ -655,7 +655,7 @@ mod tests {
         drop(first);
         let started = std::time::Instant::now();
         let retry = keep(&store, "req-1", ttl).await.unwrap();
-        // It watched two renewal intervals, then took over, well before expiry.
+        // It watched three renewal intervals, then took over, well before expiry.
         assert!(started.elapsed() >= ttl / 2, "{:?}", started.elapsed());
         assert!(started.elapsed() < ttl + ttl / 4, "{:?}", started.elapsed());
         assert!(retry.check().is_ok());
