@@ -114,8 +114,7 @@ impl Palette {
     /// The index for `colour` (opaque or with coverage) drawn over `under`.
     fn index(&self, colour: BackendColor, under: u8) -> Option<u8> {
         let c = [colour.rgb.0, colour.rgb.1, colour.rgb.2];
-        // Coverage is in [0, 1]: adding a half and truncating rounds it.
-        let level = (colour.alpha * SHADES as f64 + 0.5) as usize;
+        let level = level(colour.alpha);
         if level == 0 {
             return None;
         }
@@ -133,6 +132,12 @@ impl Palette {
         let below = self.colours[usize::from(under)];
         Some(self.nearest(blend(below, c, colour.alpha)))
     }
+}
+
+/// The shade (0 = nothing, [`SHADES`] = the full colour) nearest a coverage
+/// in [0, 1]: adding a half and truncating rounds it.
+fn level(alpha: f64) -> usize {
+    (alpha * SHADES as f64 + 0.5) as usize
 }
 
 /// `fg` over `bg` at coverage `a`, rounded as `plotters`' bitmap blends.
@@ -393,7 +398,7 @@ impl DrawingBackend for PaletteBackend<'_> {
                         Some((full, steps))
                             if self.pixels[at] == background || covered.alpha >= 1.0 =>
                         {
-                            let level = (covered.alpha * SHADES as f64 + 0.5) as usize;
+                            let level = level(covered.alpha);
                             if level >= SHADES {
                                 self.pixels[at] = full;
                             } else if level > 0 {

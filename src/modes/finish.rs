@@ -49,14 +49,7 @@ pub async fn finish(
               "this plan was finished already; nothing changed");
         return Ok(done);
     }
-    if !plan.request.dry_run {
-        bounded(
-            deadline,
-            "checking the destination",
-            check_destination(pipeline, &plan),
-        )
-        .await?;
-    }
+    check_destination(pipeline, &plan, deadline).await?;
     let lease = plan.lease.clone();
     let result = finish_stages(pipeline, work, plan, deadline, started).await;
     // Only a finish that succeeded frees the lease; a failed one leaves it to

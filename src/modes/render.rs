@@ -30,14 +30,7 @@ pub async fn render(
     let retries_at_start = pipeline.s3_retries();
     let plan = bounded(deadline, "reading the plan", read_plan(pipeline, work)).await?;
     let shard_ref = shard_of(&plan, work, shard)?.clone();
-    if !plan.request.dry_run {
-        bounded(
-            deadline,
-            "checking the destination",
-            check_destination(pipeline, &plan),
-        )
-        .await?;
-    }
+    check_destination(pipeline, &plan, deadline).await?;
     let reading = read_shard(work, &plan, &shard_ref);
     let to_draw = bounded(deadline, "reading the shard", reading).await?;
     let cards: Vec<ChartCard> = to_draw.iter().map(ChartCard::from).collect();

@@ -12,13 +12,15 @@
 //! - `done/<id>.json`: a rendered shard's outcomes. A render retried writes it
 //!   again; the charts it already published are found unchanged.
 
+use std::time::Instant;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::error::RunError;
 use crate::gallery::ChartCard;
 use crate::lease::Lease;
-use crate::pipeline::Pipeline;
+use crate::pipeline::{Pipeline, bounded};
 use crate::report::{ChartResult, RunReport};
 use crate::request::RunSpec;
 use crate::stages::guards::{check_as_of, check_count, read_previous_run};
@@ -351,11 +353,25 @@ pub(crate) async fn read_shard(
 /// The destination may have moved on since the plan: a render or a finish
 /// publishes only while the plan's lease is still this run's (not taken over,
 /// not released), never over a newer published run, nor from an export whose
-/// count moved too far against it.
+/// count moved too far against it. A dry run publishes nothing and checks
+/// nothing; the checks run within `deadline`.
 pub(crate) async fn check_destination(
     pipeline: &Pipeline,
     plan: &WorkPlan,
+    deadline: Option<Instant>,
 ) -> Result<(), RunError> {
+    if plan.request.dry_run {
+        return Ok(());
+    }
+    bounded(
+        deadline,
+        "checking the destination",
+        destination_holds(pipeline, plan),
+    )
+    .await
+}
+
+async fn destination_holds(pipeline: &Pipeline, plan: &WorkPlan) -> Result<(), RunError> {
     pipeline.dest.check().await.map_err(RunError::Destination)?;
     if let Some(lease) = &plan.lease {
         lease

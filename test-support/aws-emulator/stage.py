@@ -146,6 +146,17 @@ def gz(data):
     return out.getvalue()
 
 
+def wait_for_port(port, what):
+    """Waits (about 10 s at most) until something listens on 127.0.0.1:`port`."""
+    for _ in range(200):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    fail(f"{what} did not listen on {port}")
+
+
 class Emulator:
     """The runtime emulator with the release binary as its bootstrap."""
 
@@ -162,14 +173,7 @@ class Emulator:
             stderr=out,
             start_new_session=True,
         )
-        for _ in range(200):
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                break
-            except OSError:
-                time.sleep(0.05)
-        else:
-            fail("the runtime emulator did not start")
+        wait_for_port(self.port, "the runtime emulator")
         url = f"http://127.0.0.1:{self.port}/2015-03-31/functions/function/invocations"
         layer.RIE_URLS[function_name] = url
         RUNNING.append(self)
@@ -376,14 +380,7 @@ def cargo_lambda_loop(env):
     log = tempfile.NamedTemporaryFile(suffix=".log", delete=False)  # noqa: SIM115
     function = None
     try:
-        for _ in range(200):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                time.sleep(0.05)
-        else:
-            fail("cargo lambda watch did not listen")
+        wait_for_port(port, "cargo lambda watch")
         # A bucket of its own: the event's as_of (2025-11-25) is older than
         # the runs above, which a published bucket refuses as a rewind.
         client("s3").create_bucket(Bucket="cargo-lambda-charts")

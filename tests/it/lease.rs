@@ -55,13 +55,13 @@ async fn overlapping_runs_on_s3_one_wins() {
     ok_report(&run_s3(&server, &AS_OF).await);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn overlapping_runs_on_a_local_dir_one_wins() {
+/// The committed fixtures in a temporary source whose posts file is a named
+/// pipe (a run reading it blocks until the test writes it), an empty
+/// destination, and the pipe's path.
+fn fixtures_with_posts_pipe() -> (tempfile::TempDir, tempfile::TempDir, std::path::PathBuf) {
     let src = tempfile::tempdir().unwrap();
     local_fixtures(src.path());
     let dest = tempfile::tempdir().unwrap();
-    // The first run reads its posts from a pipe the test fills only after the
-    // second run has tried: the first holds the lock file all that time.
     let posts = src.path().join("contentful/all-blog-posts.jsonl.gz");
     std::fs::remove_file(&posts).unwrap();
     let made = std::process::Command::new("mkfifo")
@@ -69,11 +69,12 @@ async fn overlapping_runs_on_a_local_dir_one_wins() {
         .status()
         .unwrap();
     assert!(made.success());
-    let first = {
-        let (src, dest) = (src.path().to_path_buf(), dest.path().to_path_buf());
-        tokio::spawn(async move { run_local(&src, &dest, &AS_OF).await })
-    };
-    let lock = dest.path().join("reports/lease.json");
+    (src, dest, posts)
+}
+
+/// Waits (at most 5 s) for a run to take the lock file of `dest`; its path.
+async fn wait_for_lock(dest: &std::path::Path) -> std::path::PathBuf {
+    let lock = dest.join("reports/lease.json");
     for _ in 0..200 {
         if lock.exists() {
             break;
@@ -81,6 +82,19 @@ async fn overlapping_runs_on_a_local_dir_one_wins() {
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
     assert!(lock.exists(), "the first run took no lock");
+    lock
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn overlapping_runs_on_a_local_dir_one_wins() {
+    // The first run reads its posts from a pipe the test fills only after the
+    // second run has tried: the first holds the lock file all that time.
+    let (src, dest, posts) = fixtures_with_posts_pipe();
+    let first = {
+        let (src, dest) = (src.path().to_path_buf(), dest.path().to_path_buf());
+        tokio::spawn(async move { run_local(&src, &dest, &AS_OF).await })
+    };
+    let lock = wait_for_lock(dest.path()).await;
     let second = run_local(src.path(), dest.path(), &AS_OF).await;
     assert_in_progress(&second);
 
@@ -158,16 +172,7 @@ async fn live_then_killed(
 // (even past its TTL); killed with SIGKILL, it frees the lease within the TTL.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_blocked_run_keeps_its_lease_and_a_killed_one_frees_it_on_a_local_dir() {
-    let src = tempfile::tempdir().unwrap();
-    local_fixtures(src.path());
-    let dest = tempfile::tempdir().unwrap();
-    let posts = src.path().join("contentful/all-blog-posts.jsonl.gz");
-    std::fs::remove_file(&posts).unwrap();
-    let made = std::process::Command::new("mkfifo")
-        .arg(&posts)
-        .status()
-        .unwrap();
-    assert!(made.success());
+    let (src, dest, posts) = fixtures_with_posts_pipe();
     let (s, d) = (src.path().to_str().unwrap(), dest.path().to_str().unwrap());
     let args = |extra: &[&'static str]| {
         [
@@ -179,14 +184,7 @@ async fn a_blocked_run_keeps_its_lease_and_a_killed_one_frees_it_on_a_local_dir(
         .concat()
     };
     let holder = spawn_run(&args(&[]), &[]);
-    let lock = dest.path().join("reports/lease.json");
-    for _ in 0..200 {
-        if lock.exists() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    assert!(lock.exists(), "the first run took no lock");
+    wait_for_lock(dest.path()).await;
     let second = async || author_stats(&args(&[]), &[]).await;
     live_then_killed(holder, second, || {
         std::fs::remove_file(&posts).unwrap();
