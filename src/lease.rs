@@ -408,7 +408,7 @@ async fn renew(
     stop: Arc<Notify>,
 ) {
     let interval = LeaseRecord::renewal_interval(ttl);
-    let ttl = chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::MAX);
+    let ttl = chrono_duration(ttl);
     loop {
         tokio::select! {
             () = stop.notified() => return,
@@ -463,7 +463,7 @@ async fn renew(
                     .record
                     .expires_at;
                 // Still ours while no taker could see it expired: try again.
-                if Utc::now() + interval_chrono(interval) < expires {
+                if Utc::now() + chrono_duration(interval) < expires {
                     warn!(error = %e, "renewing the lease failed; trying again");
                     continue;
                 }
@@ -476,7 +476,8 @@ async fn renew(
     }
 }
 
-fn interval_chrono(d: Duration) -> chrono::Duration {
+/// A std duration as chrono's (saturating: a TTL is at most 900 s).
+pub(crate) fn chrono_duration(d: Duration) -> chrono::Duration {
     chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
 }
 
@@ -536,7 +537,7 @@ mod tests {
             run_id: id.into(),
             as_of: now,
             acquired_at: now,
-            expires_at: now + interval_chrono(ttl),
+            expires_at: now + chrono_duration(ttl),
             released: false,
             ttl_seconds: ttl.as_secs(),
         };

@@ -101,10 +101,7 @@ pub(crate) async fn take_lease(
     let key = format!("{}{}", pipeline.config.reports_prefix, lease::LEASE_NAME);
     let now = Utc::now();
     let (expires_at, ttl_seconds) = match term {
-        LeaseTerm::Renewed(ttl) => (
-            now + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::MAX),
-            ttl.as_secs(),
-        ),
+        LeaseTerm::Renewed(ttl) => (now + lease::chrono_duration(ttl), ttl.as_secs()),
         LeaseTerm::Until(until) => (until, 0),
     };
     let record = LeaseRecord {
