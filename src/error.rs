@@ -114,6 +114,12 @@ pub enum Guard {
     )]
     LastRunUnreadable { location: String, problem: String },
     #[error(
+        "{location} exists but cannot be read or parsed ({problem}); without it no run can tell which \
+         published charts are current, so nothing was published. Delete it: the next run then draws every \
+         chart again and writes it anew (docs/operations.md, \"The chart state\")"
+    )]
+    ChartStateUnreadable { location: String, problem: String },
+    #[error(
         "\"erase\" names {slugs:?}, still in the author master: an erasure is for authors gone from it \
          (remove the row first, or drop the slug from the request); nothing was published"
     )]
@@ -132,6 +138,7 @@ impl Guard {
             Guard::PruneTooLarge { .. } => "PruneTooLarge",
             Guard::AsOfAhead { .. } => "AsOfAhead",
             Guard::LastRunUnreadable { .. } => "LastRunUnreadable",
+            Guard::ChartStateUnreadable { .. } => "ChartStateUnreadable",
             Guard::ErasePresent { .. } => "ErasePresent",
             Guard::InputBroken { .. } | Guard::NoAuthors { .. } => "InputBroken",
         }
@@ -173,6 +180,15 @@ pub enum RunError {
     Lease(#[source] LeaseError),
     #[error("writing the run report failed: {0}")]
     Report(#[source] StoreError, Box<RunReport>),
+    #[error(
+        "writing the chart state failed: {0}; the charts this run was drawing are drawn again by the next run"
+    )]
+    StateWrite(#[source] StoreError),
+    #[error(
+        "the chart state changed under this run ({0}): another run is publishing to this destination, \
+         so this one stopped writing; the next run draws again every chart either was drawing"
+    )]
+    StateConflict(#[source] StoreError),
     #[error("the work location of a scaled-out run is not usable: {location}: {problem}")]
     Work { location: String, problem: String },
     #[error(
@@ -204,9 +220,11 @@ impl RunError {
             RunError::SourceUnreadable(StoreError::AccessDenied { .. }) => "AccessDenied",
             RunError::SourceUnreadable(_) => "SourceUnreadable",
             RunError::Guard(guard, _) => guard.error_type(),
-            RunError::Publish(_) | RunError::Report(..) | RunError::Destination(_) => {
-                "PublishFailed"
-            }
+            RunError::Publish(_)
+            | RunError::Report(..)
+            | RunError::Destination(_)
+            | RunError::StateWrite(_) => "PublishFailed",
+            RunError::StateConflict(_) => "LeaseLost",
             RunError::Deadline(_)
             | RunError::DeadlineReading { .. }
             | RunError::DeadlineAt { .. } => "DeadlineExceeded",

@@ -342,7 +342,50 @@ impl Lease {
     }
 }
 
-/// A lease being renewed while its run works.
+impl Lease {
+    /// Watches a lease this step does not renew (a render under its plan's
+    /// lease): every `interval` it checks that the lease object is still the
+    /// plan's ([`Lease::check_held`]), and [`Kept::check`] answers lost from
+    /// the first check that finds it taken over or released, or once its
+    /// expiry passed. Errors reading it are tried again until the expiry.
+    pub(crate) fn watch(self, store: Arc<dyn Store>, interval: Duration) -> Kept {
+        let lease = Arc::new(Mutex::new(self));
+        let lost = Arc::new(Mutex::new(None));
+        let stop = Arc::new(Notify::new());
+        let task = tokio::spawn({
+            let (lease, lost, stop) = (Arc::clone(&lease), Arc::clone(&lost), Arc::clone(&stop));
+            async move {
+                loop {
+                    tokio::select! {
+                        () = stop.notified() => return,
+                        () = tokio::time::sleep(interval) => {}
+                    }
+                    let held = lease.lock().unwrap_or_else(PoisonError::into_inner).clone();
+                    match held.check_held(store.as_ref()).await {
+                        Err(e @ LeaseError::Lost { .. }) => {
+                            warn!(error = %e, "the plan's lease is lost; this step writes nothing more");
+                            *lost.lock().unwrap_or_else(PoisonError::into_inner) =
+                                Some(e.to_string());
+                            return;
+                        }
+                        Err(e) => {
+                            warn!(error = %e, "checking the plan's lease failed; trying again")
+                        }
+                        Ok(()) => {}
+                    }
+                }
+            }
+        });
+        Kept {
+            lease,
+            lost,
+            stop,
+            task: Some(task),
+        }
+    }
+}
+
+/// A lease being renewed (or watched) while its run works.
 pub(crate) struct Kept {
     lease: Arc<Mutex<Lease>>,
     lost: Arc<Mutex<Option<String>>>,

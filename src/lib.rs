@@ -28,6 +28,8 @@ pub mod post_keys;
 pub mod tally;
 // Draw one chart: layout, theme, the embedded font, PNG encoding.
 pub mod chart;
+// Whether a published chart is current: fingerprints and the chart state.
+pub mod freshness;
 // The drawing threads, one per core.
 pub(crate) mod draw_pool;
 // The run report, which reconciles by construction.

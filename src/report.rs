@@ -38,7 +38,8 @@ pub struct FailedAuthor {
 /// Counts of what happened to the selected authors.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuthorCounts {
-    /// Resolved by the window (or named in the request).
+    /// Selected: wanted by the request (its window or its names), or with a
+    /// published chart that is not current (`drawn_by_reason` says which).
     pub active: usize,
     /// At least one of the chart and its data was written.
     pub published: usize,
@@ -113,10 +114,14 @@ pub struct RunReport {
     /// Slugs deleted at once because the request's `erase` named them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub erased: Vec<String>,
-    /// This run was the first of a new month and redrew every author with a
-    /// post, whatever the window.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub monthly_redraw: bool,
+    /// The charts selected to be drawn, by the first reason that selected
+    /// each (`window`, `named`, `missing`, `new`, `theme`, `renderer`,
+    /// `changed`: [`crate::freshness::DrawReason`]).
+    #[serde(default)]
+    pub drawn_by_reason: BTreeMap<String, usize>,
+    /// In a dry run, each chart it would draw and why.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub would_draw: Vec<WouldDraw>,
     /// Charts due for deletion that the deadline or an error left (the next
     /// run deletes them).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -137,6 +142,13 @@ pub struct RunReport {
     /// Where this report was written, when it was.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub report_location: Option<String>,
+}
+
+/// A chart a dry run would draw, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WouldDraw {
+    pub slug: String,
+    pub reason: String,
 }
 
 /// A chart kept through the prune grace period.
@@ -206,6 +218,9 @@ pub enum ChartOutcome {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ChartResult {
     pub slug: String,
+    /// The fingerprint of what was drawn ([`crate::freshness::fingerprint`]).
+    #[serde(default)]
+    pub fingerprint: String,
     pub outcome: ChartOutcome,
     pub draw_cpu: std::time::Duration,
 }
@@ -318,7 +333,8 @@ pub struct RunSummary {
     pub dry_run: bool,
     pub authors: AuthorCounts,
     pub posts_counted: u64,
-    pub monthly_redraw: bool,
+    /// The charts selected to be drawn, by reason.
+    pub drawn_by_reason: BTreeMap<String, usize>,
     /// How many of each list the report holds.
     pub deleted: usize,
     pub prune_undone: usize,
@@ -335,7 +351,7 @@ impl RunSummary {
             dry_run: report.dry_run,
             authors: report.authors.clone(),
             posts_counted: report.posts.counted,
-            monthly_redraw: report.monthly_redraw,
+            drawn_by_reason: report.drawn_by_reason.clone(),
             deleted: report.deleted.len(),
             prune_undone: report.prune_undone.len(),
             prune_pending: report.prune_pending.len(),

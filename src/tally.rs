@@ -80,8 +80,6 @@ pub enum SkipReason {
     UnsafeSlug(String),
     /// A requested slug that is not in the master.
     UnknownSlug,
-    /// A requested author with no published post up to `as_of`.
-    NoPosts,
 }
 
 impl SkipReason {
@@ -91,7 +89,6 @@ impl SkipReason {
             SkipReason::SharedSlug => "shared_slug",
             SkipReason::UnsafeSlug(_) => "unsafe_slug",
             SkipReason::UnknownSlug => "unknown_slug",
-            SkipReason::NoPosts => "no_posts",
         }
     }
 }
@@ -182,6 +179,21 @@ pub struct Tally {
 pub(crate) struct Pick<'t> {
     tally: &'t Tally,
     kind: PickKind<'t>,
+    /// Why the run looks at this author.
+    pub(crate) wanted: Wanted,
+}
+
+/// Why a run looks at an author: the request wants the chart drawn (its
+/// window or its names), or the run only checks that the published chart
+/// still equals what it would draw now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Wanted {
+    /// A post inside the lookback window.
+    Window,
+    /// Named by the request's `authors`.
+    Named,
+    /// Neither: drawn only when the published chart is not current.
+    Check,
 }
 
 enum PickKind<'t> {
@@ -240,9 +252,12 @@ pub struct MonthlyCounts {
     pub slug: String,
     pub display_name: String,
     pub time_zone: String,
+    /// The export instant these numbers were counted at: the run that last
+    /// drew this chart (every later run found them unchanged).
     pub as_of: DateTime<Utc>,
     pub total: u64,
-    /// Every month from the first post to the `as_of` month, zeros included.
+    /// Every month from the first post to the `as_of` month, zeros included;
+    /// empty for an author without a post.
     pub months: Vec<MonthCount>,
 }
 
@@ -322,11 +337,6 @@ impl Tally {
             unreadable_rows: BTreeSet::new(),
             posts: PostCounts::default(),
         }
-    }
-
-    /// The calendar month of `at` in the site's zone.
-    pub(crate) fn month_of(&self, at: DateTime<Utc>) -> Month {
-        Month::of(at, self.zone)
     }
 
     /// Records the slugs of master rows that could not be read as authors.
@@ -417,34 +427,72 @@ impl Tally {
         picks.iter().map(Pick::resolve).collect()
     }
 
-    /// The authors to draw: those with a post in `(window_start, as_of]`, or,
-    /// when `requested` is given, exactly those slugs; sorted by slug, before
-    /// their chart data is made, so a caller that takes them one at a time
-    /// holds one series at a time.
+    /// The authors a request wants drawn: those with a post in
+    /// `(window_start, as_of]`, or, when `requested` is given, exactly those
+    /// slugs; sorted by slug, before their chart data is made, so a caller
+    /// that takes them one at a time holds one series at a time.
+    #[cfg(test)]
     pub(crate) fn picks(
         &self,
         window_start: DateTime<Utc>,
         requested: Option<&BTreeSet<String>>,
     ) -> Vec<Pick<'_>> {
-        let pick = |kind| Pick { tally: self, kind };
+        let mut out: Vec<Pick<'_>> = self
+            .candidates(window_start, requested)
+            .into_iter()
+            .filter(|p| p.wanted != Wanted::Check)
+            .collect();
+        out.shrink_to_fit();
+        out
+    }
+
+    /// Every author a run looks at, sorted by slug: the ones [`Tally::picks`]
+    /// gives (marked [`Wanted::Window`] or [`Wanted::Named`]) and every other
+    /// drawable author of the master ([`Wanted::Check`]), whose published
+    /// chart is drawn again only when it no longer equals what the run would
+    /// draw. An author with a master problem is looked at only when wanted
+    /// (and then reported as skipped), as before.
+    pub(crate) fn candidates(
+        &self,
+        window_start: DateTime<Utc>,
+        requested: Option<&BTreeSet<String>>,
+    ) -> Vec<Pick<'_>> {
+        let pick = |kind, wanted| Pick {
+            tally: self,
+            kind,
+            wanted,
+        };
+        let checked = |e: &&Entry| e.problem.is_none();
         let mut out: Vec<Pick<'_>> = match requested {
             None => self
                 .entries
                 .iter()
-                .filter(|e| e.last_post.is_some_and(|t| t > window_start))
-                .map(|e| pick(PickKind::Entry(e)))
-                .collect(),
-            Some(slugs) => slugs
-                .iter()
-                .map(|slug| {
-                    let mut matches = self.entries.iter().filter(|e| &e.author.slug == slug);
-                    match (matches.next(), matches.next()) {
-                        (None, _) => pick(PickKind::Unknown(slug.clone())),
-                        (Some(one), None) => pick(PickKind::Entry(one)),
-                        (Some(first), Some(_)) => pick(PickKind::Shared(first)),
+                .filter_map(|e| {
+                    if e.last_post.is_some_and(|t| t > window_start) {
+                        Some(pick(PickKind::Entry(e), Wanted::Window))
+                    } else {
+                        checked(&e).then(|| pick(PickKind::Entry(e), Wanted::Check))
                     }
                 })
                 .collect(),
+            Some(slugs) => {
+                let named = slugs.iter().map(|slug| {
+                    let mut matches = self.entries.iter().filter(|e| &e.author.slug == slug);
+                    let kind = match (matches.next(), matches.next()) {
+                        (None, _) => PickKind::Unknown(slug.clone()),
+                        (Some(one), None) => PickKind::Entry(one),
+                        (Some(first), Some(_)) => PickKind::Shared(first),
+                    };
+                    pick(kind, Wanted::Named)
+                });
+                let others = self
+                    .entries
+                    .iter()
+                    .filter(checked)
+                    .filter(|e| !slugs.contains(&e.author.slug))
+                    .map(|e| pick(PickKind::Entry(e), Wanted::Check));
+                named.chain(others).collect()
+            }
         };
         out.sort_by(|a, b| (a.slug(), a.id()).cmp(&(b.slug(), b.id())));
         out
@@ -453,7 +501,7 @@ impl Tally {
     fn resolve_entry(&self, e: &Entry) -> Resolved {
         let outcome = match &e.problem {
             Some(reason) => Err(reason.clone()),
-            None => self.series(e).ok_or(SkipReason::NoPosts),
+            None => Ok(self.series(e)),
         };
         Resolved {
             author: e.author.clone(),
@@ -461,23 +509,30 @@ impl Tally {
         }
     }
 
-    fn series(&self, e: &Entry) -> Option<MonthlyCounts> {
-        let first = *e.months.keys().next()?;
-        let last = Month::of(self.as_of, self.zone);
-        let months = (first.0..=last.0)
-            .map(|m| MonthCount {
-                month: Month(m),
-                posts: e.months.get(&Month(m)).copied().unwrap_or(0),
-            })
-            .collect();
-        Some(MonthlyCounts {
+    /// The author's chart data: every month from the first post to the
+    /// `as_of` month, or no months at all for an author without a post (the
+    /// chart then says so).
+    fn series(&self, e: &Entry) -> MonthlyCounts {
+        let months = match e.months.keys().next() {
+            Some(first) => {
+                let last = Month::of(self.as_of, self.zone);
+                (first.0..=last.0)
+                    .map(|m| MonthCount {
+                        month: Month(m),
+                        posts: e.months.get(&Month(m)).copied().unwrap_or(0),
+                    })
+                    .collect()
+            }
+            None => Vec::new(),
+        };
+        MonthlyCounts {
             slug: e.author.slug.clone(),
             display_name: e.author.display_name.clone(),
             time_zone: self.zone.name().to_string(),
             as_of: self.as_of,
             total: e.months.values().map(|&n| u64::from(n)).sum(),
             months,
-        })
+        }
     }
 }
 
@@ -722,7 +777,7 @@ mod tests {
             got,
             vec![
                 ("ghost".to_string(), Err(SkipReason::UnknownSlug)),
-                ("never".to_string(), Err(SkipReason::NoPosts)),
+                ("never".to_string(), Ok(0)),
                 ("old".to_string(), Ok(1)),
                 ("shared".to_string(), Err(SkipReason::SharedSlug)),
             ]

@@ -24,6 +24,14 @@ pub(crate) static FONT_BYTES: &[u8] = include_bytes!("../../assets/fonts/NotoSan
 /// The family name the font is registered under with `plotters`.
 pub(crate) const FONT_FAMILY: &str = "author-stats-sans";
 
+/// The version of the drawing: raised whenever a change to this module (or a
+/// dependency it draws with) can change a chart's pixels for the same data and
+/// theme, so every published chart is drawn again on the next run (it is part
+/// of each chart's fingerprint, [`crate::freshness`]). 2: the footer names the
+/// last month counted instead of the run's day; authors without posts get a
+/// chart.
+pub const RENDERER_VERSION: u32 = 2;
+
 /// A chart could not be drawn.
 #[derive(Debug, thiserror::Error)]
 pub enum ChartError {

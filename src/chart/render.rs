@@ -2,7 +2,6 @@
 //! light grid and whole-number y axis, year ticks under the x axis, and a footer
 //! that says when and in which time zone the months were counted.
 
-use chrono_tz::Tz;
 use plotters::coord::Shift;
 use plotters::coord::types::{RangedCoordf64, RangedCoordu32};
 use plotters::prelude::*;
@@ -103,15 +102,26 @@ fn subtitle(data: &MonthlyCounts, language: Language) -> String {
     }
 }
 
+/// The months the chart covers and the zone they were counted in. It names
+/// the last month counted, not the day of the run that drew it: a chart is
+/// drawn again only when what it shows changes (a new month among them), so a
+/// day would read as stale on a chart that every later run confirmed.
 fn footer(data: &MonthlyCounts, language: Language) -> String {
-    let zone: Option<Tz> = data.time_zone.parse().ok();
-    let day = match zone {
-        Some(z) => data.as_of.with_timezone(&z).format("%Y-%m-%d").to_string(),
-        None => data.as_of.format("%Y-%m-%d").to_string(),
-    };
+    let zone = &data.time_zone;
+    let through = data.months.last().map(|m| month_name(m.month, language));
+    match (language, through) {
+        (Language::Ja, Some(last)) => format!("{last}まで · 月は {zone} で集計"),
+        (Language::Ja, None) => format!("月は {zone} で集計"),
+        (Language::En, Some(last)) => format!("Through {last}, months in {zone}"),
+        (Language::En, None) => format!("Months in {zone}"),
+    }
+}
+
+/// The line under an empty chart's title.
+fn no_posts(language: Language) -> &'static str {
     match language {
-        Language::Ja => format!("{day} 時点 · 月は {} で集計", data.time_zone),
-        Language::En => format!("As of {day}, months in {}", data.time_zone),
+        Language::Ja => "まだ投稿はありません",
+        Language::En => "No posts yet",
     }
 }
 
@@ -227,6 +237,18 @@ fn draw(root: &Area<'_>, data: &MonthlyCounts, title: &str, theme: &Theme) -> Dr
         layout: Layout::of(theme),
     };
     root.fill(&colour(theme.background)).map_err(area_error)?;
+    if data.months.is_empty() {
+        // An author without a post: the name, what there is to say, the zone.
+        canvas.title(title)?;
+        let style = text_style(theme, theme.subtitle_size, theme.text);
+        root.draw_text(
+            no_posts(theme.language),
+            &style.pos(Pos::new(HPos::Center, VPos::Center)),
+            (canvas.layout.width / 2, canvas.layout.height / 2),
+        )
+        .map_err(area_error)?;
+        return canvas.footer();
+    }
     canvas.header(title)?;
     let layout = &canvas.layout;
     let plot = root.margin(
@@ -248,19 +270,7 @@ impl Canvas<'_, '_> {
         let (root, theme, layout) = (self.root, self.theme, &self.layout);
         let e = area_error;
         let margin = layout.margin;
-        let title_style = text_style(theme, theme.title_size, theme.title);
-        let title = fit(
-            root,
-            title,
-            &title_style,
-            (layout.width - 2 * margin) as u32,
-        )?;
-        root.draw_text(
-            &title,
-            &title_style.pos(Pos::new(HPos::Left, VPos::Top)),
-            (margin, margin),
-        )
-        .map_err(e)?;
+        self.title(title)?;
         let sub_style = text_style(theme, theme.subtitle_size, theme.text);
         root.draw_text(
             &subtitle(self.data, theme.language),
@@ -292,6 +302,25 @@ impl Canvas<'_, '_> {
             (legend_x, legend_y),
         )
         .map_err(e)
+    }
+
+    /// The title, fitted to the width, top left.
+    fn title(&self, title: &str) -> DrawResult<()> {
+        let (root, theme, layout) = (self.root, self.theme, &self.layout);
+        let margin = layout.margin;
+        let title_style = text_style(theme, theme.title_size, theme.title);
+        let title = fit(
+            root,
+            title,
+            &title_style,
+            (layout.width - 2 * margin) as u32,
+        )?;
+        root.draw_text(
+            &title,
+            &title_style.pos(Pos::new(HPos::Left, VPos::Top)),
+            (margin, margin),
+        )
+        .map_err(area_error)
     }
 
     /// The coordinate system, the y axis in whole posts and its light grid.
@@ -532,6 +561,7 @@ mod tests {
             ("only emoji", counts("🍣🍣🍣", &[1, 2])),
             ("empty name", counts("", &[3])),
             ("markup", counts("<script>alert(1)</script>", &[1])),
+            ("no posts yet", counts("佐藤 太郎", &[])),
         ];
         let theme = Theme::default();
         for (name, data) in &cases {
@@ -572,7 +602,11 @@ mod tests {
         );
         assert_eq!(
             footer(&data, Language::En),
-            "As of 2025-11-26, months in Asia/Tokyo"
+            "Through Mar 2011, months in Asia/Tokyo"
+        );
+        assert_eq!(
+            footer(&data, Language::Ja),
+            "2011年3月まで · 月は Asia/Tokyo で集計"
         );
     }
 

@@ -16,6 +16,7 @@ use futures::StreamExt;
 use tracing::{info, warn};
 
 use crate::error::RunError;
+use crate::freshness::Look;
 use crate::modes::work::{
     FINISHED_KEY, MASTER_SLUGS_KEY, ShardReport, WorkPlan, check_destination, done_key, get_json,
     get_work, put_json, read_plan, work_error,
@@ -25,7 +26,8 @@ use crate::report::RunReport;
 use crate::stages::end::end_published;
 use crate::stages::prune::{list_charts, prune};
 use crate::stages::publish::record_charts;
-use crate::store::Store;
+use crate::stages::state::{landed, read_chart_state, record_published, state_key};
+use crate::store::{Store, StoreError};
 
 /// Merges the shard reports into the run report, prunes, writes the report,
 /// `reports/latest.json` and the review page, and releases the lease: the end
@@ -115,6 +117,7 @@ async fn finish_stages(
     }
     // A run records its charts in slug order.
     charts.sort_by(|a, b| a.slug.cmp(&b.slug));
+    let landed = landed(&charts);
     record_charts(&mut report, charts, &mut cards, took);
 
     let master_text = bounded(
@@ -138,6 +141,20 @@ async fn finish_stages(
         &mut report,
     )
     .await;
+    if !plan.request.dry_run {
+        let look = Look::of(&pipeline.config.theme);
+        let mut stored = read_chart_state(pipeline)
+            .await
+            .map_err(|guard| RunError::Guard(guard, Box::new(report.clone())))?;
+        // The state must be the one the plan wrote: anything else means
+        // another run wrote it meanwhile.
+        if stored.etag != plan.chart_state_etag {
+            return Err(RunError::StateConflict(StoreError::PreconditionFailed {
+                location: pipeline.dest.describe(&state_key(pipeline)),
+            }));
+        }
+        record_published(pipeline, &mut stored, &landed, &report, &look, None).await?;
+    }
     report.s3_retries += pipeline.s3_retries() - retries_at_start;
     report.stages.total_ms = ms((Utc::now() - plan.started_at).to_std().unwrap_or_default());
     info!(run_id = %plan.run_id, ms = ms(started.elapsed()), "shards merged and pruned");

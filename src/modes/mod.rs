@@ -26,6 +26,7 @@ use crate::request::RunSpec;
 use crate::stages::end::end_unpublished;
 use crate::stages::guards::{check_as_of, read_previous_run};
 use crate::stages::inputs::read_inputs;
+use crate::stages::state::{Stored, read_chart_state};
 use crate::tally::Tally;
 
 /// A run as far as its inputs, read and judged.
@@ -34,6 +35,8 @@ pub(crate) struct Judged {
     pub(crate) started_at: DateTime<Utc>,
     pub(crate) report: RunReport,
     pub(crate) tally: Tally,
+    /// The chart state as read: what the published charts show.
+    pub(crate) stored: Stored,
 }
 
 /// The stages up to the judged inputs. A run stopped on the way (a guard, the
@@ -47,11 +50,12 @@ pub(crate) async fn read_judged(
     let started_at = Utc::now();
     let mut report = new_report(&pipeline.config, plan);
     match read_and_judge(pipeline, plan, deadline, &mut report).await {
-        Ok(tally) => Ok(Judged {
+        Ok((tally, stored)) => Ok(Judged {
             started,
             started_at,
             report,
             tally,
+            stored,
         }),
         Err(Stop::Failed(e)) => Err(e),
         Err(Stop::Refused(e)) => {
@@ -76,7 +80,8 @@ fn new_report(config: &Config, plan: &RunSpec) -> RunReport {
 }
 
 /// The first stages, up to both inputs read and judged: the last published
-/// run, the `as_of` guard, then the reading within the deadline. A stop that
+/// run and the chart state, the `as_of` guard, then the reading within the
+/// deadline. A stop that
 /// happens once the report has something to say is a `Stop::Refused` carrying
 /// its [`RunError`]: the caller ends the run with [`end_unpublished`].
 async fn read_and_judge(
@@ -84,7 +89,7 @@ async fn read_and_judge(
     plan: &RunSpec,
     deadline: Option<Instant>,
     report: &mut RunReport,
-) -> Result<Tally, Stop<RunError>> {
+) -> Result<(Tally, Stored), Stop<RunError>> {
     let deadline_reading = || {
         Stop::Refused(RunError::DeadlineReading {
             margin_s: pipeline.config.deadline_margin.as_secs(),
@@ -101,8 +106,13 @@ async fn read_and_judge(
     if let Err(guard) = judged {
         return Err(Stop::Refused(RunError::Guard(guard, Box::default())));
     }
+    let stored = match within(deadline, read_chart_state(pipeline)).await {
+        None => return Err(deadline_reading()),
+        Some(Err(guard)) => return Err(Stop::Refused(RunError::Guard(guard, Box::default()))),
+        Some(Ok(stored)) => stored,
+    };
     match within(deadline, read_inputs(pipeline, plan, report)).await {
-        Some(Ok(tally)) => Ok(tally),
+        Some(Ok(tally)) => Ok((tally, stored)),
         Some(Err(Stop::Failed(e))) => Err(Stop::Failed(e)),
         Some(Err(Stop::Refused(guard))) => {
             Err(Stop::Refused(RunError::Guard(guard, Box::default())))

@@ -7,6 +7,7 @@
 //! [`plan_stages`]: [`read_judged`], the master's slugs, then
 //! [`select_authors`] into [`write_shards`], and `plan.json` last.
 
+use std::collections::BTreeSet;
 use std::time::Instant;
 
 use chrono::Utc;
@@ -14,15 +15,18 @@ use futures::StreamExt;
 use tracing::{info, warn};
 
 use crate::error::RunError;
+use crate::freshness::{Look, Present};
 use crate::lease::Lease;
 use crate::modes::read_judged;
 use crate::modes::work::{
     Inputs, MASTER_SLUGS_KEY, PLAN_KEY, PLAN_VERSION, ShardAuthor, ShardRef, WorkPlan, fingerprint,
     put_json, put_work, shard_key, work_error,
 };
-use crate::pipeline::{LeaseTerm, Pipeline, bounded, ms, take_lease};
+use crate::pipeline::{LeaseTerm, Pipeline, bounded, ms, take_lease, within};
 use crate::request::RunSpec;
-use crate::stages::select::{ToDraw, record_selection, select_authors};
+use crate::stages::prune::list_charts;
+use crate::stages::select::{Published, ToDraw, record_selection, select_authors};
+use crate::stages::state::write_ahead;
 use crate::store::Store;
 
 /// How long a scaled-out run holds the destination's lease: the state
@@ -34,10 +38,10 @@ const SCALE_OUT_LEASE: chrono::Duration = chrono::Duration::hours(2);
 pub struct PlanOptions {
     pub run_id: String,
     pub shard_authors: usize,
-    /// Whether the pipeline's destination is the real one: then the plan is
-    /// judged against its last published run and takes its lease. Without one
-    /// (`plan` given no `--dest`) the work location stands in, and each render
-    /// checks the `as_of` against the destination before it publishes.
+    /// Whether the pipeline's destination is the real one: the plan is judged
+    /// against its last published run and its chart state and takes its
+    /// lease. Only a dry run may be planned without one (`plan` given no
+    /// `--dest`: the work location stands in).
     pub has_dest: bool,
 }
 
@@ -53,6 +57,14 @@ pub async fn plan(
     deadline: Option<Instant>,
     options: &PlanOptions,
 ) -> Result<WorkPlan, RunError> {
+    if !options.has_dest && !request.dry_run {
+        return Err(RunError::Work {
+            location: work.describe(""),
+            problem: "a plan that publishes needs its destination (--dest): it decides which \
+                      charts are current from the destination's chart state and takes its lease"
+                .into(),
+        });
+    }
     let lease = if options.has_dest && !request.dry_run {
         let term = LeaseTerm::Until(Utc::now() + SCALE_OUT_LEASE);
         let taking = take_lease(pipeline, &options.run_id, request.as_of, term);
@@ -81,7 +93,9 @@ async fn plan_stages(
     let retries_at_start = pipeline.s3_retries();
     let judged = read_judged(pipeline, request, deadline).await?;
     let (started, started_at) = (judged.started, judged.started_at);
-    let (mut report, tally) = (judged.report, judged.tally);
+    let (mut report, tally, mut stored) = (judged.report, judged.tally, judged.stored);
+    // Which charts the destination holds: a missing one is drawn.
+    let existing = within(deadline, list_charts(pipeline)).await.flatten();
 
     let master: Vec<&str> = tally.master_slugs().into_iter().collect();
     let mut text = master.join("\n");
@@ -96,12 +110,31 @@ async fn plan_stages(
 
     // Each author's series is made as its shard is written, and freed then.
     let t = Instant::now();
-    let (active, to_draw) = select_authors(&tally, request, &mut report);
-    let per_shard = shard_size(active, options.shard_authors);
+    let look = Look::of(&config.theme);
+    let published = Published {
+        state: &stored.state,
+        look: &look,
+        present: Present {
+            charts_prefix: &config.charts_prefix,
+            keys: existing.as_ref(),
+        },
+    };
+    let mut drawing = BTreeSet::new();
+    let (most, to_draw) = select_authors(&tally, request, published, &mut report);
+    let to_draw = to_draw.inspect(|d| {
+        drawing.insert(d.counts.slug.clone());
+    });
+    let per_shard = shard_size(most, options.shard_authors);
     let shards_written = write_shards(work, to_draw, per_shard, config.upload_concurrency);
     let shards = bounded(deadline, "writing the shards", shards_written).await?;
     let to_draw_count = shards.iter().map(|s| s.authors).sum();
     record_selection(&mut report, to_draw_count, t.elapsed());
+    // The charts the renders will write leave the state before any is
+    // written: a render stopped half-way leaves them to the next run.
+    if !request.dry_run {
+        let slugs = drawing.iter().map(String::as_str);
+        write_ahead(pipeline, &mut stored, slugs, deadline, None).await?;
+    }
     report.s3_retries = pipeline.s3_retries() - retries_at_start;
     report.stages.total_ms = ms(started.elapsed());
     let plan = WorkPlan {
@@ -122,6 +155,7 @@ async fn plan_stages(
         to_draw: to_draw_count,
         shards,
         lease,
+        chart_state_etag: stored.etag,
         report,
     };
     bounded(

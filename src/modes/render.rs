@@ -2,7 +2,8 @@
 //! would, after checking that the destination has not moved on since the
 //! plan. A render holds one shard in memory.
 
-use std::time::Instant;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use tracing::info;
 
@@ -16,6 +17,11 @@ use crate::pipeline::{Pipeline, bounded, ms};
 use crate::report::ChartOutcome;
 use crate::stages::publish::draw_and_publish;
 use crate::store::Store;
+
+/// How often a render reads the plan's lease while it writes: one small GET
+/// per render every two seconds bounds the writes after a release to those
+/// already in flight or started within it.
+const LEASE_WATCH: Duration = Duration::from_secs(2);
 
 /// Draws and publishes one shard's charts exactly as a run would, and writes
 /// the shard's outcomes to `done/<id>.json`. Fails (after writing them) when a
@@ -35,9 +41,25 @@ pub async fn render(
     let to_draw = bounded(deadline, "reading the shard", reading).await?;
     let cards: Vec<ChartCard> = to_draw.iter().map(ChartCard::from).collect();
     info!(run_id = %plan.run_id, shard, authors = to_draw.len(), "render started");
+    // Every write waits on the plan's lease, watched while the shard is drawn:
+    // once it is released, taken over or expired, nothing more is written.
+    let watched = plan
+        .lease
+        .clone()
+        .filter(|_| !plan.request.dry_run)
+        .map(|l| l.watch(Arc::clone(&pipeline.dest), LEASE_WATCH));
     // Without a listing, each chart is checked against the destination (a HEAD)
     // before it is put: a shard cannot afford to list every chart.
-    let charts = draw_and_publish(pipeline, &plan.request, to_draw, deadline, None).await;
+    let charts = draw_and_publish(
+        pipeline,
+        &plan.request,
+        to_draw,
+        deadline,
+        None,
+        watched.as_ref(),
+    )
+    .await;
+    drop(watched);
     let count = |f: fn(&ChartOutcome) -> bool| charts.iter().filter(|c| f(&c.outcome)).count();
     let summary = ShardSummary {
         run_id: plan.run_id.clone(),

@@ -16,75 +16,96 @@ use std::time::Instant;
 use chrono::Utc;
 
 use crate::error::RunError;
+use crate::freshness::{Look, Present};
 use crate::gallery::ChartCard;
 use crate::lease::Kept;
 use crate::modes::read_judged;
 use crate::pipeline::{Invocation, LeaseTerm, Pipeline, bounded, ms, take_lease, within};
 use crate::report::RunReport;
 use crate::request::RunSpec;
-use crate::stages::end::end_published;
+use crate::stages::end::{end_published, end_unpublished};
 use crate::stages::prune::{list_charts, prune};
 use crate::stages::publish::{draw_and_publish, record_charts};
-use crate::stages::select::{record_selection, select_authors};
+use crate::stages::select::{Published, record_selection, select_authors};
+use crate::stages::state::{landed, record_published, write_ahead};
 use crate::tally::MonthlyCounts;
 
 /// Runs one request end to end, holding the destination's lease while it does
 /// (a dry run writes nothing and takes none).
 pub async fn run(
     pipeline: &Pipeline,
-    plan: &RunSpec,
+    spec: &RunSpec,
     invocation: &Invocation,
 ) -> Result<RunReport, RunError> {
-    if plan.dry_run {
-        return run_stages(pipeline, plan, invocation.deadline, None).await;
+    if spec.dry_run {
+        return run_stages(pipeline, spec, invocation.deadline, None).await;
     }
     let ttl = pipeline.config.lease_ttl;
     let term = LeaseTerm::Renewed(ttl);
-    let taking = take_lease(pipeline, &invocation.id, plan.as_of, term);
+    let taking = take_lease(pipeline, &invocation.id, spec.as_of, term);
     let held = bounded(invocation.deadline, "taking the lease", taking)
         .await?
         .keep(Arc::clone(&pipeline.dest), ttl);
-    let result = run_stages(pipeline, plan, invocation.deadline, Some(&held)).await;
+    let result = run_stages(pipeline, spec, invocation.deadline, Some(&held)).await;
     held.release(pipeline.dest.as_ref(), Utc::now()).await;
     result
 }
 
 /// The stages in order. `deadline`, when given, is the instant by which all
-/// work stops; `lease`, when held, is checked before the prune and the end
-/// (what a newer run must not see rewound).
+/// work stops; `lease`, when held, is checked before every write (what a newer
+/// run must not see rewound).
 async fn run_stages(
     pipeline: &Pipeline,
-    plan: &RunSpec,
+    spec: &RunSpec,
     deadline: Option<Instant>,
     lease: Option<&Kept>,
 ) -> Result<RunReport, RunError> {
     let still_held = || lease.map_or(Ok(()), Kept::check).map_err(RunError::Lease);
     let retries_at_start = pipeline.s3_retries();
-    let judged = read_judged(pipeline, plan, deadline).await?;
+    let judged = read_judged(pipeline, spec, deadline).await?;
     let (started, started_at) = (judged.started, judged.started_at);
-    let (mut report, tally) = (judged.report, judged.tally);
+    let (mut report, tally, mut stored) = (judged.report, judged.tally, judged.stored);
+
+    // One listing tells which charts exist already (new ones are put without a
+    // metadata request first, missing ones are drawn) and which belong to
+    // authors who are gone. Cut short by the deadline, it is not known:
+    // nothing is pruned.
+    let existing = within(deadline, list_charts(pipeline)).await.flatten();
+
     let t = Instant::now();
-    let to_draw: Vec<MonthlyCounts> = select_authors(&tally, plan, &mut report)
+    let look = Look::of(&pipeline.config.theme);
+    let published = Published {
+        state: &stored.state,
+        look: &look,
+        present: Present {
+            charts_prefix: &pipeline.config.charts_prefix,
+            keys: existing.as_ref(),
+        },
+    };
+    let to_draw: Vec<MonthlyCounts> = select_authors(&tally, spec, published, &mut report)
         .1
         .map(|d| d.counts)
         .collect();
     record_selection(&mut report, to_draw.len(), t.elapsed());
-
-    // One listing tells which charts exist already (new ones are put without a
-    // metadata request first) and which belong to authors who are gone.
-    // Cut short by the deadline, it is not known: nothing is pruned.
-    let existing = within(deadline, list_charts(pipeline)).await.flatten();
+    if !spec.dry_run {
+        let slugs = to_draw.iter().map(|c| c.slug.as_str());
+        if let Err(e) = write_ahead(pipeline, &mut stored, slugs, deadline, lease).await {
+            return Err(end_unpublished(pipeline, report, started_at, started, e).await);
+        }
+    }
 
     let t = Instant::now();
     let mut cards: Vec<ChartCard> = to_draw.iter().map(ChartCard::from).collect();
-    let charts = draw_and_publish(pipeline, plan, to_draw, deadline, existing.as_ref()).await;
+    let charts =
+        draw_and_publish(pipeline, spec, to_draw, deadline, existing.as_ref(), lease).await;
+    let landed = landed(&charts);
     record_charts(&mut report, charts, &mut cards, t.elapsed());
 
     still_held()?;
     let master = tally.master_slugs().into_iter().collect();
     let prune_guard = prune(
         pipeline,
-        plan,
+        spec,
         &master,
         existing.as_ref(),
         deadline,
@@ -93,10 +114,13 @@ async fn run_stages(
     .await;
     report.s3_retries = pipeline.s3_retries() - retries_at_start;
     report.stages.total_ms = ms(started.elapsed());
+    if !spec.dry_run {
+        record_published(pipeline, &mut stored, &landed, &report, &look, lease).await?;
+    }
     still_held()?;
     end_published(
         pipeline,
-        plan,
+        spec,
         report,
         &cards,
         prune_guard,

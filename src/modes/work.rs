@@ -37,7 +37,7 @@ pub(crate) const PLAN_KEY: &str = "plan.json";
 /// the same plan changes nothing and answers with it.
 pub(crate) const FINISHED_KEY: &str = "finished.json";
 pub(crate) const MASTER_SLUGS_KEY: &str = "master-slugs.txt";
-pub(crate) const PLAN_VERSION: u32 = 2;
+pub(crate) const PLAN_VERSION: u32 = 3;
 
 pub(crate) fn shard_key(shard: &str) -> String {
     format!("shards/{shard}.jsonl")
@@ -90,6 +90,10 @@ pub struct WorkPlan {
     /// The destination's lease, held from the plan to the finish.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub lease: Option<Lease>,
+    /// The `ETag` of the chart state the plan wrote ahead of the renders
+    /// (`None`: none was written); the finish writes over that one only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chart_state_etag: Option<String>,
     /// The report as far as the plan got: files, posts, skipped authors.
     pub report: RunReport,
 }
@@ -449,6 +453,7 @@ mod tests {
             to_draw: 1,
             shards: vec![],
             lease: None,
+            chart_state_etag: None,
             report: RunReport::default(),
         };
         assert_eq!(back.into_counts(&plan_stub), counts);

@@ -21,3 +21,5 @@ pub(crate) mod publish;
 pub(crate) mod prune;
 
 pub(crate) mod end;
+
+pub(crate) mod state;

@@ -14,7 +14,9 @@ use tracing::{info, warn};
 
 use crate::chart::render_chart;
 use crate::draw_pool::DrawPool;
+use crate::freshness::{Look, fingerprint};
 use crate::gallery::ChartCard;
+use crate::lease::Kept;
 use crate::pipeline::{Pipeline, ms, within};
 use crate::report::{ChartOutcome, ChartResult, RunReport};
 use crate::request::RunSpec;
@@ -24,13 +26,15 @@ use crate::tally::MonthlyCounts;
 
 /// Draws every chart on a bounded blocking pool and uploads as they come, with
 /// a steady progress line. Results are sorted by slug. A chart still being
-/// drawn or uploaded when the deadline comes is abandoned as undone.
+/// drawn or uploaded when the deadline comes is abandoned as undone; once
+/// `lease` (when given) is lost, no chart is written.
 pub(crate) async fn draw_and_publish(
     pipeline: &Pipeline,
     plan: &RunSpec,
     to_draw: Vec<MonthlyCounts>,
     deadline: Option<Instant>,
     existing: Option<&HashSet<String>>,
+    lease: Option<&Kept>,
 ) -> Vec<ChartResult> {
     let total = to_draw.len();
     let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
@@ -39,6 +43,7 @@ pub(crate) async fn draw_and_publish(
             pool,
             slots: Arc::new(Semaphore::new(cores)),
             theme: Arc::new(pipeline.config.theme.clone()),
+            look: Look::of(&pipeline.config.theme),
         },
         Err(e) => {
             let why = format!("starting the drawing threads: {e}");
@@ -46,6 +51,7 @@ pub(crate) async fn draw_and_publish(
                 .into_iter()
                 .map(|c| ChartResult {
                     slug: c.slug,
+                    fingerprint: String::new(),
                     outcome: ChartOutcome::Failed(why.clone()),
                     draw_cpu: Duration::ZERO,
                 })
@@ -75,13 +81,15 @@ pub(crate) async fn draw_and_publish(
             let drawing = &drawing;
             async move {
                 let slug = counts.slug.clone();
-                let work = chart_one(pipeline, plan, counts, drawing, existing);
+                let fingerprint = fingerprint(&counts, &drawing.look);
+                let work = chart_one(pipeline, plan, counts, drawing, existing, lease);
                 let (outcome, draw_cpu) = within(deadline, work)
                     .await
                     .unwrap_or((ChartOutcome::Undone, Duration::ZERO));
                 done.fetch_add(1, Ordering::Relaxed);
                 ChartResult {
                     slug,
+                    fingerprint,
                     outcome,
                     draw_cpu,
                 }
@@ -96,11 +104,12 @@ pub(crate) async fn draw_and_publish(
 }
 
 /// The drawing threads, the slots that bound the charts waiting for them, and
-/// the theme they draw with.
+/// the theme they draw with (and its look, for the charts' fingerprints).
 struct Drawing {
     pool: DrawPool,
     slots: Arc<Semaphore>,
     theme: Arc<crate::chart::Theme>,
+    look: Look,
 }
 
 async fn chart_one(
@@ -109,6 +118,7 @@ async fn chart_one(
     counts: MonthlyCounts,
     drawing: &Drawing,
     existing: Option<&HashSet<String>>,
+    lease: Option<&Kept>,
 ) -> (ChartOutcome, Duration) {
     let Ok(permit) = drawing.slots.clone().acquire_owned().await else {
         return (
@@ -147,6 +157,11 @@ async fn chart_one(
     let png_bytes = png.len() as u64;
     if plan.dry_run {
         return (ChartOutcome::NotPublished { png_bytes }, cpu);
+    }
+    // Nothing is written once the lease is lost: a newer run may be
+    // publishing these very charts.
+    if let Some(Err(e)) = lease.map(Kept::check) {
+        return (ChartOutcome::Failed(format!("not written: {e}")), cpu);
     }
     let config = &pipeline.config;
     let headers = |content_type| ObjectHeaders {

@@ -1,52 +1,77 @@
-//! Stage 3, select: the authors to draw (active in the window, or named by
-//! the request), taken one at a time; the skipped ones go into the report.
+//! Stage 3, select: the authors to draw (active in the window, named by the
+//! request, or with a published chart that is not current:
+//! [`crate::freshness`]), taken one at a time; the skipped ones go into the
+//! report.
 
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
-
 use tracing::{info, warn};
 
+use crate::freshness::{ChartState, Look, Present, fingerprint, why_draw};
 use crate::pipeline::ms;
-use crate::report::{PreviousRun, RunReport, SkippedAuthor};
+use crate::report::{RunReport, SkippedAuthor, WouldDraw};
 use crate::request::RunSpec;
 use crate::tally::{MonthlyCounts, SkipReason, Tally};
 
-/// One author to draw: the master's `id` and the chart's data.
+/// One author to draw: the master's `id` and the chart's data (why it is
+/// drawn is counted in the report as it is taken).
 pub(crate) struct ToDraw {
     pub(crate) id: String,
     pub(crate) counts: MonthlyCounts,
 }
 
+/// What selection compares each author's chart with: the recorded
+/// fingerprints, the look this run draws with, and the charts the destination
+/// holds.
+pub(crate) struct Published<'a> {
+    pub(crate) state: &'a ChartState,
+    pub(crate) look: &'a Look,
+    pub(crate) present: Present<'a>,
+}
+
 /// Picks the authors to draw, one at a time as the caller takes them (a plan
-/// writes each into its shard and forgets it); `authors.active` is set before
-/// the first (and returned: at most that many are drawn), and the skipped ones
-/// go into the report as they come.
+/// writes each into its shard and forgets it): the ones the request wants
+/// (its window or its names) and every other author whose published chart is
+/// not what this run would draw ([`why_draw`]). Returns at most how many it
+/// will give; `authors.active` and `drawn_by_reason` grow as they are taken,
+/// and the skipped ones go into the report as they come.
 pub(crate) fn select_authors<'t>(
     tally: &'t Tally,
-    plan: &RunSpec,
+    spec: &RunSpec,
+    published: Published<'t>,
     report: &'t mut RunReport,
 ) -> (usize, impl Iterator<Item = ToDraw> + 't) {
     for p in &report.master_problems {
         warn!(id = %p.id, slug = %p.slug, reason = p.reason.key(), "author master problem; this author is never drawn");
     }
-    // The first run of a calendar month (the site's zone) redraws everyone
-    // with a post, so no published chart's months end before the current one
-    // and no "last 12 months" total stays frozen for an author who stopped.
-    let window_start = if monthly_redraw(tally, plan, report.previous.as_ref()) {
-        report.monthly_redraw = true;
-        info!(as_of = %plan.as_of, "first run of a new month: every author with a post is redrawn");
-        DateTime::<Utc>::MIN_UTC
-    } else {
-        plan.window_start()
-    };
-    let picks = tally.picks(window_start, plan.authors.as_ref());
-    report.authors.active = picks.len();
-    let active = picks.len();
-    let to_draw = picks.into_iter().filter_map(move |pick| {
+    let candidates = tally.candidates(spec.window_start(), spec.authors.as_ref());
+    let most = candidates.len();
+    let dry_run = spec.dry_run;
+    let to_draw = candidates.into_iter().filter_map(move |pick| {
+        let wanted = pick.wanted;
         let s = pick.resolve();
         let reason = match s.outcome {
             Ok(counts) => {
+                let fingerprint = fingerprint(&counts, published.look);
+                let reason = why_draw(
+                    wanted,
+                    &counts.slug,
+                    &fingerprint,
+                    published.state,
+                    published.look,
+                    &published.present,
+                )?;
+                report.authors.active += 1;
+                *report
+                    .drawn_by_reason
+                    .entry(reason.key().to_string())
+                    .or_default() += 1;
+                if dry_run {
+                    report.would_draw.push(WouldDraw {
+                        slug: counts.slug.clone(),
+                        reason: reason.key().to_string(),
+                    });
+                }
                 return Some(ToDraw {
                     id: s.author.id,
                     counts,
@@ -54,6 +79,7 @@ pub(crate) fn select_authors<'t>(
             }
             Err(reason) => reason,
         };
+        report.authors.active += 1;
         warn!(slug = %s.author.slug, id = %s.author.id, reason = reason.key(), "author skipped");
         let detail = match &reason {
             SkipReason::UnsafeSlug(why) => Some(why.clone()),
@@ -67,20 +93,7 @@ pub(crate) fn select_authors<'t>(
         });
         None
     });
-    (active, to_draw)
-}
-
-/// Whether this run is the first of a new calendar month: the last published
-/// run's `as_of` fell in an earlier month (in the site's zone). A request that
-/// names its authors draws those only; a first run (no last run) draws its
-/// window, since nothing was published that could be stale.
-pub(crate) fn monthly_redraw(
-    tally: &Tally,
-    plan: &RunSpec,
-    previous: Option<&PreviousRun>,
-) -> bool {
-    plan.authors.is_none()
-        && previous.is_some_and(|p| tally.month_of(p.as_of) < tally.month_of(plan.as_of))
+    (most, to_draw)
 }
 
 /// The select stage's log line and time, once its authors were taken.
@@ -90,6 +103,7 @@ pub(crate) fn record_selection(report: &mut RunReport, to_draw: usize, took: Dur
         active = report.authors.active,
         to_draw,
         skipped = report.authors.skipped,
+        by_reason = ?report.drawn_by_reason,
         "stage select done"
     );
 }

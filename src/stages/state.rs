@@ -1,0 +1,151 @@
+//! The chart state's reads and writes (`reports/chart-state.json`,
+//! [`crate::freshness`]): read with the last published run and failing closed
+//! like it, written ahead of publishing (the charts about to be drawn taken
+//! out) and after it (those that landed put back), each write conditional on
+//! the state this run read or wrote last, and only while the lease is held.
+
+use std::time::Instant;
+
+use tracing::{info, warn};
+
+use crate::error::{Guard, RunError};
+use crate::freshness::{CHART_STATE, ChartState, Look};
+use crate::lease::Kept;
+use crate::pipeline::{Pipeline, within};
+use crate::report::{ChartOutcome, ChartResult, RunReport};
+use crate::store::{ObjectHeaders, Precondition, StoreError, changed};
+
+/// The state as read, with the `ETag` a write must find there (`None`: no
+/// state yet, so a write must find none).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Stored {
+    pub(crate) state: ChartState,
+    pub(crate) etag: Option<String>,
+}
+
+/// The key of the state.
+pub(crate) fn state_key(pipeline: &Pipeline) -> String {
+    format!("{}{CHART_STATE}", pipeline.config.reports_prefix)
+}
+
+/// Reads the state: missing is an empty state (every chart is drawn), one
+/// that cannot be read or parsed stops the run before anything is published.
+pub(crate) async fn read_chart_state(pipeline: &Pipeline) -> Result<Stored, Guard> {
+    let key = state_key(pipeline);
+    let unreadable = |problem: String| Guard::ChartStateUnreadable {
+        location: pipeline.dest.describe(&key),
+        problem,
+    };
+    match pipeline.dest.get_tagged(&key).await {
+        Ok(None) => {
+            info!(location = %pipeline.dest.describe(&key),
+                  "no chart state yet: every chart is drawn and recorded by this run");
+            Ok(Stored::default())
+        }
+        Ok(Some((bytes, etag))) => Ok(Stored {
+            state: ChartState::parse(&bytes).map_err(unreadable)?,
+            etag: Some(etag),
+        }),
+        Err(e) => Err(unreadable(e.to_string())),
+    }
+}
+
+/// Writes `state` if the stored state is still the one `stored` names, and
+/// only while `lease` (when given) is held; on success `stored` names the new
+/// one. A refused write means another run wrote the state: this one stops.
+pub(crate) async fn write_chart_state(
+    pipeline: &Pipeline,
+    stored: &mut Stored,
+    state: ChartState,
+    lease: Option<&Kept>,
+) -> Result<(), RunError> {
+    if let Some(lease) = lease {
+        lease.check().map_err(RunError::Lease)?;
+    }
+    let key = state_key(pipeline);
+    let body = serde_json::to_vec(&state).map_err(|e| RunError::Internal(e.to_string()))?;
+    let precondition = match &stored.etag {
+        Some(etag) => Precondition::ETag(etag.clone()),
+        None => Precondition::Absent,
+    };
+    let headers = ObjectHeaders::no_store(changed::JSON);
+    match pipeline
+        .dest
+        .put_if(&key, body, &headers, precondition)
+        .await
+    {
+        Ok(etag) => {
+            info!(location = %pipeline.dest.describe(&key), charts = state.charts.len(),
+                  "chart state written");
+            stored.etag = Some(etag);
+            stored.state = state;
+            Ok(())
+        }
+        Err(e @ StoreError::PreconditionFailed { .. }) => {
+            warn!(error = %e, "the chart state was written by another run; this run stops");
+            Err(RunError::StateConflict(e))
+        }
+        Err(e) => Err(RunError::StateWrite(e)),
+    }
+}
+
+/// Writes the state ahead of publishing, the charts about to be drawn taken
+/// out: a run that stops while writing them (killed, out of time, its lease
+/// lost) leaves each to be drawn again by the next run. Written only when it
+/// changes; within `deadline`.
+pub(crate) async fn write_ahead<'a>(
+    pipeline: &Pipeline,
+    stored: &mut Stored,
+    drawing: impl IntoIterator<Item = &'a str>,
+    deadline: Option<Instant>,
+    lease: Option<&Kept>,
+) -> Result<(), RunError> {
+    let ahead = stored.state.before_publishing(drawing);
+    if ahead == stored.state {
+        return Ok(());
+    }
+    let write = write_chart_state(pipeline, stored, ahead, lease);
+    within(deadline, write)
+        .await
+        .unwrap_or(Err(RunError::DeadlineAt {
+            stage: "writing the chart state ahead of publishing",
+        }))
+}
+
+/// The charts that are in the destination as drawn (published now or found
+/// identical), with their fingerprints.
+pub(crate) fn landed(charts: &[ChartResult]) -> Vec<(String, String)> {
+    charts
+        .iter()
+        .filter(|c| {
+            matches!(
+                c.outcome,
+                ChartOutcome::Published { .. } | ChartOutcome::Unchanged { .. }
+            ) && !c.fingerprint.is_empty()
+        })
+        .map(|c| (c.slug.clone(), c.fingerprint.clone()))
+        .collect()
+}
+
+/// Records what a run published: the charts that landed, the ones the prune
+/// deleted, and the look they were drawn with. A chart that failed or was
+/// left undone stays out of the state (drawn again by the next run).
+pub(crate) async fn record_published(
+    pipeline: &Pipeline,
+    stored: &mut Stored,
+    landed: &[(String, String)],
+    report: &RunReport,
+    look: &Look,
+    lease: Option<&Kept>,
+) -> Result<(), RunError> {
+    let mut next = stored.state.clone();
+    next.after_publishing(
+        landed.iter().map(|(s, f)| (s.as_str(), f.as_str())),
+        report.deleted.iter().map(String::as_str),
+        look,
+    );
+    if next == stored.state && stored.etag.is_some() {
+        return Ok(());
+    }
+    write_chart_state(pipeline, stored, next, lease).await
+}
