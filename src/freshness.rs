@@ -60,6 +60,10 @@ pub struct ChartState {
     /// The look the charts of the last run that wrote the state were drawn
     /// with; it only tells why a chart is drawn again (a theme or a renderer).
     pub look: Option<Look>,
+    /// The scaled-out plan (its nonce) whose steps wrote the state last, so a
+    /// finish tried again recognises its own earlier write; `None` for a run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub written_by: Option<String>,
     /// Slug -> the fingerprint of its published chart and data.
     pub charts: BTreeMap<String, String>,
 }
@@ -83,9 +87,14 @@ impl ChartState {
     /// The state to write before publishing: the charts about to be drawn
     /// taken out, so a run that stops while writing them leaves them to the
     /// next.
-    pub fn before_publishing<'a>(&self, drawing: impl IntoIterator<Item = &'a str>) -> Self {
+    pub fn before_publishing<'a>(
+        &self,
+        drawing: impl IntoIterator<Item = &'a str>,
+        written_by: Option<&str>,
+    ) -> Self {
         let mut next = self.clone();
         next.version = CHART_STATE_VERSION;
+        next.written_by = written_by.map(str::to_string);
         for slug in drawing {
             next.charts.remove(slug);
         }
@@ -100,8 +109,10 @@ impl ChartState {
         landed: impl IntoIterator<Item = (&'a str, &'a str)>,
         deleted: impl IntoIterator<Item = &'a str>,
         look: &Look,
+        written_by: Option<&str>,
     ) {
         self.version = CHART_STATE_VERSION;
+        self.written_by = written_by.map(str::to_string);
         for (slug, fingerprint) in landed {
             self.charts
                 .insert(slug.to_string(), fingerprint.to_string());
@@ -321,6 +332,7 @@ mod tests {
         let state = ChartState {
             version: CHART_STATE_VERSION,
             look: Some(look.clone()),
+            written_by: None,
             charts: [("a".to_string(), fp.to_string())].into(),
         };
         let keys: HashSet<String> = ["c/a.png", "c/a.json", "c/b.png", "c/b.json", "c/h.png"]
@@ -459,15 +471,16 @@ mod tests {
         let state = ChartState {
             version: CHART_STATE_VERSION,
             look: Some(look.clone()),
+            written_by: None,
             charts: [("a", fp('a')), ("b", fp('b')), ("c", fp('c'))]
                 .into_iter()
                 .map(|(s, f)| (s.to_string(), f))
                 .collect(),
         };
-        let mut ahead = state.before_publishing(["a", "b"]);
+        let mut ahead = state.before_publishing(["a", "b"], None);
         assert_eq!(ahead.charts.keys().collect::<Vec<_>>(), ["c"]);
         let (a2, d) = (fp('d'), fp('e'));
-        ahead.after_publishing([("a", a2.as_str()), ("d", d.as_str())], ["c"], &look);
+        ahead.after_publishing([("a", a2.as_str()), ("d", d.as_str())], ["c"], &look, None);
         assert_eq!(
             ahead.charts,
             [("a".to_string(), a2.clone()), ("d".to_string(), d.clone())].into()

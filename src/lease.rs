@@ -163,6 +163,19 @@ pub(crate) async fn acquire(
                     None => continue,
                 }
             }
+            // A scaled-out plan's lease (a fixed term, no renewals) held under
+            // this very run id: the plan is being made again (a retry by the
+            // state machine, or by hand); the new plan takes it over, and its
+            // nonce disowns the old plan's shards.
+            Some(holder) if holder.run_id == record.run_id && holder.ttl_seconds == 0 => {
+                info!(location = %location, run_id = %holder.run_id,
+                      "this run id's own plan lease: taken over by the new plan");
+                let own = LeaseRecord {
+                    released: true,
+                    ..holder
+                };
+                (Some(own), etag)
+            }
             other => (other, etag),
         };
         match current {

@@ -146,14 +146,16 @@ async fn finish_stages(
         let mut stored = read_chart_state(pipeline)
             .await
             .map_err(|guard| RunError::Guard(guard, Box::new(report.clone())))?;
-        // The state must be the one the plan wrote: anything else means
-        // another run wrote it meanwhile.
-        if stored.etag != plan.chart_state_etag {
+        // The state must be the one the plan wrote, or one this plan's
+        // earlier finish wrote: anything else means another run wrote it.
+        let ours = stored.state.written_by.as_deref() == Some(plan.nonce.as_str());
+        if stored.etag != plan.chart_state_etag && !ours {
             return Err(RunError::StateConflict(StoreError::PreconditionFailed {
                 location: pipeline.dest.describe(&state_key(pipeline)),
             }));
         }
-        record_published(pipeline, &mut stored, &landed, &report, &look, None).await?;
+        let nonce = Some(plan.nonce.as_str());
+        record_published(pipeline, &mut stored, &landed, &report, &look, None, nonce).await?;
     }
     report.s3_retries += pipeline.s3_retries() - retries_at_start;
     report.stages.total_ms = ms((Utc::now() - plan.started_at).to_std().unwrap_or_default());

@@ -19,8 +19,8 @@ use crate::freshness::{Look, Present};
 use crate::lease::Lease;
 use crate::modes::read_judged;
 use crate::modes::work::{
-    Inputs, MASTER_SLUGS_KEY, PLAN_KEY, PLAN_VERSION, ShardAuthor, ShardRef, WorkPlan, fingerprint,
-    put_json, put_work, shard_key, work_error,
+    FINISHED_KEY, Inputs, MASTER_SLUGS_KEY, PLAN_KEY, PLAN_VERSION, ShardAuthor, ShardRef,
+    WorkPlan, fingerprint, put_json, put_work, shard_key, work_error,
 };
 use crate::pipeline::{LeaseTerm, Pipeline, bounded, ms, take_lease, within};
 use crate::request::RunSpec;
@@ -97,6 +97,14 @@ async fn plan_stages(
     // Which charts the destination holds: a missing one is drawn.
     let existing = within(deadline, list_charts(pipeline)).await.flatten();
 
+    // A plan made again under a used run id starts its work location anew:
+    // the old plan's finish no longer answers for it.
+    bounded(deadline, "clearing the old finish", async {
+        work.delete(FINISHED_KEY)
+            .await
+            .map_err(|e| work_error(work, FINISHED_KEY, e.to_string()))
+    })
+    .await?;
     let master: Vec<&str> = tally.master_slugs().into_iter().collect();
     let mut text = master.join("\n");
     text.push('\n');
@@ -131,16 +139,17 @@ async fn plan_stages(
     record_selection(&mut report, to_draw_count, t.elapsed());
     // The charts the renders will write leave the state before any is
     // written: a render stopped half-way leaves them to the next run.
+    let nonce = format!("{:016x}", rand::random::<u64>());
     if !request.dry_run {
         let slugs = drawing.iter().map(String::as_str);
-        write_ahead(pipeline, &mut stored, slugs, deadline, None).await?;
+        write_ahead(pipeline, &mut stored, slugs, deadline, None, Some(&nonce)).await?;
     }
     report.s3_retries = pipeline.s3_retries() - retries_at_start;
     report.stages.total_ms = ms(started.elapsed());
     let plan = WorkPlan {
         version: PLAN_VERSION,
         run_id: options.run_id.clone(),
-        nonce: format!("{:016x}", rand::random::<u64>()),
+        nonce,
         started_at,
         as_of: request.as_of,
         window_start: request.window_start(),

@@ -89,7 +89,7 @@ async fn run_stages(
     record_selection(&mut report, to_draw.len(), t.elapsed());
     if !spec.dry_run {
         let slugs = to_draw.iter().map(|c| c.slug.as_str());
-        if let Err(e) = write_ahead(pipeline, &mut stored, slugs, deadline, lease).await {
+        if let Err(e) = write_ahead(pipeline, &mut stored, slugs, deadline, lease, None).await {
             return Err(end_unpublished(pipeline, report, started_at, started, e).await);
         }
     }
@@ -115,7 +115,7 @@ async fn run_stages(
     report.s3_retries = pipeline.s3_retries() - retries_at_start;
     report.stages.total_ms = ms(started.elapsed());
     if !spec.dry_run {
-        record_published(pipeline, &mut stored, &landed, &report, &look, lease).await?;
+        record_published(pipeline, &mut stored, &landed, &report, &look, lease, None).await?;
     }
     still_held()?;
     end_published(

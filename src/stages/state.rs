@@ -99,8 +99,9 @@ pub(crate) async fn write_ahead<'a>(
     drawing: impl IntoIterator<Item = &'a str>,
     deadline: Option<Instant>,
     lease: Option<&Kept>,
+    written_by: Option<&str>,
 ) -> Result<(), RunError> {
-    let ahead = stored.state.before_publishing(drawing);
+    let ahead = stored.state.before_publishing(drawing, written_by);
     if ahead == stored.state {
         return Ok(());
     }
@@ -137,12 +138,14 @@ pub(crate) async fn record_published(
     report: &RunReport,
     look: &Look,
     lease: Option<&Kept>,
+    written_by: Option<&str>,
 ) -> Result<(), RunError> {
     let mut next = stored.state.clone();
     next.after_publishing(
         landed.iter().map(|(s, f)| (s.as_str(), f.as_str())),
         report.deleted.iter().map(String::as_str),
         look,
+        written_by,
     );
     if next == stored.state && stored.etag.is_some() {
         return Ok(());

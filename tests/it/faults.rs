@@ -34,11 +34,11 @@ async fn transient_errors_are_retried() {
     let report = report_of(&out);
     assert_reconciles(&report);
     assert_eq!(report["authors"]["published"], 3);
-    // Six chart objects, two reports and the lease, each refused once, plus two
-    // source GETs.
+    // Six chart objects, two reports, the chart state and the lease, each
+    // refused once, plus two source GETs.
     assert_eq!(
         server.faults.lock().unwrap().injected,
-        11,
+        12,
         "faults were injected"
     );
     assert_eq!(charts(&server).await.len(), 6);

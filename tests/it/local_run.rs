@@ -75,8 +75,18 @@ async fn named_authors_and_dry_run() {
     )
     .await;
     let report = ok_report(&out);
-    assert_eq!(report["authors"]["active"], 2);
-    assert_eq!(report["authors"]["not_published"], 1);
+    // The two named, and the two other drawable authors, whose charts are
+    // missing from the empty destination: what it would draw, and why.
+    assert_eq!(report["authors"]["active"], 4);
+    assert_eq!(report["authors"]["not_published"], 3);
+    assert_eq!(
+        report["would_draw"],
+        serde_json::json!([
+            {"slug": "jane-doe", "reason": "missing"},
+            {"slug": "old-timer", "reason": "named"},
+            {"slug": "sato-taro", "reason": "missing"},
+        ])
+    );
     assert_eq!(report["skipped"][0]["slug"], "ghost");
     assert_eq!(report["skipped"][0]["reason"], "unknown_slug");
     assert_eq!(

@@ -6,6 +6,7 @@ mod common;
 mod deploy;
 mod events;
 mod faults;
+mod freshness;
 mod gallery;
 mod golden;
 mod guards;

@@ -21,9 +21,15 @@ async fn nightly_run_against_s3_writes_exact_keys_and_second_run_uploads_nothing
     );
     let report = report_of(&out);
     assert_reconciles(&report);
-    assert_eq!(report["authors"]["active"], 4);
-    assert_eq!(report["authors"]["published"], 2);
+    // The window's four (two drawn, two skipped) and old-timer, whose chart
+    // is missing from the new destination.
+    assert_eq!(report["authors"]["active"], 5);
+    assert_eq!(report["authors"]["published"], 3);
     assert_eq!(report["authors"]["skipped"], 2);
+    assert_eq!(
+        report["drawn_by_reason"],
+        serde_json::json!({"window": 2, "missing": 1})
+    );
     assert_eq!(report["skipped_by_reason"]["shared_slug"], 1);
     assert_eq!(report["skipped_by_reason"]["unsafe_slug"], 1);
     assert_eq!(report["posts"]["orphans"]["count"], 1);
@@ -41,7 +47,7 @@ async fn nightly_run_against_s3_writes_exact_keys_and_second_run_uploads_nothing
         report["posts_file"]["bad"]["invalid_json"]["sample_lines"],
         serde_json::json!([17])
     );
-    assert_eq!(report["objects_written"], 4);
+    assert_eq!(report["objects_written"], 6);
 
     let keys = server.keys(CHARTS_BUCKET).await;
     let charts: Vec<&str> = keys
@@ -54,6 +60,8 @@ async fn nightly_run_against_s3_writes_exact_keys_and_second_run_uploads_nothing
         vec![
             "author-monthly-stats/jane-doe.json",
             "author-monthly-stats/jane-doe.png",
+            "author-monthly-stats/old-timer.json",
+            "author-monthly-stats/old-timer.png",
             "author-monthly-stats/sato-taro.json",
             "author-monthly-stats/sato-taro.png",
         ]
@@ -86,7 +94,8 @@ async fn nightly_run_against_s3_writes_exact_keys_and_second_run_uploads_nothing
     assert_eq!(head.content_type(), Some("image/png"));
     assert_eq!(head.cache_control(), Some("public, max-age=3600"));
 
-    // The same request again: nothing changed, nothing uploaded.
+    // The same request again: nothing changed, nothing uploaded; old-timer's
+    // chart is current and not drawn.
     let again = run_nightly(&server, &[]).await;
     assert!(again.status.success());
     let report = report_of(&again);
@@ -94,6 +103,7 @@ async fn nightly_run_against_s3_writes_exact_keys_and_second_run_uploads_nothing
     assert_eq!(report["authors"]["published"], 0);
     assert_eq!(report["authors"]["unchanged"], 2);
     assert_eq!(report["objects_written"], 0);
+    assert_eq!(report["drawn_by_reason"], serde_json::json!({"window": 2}));
 
     // A new Cache-Control is a change worth uploading.
     let header = run_nightly(&server, &["--cache-control", "public, max-age=600"]).await;
@@ -167,7 +177,7 @@ async fn unchanged_charts_are_found_by_checksum_when_etags_are_not_md5s() {
     let server = S3Server::with_fixtures().await;
     server.faults.lock().unwrap().non_md5_etags_of = Some("author-monthly-stats/".into());
     let first = ok_report(&run_s3(&server, NIGHTLY).await);
-    assert_eq!(first["authors"]["published"], 2);
+    assert_eq!(first["authors"]["published"], 3);
     let head = head(&server, CHARTS_BUCKET, "author-monthly-stats/sato-taro.png").await;
     let png = server
         .get(CHARTS_BUCKET, "author-monthly-stats/sato-taro.png")

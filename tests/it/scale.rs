@@ -288,6 +288,8 @@ async fn steps_refuse_a_missing_plan_or_shard() {
                 src.path().to_str().unwrap(),
                 "--work",
                 w,
+                "--dest",
+                d,
                 "--max-bad-share",
                 "0.2",
             ][..],
@@ -310,32 +312,47 @@ async fn steps_refuse_a_missing_plan_or_shard() {
     );
 }
 
-// REQ-SC-003, REQ-RL-001: a plan made without the destination is checked
-// against it by each render: a newer run published since means no chart of the
-// older plan is put.
+// REQ-SC-003, REQ-RL-001, REQ-FR-007: a plan's lease released by hand and
+// taken by a newer run: no render of the older plan puts a chart (LeaseLost,
+// checked before each write), and a plan that publishes needs its destination.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_render_never_publishes_over_a_newer_run() {
     let src = tempfile::tempdir().unwrap();
     local_fixtures(src.path());
     let (work, dest) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let (w, d) = (work.path().to_str().unwrap(), dest.path().to_str().unwrap());
-    let plan = author_stats(
-        &[
-            &[
-                "plan",
-                "--source",
-                src.path().to_str().unwrap(),
-                "--work",
-                w,
-            ][..],
-            &["--max-bad-share", "0.2"],
-            BACKFILL,
+    let plan_args = |dest: Option<&str>| {
+        let mut args: Vec<String> = [
+            "plan",
+            "--source",
+            src.path().to_str().unwrap(),
+            "--work",
+            w,
         ]
-        .concat(),
-        &[],
-    )
-    .await;
-    let shards = shards_of(&plan);
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+        if let Some(dest) = dest {
+            args.extend(["--dest".to_string(), dest.to_string()]);
+        }
+        args.extend(["--max-bad-share", "0.2"].iter().map(ToString::to_string));
+        args.extend(BACKFILL.iter().map(ToString::to_string));
+        args
+    };
+    let without: Vec<String> = plan_args(None);
+    let without: Vec<&str> = without.iter().map(String::as_str).collect();
+    let refused = author_stats(&without, &[]).await;
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        error_of(&refused).contains("--dest"),
+        "{}",
+        error_of(&refused)
+    );
+    let with: Vec<String> = plan_args(Some(d));
+    let with: Vec<&str> = with.iter().map(String::as_str).collect();
+    let shards = shards_of(&author_stats(&with, &[]).await);
+    // The operator releases the plan's lease; a newer run takes it and publishes.
+    std::fs::remove_file(dest.path().join("reports/lease.json")).unwrap();
     let newer = [
         "--lookback-days",
         "5475",
@@ -353,7 +370,7 @@ async fn a_render_never_publishes_over_a_newer_run() {
     .await;
     assert_eq!(render.status.code(), Some(1));
     assert!(
-        error_of(&render).contains("[AsOfRewind]"),
+        error_of(&render).contains("[LeaseLost]"),
         "{}",
         error_of(&render)
     );
@@ -371,10 +388,11 @@ async fn a_replan_or_a_late_finish_cannot_publish_old_work() {
     let (src_s, dest_s) = (src.path().to_str().unwrap(), dest.path().to_str().unwrap());
     let work_s = work.path().to_str().unwrap();
     let stale_ok = ["--max-export-age-hours", "0"];
-    // Planned without --dest (no lease), as a person may: twice, same run_id.
+    // Planned twice under the same run_id (a retry, or by hand): the second
+    // plan takes over its own run id's lease and disowns the first's shards.
     let plan_args = [
         &[
-            "plan", "--source", src_s, "--work", work_s, "--run-id", "r1",
+            "plan", "--source", src_s, "--work", work_s, "--dest", dest_s, "--run-id", "r1",
         ][..],
         BACKFILL,
         &stale_ok,
@@ -405,7 +423,9 @@ async fn a_replan_or_a_late_finish_cannot_publish_old_work() {
     let old = tempfile::tempdir().unwrap();
     let old_s = old.path().to_str().unwrap();
     let old_plan = [
-        &["plan", "--source", src_s, "--work", old_s, "--run-id", "r0"][..],
+        &[
+            "plan", "--source", src_s, "--work", old_s, "--dest", dest_s, "--run-id", "r0",
+        ][..],
         BACKFILL,
         &stale_ok,
     ]

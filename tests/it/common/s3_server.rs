@@ -46,6 +46,16 @@ impl S3Server {
             .unwrap();
     }
 
+    pub(crate) async fn delete(&self, bucket: &str, key: &str) {
+        self.client()
+            .delete_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+            .unwrap();
+    }
+
     pub(crate) async fn get(&self, bucket: &str, key: &str) -> Vec<u8> {
         let out = self
             .client()
