@@ -87,6 +87,7 @@ impl ChartState {
     /// The state to write before publishing: the charts about to be drawn
     /// taken out, so a run that stops while writing them leaves them to the
     /// next.
+    #[must_use]
     pub fn before_publishing<'a>(
         &self,
         drawing: impl IntoIterator<Item = &'a str>,
@@ -361,104 +362,56 @@ mod tests {
             }),
             ..state.clone()
         };
-        let cases: Vec<(
-            &str,
-            Wanted,
-            &str,
-            &str,
-            &ChartState,
-            &Present<'_>,
-            Option<DrawReason>,
-        )> = vec![
-            ("current", Wanted::Check, "a", fp, &state, &listed, None),
-            (
-                "current, no listing",
-                Wanted::Check,
-                "a",
-                fp,
-                &state,
-                &unlisted,
-                None,
-            ),
+        let why = |wanted, slug, fingerprint, state, present| {
+            why_draw(wanted, slug, fingerprint, state, &look, present)
+        };
+        let (check, window, named) = (Wanted::Check, Wanted::Window, Wanted::Named);
+        let cases = [
+            ("current", why(check, "a", fp, &state, &listed), None),
+            ("no listing", why(check, "a", fp, &state, &unlisted), None),
             (
                 "window",
-                Wanted::Window,
-                "a",
-                fp,
-                &state,
-                &listed,
+                why(window, "a", fp, &state, &listed),
                 Some(DrawReason::Window),
             ),
             (
                 "named",
-                Wanted::Named,
-                "a",
-                fp,
-                &state,
-                &listed,
+                why(named, "a", fp, &state, &listed),
                 Some(DrawReason::Named),
             ),
             (
                 "changed",
-                Wanted::Check,
-                "a",
-                other,
-                &state,
-                &listed,
+                why(check, "a", other, &state, &listed),
                 Some(DrawReason::Changed),
             ),
             (
                 "no fingerprint",
-                Wanted::Check,
-                "b",
-                fp,
-                &state,
-                &listed,
+                why(check, "b", fp, &state, &listed),
                 Some(DrawReason::New),
             ),
             (
                 "no chart",
-                Wanted::Check,
-                "z",
-                fp,
-                &state,
-                &listed,
+                why(check, "z", fp, &state, &listed),
                 Some(DrawReason::Missing),
             ),
             (
-                "png without json",
-                Wanted::Check,
-                "h",
-                fp,
-                &state,
-                &listed,
+                "png only",
+                why(check, "h", fp, &state, &listed),
                 Some(DrawReason::Missing),
             ),
             (
                 "theme",
-                Wanted::Check,
-                "a",
-                other,
-                &themed,
-                &listed,
+                why(check, "a", other, &themed, &listed),
                 Some(DrawReason::Theme),
             ),
             (
                 "renderer",
-                Wanted::Check,
-                "a",
-                other,
-                &rendered,
-                &listed,
+                why(check, "a", other, &rendered, &listed),
                 Some(DrawReason::Renderer),
             ),
         ];
-        for (name, wanted, slug, fingerprint, state, present, want) in cases {
-            assert_eq!(
-                why_draw(wanted, slug, fingerprint, state, &look, present),
-                want,
-                "case {name}"
-            );
+        for (name, got, want) in cases {
+            assert_eq!(got, want, "case {name}");
         }
     }
 

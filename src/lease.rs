@@ -355,14 +355,14 @@ impl Lease {
     }
 }
 
-impl Lease {
+impl Kept {
     /// Watches a lease this step does not renew (a render under its plan's
     /// lease): every `interval` it checks that the lease object is still the
     /// plan's ([`Lease::check_held`]), and [`Kept::check`] answers lost from
     /// the first check that finds it taken over or released, or once its
     /// expiry passed. Errors reading it are tried again until the expiry.
-    pub(crate) fn watch(self, store: Arc<dyn Store>, interval: Duration) -> Kept {
-        let lease = Arc::new(Mutex::new(self));
+    pub(crate) fn watch(lease: Lease, store: Arc<dyn Store>, interval: Duration) -> Kept {
+        let lease = Arc::new(Mutex::new(lease));
         let lost = Arc::new(Mutex::new(None));
         let stop = Arc::new(Notify::new());
         let task = tokio::spawn({
@@ -382,7 +382,7 @@ impl Lease {
                             return;
                         }
                         Err(e) => {
-                            warn!(error = %e, "checking the plan's lease failed; trying again")
+                            warn!(error = %e, "checking the plan's lease failed; trying again");
                         }
                         Ok(()) => {}
                     }

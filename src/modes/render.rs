@@ -9,6 +9,7 @@ use tracing::info;
 
 use crate::error::RunError;
 use crate::gallery::ChartCard;
+use crate::lease::Kept;
 use crate::modes::work::{
     ShardReport, ShardSummary, check_destination, done_key, put_json, read_plan, read_shard,
     shard_of,
@@ -47,7 +48,7 @@ pub async fn render(
         .lease
         .clone()
         .filter(|_| !plan.request.dry_run)
-        .map(|l| l.watch(Arc::clone(&pipeline.dest), LEASE_WATCH));
+        .map(|l| Kept::watch(l, Arc::clone(&pipeline.dest), LEASE_WATCH));
     // Without a listing, each chart is checked against the destination (a HEAD)
     // before it is put: a shard cannot afford to list every chart.
     let charts = draw_and_publish(

@@ -6,6 +6,7 @@
 //! the same instant publishes into an empty directory.
 
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 use std::path::Path;
 
 use crate::common::*;
@@ -69,14 +70,14 @@ impl Export {
         let mut authors = String::new();
         for a in &self.authors {
             let line = serde_json::json!({"id": a.id, "slug": a.slug, "display_name": a.name});
-            authors.push_str(&format!("{line}\n"));
+            let _ = writeln!(authors, "{line}");
         }
         let mut posts = String::new();
         for p in &self.posts {
             let at = p.at.map(|t| t.to_rfc3339());
             let line = serde_json::json!({"author_id": p.author, "first_published_at": at,
                                           "title": p.title, "body": "本文"});
-            posts.push_str(&format!("{line}\n"));
+            let _ = writeln!(posts, "{line}");
         }
         (posts.into_bytes(), authors.into_bytes())
     }
@@ -191,7 +192,7 @@ async fn every_published_chart_equals_a_backfill_after_every_night() {
     let blue = r##"{"bar": "#2b6cb0"}"##;
     let green = r##"{"bar": "#2f855a", "current_bar": "#9ae6b4"}"##;
     for target in Target::both().await {
-        let mut rng = Lcg(0x5eed_0f_a_d0c);
+        let mut rng = Lcg(0x005e_ed0f_ad0c);
         // The nights cross 2025-12-01 in Tokyo (2025-11-30T15:00Z).
         let first_night = chrono::DateTime::parse_from_rfc3339("2025-11-25T17:45:00Z")
             .unwrap()
@@ -224,8 +225,8 @@ async fn every_published_chart_equals_a_backfill_after_every_night() {
             target.put_source(POSTS, posts.clone()).await;
             target.put_source(AUTHORS, authors.clone()).await;
             let as_of_text = as_of.to_rfc3339();
-            let theme_s = theme.to_str().unwrap();
-            let settings = ["--max-export-age-hours", "0", "--theme", theme_s];
+            let theme_path = theme.to_str().unwrap();
+            let settings = ["--max-export-age-hours", "0", "--theme", theme_path];
             let nightly = [
                 &["--lookback-days", "7", "--as-of", &as_of_text][..],
                 &settings,
@@ -341,7 +342,7 @@ async fn a_stopped_run_is_repaired_and_an_unreadable_state_fails_closed() {
             Target::S3(server) => {
                 server
                     .delete(CHARTS_BUCKET, "author-monthly-stats/old-timer.json")
-                    .await
+                    .await;
             }
         }
         let keys = target.keys().await;
