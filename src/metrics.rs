@@ -10,6 +10,7 @@
 
 use serde_json::{Map, Value, json};
 
+use crate::freshness::DrawReason;
 use crate::report::RunReport;
 use crate::request::RunSpec;
 
@@ -85,13 +86,26 @@ pub(crate) const METRICS: &[(&str, &str)] = &[
     ("BadPostLines", "Count"),
     ("OrphanPosts", "Count"),
     ("RunDuration", "Milliseconds"),
+    // The charts selected to be drawn, by reason (`drawn_by_reason`), so a
+    // night that drew 900 charts instead of 200 says why.
+    ("ChartsDrawnWindow", "Count"),
+    ("ChartsDrawnNamed", "Count"),
+    ("ChartsDrawnMissing", "Count"),
+    ("ChartsDrawnNew", "Count"),
+    ("ChartsDrawnTheme", "Count"),
+    ("ChartsDrawnRenderer", "Count"),
+    ("ChartsDrawnChanged", "Count"),
 ];
 
 impl RunMetrics<'_> {
-    fn values(&self) -> [u64; 12] {
+    fn values(&self) -> [u64; 19] {
         let r = self.report;
         let a = r.map(|r| &r.authors);
         let count = |f: fn(&crate::report::AuthorCounts) -> usize| a.map_or(0, |a| f(a) as u64);
+        let drawn = |reason: DrawReason| {
+            r.and_then(|r| r.drawn_by_reason.get(reason.key()))
+                .map_or(0, |n| *n as u64)
+        };
         [
             u64::from(self.error_type.is_none()),
             count(|a| a.active),
@@ -105,6 +119,13 @@ impl RunMetrics<'_> {
             r.map_or(0, |r| r.posts_file.lines.bad_total()),
             r.map_or(0, |r| r.posts.orphans.count),
             self.duration_ms,
+            drawn(DrawReason::Window),
+            drawn(DrawReason::Named),
+            drawn(DrawReason::Missing),
+            drawn(DrawReason::New),
+            drawn(DrawReason::Theme),
+            drawn(DrawReason::Renderer),
+            drawn(DrawReason::Changed),
         ]
     }
 
@@ -187,7 +208,7 @@ mod tests {
                 .as_array()
                 .unwrap()
                 .len(),
-            12
+            19
         );
         assert_eq!(v["RunSucceeded"], 0);
         assert_eq!(v["RunDuration"], 12);

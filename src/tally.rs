@@ -446,8 +446,8 @@ impl Tally {
         out
     }
 
-    /// Every author a run looks at, sorted by slug: the ones [`Tally::picks`]
-    /// gives (marked [`Wanted::Window`] or [`Wanted::Named`]) and every other
+    /// Every author a run looks at, sorted by slug: the ones the request wants
+    /// (marked [`Wanted::Window`] or [`Wanted::Named`]) and every other
     /// drawable author of the master ([`Wanted::Check`]), whose published
     /// chart is drawn again only when it no longer equals what the run would
     /// draw. An author with a master problem is looked at only when wanted

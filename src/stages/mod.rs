@@ -9,6 +9,9 @@
 //! 4. [`publish`]: draw on every core, put what changed.
 //! 5. [`prune`]: delete the charts of authors who are gone.
 //! 6. [`end`]: the report, `latest.json` and the review page.
+//!
+//! Beside them, [`state`] reads the chart state with the last published run
+//! and writes it ahead of publishing and after it.
 
 pub(crate) mod inputs;
 
