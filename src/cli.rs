@@ -347,8 +347,17 @@ async fn run_command(args: RunArgs) -> ExitCode {
 }
 
 async fn execute(raw: RawConfig, request: RunRequest, report_file: Option<&Path>) -> ExitCode {
-    let plan = match request.resolve(Utc::now()) {
-        Ok(plan) => plan,
+    // A step's event (`mode`, `run_id`, `shard`) is not a run: refused, not
+    // run whole.
+    if request.mode.is_some() {
+        return usage_error(
+            "field `mode`: a step's event; run it with `author-stats plan`, `render` or `finish`"
+                .into(),
+        );
+    }
+    let plan = match request.job(Utc::now()) {
+        Ok(Job::Run(plan)) => plan,
+        Ok(other) => return usage_error(format!("not a run: {other:?}")),
         Err(e) => return usage_error(e.to_string()),
     };
     let config = match raw.validate() {

@@ -296,6 +296,11 @@ impl Lease {
                 source,
             })?;
         match found {
+            // Expired is lost to its holder too: a taker may already see it free.
+            Some(_) if Utc::now() >= self.record.expires_at => Err(LeaseError::Lost {
+                location: format!("{location} (expired at {})", self.record.expires_at),
+                holder: None,
+            }),
             Some((_, etag)) if etag == self.etag => Ok(()),
             Some((bytes, _)) => Err(LeaseError::Lost {
                 location,

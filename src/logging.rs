@@ -1,6 +1,8 @@
 //! Log set-up: JSON lines when Lambda's log format is JSON, readable text
 //! otherwise, always on stderr so the CLI's stdout carries only the report.
 
+use std::io::IsTerminal;
+
 use tracing_subscriber::EnvFilter;
 
 /// How log lines are written.
@@ -25,8 +27,12 @@ impl LogFormat {
 pub fn init(format: LogFormat, filter: Option<&str>) {
     let filter =
         EnvFilter::try_new(filter.unwrap_or("info")).unwrap_or_else(|_| EnvFilter::new("info"));
+    // Colours only for a person at a terminal: a file, a pipe or CloudWatch
+    // gets plain text. Master fields are logged with `?` (escaped), so a
+    // display name cannot write terminal escape sequences either.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     let _ = match format {
         LogFormat::Json => builder

@@ -17,6 +17,19 @@ pub const LOOKBACK_RANGE: std::ops::RangeInclusive<u32> = 1..=36_500;
 /// Authors a shard holds unless told otherwise: about 2.5 s of drawing on one
 /// core, well inside one invocation.
 pub(crate) const DEFAULT_SHARD_AUTHORS: usize = 2_000;
+/// The earliest and latest `as_of` a request may name: a blog's export is
+/// from 1970 on and before year 10,000, which every report writes and reads
+/// back as RFC 3339 (an `as_of` before year 0 was published once and made
+/// `latest.json` unreadable for good).
+fn as_of_range() -> (DateTime<Utc>, DateTime<Utc>) {
+    let latest = DateTime::parse_from_rfc3339("9999-12-31T23:59:59Z")
+        .map_or(DateTime::<Utc>::MAX_UTC, |t| t.to_utc());
+    (DateTime::<Utc>::UNIX_EPOCH, latest)
+}
+/// The most slugs `authors` or `erase` may name: 10,000 slugs of up to 200
+/// bytes keep an event within Lambda's 256 KiB asynchronous payload and the
+/// report that names each of them small.
+pub(crate) const MAX_LISTED: usize = 10_000;
 /// The accepted range of `shard_authors`.
 pub(crate) const SHARD_AUTHORS_RANGE: std::ops::RangeInclusive<usize> = 1..=100_000;
 
@@ -146,12 +159,74 @@ pub enum EventError {
     },
 }
 
+/// A JSON value whose objects repeat no key (serde_json's `Value` keeps the
+/// last: `"dry_run":true, "dry_run":false` would publish).
+pub(crate) struct UniqueKeys(pub(crate) serde_json::Value);
+
+impl<'de> Deserialize<'de> for UniqueKeys {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = serde_json::Value;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON value")
+            }
+            fn visit_bool<E>(self, v: bool) -> Result<Self::Value, E> {
+                Ok(v.into())
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
+                Ok(v.into())
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
+                Ok(v.into())
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<Self::Value, E> {
+                Ok(serde_json::Number::from_f64(v).map_or(serde_json::Value::Null, Into::into))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(v.into())
+            }
+            fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+                Ok(v.into())
+            }
+            fn visit_unit<E>(self) -> Result<Self::Value, E> {
+                Ok(serde_json::Value::Null)
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut out = Vec::new();
+                while let Some(UniqueKeys(v)) = seq.next_element()? {
+                    out.push(v);
+                }
+                Ok(out.into())
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut out = serde_json::Map::new();
+                while let Some(key) = map.next_key::<String>()? {
+                    let UniqueKeys(value) = map.next_value()?;
+                    if out.contains_key(&key) {
+                        return Err(serde::de::Error::custom(format!("duplicate key {key:?}")));
+                    }
+                    out.insert(key, value);
+                }
+                Ok(out.into())
+            }
+        }
+        d.deserialize_any(Visit).map(UniqueKeys)
+    }
+}
+
 impl RunRequest {
     /// Parses the JSON text of a request.
     pub fn from_json(text: &str) -> Result<Self, EventError> {
-        let value: serde_json::Value =
+        let value: UniqueKeys =
             serde_json::from_str(text).map_err(|e| EventError::Json(e.to_string()))?;
-        Self::from_value(value)
+        Self::from_value(value.0)
     }
 
     /// Reads a request from a parsed JSON value, which must be an object (serde
@@ -183,6 +258,28 @@ impl RunRequest {
                     problem: format!("{text:?} is not an RFC 3339 timestamp ({e})"),
                 })?,
         };
+        let (earliest, latest) = as_of_range();
+        if !(earliest..=latest).contains(&as_of) {
+            return Err(EventError::Field {
+                field: "as_of",
+                problem: format!(
+                    "{as_of} is outside {earliest}..{latest}, the instants an export of this blog can have"
+                ),
+            });
+        }
+        for (field, list) in [("authors", &self.authors), ("erase", &self.erase)] {
+            if let Some(list) = list
+                && list.len() > MAX_LISTED
+            {
+                return Err(EventError::Field {
+                    field,
+                    problem: format!(
+                        "{} slugs, over {MAX_LISTED}: split the request (the report names each one)",
+                        list.len()
+                    ),
+                });
+            }
+        }
         let authors = match &self.authors {
             None => None,
             Some(list) if list.is_empty() => {
@@ -415,6 +512,70 @@ mod tests {
     }
 
     use super::*;
+
+    // REQ-EV-005: what a real export cannot have, or a person cannot mean,
+    // is refused with the field named: an as_of outside 1970..9999, a list
+    // over MAX_LISTED, a key given twice.
+    #[test]
+    fn implausible_requests_are_refused() {
+        let many = |n: usize| {
+            let slugs: Vec<String> = (0..n).map(|i| format!("\"s{i}\"")).collect();
+            slugs.join(",")
+        };
+        let cases: Vec<(&str, String, Option<&str>)> = vec![
+            (
+                "year 0",
+                r#"{"as_of":"0000-01-01T00:00:00+23:59"}"#.into(),
+                Some("as_of"),
+            ),
+            (
+                "before 1970",
+                r#"{"as_of":"1969-12-31T23:59:59Z"}"#.into(),
+                Some("as_of"),
+            ),
+            ("1970", r#"{"as_of":"1970-01-01T00:00:00Z"}"#.into(), None),
+            (
+                "year 9999",
+                r#"{"as_of":"9999-12-31T23:59:59Z"}"#.into(),
+                None,
+            ),
+            (
+                "authors at the bound",
+                format!(r#"{{"authors":[{}]}}"#, many(MAX_LISTED)),
+                None,
+            ),
+            (
+                "authors over",
+                format!(r#"{{"authors":[{}]}}"#, many(MAX_LISTED + 1)),
+                Some("authors"),
+            ),
+            (
+                "erase over",
+                format!(r#"{{"erase":[{}]}}"#, many(MAX_LISTED + 1)),
+                Some("erase"),
+            ),
+            (
+                "duplicate key",
+                r#"{"dry_run":true,"dry_run":false}"#.into(),
+                Some("duplicate key \"dry_run\""),
+            ),
+            (
+                "nested duplicate",
+                r#"{"authors":["a"],"x":{"k":1,"k":2}}"#.into(),
+                Some("duplicate key"),
+            ),
+        ];
+        for (name, json, refused) in cases {
+            let got = RunRequest::from_json(&json).and_then(|r| r.resolve(now()));
+            match (refused, got) {
+                (None, Ok(_)) => {}
+                (Some(needle), Err(e)) => {
+                    assert!(e.to_string().contains(needle), "case {name}: {e}");
+                }
+                (want, got) => panic!("case {name}: want {want:?}, got {got:?}"),
+            }
+        }
+    }
 
     fn now() -> DateTime<Utc> {
         DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")

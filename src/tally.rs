@@ -110,6 +110,12 @@ pub fn check_slug(slug: &str) -> Result<(), String> {
     {
         return Err(format!("contains {c:?}"));
     }
+    // A URL would read these differently from the key: `%2D` decodes to
+    // `-` (a link to `jane%2Ddoe` serves `jane-doe`), `?` starts a query and
+    // `#` a fragment.
+    if let Some(c) = slug.chars().find(|c| matches!(c, '%' | '?' | '#')) {
+        return Err(format!("contains {c:?}, which a URL reads differently"));
+    }
     // Invisible format characters (zero-width space, bidi overrides and
     // isolates, ...) would let two slugs look alike in a URL or a listing.
     if let Some(c) = slug
@@ -287,10 +293,12 @@ impl Tally {
     /// Builds the author directory, deciding every master problem up front.
     pub fn new(authors: Vec<Author>, zone: Tz, as_of: DateTime<Utc>) -> Self {
         let mut id_rows: HashMap<&str, usize> = HashMap::new();
-        let mut slug_rows: HashMap<&str, usize> = HashMap::new();
+        // Slugs are compared case-folded: `Foo` and `foo` are two keys in S3
+        // but one file on a case-insensitive disk (and one URL to a person).
+        let mut slug_rows: HashMap<String, usize> = HashMap::new();
         for a in &authors {
             *id_rows.entry(&a.id).or_default() += 1;
-            *slug_rows.entry(&a.slug).or_default() += 1;
+            *slug_rows.entry(a.slug.to_lowercase()).or_default() += 1;
         }
         let problems: Vec<Option<SkipReason>> = authors
             .iter()
@@ -299,7 +307,7 @@ impl Tally {
                     Some(SkipReason::DuplicateId)
                 } else if let Err(why) = check_slug(&a.slug) {
                     Some(SkipReason::UnsafeSlug(why))
-                } else if slug_rows[a.slug.as_str()] > 1 {
+                } else if slug_rows[&a.slug.to_lowercase()] > 1 {
                     Some(SkipReason::SharedSlug)
                 } else {
                     None
@@ -604,7 +612,9 @@ mod tests {
         let cases: &[(&str, &str, bool)] = &[
             ("plain", "sato-taro", true),
             ("unicode", "さとう", true),
-            ("percent", "a%2Fb", true),
+            ("percent", "a%2Fb", false),
+            ("query", "a?b", false),
+            ("fragment", "a#b", false),
             ("exactly 200", &"b".repeat(200), true),
             ("empty", "", false),
             ("dot", ".", false),
@@ -782,6 +792,28 @@ mod tests {
                 ("shared".to_string(), Err(SkipReason::SharedSlug)),
             ]
         );
+    }
+
+    // REQ-MA-001: slugs that differ only in case are one file on a
+    // case-insensitive disk: both are shared, neither drawn.
+    #[test]
+    fn slugs_differing_in_case_are_shared() {
+        let t = Tally::new(
+            vec![
+                author("a", "Sato"),
+                author("b", "sato"),
+                author("c", "suzuki"),
+            ],
+            chrono_tz::UTC,
+            ts("2025-11-25T00:00:00Z"),
+        );
+        let problems = t.master_problems();
+        let shared: Vec<&str> = problems
+            .iter()
+            .filter(|p| p.reason == SkipReason::SharedSlug)
+            .map(|p| p.id.as_str())
+            .collect();
+        assert_eq!(shared, ["a", "b"]);
     }
 
     // REQ-MA-001: a master where 10,000 authors share one slug.

@@ -9,6 +9,7 @@
 //! same end a run has.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
@@ -17,6 +18,8 @@ use tracing::{info, warn};
 
 use crate::error::RunError;
 use crate::freshness::Look;
+use crate::lease::Kept;
+use crate::modes::render::LEASE_WATCH;
 use crate::modes::work::{
     FINISHED_KEY, MASTER_SLUGS_KEY, ShardReport, WorkPlan, check_destination, done_key, get_json,
     get_work, put_json, read_plan, work_error,
@@ -130,6 +133,12 @@ async fn finish_stages(
     let master_text = String::from_utf8(master_text)
         .map_err(|e| work_error(work, MASTER_SLUGS_KEY, e.to_string()))?;
     let master: HashSet<&str> = master_text.lines().filter(|l| !l.is_empty()).collect();
+    // The deletions wait on the plan's lease, watched while they run.
+    let watched = plan
+        .lease
+        .clone()
+        .filter(|_| !plan.request.dry_run)
+        .map(|l| Kept::watch(l, Arc::clone(&pipeline.dest), LEASE_WATCH));
     // Cut short by the deadline, it is not known: nothing is pruned.
     let existing = within(deadline, list_charts(pipeline)).await.flatten();
     let prune_guard = prune(
@@ -139,6 +148,7 @@ async fn finish_stages(
         existing.as_ref(),
         deadline,
         &mut report,
+        watched.as_ref(),
     )
     .await;
     if !plan.request.dry_run {
@@ -155,7 +165,16 @@ async fn finish_stages(
             }));
         }
         let nonce = Some(plan.nonce.as_str());
-        record_published(pipeline, &mut stored, &landed, &report, &look, None, nonce).await?;
+        record_published(
+            pipeline,
+            &mut stored,
+            &landed,
+            &report,
+            &look,
+            watched.as_ref(),
+            nonce,
+        )
+        .await?;
     }
     report.s3_retries += pipeline.s3_retries() - retries_at_start;
     report.stages.total_ms = ms((Utc::now() - plan.started_at).to_std().unwrap_or_default());

@@ -110,6 +110,7 @@ async fn run_stages(
         existing.as_ref(),
         deadline,
         &mut report,
+        lease,
     )
     .await;
     report.s3_retries = pipeline.s3_retries() - retries_at_start;

@@ -79,11 +79,13 @@ async fn publish_report(
 ) -> Result<(), StoreError> {
     let config = &pipeline.config;
     let report_deadline = deadline.map(|d| d + config.deadline_margin / 2);
+    // The review page first: `latest.json` is the record that the run
+    // published, so it is written last, once everything else is.
     let write = async {
-        match write_report(pipeline, report, started_at, Latest::Replace).await {
-            Ok(()) if config.gallery => write_gallery(pipeline, report, cards).await,
-            other => other,
+        if config.gallery {
+            write_gallery(pipeline, report, cards).await?;
         }
+        write_report(pipeline, report, started_at, Latest::Replace).await
     };
     within(report_deadline, write).await.unwrap_or_else(|| {
         Err(StoreError::Failed {

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use tracing::{info, warn};
 
 use crate::error::Guard;
+use crate::lease::Kept;
 use crate::pipeline::{Pipeline, within};
 use crate::report::{PendingPrune, RunReport};
 use crate::request::RunSpec;
@@ -111,11 +112,9 @@ pub(crate) fn plan_prune(
         },
     };
     for slug in candidates {
-        // An older as_of (a deliberate redraw of the past) moves it back, never on.
-        let since = state
-            .absent
-            .get(slug)
-            .map_or(spec.as_of, |t| (*t).min(spec.as_of));
+        // The clock starts at the first run that saw it gone and never moves:
+        // a redraw of the past must not make a recent absence look old.
+        let since = state.absent.get(slug).copied().unwrap_or(spec.as_of);
         plan.state.absent.insert(slug.clone(), since);
         if spec.erase.contains(slug) {
             plan.erased.insert(slug.clone());
@@ -143,6 +142,7 @@ pub(crate) async fn prune(
     existing: Option<&HashSet<String>>,
     deadline: Option<Instant>,
     report: &mut RunReport,
+    lease: Option<&Kept>,
 ) -> Option<Guard> {
     let config = &pipeline.config;
     let existing = existing?;
@@ -167,7 +167,13 @@ pub(crate) async fn prune(
             return None;
         }
     };
-    let mut decided = plan_prune(&candidates, &state, spec, config.prune_grace);
+    // The absence clocks run on the newest as_of published so far: a redraw
+    // of the past neither starts a clock in the past nor rewinds one.
+    let mut clock = spec.clone();
+    if let Some(previous) = &report.previous {
+        clock.as_of = clock.as_of.max(previous.as_of);
+    }
+    let mut decided = plan_prune(&candidates, &state, &clock, config.prune_grace);
     report.prune_pending.clone_from(&decided.pending);
     report.erased = decided.erased.iter().cloned().collect();
     let by_grace = decided.due.len() - decided.erased.len();
@@ -188,15 +194,12 @@ pub(crate) async fn prune(
         report.authors.deleted = report.deleted.len();
         return guard;
     }
-    delete_charts(
-        pipeline,
-        &decided.due,
+    let by = Deleting {
         existing,
         deadline,
-        report,
-        &mut decided.state,
-    )
-    .await;
+        lease,
+    };
+    delete_charts(pipeline, &decided.due, &by, report, &mut decided.state).await;
     if decided.state.absent != state.absent {
         let body = serde_json::to_vec_pretty(&decided.state).unwrap_or_default();
         let headers = ObjectHeaders::no_store(changed::JSON);
@@ -229,18 +232,35 @@ async fn read_state(pipeline: &Pipeline, key: &str) -> Result<PruneState, String
 /// Deletes each due chart (`.png` and `.json`) within the deadline; a chart
 /// deleted leaves the state, one cut short or failed stays in it (due again
 /// next run) and is reported as undone, never as deleted.
+/// What bounds the deletions: the keys known to exist, the deadline, and the
+/// lease (none is deleted once it is lost).
+struct Deleting<'a> {
+    existing: &'a HashSet<String>,
+    deadline: Option<Instant>,
+    lease: Option<&'a Kept>,
+}
+
 async fn delete_charts(
     pipeline: &Pipeline,
     due: &BTreeSet<String>,
-    existing: &HashSet<String>,
-    deadline: Option<Instant>,
+    by: &Deleting<'_>,
     report: &mut RunReport,
     state: &mut PruneState,
 ) {
     let config = &pipeline.config;
+    let Deleting {
+        existing,
+        deadline,
+        lease,
+    } = *by;
     for slug in due {
         if deadline.is_some_and(|d| Instant::now() >= d) {
-            warn!(slug = %slug, "the deadline came while pruning; the rest goes in the next run");
+            warn!(slug = ?slug, "the deadline came while pruning; the rest goes in the next run");
+            report.prune_undone.push(slug.clone());
+            continue;
+        }
+        if let Some(Err(e)) = lease.map(Kept::check) {
+            warn!(slug = ?slug, error = %e, "the lease is lost; nothing more is deleted");
             report.prune_undone.push(slug.clone());
             continue;
         }
@@ -263,7 +283,7 @@ async fn delete_charts(
             }
         }
         if deleted {
-            info!(slug = %slug, "deleted the chart of an author no longer in the master");
+            info!(slug = ?slug, "deleted the chart of an author no longer in the master");
             report.deleted.push(slug.clone());
             state.absent.remove(slug);
         } else {
@@ -364,14 +384,28 @@ mod tests {
             chrono::Duration::zero(),
         );
         assert_eq!(now.due, gone);
-        // An older as_of (a redraw of the past) moves the clock back, not on.
+        // An older as_of (a redraw of the past) moves the clock neither way,
+        // and deletes nothing early.
         let back = plan_prune(
             &gone,
             &night1.state,
             &spec("2026-10-01T00:00:00Z", &[]),
             grace,
         );
-        assert_eq!(back.state.absent["a"], t("2026-10-01T00:00:00Z"));
+        assert_eq!(back.state.absent["a"], t("2026-11-01T17:45:00Z"));
         assert!(back.due.is_empty());
+        let fresh = plan_prune(
+            &gone,
+            &PruneState::default(),
+            &spec("2026-10-01T00:00:00Z", &[]),
+            grace,
+        );
+        let after = plan_prune(
+            &gone,
+            &fresh.state,
+            &spec("2026-10-01T01:00:00Z", &[]),
+            grace,
+        );
+        assert!(after.due.is_empty(), "an hour after its author left");
     }
 }

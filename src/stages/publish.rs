@@ -222,7 +222,7 @@ pub(crate) fn record_charts(
     for chart in charts {
         draw_cpu += chart.draw_cpu;
         if let ChartOutcome::Failed(error) = &chart.outcome {
-            warn!(slug = %chart.slug, error = %error, "chart failed");
+            warn!(slug = ?chart.slug, error = ?error, "chart failed");
         }
         if let Some(png) = report.record(chart) {
             png_bytes += png;

@@ -42,7 +42,7 @@ pub(crate) fn select_authors<'t>(
     report: &'t mut RunReport,
 ) -> (usize, impl Iterator<Item = ToDraw> + 't) {
     for p in &report.master_problems {
-        warn!(id = %p.id, slug = %p.slug, reason = p.reason.key(), "author master problem; this author is never drawn");
+        warn!(id = ?p.id, slug = ?p.slug, reason = p.reason.key(), "author master problem; this author is never drawn");
     }
     let candidates = tally.candidates(spec.window_start(), spec.authors.as_ref());
     let most = candidates.len();
@@ -80,7 +80,7 @@ pub(crate) fn select_authors<'t>(
             Err(reason) => reason,
         };
         report.authors.active += 1;
-        warn!(slug = %s.author.slug, id = %s.author.id, reason = reason.key(), "author skipped");
+        warn!(slug = ?s.author.slug, id = ?s.author.id, reason = reason.key(), "author skipped");
         let detail = match &reason {
             SkipReason::UnsafeSlug(why) => Some(why.clone()),
             _ => None,

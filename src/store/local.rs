@@ -43,6 +43,31 @@ impl LocalStore {
         Ok(self.root.join(rel))
     }
 
+    /// Refuses a key whose folders under the root are symbolic links: a write
+    /// never leaves the destination through a link planted in it.
+    async fn refuse_links(&self, key: &str) -> Result<(), StoreError> {
+        let mut at = self.root.clone();
+        let folders = Path::new(key).parent().map(Path::components);
+        for folder in folders.into_iter().flatten() {
+            at.push(folder);
+            match tokio::fs::symlink_metadata(&at).await {
+                Ok(meta) if meta.file_type().is_symlink() => {
+                    return Err(StoreError::Failed {
+                        location: self.describe(key),
+                        message: format!(
+                            "{} is a symbolic link; refusing to write through it",
+                            at.display()
+                        ),
+                    });
+                }
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+                Err(e) => return Err(self.io_error(key, e)),
+            }
+        }
+        Ok(())
+    }
+
     fn io_error(&self, key: &str, e: io::Error) -> StoreError {
         match e.kind() {
             io::ErrorKind::NotFound => StoreError::NotFound {
@@ -124,12 +149,28 @@ impl Store for LocalStore {
                     .await
                     .map_err(|e| self.io_error(key, e))?;
             }
+            self.refuse_links(key).await?;
             // Write beside and rename, so a reader never sees half a chart.
+            // The file beside is made anew (`create_new` follows no link: a
+            // link planted there is removed, not written through).
             let mut tmp = path.clone().into_os_string();
             tmp.push(".part");
-            tokio::fs::write(&tmp, &body)
+            match tokio::fs::remove_file(&tmp).await {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => {
+                    return Err(self.io_error(key, e));
+                }
+                _ => {}
+            }
+            let mut file = tokio::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&tmp)
                 .await
                 .map_err(|e| self.io_error(key, e))?;
+            file.write_all(&body)
+                .await
+                .map_err(|e| self.io_error(key, e))?;
+            drop(file);
             tokio::fs::rename(&tmp, &path)
                 .await
                 .map_err(|e| self.io_error(key, e))?;
@@ -281,6 +322,38 @@ mod tests {
         store.delete("a/b.txt").await.unwrap();
         store.delete("a/b.txt").await.unwrap();
         assert_eq!(store.head("a/b.txt").await.unwrap(), None);
+    }
+
+    // REQ-RL-011: a link planted at `<key>.part` or as a folder of the key
+    // is not written through.
+    #[tokio::test]
+    async fn planted_links_are_not_followed() {
+        let outside = tempfile::tempdir().unwrap();
+        let (dir, store) = LocalStore::temp();
+        let headers = ObjectHeaders::no_store("application/json");
+        let target = outside.path().join("victim");
+        std::fs::write(&target, b"untouched").unwrap();
+        std::fs::create_dir_all(dir.path().join("reports")).unwrap();
+        std::os::unix::fs::symlink(&target, dir.path().join("reports/latest.json.part")).unwrap();
+        store
+            .put("reports/latest.json", b"{}".to_vec(), &headers)
+            .await
+            .unwrap();
+        assert_eq!(std::fs::read(&target).unwrap(), b"untouched");
+        let latest = dir.path().join("reports/latest.json");
+        assert!(
+            !std::fs::symlink_metadata(&latest)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+        std::os::unix::fs::symlink(outside.path(), dir.path().join("charts")).unwrap();
+        let through = store.put("charts/x.png", b"png".to_vec(), &headers).await;
+        assert!(
+            matches!(through, Err(StoreError::Failed { .. })),
+            "{through:?}"
+        );
+        assert!(!outside.path().join("x.png").exists());
     }
 
     #[tokio::test]
