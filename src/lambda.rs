@@ -7,7 +7,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use chrono::Utc;
 use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
-use serde_json::Value;
+use serde_json::value::RawValue;
 use tracing::{error, info, warn};
 
 use crate::config::{ConfigError, RawConfig};
@@ -95,10 +95,18 @@ impl Reply {
 /// Handles one invocation, and writes the run's metric record whatever the
 /// outcome: for a whole run, a finish, or a plan that stopped the run (a
 /// render's outcome reaches the state machine, which retries it).
-pub async fn handle(pipeline: &Pipeline, event: LambdaEvent<Value>) -> Result<Reply, HandlerError> {
+///
+/// The event arrives as its raw JSON text and is parsed here, so every way it
+/// can be unreadable (a key given twice, nesting past serde_json's 128
+/// levels, a lone surrogate) is an `EventInvalid` with its metric record, not
+/// the runtime's own deserialization error.
+pub async fn handle(
+    pipeline: &Pipeline,
+    event: LambdaEvent<Box<RawValue>>,
+) -> Result<Reply, HandlerError> {
     let started = Instant::now();
     let request_id = event.context.request_id.clone();
-    let job = RunRequest::from_value(event.payload).and_then(|r| r.job(Utc::now()));
+    let job = RunRequest::from_json(event.payload.get()).and_then(|r| r.job(Utc::now()));
     let deadline = invocation_deadline(
         event.context.deadline(),
         SystemTime::now(),

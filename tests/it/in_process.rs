@@ -45,11 +45,43 @@ impl Local {
     /// Calls the handler with `json` as the event and a default context with
     /// two minutes to run, as the runtime's own examples make one.
     async fn handle(&self, json: serde_json::Value) -> Result<Reply, HandlerError> {
+        self.handle_text(&json.to_string()).await
+    }
+
+    /// Calls the handler with `text` as the event's JSON, as the runtime
+    /// hands it over.
+    async fn handle_text(&self, text: &str) -> Result<Reply, HandlerError> {
         let mut context = Context::default();
         context.request_id = "in-process".into();
         let deadline = SystemTime::now() + Duration::from_mins(2);
         context.deadline = deadline.duration_since(UNIX_EPOCH).unwrap().as_millis() as u64;
-        handle(&self.pipeline, LambdaEvent::new(json, context)).await
+        let raw = serde_json::value::RawValue::from_string(text.to_string()).unwrap();
+        handle(&self.pipeline, LambdaEvent::new(raw, context)).await
+    }
+}
+
+// REQ-EV-005, REQ-LA-002: an event the runtime can hand over but no request
+// can be (a key twice, nesting past 128 levels, a lone surrogate) is
+// EventInvalid, and publishes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreadable_events_are_event_invalid() {
+    let local = local_pipeline().await;
+    let deep = format!("{}1{}", "[".repeat(200), "]".repeat(200));
+    let cases = [
+        (
+            "duplicate key",
+            r#"{"dry_run":true,"dry_run":false}"#.to_string(),
+        ),
+        ("deep", format!(r#"{{"authors":{deep}}}"#)),
+        ("lone surrogate", r#"{"authors":["\ud800"]}"#.to_string()),
+        (
+            "year 0",
+            r#"{"as_of":"0000-01-01T00:00:00+23:59"}"#.to_string(),
+        ),
+    ];
+    for (name, text) in cases {
+        let e = local.handle_text(&text).await.unwrap_err();
+        assert_eq!(e.error_type(), "EventInvalid", "case {name}: {e}");
     }
 }
 
