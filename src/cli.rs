@@ -85,8 +85,8 @@ pub struct PlanArgs {
     #[arg(long)]
     pub work: String,
     /// The destination the run will publish to: the plan is judged against its
-    /// last published run and takes its lease. Without it, each render checks
-    /// the destination before it publishes.
+    /// last published run and its chart state, and takes its lease. Required
+    /// unless the request is a dry run.
     #[arg(long)]
     pub dest: Option<String>,
     #[command(flatten)]
@@ -452,7 +452,7 @@ async fn plan_command(args: PlanArgs) -> ExitCode {
         Ok(other) => return usage_error(format!("not a plan: {other:?}")),
         Err(e) => return usage_error(e.to_string()),
     };
-    // Without --dest the work location stands in for it: no last run to be
+    // Without --dest (a dry run only) the work location stands in for it: no last run to be
     // judged against, no lease (each render checks the destination).
     let has_dest = args.dest.is_some();
     let dest = args.dest.unwrap_or_else(|| args.work.clone());

@@ -62,9 +62,10 @@ impl From<HandlerError> for Diagnostic {
 #[derive(Debug, Clone, serde::Serialize)]
 #[serde(untagged)]
 pub enum Reply {
-    Run(Box<RunReport>),
-    /// A finish: the summary is the answer; the whole report is in S3 (and
-    /// here for the run's metric record).
+    /// A run or a finish: the summary is the answer, bounded whatever the
+    /// run's size (Lambda's reply is at most 6 MB, a state's data 256 KiB);
+    /// the whole report is at its `report_location` (and here for the run's
+    /// metric record).
     Finished {
         #[serde(flatten)]
         summary: RunSummary,
@@ -86,7 +87,7 @@ impl Reply {
     /// The run report, for a whole run or a finish.
     pub fn report(&self) -> Option<&RunReport> {
         match self {
-            Reply::Run(report) | Reply::Finished { report, .. } => Some(report),
+            Reply::Finished { report, .. } => Some(report),
             _ => None,
         }
     }
@@ -198,7 +199,13 @@ async fn serve_job(
         async move { pipeline.open(&location).await }
     };
     let reply = match job {
-        Job::Run(plan) => Reply::Run(Box::new(run(pipeline, plan, &invocation).await?)),
+        Job::Run(spec) => {
+            let report = run(pipeline, spec, &invocation).await?;
+            Reply::Finished {
+                summary: RunSummary::of(&report),
+                report: Box::new(report),
+            }
+        }
         Job::Plan {
             plan,
             run_id,

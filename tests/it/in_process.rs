@@ -113,16 +113,21 @@ async fn the_pipeline_runs_in_process_on_local_stores() {
     assert!(refused.report().is_some_and(|r| r.error.is_some()));
 }
 
-// REQ-LA-001, REQ-LA-002
+// REQ-LA-001, REQ-LA-002, REQ-EV-005
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_handler_answers_with_the_report_or_a_typed_error() {
     let local = local_pipeline().await;
 
-    let report = local
+    let reply = local
         .handle(json!({"lookback_days": 7, "as_of": "2025-11-25T17:45:00Z"}))
         .await
         .unwrap();
-    let report = report.report().unwrap();
+    // The answer is the bounded summary; the report is at its location.
+    let answer = serde_json::to_value(&reply).unwrap();
+    assert!(answer.get("skipped").is_none(), "{answer}");
+    assert!(answer["report_location"].as_str().is_some(), "{answer}");
+    assert_eq!(answer["authors"]["skipped"], 2, "{answer}");
+    let report = reply.report().unwrap();
     assert!(report.reconciles());
     // The window's four and old-timer, whose chart is missing.
     assert_eq!(report.authors.active, 5);
