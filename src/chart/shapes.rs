@@ -65,6 +65,7 @@ pub fn edge_shapes() -> Vec<(&'static str, MonthlyCounts, Theme)> {
             counts("🍣🍣🍣", Month(nov.0 - 2), &[2, 0, 1]),
             Theme::default(),
         ),
+        ("no-posts", counts("加藤 大輔", nov, &[]), Theme::default()),
         (
             "english-2x",
             counts("Jane Doe", Month(nov.0 - 40), &fifteen[..41]),

@@ -13,6 +13,8 @@ a missing object also needs s3:ListBucket on the bucket with no s3:prefix
 import fnmatch
 import urllib.parse
 
+MOTO_ACCOUNT = "123456789012"
+
 
 def _list(value):
     return value if isinstance(value, list) else [value]
@@ -78,7 +80,8 @@ def authorisations(method, path, query, status):
     bucket = parts[0]
     key = parts[1] if len(parts) > 1 else ""
     params = urllib.parse.parse_qs(query, keep_blank_values=True)
-    context = {"aws:SecureTransport": "true"}
+    # Every bucket of moto's is owned by its one account.
+    context = {"aws:SecureTransport": "true", "s3:ResourceAccount": MOTO_ACCOUNT}
     bucket_arn = f"arn:aws:s3:::{bucket}"
     if not key:
         if method == "GET" and "list-type" in params:
