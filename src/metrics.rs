@@ -85,7 +85,6 @@ pub(crate) const METRICS: &[(&str, &str)] = &[
     ("PostsCounted", "Count"),
     ("BadPostLines", "Count"),
     ("OrphanPosts", "Count"),
-    ("RunDuration", "Milliseconds"),
     // The charts selected to be drawn, by reason (`drawn_by_reason`), so a
     // night that drew 900 charts instead of 200 says why.
     ("ChartsDrawnWindow", "Count"),
@@ -95,6 +94,7 @@ pub(crate) const METRICS: &[(&str, &str)] = &[
     ("ChartsDrawnTheme", "Count"),
     ("ChartsDrawnRenderer", "Count"),
     ("ChartsDrawnChanged", "Count"),
+    ("RunDuration", "Milliseconds"),
 ];
 
 impl RunMetrics<'_> {
@@ -118,7 +118,6 @@ impl RunMetrics<'_> {
             r.map_or(0, |r| r.posts.counted),
             r.map_or(0, |r| r.posts_file.lines.bad_total()),
             r.map_or(0, |r| r.posts.orphans.count),
-            self.duration_ms,
             drawn(DrawReason::Window),
             drawn(DrawReason::Named),
             drawn(DrawReason::Missing),
@@ -126,6 +125,7 @@ impl RunMetrics<'_> {
             drawn(DrawReason::Theme),
             drawn(DrawReason::Renderer),
             drawn(DrawReason::Changed),
+            self.duration_ms,
         ]
     }
 

@@ -163,6 +163,18 @@ impl Emulator {
     }
 }
 
+/// The whole report of a run the function answered with its bounded
+/// summary: read from the summary's `report_location`.
+async fn report_at(server: &S3Server, reply: &serde_json::Value) -> serde_json::Value {
+    let location = reply["report_location"]
+        .as_str()
+        .unwrap_or_else(|| panic!("a summary names its report: {reply}"));
+    let key = location
+        .strip_prefix("s3://charts-bucket/")
+        .unwrap_or_else(|| panic!("{location} is not in the charts bucket"));
+    serde_json::from_slice(&server.get(CHARTS_BUCKET, key).await).unwrap()
+}
+
 /// A minimal HTTP/1.1 POST (the emulator's invoke API), reading to close.
 pub(crate) async fn http_post(port: u16, path: &str, body: &str) -> Vec<u8> {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
@@ -243,9 +255,14 @@ async fn sample_events_through_the_runtime_emulator() {
     let emulator = Emulator::start(&function_env(&server, &[])).await;
 
     let nightly = emulator.invoke(&event("nightly.json")).await;
-    assert_reconciles(&nightly);
-    assert_eq!(nightly["authors"]["active"], 4, "{nightly}");
-    assert_eq!(nightly["authors"]["published"], 2);
+    assert_reconciles(&report_at(&server, &nightly).await);
+    // The window's four (two skipped) and old-timer, whose chart is missing.
+    assert_eq!(nightly["authors"]["active"], 5, "{nightly}");
+    assert_eq!(nightly["authors"]["published"], 3);
+    assert!(
+        nightly.get("skipped").is_none(),
+        "a bounded summary: {nightly}"
+    );
     assert!(
         nightly["report_location"]
             .as_str()
@@ -255,13 +272,17 @@ async fn sample_events_through_the_runtime_emulator() {
 
     // The manual test and the backfill carry no as_of: they run as of now, a
     // later time than the nightly's, and so are accepted and redraw.
+    // The others are drawn too: a year later every series grew (`changed`).
     let manual = emulator.invoke(&event("manual-test.json")).await;
-    assert_reconciles(&manual);
-    assert_eq!(manual["authors"]["active"], 2, "{manual}");
-    assert_eq!(manual["authors"]["published"], 2, "{manual}");
+    assert_reconciles(&report_at(&server, &manual).await);
+    assert_eq!(manual["drawn_by_reason"]["named"], 2, "{manual}");
+    assert!(
+        manual["authors"]["published"].as_u64() >= Some(2),
+        "{manual}"
+    );
 
     let backfill = emulator.invoke(&event("backfill-15y.json")).await;
-    assert_reconciles(&backfill);
+    assert_reconciles(&report_at(&server, &backfill).await);
     assert_eq!(backfill["authors"]["active"], 6, "{backfill}");
     let a = &backfill["authors"];
     assert_eq!(
@@ -335,7 +356,7 @@ async fn deadline_leaves_authors_undone_and_a_rerun_finishes() {
 
     let full = Emulator::start(&function_env(&server, &[])).await;
     let reply = full.invoke(&event("backfill-15y.json")).await;
-    assert_reconciles(&reply);
+    assert_reconciles(&report_at(&server, &reply).await);
     assert_eq!(reply["authors"]["published"], 3, "{reply}");
     assert_eq!(reply["authors"]["undone"], 0);
 }
@@ -425,7 +446,7 @@ async fn deadline_in_the_middle_of_a_backfill() {
     server.faults.lock().unwrap().put_delay_ms = 0;
     let full = Emulator::start(&function_env(&server, &[])).await;
     let reply = full.invoke(backfill).await;
-    assert_reconciles(&reply);
+    assert_reconciles(&report_at(&server, &reply).await);
     assert_eq!(reply["authors"]["undone"], 0, "{reply}");
     let republished = reply["authors"]["published"].as_u64().unwrap();
     let unchanged = reply["authors"]["unchanged"].as_u64().unwrap();
@@ -517,14 +538,14 @@ async fn every_invocation_writes_one_metric_record() {
     let log = dir.path().join("function.log");
     let emulator = Emulator::start_logged(&function_env(&server, &[]), &log).await;
     let nightly = emulator.invoke(&event("nightly.json")).await;
-    assert_reconciles(&nightly);
+    assert_reconciles(&report_at(&server, &nightly).await);
     // A guard failure: a day earlier than the published run.
     let rewind = emulator
         .invoke(r#"{"lookback_days": 7, "as_of": "2025-11-24T17:45:00Z"}"#)
         .await;
     assert_eq!(rewind["errorType"], "AsOfRewind", "{rewind}");
     let backfill = emulator.invoke(&event("backfill-15y.json")).await;
-    assert_reconciles(&backfill);
+    assert_reconciles(&report_at(&server, &backfill).await);
     let invalid = emulator.invoke(r#"{"lookback_days": 0}"#).await;
     assert_eq!(invalid["errorType"], "EventInvalid");
     emulator.stop().await;
@@ -683,12 +704,10 @@ async fn a_delete_cut_short_by_the_deadline_is_undone() {
         server.faults.lock().unwrap().injected > 0,
         "no delete was hung: {reply}"
     );
-    let report = reply
-        .get("errorType")
-        .map_or(reply.clone(), |_| serde_json::Value::Null);
-    let latest: serde_json::Value =
+    // Answered or not, the run's report is latest.json (the answer is only
+    // its summary).
+    let report: serde_json::Value =
         serde_json::from_slice(&server.get(CHARTS_BUCKET, "reports/latest.json").await).unwrap();
-    let report = if report.is_null() { latest } else { report };
     assert_eq!(
         report["prune_undone"],
         serde_json::json!(["old-timer"]),
