@@ -14,6 +14,9 @@ ensure_tools
 # test needs the image, and scripts/image-test.sh runs it).
 cargo test --locked --workspace -- --include-ignored --skip image::image_
 
+# No RustSec vulnerability in what ships (the dated snapshot, offline).
+python3 scripts/advisories.py
+
 # The module docs walk the functions; a link that no longer resolves fails.
 RUSTDOCFLAGS="-D warnings -A rustdoc::private_intra_doc_links" \
   cargo doc --locked --no-deps --document-private-items --quiet

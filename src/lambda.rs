@@ -98,7 +98,7 @@ impl Reply {
 /// render's outcome reaches the state machine, which retries it).
 ///
 /// The event arrives as its raw JSON text and is parsed here, so every way it
-/// can be unreadable (a key given twice, nesting past serde_json's 128
+/// can be unreadable (a key given twice, nesting past `serde_json`'s 128
 /// levels, a lone surrogate) is an `EventInvalid` with its metric record, not
 /// the runtime's own deserialization error.
 pub async fn handle(

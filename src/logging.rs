@@ -22,6 +22,15 @@ impl LogFormat {
     }
 }
 
+/// The log filter of the function: Lambda's log level (`AWS_LAMBDA_LOG_LEVEL`,
+/// set by the function's advanced logging controls) over `RUST_LOG`, the
+/// precedence the Rust runtime documents.
+pub fn lambda_filter(aws_lambda_log_level: Option<&str>, rust_log: Option<&str>) -> Option<String> {
+    aws_lambda_log_level
+        .map(str::to_lowercase)
+        .or_else(|| rust_log.map(str::to_string))
+}
+
 /// Installs the global subscriber. `filter` is a `RUST_LOG`-style directive;
 /// `None` means `info`.
 pub fn init(format: LogFormat, filter: Option<&str>) {
@@ -42,4 +51,28 @@ pub fn init(format: LogFormat, filter: Option<&str>) {
             .try_init(),
         LogFormat::Text => builder.with_target(false).try_init(),
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // REQ-LA-007: Lambda's log level wins over RUST_LOG.
+    #[test]
+    fn lambdas_log_level_wins_over_rust_log() {
+        let cases = [
+            ("both", Some("WARN"), Some("debug"), Some("warn")),
+            ("lambda only", Some("DEBUG"), None, Some("debug")),
+            (
+                "rust_log only",
+                None,
+                Some("info,aws=warn"),
+                Some("info,aws=warn"),
+            ),
+            ("neither", None, None, None),
+        ];
+        for (name, lambda, rust, want) in cases {
+            assert_eq!(lambda_filter(lambda, rust).as_deref(), want, "case {name}");
+        }
+    }
 }

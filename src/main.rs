@@ -17,7 +17,10 @@ fn main() -> ExitCode {
     let format = logging::LogFormat::from_lambda(env("AWS_LAMBDA_LOG_FORMAT").as_deref());
     let filter = match &cli {
         Some(cli) => Some(cli.log.clone()),
-        None => env("RUST_LOG").or_else(|| env("AWS_LAMBDA_LOG_LEVEL").map(|l| l.to_lowercase())),
+        None => logging::lambda_filter(
+            env("AWS_LAMBDA_LOG_LEVEL").as_deref(),
+            env("RUST_LOG").as_deref(),
+        ),
     };
     logging::init(format, filter.as_deref());
     let runtime = match tokio::runtime::Builder::new_multi_thread()

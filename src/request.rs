@@ -159,7 +159,7 @@ pub enum EventError {
     },
 }
 
-/// A JSON value whose objects repeat no key (serde_json's `Value` keeps the
+/// A JSON value whose objects repeat no key (`serde_json`'s `Value` keeps the
 /// last: `"dry_run":true, "dry_run":false` would publish).
 pub(crate) struct UniqueKeys(pub(crate) serde_json::Value);
 

@@ -152,29 +152,8 @@ async fn finish_stages(
     )
     .await;
     if !plan.request.dry_run {
-        let look = Look::of(&pipeline.config.theme);
-        let mut stored = read_chart_state(pipeline)
-            .await
-            .map_err(|guard| RunError::Guard(guard, Box::new(report.clone())))?;
-        // The state must be the one the plan wrote, or one this plan's
-        // earlier finish wrote: anything else means another run wrote it.
-        let ours = stored.state.written_by.as_deref() == Some(plan.nonce.as_str());
-        if stored.etag != plan.chart_state_etag && !ours {
-            return Err(RunError::StateConflict(StoreError::PreconditionFailed {
-                location: pipeline.dest.describe(&state_key(pipeline)),
-            }));
-        }
-        let nonce = Some(plan.nonce.as_str());
-        record_published(
-            pipeline,
-            &mut stored,
-            &landed,
-            &report,
-            &look,
-            watched.as_ref(),
-            nonce,
-        )
-        .await?;
+        let planned = (plan.nonce.as_str(), plan.chart_state_etag.as_deref());
+        record_finished(pipeline, planned, &landed, &report, watched.as_ref()).await?;
     }
     report.s3_retries += pipeline.s3_retries() - retries_at_start;
     report.stages.total_ms = ms((Utc::now() - plan.started_at).to_std().unwrap_or_default());
@@ -188,6 +167,38 @@ async fn finish_stages(
         prune_guard,
         plan.started_at,
         deadline,
+    )
+    .await
+}
+
+/// Records the charts the renders landed in the chart state, over the state
+/// the plan wrote (or this plan's earlier finish): anything else means
+/// another run wrote it meanwhile.
+async fn record_finished(
+    pipeline: &Pipeline,
+    (nonce, planned_etag): (&str, Option<&str>),
+    landed: &[(String, String)],
+    report: &RunReport,
+    lease: Option<&Kept>,
+) -> Result<(), RunError> {
+    let look = Look::of(&pipeline.config.theme);
+    let mut stored = read_chart_state(pipeline)
+        .await
+        .map_err(|guard| RunError::Guard(guard, Box::new(report.clone())))?;
+    let ours = stored.state.written_by.as_deref() == Some(nonce);
+    if stored.etag.as_deref() != planned_etag && !ours {
+        return Err(RunError::StateConflict(StoreError::PreconditionFailed {
+            location: pipeline.dest.describe(&state_key(pipeline)),
+        }));
+    }
+    record_published(
+        pipeline,
+        &mut stored,
+        landed,
+        report,
+        &look,
+        lease,
+        Some(nonce),
     )
     .await
 }

@@ -352,6 +352,15 @@ def invoke(function, payload):
     return body
 
 
+def full_report(reply):
+    """A run answers with its bounded summary; the whole report is at its
+    report_location (s3://bucket/key)."""
+    location = reply.get("report_location") or ""
+    expect(location.startswith("s3://"), f"the summary names no report: {reply}")
+    bucket, key = location[len("s3://"):].split("/", 1)
+    return json.loads(client("s3").get_object(Bucket=bucket, Key=key)["Body"].read())
+
+
 def run_execution(machine, name, payload):
     sfn = client("stepfunctions")
     arn = sfn.start_execution(stateMachineArn=machine, name=name, input=payload)["executionArn"]
@@ -561,9 +570,12 @@ def main():
     since = len(S3_REQUESTS)
     schedule = scheduler.get_schedule(Name=every["outputs"]["ScheduleName"])
     reply = invoke(schedule["Target"]["Arn"], json.dumps({**json.loads(scheduled_input(schedule, now)), "lookback_days": 5475}))
-    expect(reply["posts"]["counted"] == first["posts"]["counted"], f"parts counted {reply['posts']['counted']}, one file {first['posts']['counted']}")
-    expect("parts" in reply["posts_file"]["location"], reply["posts_file"]["location"])
-    say(f"every-parameter: the export in {len(parts)} parts counted as the single file ({reply['posts']['counted']} posts)")
+    expect("skipped" not in reply and len(json.dumps(reply)) < 4096, f"a run answers a bounded summary: {reply}")
+    expect(reply["posts_counted"] == first["posts_counted"], f"parts counted {reply['posts_counted']}, one file {first['posts_counted']}")
+    report = full_report(reply)
+    expect(report["posts"]["counted"] == reply["posts_counted"], f"the report at {reply['report_location']} is this run's")
+    expect("parts" in report["posts_file"]["location"], report["posts_file"]["location"])
+    say(f"every-parameter: the export in {len(parts)} parts counted as the single file ({reply['posts_counted']} posts)")
     emulator.stop()
     check_requests(every, since)
 
