@@ -43,29 +43,53 @@ pub async fn finish(
     let started = Instant::now();
     let reads = async {
         let plan = read_plan(pipeline, work).await?;
-        let finished = get_json::<RunReport>(work, FINISHED_KEY).await?;
+        let finished = get_json::<Finished>(work, FINISHED_KEY).await?;
         Ok((plan, finished))
     };
     let (plan, finished) = bounded(deadline, "reading the plan", reads).await?;
     // A plan is finished once: a second finish (a replay, a retry whose reply
-    // was lost) changes nothing and answers with the first one's report.
-    if let Some(done) = finished {
-        warn!(run_id = %plan.run_id, location = %work.describe(FINISHED_KEY),
-              "this plan was finished already; nothing changed");
-        return Ok(done);
+    // was lost) changes nothing and answers with the first one's report. A
+    // finish of an earlier plan under the same run id is not this plan's.
+    match finished {
+        Some(done) if done.plan_nonce == plan.nonce => {
+            warn!(run_id = %plan.run_id, location = %work.describe(FINISHED_KEY),
+                  "this plan was finished already; nothing changed");
+            return Ok(done.report);
+        }
+        Some(_) => info!(run_id = %plan.run_id,
+                         "the finish there is an earlier plan's under this run id; finishing this one"),
+        None => {}
     }
     check_destination(pipeline, &plan, deadline).await?;
-    let lease = plan.lease.clone();
+    let (lease, nonce) = (plan.lease.clone(), plan.nonce.clone());
     let result = finish_stages(pipeline, work, plan, deadline, started).await;
     // Only a finish that succeeded frees the lease; a failed one leaves it to
     // expire, so no other run publishes over a half-finished one meanwhile.
     if let Ok(report) = &result {
-        put_json(work, FINISHED_KEY, report).await?;
+        let done = FinishedRef {
+            plan_nonce: &nonce,
+            report,
+        };
+        put_json(work, FINISHED_KEY, &done).await?;
         if let Some(held) = lease {
             held.release(pipeline.dest.as_ref(), Utc::now()).await;
         }
     }
     result
+}
+
+/// `finished.json`: the report of a finished plan, stamped with that plan's
+/// nonce, so it answers for that plan only.
+#[derive(serde::Deserialize)]
+struct Finished {
+    plan_nonce: String,
+    report: RunReport,
+}
+
+#[derive(serde::Serialize)]
+struct FinishedRef<'a> {
+    plan_nonce: &'a str,
+    report: &'a RunReport,
 }
 
 async fn finish_stages(

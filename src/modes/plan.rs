@@ -19,8 +19,8 @@ use crate::freshness::{Look, Present};
 use crate::lease::Lease;
 use crate::modes::read_judged;
 use crate::modes::work::{
-    FINISHED_KEY, Inputs, MASTER_SLUGS_KEY, PLAN_KEY, PLAN_VERSION, ShardAuthor, ShardRef,
-    WorkPlan, fingerprint, put_json, put_work, shard_key, work_error,
+    Inputs, MASTER_SLUGS_KEY, PLAN_KEY, PLAN_VERSION, ShardAuthor, ShardRef, WorkPlan, fingerprint,
+    put_json, put_work, shard_key, work_error,
 };
 use crate::pipeline::{LeaseTerm, Pipeline, bounded, ms, take_lease, within};
 use crate::request::RunSpec;
@@ -97,14 +97,6 @@ async fn plan_stages(
     // Which charts the destination holds: a missing one is drawn.
     let existing = within(deadline, list_charts(pipeline)).await.flatten();
 
-    // A plan made again under a used run id starts its work location anew:
-    // the old plan's finish no longer answers for it.
-    bounded(deadline, "clearing the old finish", async {
-        work.delete(FINISHED_KEY)
-            .await
-            .map_err(|e| work_error(work, FINISHED_KEY, e.to_string()))
-    })
-    .await?;
     let master: Vec<&str> = tally.master_slugs().into_iter().collect();
     let mut text = master.join("\n");
     text.push('\n');

@@ -420,6 +420,22 @@ async fn a_replan_or_a_late_finish_cannot_publish_old_work() {
         assert!(out.status.success(), "{}", error_of(&out));
     }
     ok_report(&author_stats(&finish, &[]).await);
+    // Planned a third time under the same run id after it finished: the old
+    // finished.json is the old plan's, so this plan is finished for real and
+    // its lease released (the next run is not RunInProgress).
+    let shards = shards_of(&author_stats(&plan_args, &[]).await);
+    for out in render_all(work_s, dest_s, &shards, &[], &[]).await {
+        assert!(out.status.success(), "{}", error_of(&out));
+    }
+    let again = ok_report(&author_stats(&finish, &[]).await);
+    assert!(again["stages"]["draw_and_publish_ms"].is_u64(), "{again}");
+    let next = [
+        &["run", "--source", src_s, "--dest", dest_s][..],
+        BACKFILL,
+        &stale_ok,
+    ]
+    .concat();
+    ok_report(&author_stats(&next, &[]).await);
     let old = tempfile::tempdir().unwrap();
     let old_s = old.path().to_str().unwrap();
     let old_plan = [
