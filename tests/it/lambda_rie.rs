@@ -163,18 +163,6 @@ impl Emulator {
     }
 }
 
-/// The whole report of a run the function answered with its bounded
-/// summary: read from the summary's `report_location`.
-async fn report_at(server: &S3Server, reply: &serde_json::Value) -> serde_json::Value {
-    let location = reply["report_location"]
-        .as_str()
-        .unwrap_or_else(|| panic!("a summary names its report: {reply}"));
-    let key = location
-        .strip_prefix("s3://charts-bucket/")
-        .unwrap_or_else(|| panic!("{location} is not in the charts bucket"));
-    serde_json::from_slice(&server.get(CHARTS_BUCKET, key).await).unwrap()
-}
-
 /// A minimal HTTP/1.1 POST (the emulator's invoke API), reading to close.
 pub(crate) async fn http_post(port: u16, path: &str, body: &str) -> Vec<u8> {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();

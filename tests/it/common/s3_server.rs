@@ -135,3 +135,15 @@ impl S3Server {
         .await;
     }
 }
+
+/// The whole report of a run the function answered with its bounded summary:
+/// read from the charts bucket at the summary's `report_location`.
+pub(crate) async fn report_at(server: &S3Server, reply: &serde_json::Value) -> serde_json::Value {
+    let location = reply["report_location"]
+        .as_str()
+        .unwrap_or_else(|| panic!("a summary names its report: {reply}"));
+    let key = location
+        .strip_prefix("s3://charts-bucket/")
+        .unwrap_or_else(|| panic!("{location} is not in the charts bucket"));
+    serde_json::from_slice(&server.get(super::CHARTS_BUCKET, key).await).unwrap()
+}
