@@ -117,6 +117,8 @@ settings! {
         "Seconds one S3 call may take, retries included (default 90)";
     SOURCE_BUCKET_REGION = "SOURCE_BUCKET_REGION", "--source-region", false,
         "The source bucket's region, when it is not the default (AWS_REGION)";
+    CLOUDFRONT_DISTRIBUTION_ID = "CLOUDFRONT_DISTRIBUTION_ID", "--cloudfront-distribution-id", false,
+        "The CloudFront distribution serving the charts: invalidated for what an erase or a prune deleted";
 }
 
 /// A setting that is missing or invalid.
@@ -184,6 +186,9 @@ pub struct Config {
     pub max_prune: Option<usize>,
     /// The source bucket's region, when not the default chain's.
     pub source_region: Option<String>,
+    /// The `CloudFront` distribution serving the charts, invalidated for the
+    /// charts a run deletes; `None`: nothing to invalidate (a local run).
+    pub cloudfront_distribution_id: Option<String>,
 }
 
 impl Config {
@@ -258,6 +263,7 @@ impl RawConfig {
             deadline_margin: run.deadline_margin,
             lease_ttl: run.lease_ttl,
             source_region: run.source_region,
+            cloudfront_distribution_id: run.cloudfront_distribution_id,
             max_export_age: guards.max_export_age,
             max_shrink: guards.max_shrink,
             max_growth: guards.max_growth,
@@ -386,6 +392,16 @@ impl RawConfig {
                 "expected an AWS region name such as ap-northeast-1".into(),
             ));
         }
+        let cloudfront_distribution_id = self.get(CLOUDFRONT_DISTRIBUTION_ID);
+        if let Some(id) = &cloudfront_distribution_id
+            && (id.is_empty() || id.len() > 128 || !id.chars().all(|c| c.is_ascii_alphanumeric()))
+        {
+            return Err(ConfigError::invalid(
+                CLOUDFRONT_DISTRIBUTION_ID,
+                id,
+                "expected a distribution id such as E2QWRUHAPOMQZL".into(),
+            ));
+        }
         Ok(RunLimits {
             max_bad_share: self.ranged(
                 MAX_BAD_RECORD_SHARE,
@@ -412,6 +428,7 @@ impl RawConfig {
                 "whole seconds from 4 to 900",
             )?),
             source_region,
+            cloudfront_distribution_id,
         })
     }
 
@@ -544,6 +561,7 @@ struct RunLimits {
     deadline_margin: Duration,
     lease_ttl: Duration,
     source_region: Option<String>,
+    cloudfront_distribution_id: Option<String>,
 }
 
 /// The guards' limits, validated together.

@@ -64,6 +64,10 @@ pub struct ChartState {
     /// finish tried again recognises its own earlier write; `None` for a run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub written_by: Option<String>,
+    /// The charts prefix the fingerprints are of: a run with another prefix
+    /// (its own charts) finds no fingerprint of them here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub charts_prefix: Option<String>,
     /// Slug -> the fingerprint of its published chart and data.
     pub charts: BTreeMap<String, String>,
 }
@@ -334,6 +338,7 @@ mod tests {
             version: CHART_STATE_VERSION,
             look: Some(look.clone()),
             written_by: None,
+            charts_prefix: None,
             charts: [("a".to_string(), fp.to_string())].into(),
         };
         let keys: HashSet<String> = ["c/a.png", "c/a.json", "c/b.png", "c/b.json", "c/h.png"]
@@ -425,6 +430,7 @@ mod tests {
             version: CHART_STATE_VERSION,
             look: Some(look.clone()),
             written_by: None,
+            charts_prefix: None,
             charts: [("a", fp('a')), ("b", fp('b')), ("c", fp('c'))]
                 .into_iter()
                 .map(|(s, f)| (s.to_string(), f))

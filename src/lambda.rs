@@ -250,7 +250,9 @@ pub async fn serve(env: impl Fn(&str) -> Option<String>) -> Result<(), lambda_ru
           time_zone = %config.time_zone, "initialised");
     let pipeline = Pipeline::connect(config).await;
     let pipeline = &pipeline;
-    lambda_runtime::run(service_fn(move |event| handle(pipeline, event))).await
+    // Each invocation's future boxed: the modes' futures are deep, and inlined
+    // into the runtime's they pass the compiler's query depth.
+    lambda_runtime::run(service_fn(move |event| Box::pin(handle(pipeline, event)))).await
 }
 
 #[cfg(test)]

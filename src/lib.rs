@@ -36,6 +36,8 @@ pub(crate) mod draw_pool;
 pub mod report;
 // The review page of a run.
 pub(crate) mod gallery;
+// The CDN in front of the charts: invalidated for what a run deletes.
+pub(crate) mod cdn;
 // One run at a time: a lease object taken with a conditional write.
 pub(crate) mod lease;
 // Why a run stops: the guards, the run error and its report.

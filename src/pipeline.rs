@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 
+use crate::cdn::Cdn;
 use crate::config::Config;
 use crate::error::RunError;
 use crate::lease::{self, Lease, LeaseRecord};
@@ -20,6 +21,8 @@ pub struct Pipeline {
     pub config: Config,
     pub source: Arc<dyn Store>,
     pub dest: Arc<dyn Store>,
+    /// The distribution in front of the charts, when one is configured.
+    pub(crate) cdn: Option<Cdn>,
     connector: Connector,
 }
 
@@ -33,10 +36,15 @@ impl Pipeline {
         };
         let source = connector.open(&config.source, &source_s3).await;
         let dest = connector.open(&config.dest, &config.s3).await;
+        let cdn = match &config.cloudfront_distribution_id {
+            Some(id) => Some(Cdn::connect(id.clone()).await),
+            None => None,
+        };
         Pipeline {
             config,
             source,
             dest,
+            cdn,
             connector,
         }
     }

@@ -111,6 +111,9 @@ pub struct RunReport {
     /// grace period has passed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub prune_pending: Vec<PendingPrune>,
+    /// The `CloudFront` invalidation made for the charts this run deleted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invalidation: Option<InvalidationReport>,
     /// Slugs deleted at once because the request's `erase` named them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub erased: Vec<String>,
@@ -142,6 +145,19 @@ pub struct RunReport {
     /// Where this report was written, when it was.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub report_location: Option<String>,
+}
+
+/// What `CloudFront` was asked to forget after the deletions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InvalidationReport {
+    /// The paths sent (the objects deleted, or one wildcard).
+    pub paths: Vec<String>,
+    /// The invalidation's id, when it was made.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// Why it was not made (the deleted charts stay cached until they expire).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// A chart a dry run would draw, and why.

@@ -147,6 +147,7 @@ async fn plan_stages(
         window_start: request.window_start(),
         time_zone: report.time_zone.clone(),
         charts_prefix: config.charts_prefix.clone(),
+        look: look.clone(),
         request: request.clone(),
         inputs: Inputs {
             posts: fingerprint(&report.posts_file, report.posts_exported_at),

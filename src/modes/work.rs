@@ -18,6 +18,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::error::RunError;
+use crate::freshness::Look;
 use crate::gallery::ChartCard;
 use crate::lease::Lease;
 use crate::pipeline::{Pipeline, bounded};
@@ -81,6 +82,9 @@ pub struct WorkPlan {
     pub time_zone: String,
     /// The charts prefix the plan was made for; render and finish refuse another.
     pub charts_prefix: String,
+    /// The look (theme and renderer) the plan judged the charts by; render
+    /// and finish refuse another, so the charts drawn are the ones selected.
+    pub look: Look,
     pub request: RunSpec,
     pub inputs: Inputs,
     /// Authors selected (drawn or skipped) and to draw.
@@ -274,6 +278,18 @@ pub(crate) async fn read_plan(pipeline: &Pipeline, work: &dyn Store) -> Result<W
             ),
         ));
     }
+    let look = Look::of(&pipeline.config.theme);
+    if plan.look != look {
+        return Err(work_error(
+            work,
+            PLAN_KEY,
+            format!(
+                "planned with another chart theme or renderer ({:?}), this step has {look:?}: \
+                 give every step the plan's theme",
+                plan.look
+            ),
+        ));
+    }
     if plan.charts_prefix != pipeline.config.charts_prefix {
         return Err(work_error(
             work,
@@ -436,6 +452,7 @@ mod tests {
             window_start: as_of,
             time_zone: "Asia/Tokyo".into(),
             charts_prefix: "c/".into(),
+            look: Look::of(&crate::chart::Theme::default()),
             request: RunSpec {
                 lookback_days: 7,
                 as_of,

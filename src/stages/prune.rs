@@ -14,10 +14,11 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tracing::{info, warn};
 
+use crate::cdn::invalidation_paths;
 use crate::error::Guard;
 use crate::lease::Kept;
 use crate::pipeline::{Pipeline, within};
-use crate::report::{PendingPrune, RunReport};
+use crate::report::{InvalidationReport, PendingPrune, RunReport};
 use crate::request::RunSpec;
 use crate::store::ObjectHeaders;
 use crate::store::changed;
@@ -200,6 +201,11 @@ pub(crate) async fn prune(
         lease,
     };
     delete_charts(pipeline, &decided.due, &by, report, &mut decided.state).await;
+    invalidate_deleted(pipeline, spec, report).await;
+    if let Some(Err(e)) = lease.map(Kept::check) {
+        warn!(error = %e, "the lease is lost; the prune state is not written");
+        return guard;
+    }
     if decided.state.absent != state.absent {
         let body = serde_json::to_vec_pretty(&decided.state).unwrap_or_default();
         let headers = ObjectHeaders::no_store(changed::JSON);
@@ -219,6 +225,31 @@ pub(crate) async fn prune(
         );
     }
     guard
+}
+
+/// Asks the CDN to forget the charts this run deleted (an erased chart must
+/// not stay served from a cache): one invalidation per run, its caller
+/// reference the run's `as_of` and the slugs, so a retried run does not make
+/// a second one. A failure is reported, not fatal: the objects are gone.
+async fn invalidate_deleted(pipeline: &Pipeline, spec: &RunSpec, report: &mut RunReport) {
+    let Some(cdn) = &pipeline.cdn else {
+        return;
+    };
+    if report.deleted.is_empty() {
+        return;
+    }
+    let paths = invalidation_paths(&pipeline.config.charts_prefix, &report.deleted);
+    let reference = format!(
+        "author-stats-{}-{}",
+        spec.as_of.timestamp(),
+        &crate::store::sha256_hex(report.deleted.join("\n").as_bytes())[..16]
+    );
+    let made = cdn.invalidate(paths.clone(), reference).await;
+    report.invalidation = Some(InvalidationReport {
+        paths,
+        id: made.as_ref().ok().cloned(),
+        error: made.err(),
+    });
 }
 
 async fn read_state(pipeline: &Pipeline, key: &str) -> Result<PruneState, String> {

@@ -42,10 +42,19 @@ pub(crate) async fn read_chart_state(pipeline: &Pipeline) -> Result<Stored, Guar
                   "no chart state yet: every chart is drawn and recorded by this run");
             Ok(Stored::default())
         }
-        Ok(Some((bytes, etag))) => Ok(Stored {
-            state: ChartState::parse(&bytes).map_err(unreadable)?,
-            etag: Some(etag),
-        }),
+        Ok(Some((bytes, etag))) => {
+            let mut state = ChartState::parse(&bytes).map_err(unreadable)?;
+            let prefix = &pipeline.config.charts_prefix;
+            if state.charts_prefix.as_ref().is_some_and(|p| p != prefix) {
+                warn!(recorded = ?state.charts_prefix, charts_prefix = %prefix,
+                      "the chart state is of another charts prefix: every chart here is drawn");
+                state = ChartState::default();
+            }
+            Ok(Stored {
+                state,
+                etag: Some(etag),
+            })
+        }
         Err(e) => Err(unreadable(e.to_string())),
     }
 }
@@ -63,6 +72,8 @@ pub(crate) async fn write_chart_state(
         lease.check().map_err(RunError::Lease)?;
     }
     let key = state_key(pipeline);
+    let mut state = state;
+    state.charts_prefix = Some(pipeline.config.charts_prefix.clone());
     let body = serde_json::to_vec(&state).map_err(|e| RunError::Internal(e.to_string()))?;
     let precondition = match &stored.etag {
         Some(etag) => Precondition::ETag(etag.clone()),

@@ -2,7 +2,7 @@
 //! destination is not uploaded again, so a re-run after a partial failure or a
 //! deadline only does the remaining work.
 
-use crate::store::{ObjectHeaders, Store, StoreError, sha256_hex};
+use crate::store::{ObjectHeaders, Precondition, Store, StoreError, sha256_hex};
 
 /// What happened to one object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,6 +18,12 @@ pub(crate) const JSON: &str = "application/json";
 
 /// Puts `body` at `key` unless an identical object is already there. `exists`
 /// is what a listing said: `false` skips the metadata request for a new object.
+///
+/// The put is conditional on what was looked at: the object's `ETag` from the
+/// metadata request (`If-Match`), or its absence (`If-None-Match: *`). A run
+/// whose write arrives after another run rewrote the object (it lost its
+/// lease while the write was on its way, or was paused) is refused
+/// ([`StoreError::PreconditionFailed`]) instead of putting old data back.
 pub(crate) async fn put_if_changed(
     store: &dyn Store,
     key: &str,
@@ -31,7 +37,7 @@ pub(crate) async fn put_if_changed(
     } else {
         Ok(None)
     };
-    match meta {
+    let precondition = match meta {
         Ok(Some(meta)) => {
             let same_headers = !store.keeps_headers()
                 || (meta.cache_control == headers.cache_control
@@ -39,19 +45,26 @@ pub(crate) async fn put_if_changed(
             if meta.sha256_hex.as_deref() == Some(sha256.as_str()) && same_headers {
                 return Ok(Written::Unchanged);
             }
+            meta.etag.map(Precondition::ETag)
         }
-        Ok(None) => {}
+        Ok(None) => Some(Precondition::Absent),
         // Without list permission S3 answers a missing object with 403; the put
         // below then either succeeds or reports the denial for what it is.
-        Err(StoreError::AccessDenied { .. }) => {}
+        Err(StoreError::AccessDenied { .. }) => None,
         Err(e) => return Err(e),
-    }
+    };
     let len = body.len() as u64;
     let headers = ObjectHeaders {
         sha256_hex: Some(sha256),
         ..headers.clone()
     };
-    store.put(key, body, &headers).await?;
+    match precondition {
+        Some(precondition) => store
+            .put_if(key, body, &headers, precondition)
+            .await
+            .map(drop)?,
+        None => store.put(key, body, &headers).await?,
+    }
     Ok(Written::Put(len))
 }
 
@@ -88,5 +101,32 @@ mod tests {
         );
         let listed: Vec<String> = store.list("").await.unwrap().into_iter().collect();
         assert_eq!(listed, vec!["a.png".to_string()]);
+    }
+
+    // REQ-FR-007: a put that arrives after another writer replaced the object
+    // it looked at is refused, not written over the newer one.
+    #[tokio::test]
+    async fn a_put_over_a_newer_object_is_refused() {
+        let (_dir, store) = LocalStore::temp();
+        let headers = ObjectHeaders::no_store(PNG);
+        store.put("a.png", vec![1], &headers).await.unwrap();
+        let looked_at = store.head("a.png").await.unwrap().unwrap().etag.unwrap();
+        store.put("a.png", vec![2], &headers).await.unwrap();
+        let late = store
+            .put_if("a.png", vec![3], &headers, Precondition::ETag(looked_at))
+            .await;
+        assert!(
+            matches!(late, Err(StoreError::PreconditionFailed { .. })),
+            "{late:?}"
+        );
+        assert_eq!(store.get("a.png").await.unwrap(), Some(vec![2]));
+        // Listed absent, created meanwhile: refused too.
+        let listed_absent = put_if_changed(&store, "b.png", vec![1], &headers, false).await;
+        assert!(listed_absent.is_ok());
+        let again = put_if_changed(&store, "b.png", vec![9], &headers, false).await;
+        assert!(
+            matches!(again, Err(StoreError::PreconditionFailed { .. })),
+            "{again:?}"
+        );
     }
 }

@@ -104,10 +104,14 @@ impl Store for LocalStore {
         Box::pin(async move {
             let path = self.path(key)?;
             match tokio::fs::read(&path).await {
-                Ok(bytes) => Ok(Some(ObjectMeta {
-                    sha256_hex: Some(sha256_hex(&bytes)),
-                    ..ObjectMeta::default()
-                })),
+                Ok(bytes) => {
+                    let sha256 = sha256_hex(&bytes);
+                    Ok(Some(ObjectMeta {
+                        etag: Some(sha256.clone()),
+                        sha256_hex: Some(sha256),
+                        ..ObjectMeta::default()
+                    }))
+                }
                 Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
                 Err(e) => Err(self.io_error(key, e)),
             }
@@ -192,6 +196,7 @@ impl Store for LocalStore {
     fn delete<'a>(&'a self, key: &'a str) -> StoreFuture<'a, ()> {
         Box::pin(async move {
             let path = self.path(key)?;
+            self.refuse_links(key).await?;
             match tokio::fs::remove_file(&path).await {
                 Ok(()) => Ok(()),
                 Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
@@ -234,25 +239,34 @@ impl Store for LocalStore {
             let tag = sha256_hex(&body);
             match precondition {
                 Precondition::Absent => {
+                    self.refuse_links(key).await?;
                     if let Some(dir) = path.parent() {
                         tokio::fs::create_dir_all(dir)
                             .await
                             .map_err(|e| self.io_error(key, e))?;
                     }
-                    let mut file = match tokio::fs::OpenOptions::new()
+                    // Written whole beside it, then linked into place, which
+                    // fails if the key exists: a kill leaves no half object.
+                    let mut tmp = path.clone().into_os_string();
+                    tmp.push(format!(".new-{:016x}", rand::random::<u64>()));
+                    let mut file = tokio::fs::OpenOptions::new()
                         .write(true)
                         .create_new(true)
-                        .open(&path)
+                        .open(&tmp)
                         .await
-                    {
-                        Ok(file) => file,
-                        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Err(failed()),
-                        Err(e) => return Err(self.io_error(key, e)),
-                    };
+                        .map_err(|e| self.io_error(key, e))?;
                     file.write_all(&body)
                         .await
                         .map_err(|e| self.io_error(key, e))?;
                     file.sync_all().await.map_err(|e| self.io_error(key, e))?;
+                    drop(file);
+                    let linked = tokio::fs::hard_link(&tmp, &path).await;
+                    let _ = tokio::fs::remove_file(&tmp).await;
+                    match linked {
+                        Ok(()) => {}
+                        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Err(failed()),
+                        Err(e) => return Err(self.io_error(key, e)),
+                    }
                 }
                 Precondition::ETag(expected) => {
                     match self.get_tagged(key).await? {
@@ -354,6 +368,25 @@ mod tests {
             "{through:?}"
         );
         assert!(!outside.path().join("x.png").exists());
+        let created = store
+            .put_if(
+                "charts/y.json",
+                b"{}".to_vec(),
+                &headers,
+                Precondition::Absent,
+            )
+            .await;
+        assert!(
+            matches!(created, Err(StoreError::Failed { .. })),
+            "{created:?}"
+        );
+        std::fs::write(outside.path().join("victim.png"), b"v").unwrap();
+        let deleted = store.delete("charts/victim.png").await;
+        assert!(
+            matches!(deleted, Err(StoreError::Failed { .. })),
+            "{deleted:?}"
+        );
+        assert!(outside.path().join("victim.png").exists());
     }
 
     #[tokio::test]

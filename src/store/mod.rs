@@ -32,6 +32,10 @@ pub struct ObjectMeta {
     /// The stored `Cache-Control`, for stores that keep headers.
     pub cache_control: Option<String>,
     pub content_type: Option<String>,
+    /// The object's `ETag` as the store's conditional writes compare it (the
+    /// content's SHA-256 for a local file), so a put can require the object
+    /// it looked at to be the one it replaces.
+    pub etag: Option<String>,
 }
 
 /// The headers an object is written with.

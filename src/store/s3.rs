@@ -295,6 +295,7 @@ impl Store for S3Store {
                         .map(|h| h.to_ascii_lowercase()),
                     cache_control: out.cache_control().map(str::to_string),
                     content_type: out.content_type().map(str::to_string),
+                    etag: out.e_tag().map(str::to_string),
                 })),
                 Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => {
                     let err = self.classify(key, e);

@@ -512,6 +512,25 @@ def main():
     nightly = invoke(schedule["Target"]["Arn"], payload)
     expect(latest(single["bucket"])["as_of"].startswith(now.strftime("%Y-%m-%dT%H:%M:%S")), "latest.json is not the nightly's")
     say(f"single: backfill published {first['authors']['published']} charts; the nightly drew {nightly['authors']['active']} ({nightly['authors']['unchanged']} unchanged)")
+    # An author erased (the row removed, then "erase"): the charts go at once
+    # and CloudFront is asked to forget them, on this distribution only.
+    rows = gzip.decompress(authors).decode().splitlines(keepends=True)
+    gone = json.loads(rows[0])["slug"]
+    s3.put_object(Bucket=source, Key="contentful/authorProfile.jsonl.gz", Body=gz("".join(rows[1:]).encode()))
+    erase = {**json.loads(payload), "erase": [gone], "allow_orphans": True}
+    erased = invoke(schedule["Target"]["Arn"], json.dumps(erase))
+    expect(erased["deleted"] == 1, f"the erase deleted {erased['deleted']}: {erased}")
+    report = full_report(erased)
+    distribution = env["CLOUDFRONT_DISTRIBUTION_ID"]
+    cloudfront = client("cloudfront")
+    listed = cloudfront.list_invalidations(DistributionId=distribution)["InvalidationList"].get("Items", [])
+    expect(len(listed) == 1 and report["invalidation"]["id"] == listed[0]["Id"], f"invalidations {listed}, the report's {report.get('invalidation')}")
+    made = cloudfront.get_invalidation(DistributionId=distribution, Id=listed[0]["Id"])["Invalidation"]
+    paths = sorted(made["InvalidationBatch"]["Paths"]["Items"])
+    want = sorted(f"/author-monthly-stats/{gone}.{ext}" for ext in ("png", "json"))
+    expect(paths == want, f"invalidated {paths}, not {want}")
+    s3.put_object(Bucket=source, Key="contentful/authorProfile.jsonl.gz", Body=authors)
+    say(f"single: erasing {gone} deleted its chart and invalidated {paths} on {distribution}")
     emulator.stop()
     check_requests(single, since)
     cargo_lambda_loop(env)

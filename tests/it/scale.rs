@@ -310,6 +310,30 @@ async fn steps_refuse_a_missing_plan_or_shard() {
         "{}",
         error_of(&missing)
     );
+    // A step given another theme than the plan's would draw other charts
+    // than the ones selected: refused, nothing drawn.
+    let theme = work.path().join("green.json");
+    std::fs::write(&theme, r##"{"bar": "#2f855a"}"##).unwrap();
+    let themed = author_stats(
+        &[
+            "render",
+            "--work",
+            w,
+            "--shard",
+            "00000",
+            "--dest",
+            d,
+            "--theme",
+            theme.to_str().unwrap(),
+        ],
+        &[],
+    )
+    .await;
+    assert!(
+        error_of(&themed).contains("[WorkInvalid]") && error_of(&themed).contains("theme"),
+        "{}",
+        error_of(&themed)
+    );
 }
 
 // REQ-SC-003, REQ-RL-001, REQ-FR-007: a plan's lease released by hand and
