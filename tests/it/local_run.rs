@@ -116,3 +116,61 @@ async fn bad_requests_and_settings_exit_2_naming_the_field() {
     }
     assert_eq!(std::fs::read_dir(dest.path()).unwrap().count(), 0);
 }
+
+// REQ-EV-005: `run --event` with a step's event (a render's) is refused with
+// exit 2, not run whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_steps_event_is_not_a_run() {
+    let src = tempfile::tempdir().unwrap();
+    local_fixtures(src.path());
+    let dest = tempfile::tempdir().unwrap();
+    let event = src.path().join("render.json");
+    std::fs::write(
+        &event,
+        r#"{"mode": "render", "run_id": "r1", "shard": "00000"}"#,
+    )
+    .unwrap();
+    let out = run_local(
+        src.path(),
+        dest.path(),
+        &["--event", event.to_str().unwrap()],
+    )
+    .await;
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("mode"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(std::fs::read_dir(dest.path()).unwrap().count(), 0);
+}
+
+// REQ-RP-002: `latest.json` is written last: a review page that cannot be
+// written fails the run (PublishFailed) and leaves no latest.json naming no
+// error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_review_page_leaves_no_latest_report() {
+    let src = tempfile::tempdir().unwrap();
+    local_fixtures(src.path());
+    let dest = tempfile::tempdir().unwrap();
+    // A folder where the page goes: its write cannot replace it.
+    std::fs::create_dir_all(dest.path().join("author-monthly-stats/index.html/x")).unwrap();
+    let out = run_local(src.path(), dest.path(), NIGHTLY).await;
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("[PublishFailed]"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!dest.path().join("reports/latest.json").exists());
+}
