@@ -4,6 +4,7 @@
 //! The font (Noto Sans JP, SIL OFL, `assets/fonts/`) is compiled into the binary,
 //! so a Japanese title renders the same on a laptop and in a bare Lambda image.
 
+mod alt;
 mod encode;
 mod palette;
 mod render;
@@ -14,6 +15,7 @@ use std::sync::OnceLock;
 
 use ab_glyph::{Font, FontRef};
 
+pub use alt::alt_text;
 pub use encode::decode_png;
 pub(crate) use encode::encode_indexed;
 pub use render::render_chart;

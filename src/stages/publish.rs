@@ -12,7 +12,7 @@ use futures::StreamExt;
 use tokio::sync::Semaphore;
 use tracing::{info, warn};
 
-use crate::chart::render_chart;
+use crate::chart::{alt_text, render_chart};
 use crate::draw_pool::DrawPool;
 use crate::freshness::{Look, fingerprint};
 use crate::gallery::ChartCard;
@@ -103,6 +103,14 @@ pub(crate) async fn draw_and_publish(
     results
 }
 
+/// `<slug>.json`: the chart's data and its alternative text.
+#[derive(serde::Serialize)]
+struct ChartData<'a> {
+    #[serde(flatten)]
+    counts: &'a MonthlyCounts,
+    alt: String,
+}
+
 /// The drawing threads, the slots that bound the charts waiting for them, and
 /// the theme they draw with (and its look, for the charts' fingerprints).
 struct Drawing {
@@ -132,7 +140,10 @@ async fn chart_one(
         .run(move || {
             let t = Instant::now();
             let png = render_chart(&counts, &theme);
-            let json = serde_json::to_vec_pretty(&counts);
+            let json = serde_json::to_vec_pretty(&ChartData {
+                alt: alt_text(&counts, theme.language),
+                counts: &counts,
+            });
             drop(permit);
             (counts.slug, png, json, t.elapsed())
         })
