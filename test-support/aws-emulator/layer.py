@@ -27,7 +27,7 @@ GAPS = {
     "AWS::SNS::Subscription": "made through moto's SNS API (subscribe)",
     "AWS::CloudFront::OriginAccessControl": "created through moto's CloudFront API (create_origin_access_control)",
     "AWS::CloudFront::ResponseHeadersPolicy": "no API in moto: recorded with its resolved properties",
-    "AWS::CloudFront::Distribution": "recorded with its resolved properties (every origin checked to use an origin access control); a domain name is made up",
+    "AWS::CloudFront::Distribution": "made in moto's CloudFront with its first origin only (every origin checked to use an origin access control; the rest recorded), so invalidations reach it; a domain name is made up",
     "AWS::StepFunctions::StateMachine": "created in moto's executing backend (CloudFormation writes to one that does not run)",
     "ToleratedFailurePercentage 0": "moto's ASL grammar refuses the integer 0 (valid on AWS): given to it as 0.0",
     "JSONata": "moto's evaluator hook is empty: filled with jsonata-python",
@@ -390,8 +390,23 @@ class Distribution(_Made):
         if not origins or not all(o.get("OriginAccessControlId") for o in origins):
             raise ValueError("every origin of the distribution must use the origin access control")
         RECORDED[kwargs.get("LogicalId")] = p
-        cls.record(kwargs, "recorded (no API used); every origin uses the OAC")
-        ident = "E" + str(abs(hash(json.dumps(p, sort_keys=True))))[:12]
+        # moto's CloudFront takes a distribution only in its API's shape: one
+        # is made there with the first origin (the charts bucket), so the
+        # function's invalidations reach a real distribution id.
+        first = origins[0]
+        backend = _backend("cloudfront", account_id, "global")
+        made, _, _ = backend.create_distribution(
+            {
+                "CallerReference": f"{resource_name}-{kwargs.get('LogicalId')}",
+                "Origins": {"Quantity": 1, "Items": [{"Id": first["Id"], "DomainName": first["DomainName"], "S3OriginConfig": {"OriginAccessIdentity": ""}}]},
+                "DefaultCacheBehavior": {"TargetOriginId": first["Id"], "ViewerProtocolPolicy": "redirect-to-https"},
+                "Comment": "author-stats charts",
+                "Enabled": True,
+            },
+            [],
+        )
+        cls.record(kwargs, "create_distribution with its first origin (every origin checked to use the OAC; the rest recorded)")
+        ident = made.distribution_id
         return cls(ident, {"DomainName": f"{ident.lower()}.cloudfront.net", "Id": ident})
 
 
