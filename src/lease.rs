@@ -403,6 +403,9 @@ impl Kept {
     }
 }
 
+/// How often a held lease's object is read between renewals.
+const VERIFY: Duration = Duration::from_secs(2);
+
 /// A lease being renewed (or watched) while its run works.
 pub(crate) struct Kept {
     lease: Arc<Mutex<Lease>>,
@@ -471,9 +474,53 @@ async fn renew(
     let interval = LeaseRecord::renewal_interval(ttl);
     let ttl = chrono_duration(ttl);
     loop {
-        tokio::select! {
-            () = stop.notified() => return,
-            () = tokio::time::sleep(interval) => {}
+        // Between renewals the lease object is read every VERIFY: one taken
+        // over or released by hand is found lost within seconds, not at the
+        // next renewal (a quarter of the TTL later).
+        let next_renewal = tokio::time::Instant::now() + interval;
+        loop {
+            let wake = next_renewal.min(tokio::time::Instant::now() + VERIFY);
+            tokio::select! {
+                () = stop.notified() => return,
+                () = tokio::time::sleep_until(wake) => {}
+            }
+            if tokio::time::Instant::now() >= next_renewal {
+                break;
+            }
+            let (key, etag, ours) = {
+                let held = lease.lock().unwrap_or_else(PoisonError::into_inner);
+                (held.key.clone(), held.etag.clone(), held.record.clone())
+            };
+            match store.get_tagged(&key).await {
+                Ok(Some((_, now))) if now == etag => {}
+                // A renewal of ours that landed but answered an error: adopted.
+                Ok(Some((bytes, now)))
+                    if serde_json::from_slice::<LeaseRecord>(&bytes).is_ok_and(|r| {
+                        r.run_id == ours.run_id && r.acquired_at == ours.acquired_at && !r.released
+                    }) =>
+                {
+                    let mut held = lease.lock().unwrap_or_else(PoisonError::into_inner);
+                    if let Ok(record) = serde_json::from_slice::<LeaseRecord>(&bytes) {
+                        held.etag = now;
+                        held.record = record;
+                    }
+                }
+                Ok(found) => {
+                    let why = if found.is_some() {
+                        "another run took it over, or it was released by hand"
+                    } else {
+                        "the lease object was deleted"
+                    };
+                    warn!(
+                        reason = why,
+                        "the lease is lost; this run publishes nothing more"
+                    );
+                    *lost.lock().unwrap_or_else(PoisonError::into_inner) = Some(why.to_string());
+                    return;
+                }
+                // A read that fails proves nothing either way: the renewal decides.
+                Err(e) => warn!(error = %e, "reading the lease failed; the next renewal decides"),
+            }
         }
         let (key, etag, mut record) = {
             let held = lease.lock().unwrap_or_else(PoisonError::into_inner);

@@ -183,6 +183,10 @@ pub struct PreviousRun {
     pub as_of: DateTime<Utc>,
     /// Posts counted in a month by that run.
     pub posts_counted: u64,
+    /// The `ETag` of `latest.json` as read: this run replaces that object
+    /// only (a run that lost its lease cannot rewind a newer run's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub etag: Option<String>,
 }
 
 impl PreviousRun {
@@ -195,6 +199,7 @@ impl PreviousRun {
                 .ok()?
                 .with_timezone(&Utc),
             posts_counted: value.get("posts")?.get("counted")?.as_u64()?,
+            etag: None,
         })
     }
 }

@@ -134,6 +134,12 @@ pub fn check_slug(slug: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// A slug as a case-insensitive disk or a person compares it: upper-cased,
+/// then lower-cased, so `Σ`, `σ` and final `ς` fold alike, and `ß` as `ss`.
+fn case_fold(slug: &str) -> String {
+    slug.to_uppercase().to_lowercase()
+}
+
 /// One master row and what was decided about it.
 #[derive(Debug, Clone)]
 struct Entry {
@@ -298,7 +304,7 @@ impl Tally {
         let mut slug_rows: HashMap<String, usize> = HashMap::new();
         for a in &authors {
             *id_rows.entry(&a.id).or_default() += 1;
-            *slug_rows.entry(a.slug.to_lowercase()).or_default() += 1;
+            *slug_rows.entry(case_fold(&a.slug)).or_default() += 1;
         }
         let problems: Vec<Option<SkipReason>> = authors
             .iter()
@@ -307,7 +313,7 @@ impl Tally {
                     Some(SkipReason::DuplicateId)
                 } else if let Err(why) = check_slug(&a.slug) {
                     Some(SkipReason::UnsafeSlug(why))
-                } else if slug_rows[&a.slug.to_lowercase()] > 1 {
+                } else if slug_rows[&case_fold(&a.slug)] > 1 {
                     Some(SkipReason::SharedSlug)
                 } else {
                     None
@@ -803,6 +809,8 @@ mod tests {
                 author("a", "Sato"),
                 author("b", "sato"),
                 author("c", "suzuki"),
+                author("d", "xΣ"),
+                author("e", "xσ"),
             ],
             chrono_tz::UTC,
             ts("2025-11-25T00:00:00Z"),
@@ -813,7 +821,7 @@ mod tests {
             .filter(|p| p.reason == SkipReason::SharedSlug)
             .map(|p| p.id.as_str())
             .collect();
-        assert_eq!(shared, ["a", "b"]);
+        assert_eq!(shared, ["a", "b", "d", "e"]);
     }
 
     // REQ-MA-001: a master where 10,000 authors share one slug.

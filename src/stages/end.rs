@@ -14,7 +14,7 @@ use crate::pipeline::{Pipeline, ms, within};
 use crate::report::RunReport;
 use crate::request::RunSpec;
 use crate::store::changed;
-use crate::store::{Location, ObjectHeaders, StoreError};
+use crate::store::{Location, ObjectHeaders, Precondition, StoreError};
 
 /// Ends a run that published (one run, or a scaled-out run's finish): the
 /// report must reconcile; its outcome (the prune guard, failed charts, undone
@@ -145,13 +145,54 @@ async fn write_report(
     let headers = ObjectHeaders::no_store(changed::JSON);
     pipeline.dest.put(&key, body.clone(), &headers).await?;
     if latest == Latest::Replace {
-        pipeline
-            .dest
-            .put(&format!("{prefix}latest.json"), body, &headers)
-            .await?;
+        replace_latest(pipeline, report, body, &headers).await?;
     }
     info!(location = %pipeline.dest.describe(&key), "run report written");
     Ok(())
+}
+
+/// Replaces `latest.json` only if it is still the one this run was judged
+/// against (`If-Match` its `ETag`, or `If-None-Match` when there was none): a
+/// run that lost its lease and wrote late cannot rewind a newer run's. A
+/// refusal that finds this very report there (a retried finish) is done.
+async fn replace_latest(
+    pipeline: &Pipeline,
+    report: &RunReport,
+    body: Vec<u8>,
+    headers: &ObjectHeaders,
+) -> Result<(), StoreError> {
+    let key = format!("{}latest.json", pipeline.config.reports_prefix);
+    let precondition = match report.previous.as_ref() {
+        Some(previous) => match &previous.etag {
+            Some(etag) => Precondition::ETag(etag.clone()),
+            None => return pipeline.dest.put(&key, body, headers).await,
+        },
+        None => Precondition::Absent,
+    };
+    match pipeline
+        .dest
+        .put_if(&key, body, headers, precondition)
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(refused @ StoreError::PreconditionFailed { .. }) => {
+            let there = pipeline.dest.get(&key).await?.unwrap_or_default();
+            let ours = serde_json::from_slice::<serde_json::Value>(&there)
+                .ok()
+                .and_then(|v| v.get("report_location").cloned())
+                == report
+                    .report_location
+                    .clone()
+                    .map(serde_json::Value::String);
+            if ours {
+                Ok(())
+            } else {
+                warn!(error = %refused, "latest.json was replaced by another run since this one read it; not rewound");
+                Err(refused)
+            }
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// Writes the review page: beside the charts for a local destination, under the

@@ -33,9 +33,13 @@ pub(crate) async fn read_previous_run(pipeline: &Pipeline) -> Result<Option<Prev
         location: pipeline.dest.describe(&key),
         problem,
     };
-    match pipeline.dest.get(&key).await {
+    match pipeline.dest.get_tagged(&key).await {
         Ok(None) => Ok(None),
-        Ok(Some(bytes)) => PreviousRun::from_report_json(&bytes)
+        Ok(Some((bytes, etag))) => PreviousRun::from_report_json(&bytes)
+            .map(|p| PreviousRun {
+                etag: Some(etag),
+                ..p
+            })
             .map(Some)
             .ok_or_else(|| unreadable("not a run report with as_of and posts.counted".into())),
         // The guard's message carries the error; the run logs it once.
@@ -225,6 +229,7 @@ mod tests {
         let previous = PreviousRun {
             as_of: t("2026-11-26T17:45:00Z"),
             posts_counted: 10,
+            etag: None,
         };
         let cases: &[(&str, &str, bool, bool, bool)] = &[
             ("later", "2026-11-27T17:45:00Z", false, false, true),
@@ -294,6 +299,7 @@ mod tests {
         let prev = |n| PreviousRun {
             as_of: t("2026-11-26T00:00:00Z"),
             posts_counted: n,
+            etag: None,
         };
         let config = config();
         let cases: &[(&str, u64, Option<u64>, bool, bool, Option<&str>)] = &[
