@@ -461,6 +461,38 @@ impl Kept {
     }
 }
 
+/// Reads the lease object between renewals: `Some(why)` when it is no longer
+/// this run's (taken over, released by hand, deleted). A renewal of ours that
+/// landed but answered an error is adopted; a failed read proves nothing (the
+/// renewal decides).
+async fn verify_held(store: &dyn Store, lease: &Mutex<Lease>) -> Option<String> {
+    let (key, etag, ours) = {
+        let held = lease.lock().unwrap_or_else(PoisonError::into_inner);
+        (held.key.clone(), held.etag.clone(), held.record.clone())
+    };
+    match store.get_tagged(&key).await {
+        Ok(Some((_, now))) if now == etag => None,
+        Ok(Some((bytes, now))) => match serde_json::from_slice::<LeaseRecord>(&bytes) {
+            Ok(record)
+                if record.run_id == ours.run_id
+                    && record.acquired_at == ours.acquired_at
+                    && !record.released =>
+            {
+                let mut held = lease.lock().unwrap_or_else(PoisonError::into_inner);
+                held.etag = now;
+                held.record = record;
+                None
+            }
+            _ => Some("another run took it over, or it was released by hand".into()),
+        },
+        Ok(None) => Some("the lease object was deleted".into()),
+        Err(e) => {
+            warn!(error = %e, "reading the lease failed; the next renewal decides");
+            None
+        }
+    }
+}
+
 /// Renews `lease` every quarter of `ttl` until `stop`; a renewal refused by
 /// its precondition (taken over) or one not made before the lease would
 /// expire on a taker's clock marks it lost and ends.
@@ -487,39 +519,10 @@ async fn renew(
             if tokio::time::Instant::now() >= next_renewal {
                 break;
             }
-            let (key, etag, ours) = {
-                let held = lease.lock().unwrap_or_else(PoisonError::into_inner);
-                (held.key.clone(), held.etag.clone(), held.record.clone())
-            };
-            match store.get_tagged(&key).await {
-                Ok(Some((_, now))) if now == etag => {}
-                // A renewal of ours that landed but answered an error: adopted.
-                Ok(Some((bytes, now)))
-                    if serde_json::from_slice::<LeaseRecord>(&bytes).is_ok_and(|r| {
-                        r.run_id == ours.run_id && r.acquired_at == ours.acquired_at && !r.released
-                    }) =>
-                {
-                    let mut held = lease.lock().unwrap_or_else(PoisonError::into_inner);
-                    if let Ok(record) = serde_json::from_slice::<LeaseRecord>(&bytes) {
-                        held.etag = now;
-                        held.record = record;
-                    }
-                }
-                Ok(found) => {
-                    let why = if found.is_some() {
-                        "another run took it over, or it was released by hand"
-                    } else {
-                        "the lease object was deleted"
-                    };
-                    warn!(
-                        reason = why,
-                        "the lease is lost; this run publishes nothing more"
-                    );
-                    *lost.lock().unwrap_or_else(PoisonError::into_inner) = Some(why.to_string());
-                    return;
-                }
-                // A read that fails proves nothing either way: the renewal decides.
-                Err(e) => warn!(error = %e, "reading the lease failed; the next renewal decides"),
+            if let Some(why) = verify_held(store.as_ref(), &lease).await {
+                warn!(reason = %why, "the lease is lost; this run publishes nothing more");
+                *lost.lock().unwrap_or_else(PoisonError::into_inner) = Some(why);
+                return;
             }
         }
         let (key, etag, mut record) = {
