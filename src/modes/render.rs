@@ -20,9 +20,9 @@ use crate::stages::publish::draw_and_publish;
 use crate::store::Store;
 
 /// How often a render reads the plan's lease while it writes: one small GET
-/// per render every two seconds bounds the writes after a release to those
+/// per render every half second bounds the writes after a release to those
 /// already in flight or started within it.
-pub(crate) const LEASE_WATCH: Duration = Duration::from_secs(2);
+pub(crate) const LEASE_WATCH: Duration = Duration::from_millis(500);
 
 /// Draws and publishes one shard's charts exactly as a run would, and writes
 /// the shard's outcomes to `done/<id>.json`. Fails (after writing them) when a
