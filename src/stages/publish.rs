@@ -185,9 +185,22 @@ async fn chart_one(
     let json_key = format!("{}{slug}.json", config.charts_prefix);
     let (png_headers, json_headers) = (headers(changed::PNG), headers(changed::JSON));
     let exists = |key: &str| existing.is_none_or(|keys| keys.contains(key));
+    // Asked again right before each put: a run paused after the check above
+    // (past its lease's expiry) writes nothing when it resumes.
+    let ready = || match lease.map(Kept::check) {
+        Some(Err(e)) => Err(format!("not written: {e}")),
+        _ => Ok(()),
+    };
     let (png_put, json_put) = tokio::join!(
-        put_if_changed(store, &png_key, png, &png_headers, exists(&png_key)),
-        put_if_changed(store, &json_key, json, &json_headers, exists(&json_key)),
+        put_if_changed(store, &png_key, png, &png_headers, exists(&png_key), &ready),
+        put_if_changed(
+            store,
+            &json_key,
+            json,
+            &json_headers,
+            exists(&json_key),
+            &ready
+        ),
     );
     let outcome = match (png_put, json_put) {
         (Err(e), _) | (_, Err(e)) => ChartOutcome::Failed(e.to_string()),

@@ -24,12 +24,15 @@ pub(crate) const JSON: &str = "application/json";
 /// whose write arrives after another run rewrote the object (it lost its
 /// lease while the write was on its way, or was paused) is refused
 /// ([`StoreError::PreconditionFailed`]) instead of putting old data back.
+/// `ready` is asked right before the put (after the metadata request, which
+/// may have waited): an error there writes nothing.
 pub(crate) async fn put_if_changed(
     store: &dyn Store,
     key: &str,
     body: Vec<u8>,
     headers: &ObjectHeaders,
     exists: bool,
+    ready: &(dyn Fn() -> Result<(), String> + Sync),
 ) -> Result<Written, StoreError> {
     let sha256 = sha256_hex(&body);
     let meta = if exists {
@@ -58,6 +61,10 @@ pub(crate) async fn put_if_changed(
         sha256_hex: Some(sha256),
         ..headers.clone()
     };
+    ready().map_err(|message| StoreError::Failed {
+        location: store.describe(key),
+        message,
+    })?;
     match precondition {
         Some(precondition) => store
             .put_if(key, body, &headers, precondition)
@@ -82,19 +89,19 @@ mod tests {
             sha256_hex: None,
         };
         assert_eq!(
-            put_if_changed(&store, "a.png", vec![1, 2, 3], &headers, false)
+            put_if_changed(&store, "a.png", vec![1, 2, 3], &headers, false, &|| Ok(()))
                 .await
                 .unwrap(),
             Written::Put(3)
         );
         assert_eq!(
-            put_if_changed(&store, "a.png", vec![1, 2, 3], &headers, true)
+            put_if_changed(&store, "a.png", vec![1, 2, 3], &headers, true, &|| Ok(()))
                 .await
                 .unwrap(),
             Written::Unchanged
         );
         assert_eq!(
-            put_if_changed(&store, "a.png", vec![1, 2], &headers, true)
+            put_if_changed(&store, "a.png", vec![1, 2], &headers, true, &|| Ok(()))
                 .await
                 .unwrap(),
             Written::Put(2)
@@ -121,9 +128,10 @@ mod tests {
         );
         assert_eq!(store.get("a.png").await.unwrap(), Some(vec![2]));
         // Listed absent, created meanwhile: refused too.
-        let listed_absent = put_if_changed(&store, "b.png", vec![1], &headers, false).await;
+        let listed_absent =
+            put_if_changed(&store, "b.png", vec![1], &headers, false, &|| Ok(())).await;
         assert!(listed_absent.is_ok());
-        let again = put_if_changed(&store, "b.png", vec![9], &headers, false).await;
+        let again = put_if_changed(&store, "b.png", vec![9], &headers, false, &|| Ok(())).await;
         assert!(
             matches!(again, Err(StoreError::PreconditionFailed { .. })),
             "{again:?}"
