@@ -316,22 +316,9 @@ impl Lease {
     /// Keeps the lease while the run works: renews it every quarter of `ttl`
     /// on its own task (a run blocked on a slow read or a long draw keeps it).
     pub(crate) fn keep(self, store: Arc<dyn Store>, ttl: Duration) -> Kept {
-        let lease = Arc::new(Mutex::new(self));
-        let lost = Arc::new(Mutex::new(None));
-        let stop = Arc::new(Notify::new());
-        let task = tokio::spawn(renew(
-            store,
-            ttl,
-            Arc::clone(&lease),
-            Arc::clone(&lost),
-            Arc::clone(&stop),
-        ));
-        Kept {
-            lease,
-            lost,
-            stop,
-            task: Some(task),
-        }
+        Kept::spawn(self, move |lease, lost, stop| {
+            renew(store, ttl, lease, lost, stop)
+        })
     }
 
     /// Marks the lease released (only if it is still ours: `If-Match`), so the
@@ -367,38 +354,60 @@ impl Kept {
     /// the first check that finds it taken over or released, or once its
     /// expiry passed. Errors reading it are tried again until the expiry.
     pub(crate) fn watch(lease: Lease, store: Arc<dyn Store>, interval: Duration) -> Kept {
+        Kept::spawn(lease, move |lease, lost, stop| {
+            watch_plan(store, interval, lease, lost, stop)
+        })
+    }
+
+    /// A kept `lease` whose task (renewing or watching it) shares the lease,
+    /// the reason it was lost and the stop signal with the [`Kept`].
+    fn spawn<F, T>(lease: Lease, task: T) -> Kept
+    where
+        T: FnOnce(Arc<Mutex<Lease>>, Arc<Mutex<Option<String>>>, Arc<Notify>) -> F,
+        F: std::future::Future<Output = ()> + Send + 'static,
+    {
         let lease = Arc::new(Mutex::new(lease));
         let lost = Arc::new(Mutex::new(None));
         let stop = Arc::new(Notify::new());
-        let task = tokio::spawn({
-            let (lease, lost, stop) = (Arc::clone(&lease), Arc::clone(&lost), Arc::clone(&stop));
-            async move {
-                loop {
-                    tokio::select! {
-                        () = stop.notified() => return,
-                        () = tokio::time::sleep(interval) => {}
-                    }
-                    let held = lease.lock().unwrap_or_else(PoisonError::into_inner).clone();
-                    match held.check_held(store.as_ref()).await {
-                        Err(e @ LeaseError::Lost { .. }) => {
-                            warn!(error = %e, "the plan's lease is lost; this step writes nothing more");
-                            *lost.lock().unwrap_or_else(PoisonError::into_inner) =
-                                Some(e.to_string());
-                            return;
-                        }
-                        Err(e) => {
-                            warn!(error = %e, "checking the plan's lease failed; trying again");
-                        }
-                        Ok(()) => {}
-                    }
-                }
-            }
-        });
+        let task = tokio::spawn(task(
+            Arc::clone(&lease),
+            Arc::clone(&lost),
+            Arc::clone(&stop),
+        ));
         Kept {
             lease,
             lost,
             stop,
             task: Some(task),
+        }
+    }
+}
+
+/// Reads a plan's lease every `interval` until `stop`; the first read that
+/// finds it taken over, released or expired marks it lost and ends.
+async fn watch_plan(
+    store: Arc<dyn Store>,
+    interval: Duration,
+    lease: Arc<Mutex<Lease>>,
+    lost: Arc<Mutex<Option<String>>>,
+    stop: Arc<Notify>,
+) {
+    loop {
+        tokio::select! {
+            () = stop.notified() => return,
+            () = tokio::time::sleep(interval) => {}
+        }
+        let held = lease.lock().unwrap_or_else(PoisonError::into_inner).clone();
+        match held.check_held(store.as_ref()).await {
+            Err(e @ LeaseError::Lost { .. }) => {
+                warn!(error = %e, "the plan's lease is lost; this step writes nothing more");
+                *lost.lock().unwrap_or_else(PoisonError::into_inner) = Some(e.to_string());
+                return;
+            }
+            Err(e) => {
+                warn!(error = %e, "checking the plan's lease failed; trying again");
+            }
+            Ok(()) => {}
         }
     }
 }

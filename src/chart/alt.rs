@@ -4,6 +4,7 @@
 //! page that shows the chart can give it the same `alt` without writing its
 //! own. It is plain text: a page escapes it as it escapes any text.
 
+use super::one_line;
 use super::theme::Language;
 use crate::tally::{Month, MonthlyCounts};
 
@@ -81,17 +82,7 @@ fn month_en(m: Month) -> String {
 /// The name as one line of text: control characters and runs of white space
 /// folded to one space; the slug when nothing is left.
 fn plain(name: &str, slug: &str) -> String {
-    let folded: String = name
-        .chars()
-        .map(|c| {
-            if c.is_control() || c.is_whitespace() {
-                ' '
-            } else {
-                c
-            }
-        })
-        .collect();
-    let folded = folded.split_whitespace().collect::<Vec<_>>().join(" ");
+    let folded = one_line(name);
     if folded.is_empty() {
         slug.to_string()
     } else {
@@ -102,23 +93,12 @@ fn plain(name: &str, slug: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tally::MonthCount;
 
+    /// The edge shapes' series, under the slug `sato`.
     fn counts(name: &str, first: Month, posts: &[u32]) -> MonthlyCounts {
         MonthlyCounts {
             slug: "sato".into(),
-            display_name: name.into(),
-            time_zone: "Asia/Tokyo".into(),
-            as_of: chrono::DateTime::UNIX_EPOCH,
-            total: posts.iter().map(|&n| u64::from(n)).sum(),
-            months: posts
-                .iter()
-                .enumerate()
-                .map(|(i, &n)| MonthCount {
-                    month: Month(first.0 + i as i32),
-                    posts: n,
-                })
-                .collect(),
+            ..crate::chart::shapes::counts(name, first, posts)
         }
     }
 

@@ -64,6 +64,16 @@ pub fn drawable_text(text: &str) -> Result<String, ChartError> {
     let font = font()?;
     let kept: String = text
         .chars()
+        .filter(|&c| c.is_whitespace() || c.is_control() || font.glyph_id(c).0 != 0)
+        .collect();
+    Ok(one_line(&kept))
+}
+
+/// `text` as one line: control characters and white space become spaces, and
+/// runs of them one space, none at the ends.
+pub(crate) fn one_line(text: &str) -> String {
+    let spaced: String = text
+        .chars()
         .map(|c| {
             if c.is_whitespace() || c.is_control() {
                 ' '
@@ -71,9 +81,8 @@ pub fn drawable_text(text: &str) -> Result<String, ChartError> {
                 c
             }
         })
-        .filter(|&c| c == ' ' || font.glyph_id(c).0 != 0)
         .collect();
-    Ok(kept.split_whitespace().collect::<Vec<_>>().join(" "))
+    spaced.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 #[cfg(test)]

@@ -9,7 +9,8 @@ use chrono::DateTime;
 use super::theme::{Language, Theme};
 use crate::tally::{Month, MonthCount, MonthlyCounts};
 
-fn counts(name: &str, first: Month, posts: &[u32]) -> MonthlyCounts {
+/// One series: `posts[i]` in the `i`-th month from `first`.
+pub(crate) fn counts(name: &str, first: Month, posts: &[u32]) -> MonthlyCounts {
     MonthlyCounts {
         slug: "edge".into(),
         display_name: name.into(),

@@ -68,6 +68,31 @@ impl LocalStore {
         Ok(())
     }
 
+    /// Writes `body` to a file beside `key` that must not exist yet
+    /// (`create_new` follows no link: one planted there is an error, not a
+    /// way out), synced to disk when `sync`.
+    async fn write_new(
+        &self,
+        key: &str,
+        tmp: &std::ffi::OsStr,
+        body: &[u8],
+        sync: bool,
+    ) -> Result<(), StoreError> {
+        let mut file = tokio::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(tmp)
+            .await
+            .map_err(|e| self.io_error(key, e))?;
+        file.write_all(body)
+            .await
+            .map_err(|e| self.io_error(key, e))?;
+        if sync {
+            file.sync_all().await.map_err(|e| self.io_error(key, e))?;
+        }
+        Ok(())
+    }
+
     fn io_error(&self, key: &str, e: io::Error) -> StoreError {
         match e.kind() {
             io::ErrorKind::NotFound => StoreError::NotFound {
@@ -165,16 +190,7 @@ impl Store for LocalStore {
                 }
                 _ => {}
             }
-            let mut file = tokio::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(&tmp)
-                .await
-                .map_err(|e| self.io_error(key, e))?;
-            file.write_all(&body)
-                .await
-                .map_err(|e| self.io_error(key, e))?;
-            drop(file);
+            self.write_new(key, &tmp, &body, false).await?;
             tokio::fs::rename(&tmp, &path)
                 .await
                 .map_err(|e| self.io_error(key, e))?;
@@ -249,17 +265,7 @@ impl Store for LocalStore {
                     // fails if the key exists: a kill leaves no half object.
                     let mut tmp = path.clone().into_os_string();
                     tmp.push(format!(".new-{:016x}", rand::random::<u64>()));
-                    let mut file = tokio::fs::OpenOptions::new()
-                        .write(true)
-                        .create_new(true)
-                        .open(&tmp)
-                        .await
-                        .map_err(|e| self.io_error(key, e))?;
-                    file.write_all(&body)
-                        .await
-                        .map_err(|e| self.io_error(key, e))?;
-                    file.sync_all().await.map_err(|e| self.io_error(key, e))?;
-                    drop(file);
+                    self.write_new(key, &tmp, &body, true).await?;
                     let linked = tokio::fs::hard_link(&tmp, &path).await;
                     let _ = tokio::fs::remove_file(&tmp).await;
                     match linked {
