@@ -11,24 +11,24 @@ use std::fmt::Write as _;
 
 use tracing::{info, warn};
 
+use crate::chart_keys::{Object, keys_of};
+
 /// The most paths sent one by one: `CloudFront` allows 3,000 file paths in
 /// progress per distribution; past this many, one wildcard for the charts
 /// prefix (15 wildcard paths may be in progress) invalidates them all.
 pub(crate) const MAX_PATHS: usize = 1_000;
 
-/// The URL paths of `<slug>.png` and `<slug>.json` under `charts_prefix` for
+/// The URL paths of every object ([`keys_of`]) under `charts_prefix` of
 /// each deleted slug (`CloudFront` serves the bucket from its root), each
 /// character outside RFC 3986's unreserved set and `/` percent-encoded; or,
 /// for more than [`MAX_PATHS`] paths, the prefix's wildcard.
 pub(crate) fn invalidation_paths(charts_prefix: &str, slugs: &[String]) -> Vec<String> {
-    if slugs.len() * 2 > MAX_PATHS {
+    if slugs.len() * Object::ALL.len() > MAX_PATHS {
         return vec![format!("/{}*", encode(charts_prefix))];
     }
     slugs
         .iter()
-        .flat_map(|slug| {
-            ["png", "json"].map(|ext| format!("/{}{}.{ext}", encode(charts_prefix), encode(slug)))
-        })
+        .flat_map(|slug| keys_of(charts_prefix, slug).map(|key| format!("/{}", encode(&key))))
         .collect()
 }
 
@@ -121,18 +121,24 @@ mod tests {
         assert_eq!(
             invalidation_paths("author-monthly-stats/", &slugs),
             [
-                "/author-monthly-stats/jane-doe.png",
                 "/author-monthly-stats/jane-doe.json",
-                "/author-monthly-stats/%E3%81%95%E3%81%A8%E3%81%86.png",
+                "/author-monthly-stats/jane-doe.png",
+                "/author-monthly-stats/dark/jane-doe.png",
+                "/author-monthly-stats/compact/jane-doe.png",
+                "/author-monthly-stats/compact-dark/jane-doe.png",
                 "/author-monthly-stats/%E3%81%95%E3%81%A8%E3%81%86.json",
+                "/author-monthly-stats/%E3%81%95%E3%81%A8%E3%81%86.png",
+                "/author-monthly-stats/dark/%E3%81%95%E3%81%A8%E3%81%86.png",
+                "/author-monthly-stats/compact/%E3%81%95%E3%81%A8%E3%81%86.png",
+                "/author-monthly-stats/compact-dark/%E3%81%95%E3%81%A8%E3%81%86.png",
             ]
         );
-        let many: Vec<String> = (0..=MAX_PATHS / 2).map(|i| format!("s{i}")).collect();
+        let many: Vec<String> = (0..=MAX_PATHS / 5).map(|i| format!("s{i}")).collect();
         assert_eq!(
             invalidation_paths("author-monthly-stats/", &many),
             ["/author-monthly-stats/*"]
         );
-        let at_limit: Vec<String> = (0..MAX_PATHS / 2).map(|i| format!("s{i}")).collect();
+        let at_limit: Vec<String> = (0..MAX_PATHS / 5).map(|i| format!("s{i}")).collect();
         assert_eq!(invalidation_paths("c/", &at_limit).len(), MAX_PATHS);
     }
 }

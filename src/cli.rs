@@ -304,8 +304,9 @@ impl SettingArgs {
             .with(config::SOURCE_BUCKET, source)
             .with(config::CHARTS_BUCKET, dest);
         for (setting, value) in self.0 {
-            let value = if setting == config::CHART_THEME {
-                std::fs::read_to_string(&value).map_err(|e| format!("--theme {value}: {e}"))?
+            let value = if setting == config::CHART_THEME || setting == config::CHART_THEME_DARK {
+                std::fs::read_to_string(&value)
+                    .map_err(|e| format!("{} {value}: {e}", setting.flag))?
             } else {
                 value
             };

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use chrono_tz::Tz;
 
-use crate::chart::Theme;
+use crate::chart::{ThemeError, Themes};
 use crate::store::s3::{
     DEFAULT_ATTEMPT_TIMEOUT_SECONDS, DEFAULT_OPERATION_TIMEOUT_SECONDS, DEFAULT_READ_PART_MIB, MIB,
     S3Options,
@@ -94,7 +94,10 @@ settings! {
         "Largest share of bad lines, and of orphan posts, accepted (default 0.01)";
     UPLOAD_CONCURRENCY = "UPLOAD_CONCURRENCY", "--upload-concurrency", false,
         "Uploads in flight (default 16)";
-    CHART_THEME = "CHART_THEME", "--theme", false, "A chart theme as JSON (the flag takes a file)";
+    CHART_THEME = "CHART_THEME", "--theme", false,
+        "The light chart theme as JSON (the flag takes a file)";
+    CHART_THEME_DARK = "CHART_THEME_DARK", "--theme-dark", false,
+        "The dark chart theme as JSON, over the light one with dark colours (the flag takes a file)";
     DEADLINE_MARGIN_SECONDS = "DEADLINE_MARGIN_SECONDS", "--deadline-margin-seconds", false,
         "Seconds kept free before the deadline for the report (Lambda only; default 30)";
     LEASE_TTL_SECONDS = "LEASE_TTL_SECONDS", "--lease-ttl-seconds", false,
@@ -166,7 +169,7 @@ pub struct Config {
     pub s3: S3Options,
     pub max_bad_share: f64,
     pub upload_concurrency: usize,
-    pub theme: Theme,
+    pub theme: Themes,
     /// Time kept free before a Lambda deadline to finish uploads and the report.
     pub deadline_margin: Duration,
     /// How long a run's lease lasts after each renewal.
@@ -360,10 +363,13 @@ impl RawConfig {
                 "must be a non-empty ASCII header value".into(),
             ));
         }
-        let theme = match self.get(CHART_THEME).as_deref() {
-            None => Theme::default(),
-            Some(text) => Theme::from_json(text).map_err(|p| invalid(CHART_THEME, text, p))?,
-        };
+        let (light, dark) = (self.get(CHART_THEME), self.get(CHART_THEME_DARK));
+        let theme = Themes::from_json(light.as_deref(), dark.as_deref()).map_err(|e| match e {
+            ThemeError::Light(p) => invalid(CHART_THEME, light.as_deref().unwrap_or_default(), p),
+            ThemeError::Dark(p) => {
+                invalid(CHART_THEME_DARK, dark.as_deref().unwrap_or_default(), p)
+            }
+        })?;
         let gallery = match self.get(WRITE_GALLERY).as_deref() {
             None => matches!(dest, Location::Local(_)),
             Some(v) => parse_bool(v)
@@ -550,7 +556,7 @@ struct Keys {
 struct Output {
     time_zone: Tz,
     cache_control: String,
-    theme: Theme,
+    theme: Themes,
     gallery: bool,
 }
 

@@ -20,7 +20,8 @@ use std::fmt::Write as _;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::chart::{RENDERER_VERSION, Theme};
+use crate::chart::{RENDERER_VERSION, Themes};
+use crate::chart_keys::keys_of;
 use crate::tally::{MonthlyCounts, Wanted};
 
 /// The state's name under the reports prefix.
@@ -38,11 +39,11 @@ pub struct Look {
 }
 
 impl Look {
-    /// The look of charts drawn with `theme` by this build.
-    pub fn of(theme: &Theme) -> Self {
-        // Serialising a plain struct of numbers, colours and an enum cannot
-        // fail; its field order is the declaration's, so the text is stable.
-        let json = serde_json::to_vec(theme).unwrap_or_default();
+    /// The look of charts drawn with `themes` by this build.
+    pub fn of(themes: &Themes) -> Self {
+        // Serialising plain structs of numbers, colours and an enum cannot
+        // fail; their field order is the declaration's, so the text is stable.
+        let json = serde_json::to_vec(themes).unwrap_or_default();
         Look {
             theme: hex::encode(Sha256::digest(&json)),
             renderer: RENDERER_VERSION,
@@ -197,19 +198,22 @@ fn is_fingerprint(text: &str) -> bool {
     text.len() == 32 && text.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
-/// Which charts the destination holds: both `<slug>.png` and `<slug>.json`,
-/// from one listing of the charts prefix (`None` when it is not known).
+/// Which charts the destination holds: every image and the data of an
+/// author ([`keys_of`]), from one listing of the charts prefix (`None` when it is not known).
 pub(crate) struct Present<'a> {
     pub(crate) charts_prefix: &'a str,
     pub(crate) keys: Option<&'a HashSet<String>>,
 }
 
 impl Present<'_> {
-    /// `Some(false)` when the listing lacks the chart or its data.
+    /// `Some(false)` when the listing lacks an image or the data.
     fn has(&self, slug: &str) -> Option<bool> {
         let keys = self.keys?;
-        let has = |ext: &str| keys.contains(&format!("{}{slug}.{ext}", self.charts_prefix));
-        Some(has("png") && has("json"))
+        Some(
+            keys_of(self.charts_prefix, slug)
+                .iter()
+                .all(|k| keys.contains(k)),
+        )
     }
 }
 
@@ -271,7 +275,7 @@ mod tests {
     // else (the as_of of the run that counted it).
     #[test]
     fn the_fingerprint_changes_with_everything_a_chart_shows() {
-        let look = Look::of(&Theme::default());
+        let look = Look::of(&Themes::default());
         let base = counts("sato", "佐藤", &[(100, 1), (101, 0), (102, 3)]);
         let fp = fingerprint(&base, &look);
         assert!(is_fingerprint(&fp));
@@ -280,10 +284,8 @@ mod tests {
         assert_eq!(fingerprint(&later, &look), fp, "the as_of is not shown");
         let mut zone = base.clone();
         zone.time_zone = "UTC".into();
-        let en = Look::of(&Theme {
-            language: crate::chart::theme::Language::En,
-            ..Theme::default()
-        });
+        let en = Look::of(&Themes::from_json(Some(r#"{"language":"en"}"#), None).unwrap());
+        let dark_bar = Look::of(&Themes::from_json(None, Some(r##"{"bar":"#ff0000"}"##)).unwrap());
         let next_renderer = Look {
             renderer: look.renderer + 1,
             ..look.clone()
@@ -321,6 +323,7 @@ mod tests {
             ),
             ("zone", zone, &look),
             ("theme language", base.clone(), &en),
+            ("dark theme", base.clone(), &dark_bar),
             ("renderer", base.clone(), &next_renderer),
         ];
         for (name, other, other_look) in cases {
@@ -331,7 +334,7 @@ mod tests {
     // REQ-FR-001, REQ-FR-003: why a chart is drawn, in the order of the reasons.
     #[test]
     fn a_chart_is_drawn_when_wanted_missing_unknown_or_changed() {
-        let look = Look::of(&Theme::default());
+        let look = Look::of(&Themes::default());
         let fp = "0123456789abcdef0123456789abcdef";
         let other = "fedcba9876543210fedcba9876543210";
         let state = ChartState {
@@ -341,10 +344,14 @@ mod tests {
             charts_prefix: None,
             charts: [("a".to_string(), fp.to_string())].into(),
         };
-        let keys: HashSet<String> = ["c/a.png", "c/a.json", "c/b.png", "c/b.json", "c/h.png"]
+        // "a" and "b" have all five objects; "h" the light chart only, "d"
+        // all but the compact dark image.
+        let mut keys: HashSet<String> = ["a", "b", "d"]
             .iter()
-            .map(ToString::to_string)
+            .flat_map(|slug| keys_of("c/", slug))
             .collect();
+        keys.insert("c/h.png".into());
+        keys.remove("c/compact-dark/d.png");
         let listed = Present {
             charts_prefix: "c/",
             keys: Some(&keys),
@@ -405,6 +412,11 @@ mod tests {
                 Some(DrawReason::Missing),
             ),
             (
+                "a variant missing",
+                why(check, "d", fp, &state, &listed),
+                Some(DrawReason::Missing),
+            ),
+            (
                 "theme",
                 why(check, "a", other, &themed, &listed),
                 Some(DrawReason::Theme),
@@ -424,7 +436,7 @@ mod tests {
     // those that landed; an unreadable state is an error, not an empty one.
     #[test]
     fn the_state_forgets_what_is_being_written_until_it_landed() {
-        let look = Look::of(&Theme::default());
+        let look = Look::of(&Themes::default());
         let fp = |c: char| c.to_string().repeat(32);
         let state = ChartState {
             version: CHART_STATE_VERSION,

@@ -1,9 +1,14 @@
 //! A static review page for one run: the run report's numbers, the skipped and
 //! failed authors with their reasons, and a grid of every chart drawn, each
-//! linked. One self-contained HTML file: no build step, no external assets.
+//! linked and embedded the way `docs/embedding.md` tells a blog to embed it
+//! ([`picture`]: dark and compact variants picked by the browser, the alt
+//! text from the chart's data). One self-contained HTML file: no build step,
+//! no external assets.
 
 use std::fmt::Write;
 
+use crate::chart::{Image, Language, Themes, alt_text};
+use crate::chart_keys::Object;
 use crate::report::RunReport;
 use crate::tally::{Month, MonthlyCounts};
 
@@ -19,18 +24,65 @@ pub(crate) struct ChartCard {
     pub total: u64,
     pub first_month: String,
     pub last_12_months: u64,
+    /// The chart's alt text, as its data gives it.
+    #[serde(default)]
+    pub alt: String,
 }
 
-impl From<&MonthlyCounts> for ChartCard {
-    fn from(c: &MonthlyCounts) -> Self {
+impl ChartCard {
+    /// The card of `c`, its alt text in `language`.
+    pub(crate) fn of(c: &MonthlyCounts, language: Language) -> Self {
         ChartCard {
             slug: c.slug.clone(),
             display_name: c.display_name.clone(),
             total: c.total,
             first_month: c.first_month().map(Month::label).unwrap_or_default(),
             last_12_months: c.last_months_total(12),
+            alt: alt_text(c, language),
         }
     }
+}
+
+/// The widest viewport, in CSS px, that gets the compact images.
+pub(crate) const COMPACT_MAX_VIEWPORT: u32 = 600;
+
+/// One author's `<picture>`, as `docs/embedding.md` writes it: the compact
+/// images on a narrow viewport, the dark ones in the dark scheme, the light
+/// chart otherwise; sizes in CSS px against layout shift, loaded lazily, and
+/// `alt` from the data. `href` is the path to the charts prefix.
+pub(crate) fn picture(href: &str, slug: &str, alt: &str, themes: &Themes) -> String {
+    let url = |image: Image| {
+        let path = Object::Image(image).path(slug);
+        let encoded: Vec<String> = path.split('/').map(url_segment).collect();
+        format!("{href}{}", encoded.join("/"))
+    };
+    let size = |image: Image| {
+        let theme = themes.of(image);
+        (theme.width, theme.height, theme.scale)
+    };
+    let narrow = format!("(max-width: {COMPACT_MAX_VIEWPORT}px)");
+    let dark = "(prefers-color-scheme: dark)";
+    let mut html = String::from("<picture>");
+    for (image, media) in [
+        (Image::CompactDark, format!("{narrow} and {dark}")),
+        (Image::CompactLight, narrow.clone()),
+        (Image::Dark, dark.to_string()),
+    ] {
+        let (w, h, density) = size(image);
+        let _ = write!(
+            html,
+            "<source media=\"{media}\" srcset=\"{} {density}x\" width=\"{w}\" height=\"{h}\">",
+            url(image)
+        );
+    }
+    let (w, h, density) = size(Image::Light);
+    let _ = write!(
+        html,
+        "<img src=\"{src}\" srcset=\"{src} {density}x\" width=\"{w}\" height=\"{h}\" alt=\"{alt}\" loading=\"lazy\" decoding=\"async\"></picture>",
+        src = url(Image::Light),
+        alt = escape(alt),
+    );
+    html
 }
 
 /// Escapes text for HTML content and attribute values.
@@ -63,6 +115,7 @@ fn url_segment(slug: &str) -> String {
 }
 
 const STYLE: &str = "
+:root{color-scheme:light dark}
 body{font-family:system-ui,'Noto Sans JP',sans-serif;margin:24px;color:#1a202c;background:#f7fafc}
 h1{font-size:22px;margin:0 0 4px}
 .meta{color:#4a5568;margin:0 0 16px}
@@ -78,6 +131,14 @@ figure img{width:100%;height:auto;display:block}
 figure.broken{border-color:#c53030;background:#fff5f5}
 figcaption{font-size:13px;color:#4a5568;margin-top:4px}
 figcaption a{color:#2b6cb0;font-weight:600;text-decoration:none}
+@media (prefers-color-scheme: dark){
+body{color:#e2e8f0;background:#0b1120}
+.meta,figcaption{color:#cbd5e1}
+.numbers li,table,figure{background:#111827;border-color:#273244}
+td,th{border-color:#273244}
+figure.broken{background:#3b0d0d}
+figcaption a{color:#93c5fd}
+}
 ";
 
 /// Marks every image that failed to load and records the count on `<body>`, so
@@ -94,11 +155,16 @@ window.addEventListener('load',function(){
 /// The page for `report`, with `charts` (sorted by slug) linked through
 /// `chart_href`, the path from the page to the charts prefix (ends with `/` or
 /// is empty).
-pub(crate) fn render_gallery(report: &RunReport, charts: &[ChartCard], chart_href: &str) -> String {
-    let mut html = String::with_capacity(4096 + charts.len().min(MAX_CARDS) * 400);
+pub(crate) fn render_gallery(
+    report: &RunReport,
+    charts: &[ChartCard],
+    chart_href: &str,
+    themes: &Themes,
+) -> String {
+    let mut html = String::with_capacity(4096 + charts.len().min(MAX_CARDS) * 1200);
     write_numbers(&mut html, report);
     write_problems(&mut html, report);
-    write_grid(&mut html, charts, chart_href);
+    write_grid(&mut html, charts, chart_href, themes);
     let _ = write!(html, "<script>{SCRIPT}</script>\n</body></html>\n");
     html
 }
@@ -197,7 +263,7 @@ fn write_problems(html: &mut String, report: &RunReport) {
 
 /// The grid of charts (the first `MAX_CARDS`, with the count past them), each
 /// linked.
-fn write_grid(html: &mut String, charts: &[ChartCard], chart_href: &str) {
+fn write_grid(html: &mut String, charts: &[ChartCard], chart_href: &str, themes: &Themes) {
     if charts.len() > MAX_CARDS {
         let _ = writeln!(
             html,
@@ -213,11 +279,16 @@ fn write_grid(html: &mut String, charts: &[ChartCard], chart_href: &str) {
         } else {
             &c.display_name
         };
+        let alt = if c.alt.is_empty() {
+            format!("Monthly posts of {name}")
+        } else {
+            c.alt.clone()
+        };
         let _ = writeln!(
             html,
-            "<figure><a href=\"{href}\"><img src=\"{href}\" alt=\"{alt}\" loading=\"lazy\" width=\"1200\" height=\"600\"></a>\
+            "<figure><a href=\"{href}\">{picture}</a>\
              <figcaption><a href=\"{href}\">{name}</a> ({slug}): {total} posts since {first}, {recent} in the last 12 months</figcaption></figure>",
-            alt = escape(&format!("Monthly posts of {name}")),
+            picture = picture(chart_href, &c.slug, &alt, themes),
             name = escape(name),
             slug = escape(&c.slug),
             total = c.total,
@@ -240,6 +311,7 @@ mod tests {
             total: 12,
             first_month: "2012-03".into(),
             last_12_months: 4,
+            alt: format!("{name}さんの月別投稿数のグラフ。"),
         }
     }
 
@@ -268,9 +340,19 @@ mod tests {
                 card("x", "<script>alert(1)</script>"),
             ],
             "../author-monthly-stats/",
+            &Themes::default(),
         );
         assert_eq!(html.matches("<figure>").count(), 2);
         assert!(html.contains("src=\"../author-monthly-stats/sato-taro.png\""));
+        assert!(html.contains(
+            "<source media=\"(max-width: 600px) and (prefers-color-scheme: dark)\" \
+             srcset=\"../author-monthly-stats/compact-dark/sato-taro.png 2x\" width=\"360\" height=\"240\">"
+        ));
+        assert!(
+            html.contains(
+                "alt=\"&lt;script&gt;alert(1)&lt;/script&gt;さんの月別投稿数のグラフ。\""
+            )
+        );
         assert!(html.contains("佐藤 太郎"));
         assert!(
             html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
@@ -300,7 +382,7 @@ mod tests {
         let cards: Vec<ChartCard> = (0..MAX_CARDS + 7)
             .map(|i| card(&format!("a{i:06}"), "名前"))
             .collect();
-        let html = render_gallery(&RunReport::default(), &cards, "");
+        let html = render_gallery(&RunReport::default(), &cards, "", &Themes::default());
         assert_eq!(html.matches("<figure>").count(), MAX_CARDS);
         assert!(html.contains(&format!(
             "The first {MAX_CARDS} of {} charts",

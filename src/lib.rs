@@ -28,6 +28,8 @@ pub mod post_keys;
 pub mod tally;
 // Draw one chart: layout, theme, the embedded font, PNG encoding.
 pub mod chart;
+// The names of an author's published objects: the one place that spells them.
+pub mod chart_keys;
 // Whether a published chart is current: fingerprints and the chart state.
 pub mod freshness;
 // The drawing threads, one per core.

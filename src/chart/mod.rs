@@ -19,7 +19,7 @@ pub use alt::alt_text;
 pub use encode::decode_png;
 pub(crate) use encode::encode_indexed;
 pub use render::render_chart;
-pub use theme::Theme;
+pub use theme::{Image, Language, Theme, ThemeError, Themes};
 
 /// The bundled font.
 pub(crate) static FONT_BYTES: &[u8] = include_bytes!("../../assets/fonts/NotoSansJP_500Medium.ttf");
@@ -31,8 +31,8 @@ pub(crate) const FONT_FAMILY: &str = "author-stats-sans";
 /// theme, so every published chart is drawn again on the next run (it is part
 /// of each chart's fingerprint, [`crate::freshness`]). 2: the footer names the
 /// last month counted instead of the run's day; authors without posts get a
-/// chart.
-pub const RENDERER_VERSION: u32 = 2;
+/// chart. 3: every chart is also drawn dark and compact.
+pub const RENDERER_VERSION: u32 = 3;
 
 /// A chart could not be drawn.
 #[derive(Debug, thiserror::Error)]

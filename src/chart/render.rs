@@ -102,6 +102,18 @@ fn subtitle(data: &MonthlyCounts, language: Language) -> String {
     }
 }
 
+/// The compact chart's subtitle: the total and the last twelve months.
+fn short_subtitle(data: &MonthlyCounts, language: Language) -> String {
+    let recent = data.last_months_total(12);
+    match language {
+        Language::Ja => format!("合計 {} 本 · 直近12か月 {recent} 本", data.total),
+        Language::En => {
+            let s = if data.total == 1 { "" } else { "s" };
+            format!("{} post{s} · {recent} in 12 months", data.total)
+        }
+    }
+}
+
 /// The months the chart covers and the zone they were counted in. It names
 /// the last month counted, not the day of the run that drew it: a chart is
 /// drawn again only when what it shows changes (a new month among them), so a
@@ -181,6 +193,19 @@ pub(crate) fn y_axis(max: u32) -> (u32, u32) {
         .unwrap_or(10.0 * magnitude) as u32;
     let top = max.div_ceil(step) * step;
     (if top == max { top + step } else { top }, step)
+}
+
+/// Every how many years a year is labelled: 1 while each year's label fits
+/// its own months (`year_px` wide), else the smallest of 2, 5, 10, 20, 50
+/// years whose span fits a label `label_px` wide.
+pub(crate) fn year_stride(year_px: f64, label_px: f64) -> i32 {
+    if year_px >= label_px {
+        return 1;
+    }
+    [2, 5, 10, 20, 50]
+        .into_iter()
+        .find(|&k| f64::from(k) * year_px >= label_px)
+        .unwrap_or(100)
 }
 
 /// Where the parts of a chart go, in pixels, decided once from the theme.
@@ -272,12 +297,23 @@ impl Canvas<'_, '_> {
         let margin = layout.margin;
         self.title(title)?;
         let sub_style = text_style(theme, theme.subtitle_size, theme.text);
+        let line = if theme.compact {
+            // A phone's column has room for the totals, not the first month
+            // or the legend; the alt text and the JSON say the rest.
+            let line = short_subtitle(self.data, theme.language);
+            fit(root, &line, &sub_style, (layout.width - 2 * margin) as u32)?
+        } else {
+            subtitle(self.data, theme.language)
+        };
         root.draw_text(
-            &subtitle(self.data, theme.language),
+            &line,
             &sub_style.pos(Pos::new(HPos::Left, VPos::Top)),
             (margin, layout.subtitle_y),
         )
         .map_err(e)?;
+        if theme.compact {
+            return Ok(());
+        }
 
         let current_month = labels(theme.language).current_month;
         let label_style = text_style(theme, theme.label_size, theme.text);
@@ -333,19 +369,22 @@ impl Canvas<'_, '_> {
         let max = data.months.iter().map(|m| m.posts).max().unwrap_or(0);
         let (top, step) = y_axis(max);
         let axis_font = text_style(theme, theme.label_size, theme.text);
+        // The compact chart has no axis title: its subtitle says "posts".
+        let y_area = if theme.compact { 3 } else { 4 };
         let mut chart = ChartBuilder::on(plot)
             .x_label_area_size(theme.px(theme.label_size * 3))
-            .y_label_area_size(theme.px(theme.label_size * 4))
+            .y_label_area_size(theme.px(theme.label_size * y_area))
             .build_cartesian_2d(-pad..n as f64 + pad, 0u32..top)
             .map_err(e)?;
-        chart
-            .configure_mesh()
-            .disable_x_mesh()
+        let mut mesh = chart.configure_mesh();
+        mesh.disable_x_mesh()
             .x_labels(0)
             .y_labels((top / step + 1) as usize)
-            .y_label_formatter(&|v| v.to_string())
-            .y_desc(labels(theme.language).posts_axis)
-            .axis_desc_style(axis_font.clone())
+            .y_label_formatter(&|v| v.to_string());
+        if !theme.compact {
+            mesh.y_desc(labels(theme.language).posts_axis);
+        }
+        mesh.axis_desc_style(axis_font.clone())
             .label_style(axis_font)
             .bold_line_style(colour(theme.grid).stroke_width(theme.scale))
             .light_line_style(colour(theme.background))
@@ -390,6 +429,7 @@ impl Canvas<'_, '_> {
         } = *self;
         let e = area_error;
         let n = data.months.len();
+        let layout_w = self.layout.width;
         let label_style = text_style(theme, theme.label_size, theme.text);
         let x = |i: usize| chart.backend_coord(&(i as f64, 0)).0;
         let px_per_month = (x(1) - x(0)).max(1);
@@ -405,6 +445,11 @@ impl Canvas<'_, '_> {
                 label_h / 2
             };
         let centre = Pos::new(HPos::Center, VPos::Top);
+        let year_w = root.estimate_text_size("0000", &label_style).map_err(e)?.0 as i32;
+        let stride = year_stride(
+            f64::from(x(n) - x(0)) * 12.0 / n as f64,
+            f64::from(year_w + tick * 2),
+        );
         let mut i = 0;
         while i < n {
             let year = data.months[i].month.year();
@@ -412,6 +457,7 @@ impl Canvas<'_, '_> {
                 .iter()
                 .position(|m| m.month.year() != year)
                 .map_or(n, |p| i + p);
+            let labelled = year.rem_euclid(stride) == 0;
             let year = format!("{year:04}");
             let (x0, x1) = (x(i), x(end));
             root.draw(&PathElement::new(
@@ -420,13 +466,22 @@ impl Canvas<'_, '_> {
             ))
             .map_err(e)?;
             let label_w = root.estimate_text_size(&year, &label_style).map_err(e)?.0 as i32;
-            if x1 - x0 >= label_w + tick * 2 {
+            if stride == 1 && x1 - x0 >= label_w + tick * 2 {
                 root.draw_text(
                     &year,
                     &label_style.pos(centre),
                     (i32::midpoint(x0, x1), year_y),
                 )
                 .map_err(e)?;
+            } else if stride > 1
+                && labelled
+                && x0 - label_w / 2 >= 0
+                && x0 + label_w / 2 <= layout_w
+            {
+                // Too many years for a label each: every `stride`-th year is
+                // labelled at its tick.
+                root.draw_text(&year, &label_style.pos(centre), (x0, year_y))
+                    .map_err(e)?;
             }
             i = end;
         }
@@ -448,9 +503,14 @@ impl Canvas<'_, '_> {
     fn footer(&self) -> DrawResult<()> {
         let (theme, layout) = (self.theme, &self.layout);
         let label_style = text_style(theme, theme.label_size, theme.text);
+        let mut line = footer(self.data, theme.language);
+        if theme.compact {
+            let room = (layout.width - 2 * layout.margin) as u32;
+            line = fit(self.root, &line, &label_style, room)?;
+        }
         self.root
             .draw_text(
-                &footer(self.data, theme.language),
+                &line,
                 &label_style.pos(Pos::new(HPos::Right, VPos::Bottom)),
                 (
                     layout.width - layout.margin,
@@ -608,6 +668,54 @@ mod tests {
             footer(&data, Language::Ja),
             "2011年3月まで · 月は Asia/Tokyo で集計"
         );
+    }
+
+    // REQ-CH-008: too many years for a label each get a label every few
+    // years, never none.
+    #[test]
+    fn years_are_labelled_at_a_stride_that_fits() {
+        assert_eq!(year_stride(72.0, 46.0), 1);
+        assert_eq!(year_stride(40.0, 46.0), 2);
+        assert_eq!(year_stride(19.0, 72.0), 5);
+        assert_eq!(year_stride(5.0, 72.0), 20);
+        assert_eq!(year_stride(0.5, 72.0), 100);
+    }
+
+    // REQ-CH-008: every image of a fifteen-year history and of an author
+    // without posts draws at its declared size, and the dark ones on a dark
+    // background.
+    #[test]
+    fn every_image_draws_at_its_size_dark_ones_on_dark() {
+        let themes = crate::chart::Themes::default();
+        let long = counts(
+            "山田 花子",
+            &(0..180).map(|i| (i * 7 % 11) as u32).collect::<Vec<_>>(),
+        );
+        for data in [long, counts("佐藤 太郎", &[])] {
+            for image in crate::chart::Image::ALL {
+                let theme = themes.of(image);
+                let (w, h, pixels) = decode(&render_chart(&data, &theme).unwrap());
+                assert_eq!((w, h), theme.pixels(), "{image:?}");
+                // The most common colour is the background.
+                let mut seen = std::collections::HashMap::<&[u8], usize>::new();
+                for p in pixels.chunks(3) {
+                    *seen.entry(p).or_default() += 1;
+                }
+                let most = seen
+                    .into_iter()
+                    .max_by_key(|(c, n)| (*n, c.to_vec()))
+                    .unwrap()
+                    .0;
+                let (r, g, b) = (most[0], most[1], most[2]);
+                let luminance =
+                    0.2126 * f64::from(r) + 0.7152 * f64::from(g) + 0.0722 * f64::from(b);
+                assert_eq!(
+                    luminance < 60.0,
+                    image.is_dark(),
+                    "{image:?}: background {r},{g},{b}"
+                );
+            }
+        }
     }
 
     #[test]

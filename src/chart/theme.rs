@@ -61,6 +61,10 @@ pub struct Theme {
     pub subtitle_size: u32,
     pub label_size: u32,
     pub language: Language,
+    /// Drawn with the compact layout ([`Theme::compact`]): never read from
+    /// JSON, set only by the variants this job derives.
+    #[serde(skip)]
+    pub compact: bool,
 }
 
 impl Default for Theme {
@@ -81,7 +85,147 @@ impl Default for Theme {
             subtitle_size: 17,
             label_size: 15,
             language: Language::Ja,
+            compact: false,
         }
+    }
+}
+
+/// The compact layout, in CSS pixels at density [`COMPACT_DENSITY`]: made for
+/// a profile column on a phone (about 360 CSS px wide), where its smallest
+/// text, [`COMPACT_LABEL_SIZE`], is 11 CSS px.
+pub const COMPACT_WIDTH: u32 = 360;
+pub const COMPACT_HEIGHT: u32 = 240;
+pub const COMPACT_DENSITY: u32 = 2;
+pub const COMPACT_LABEL_SIZE: u32 = 11;
+
+/// The colours of the default dark theme: light text and brighter bars on a
+/// near-black background; the partial month dimmer than the others, as the
+/// light theme's is paler.
+const DARK: [(&str, Rgb); 7] = [
+    ("background", Rgb(0x11, 0x18, 0x27)),
+    ("bar", Rgb(0x60, 0xa5, 0xfa)),
+    ("current_bar", Rgb(0x2f, 0x5b, 0x8f)),
+    ("title", Rgb(0xf1, 0xf5, 0xf9)),
+    ("text", Rgb(0xcb, 0xd5, 0xe1)),
+    ("grid", Rgb(0x27, 0x32, 0x44)),
+    ("axis", Rgb(0x64, 0x74, 0x8b)),
+];
+
+/// The two themes every chart is drawn in: the light one (`CHART_THEME`,
+/// whose chart is the contract `<slug>.png`) and the dark one
+/// (`CHART_THEME_DARK`). Each is also drawn compact ([`Theme::compact`]).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Themes {
+    pub light: Theme,
+    pub dark: Theme,
+}
+
+impl Default for Themes {
+    fn default() -> Self {
+        Themes::from_json(None, None).unwrap_or_else(|_| Themes {
+            light: Theme::default(),
+            dark: Theme::default(),
+        })
+    }
+}
+
+impl Themes {
+    /// The light theme from `light` (absent fields keep the defaults), and
+    /// the dark one from `dark` over the light theme with the default dark
+    /// colours: a dark theme that names no size draws at the light one's.
+    pub fn from_json(light: Option<&str>, dark: Option<&str>) -> Result<Self, ThemeError> {
+        let light = match light {
+            None => Theme::default(),
+            Some(text) => Theme::from_json(text).map_err(ThemeError::Light)?,
+        };
+        let mut base = serde_json::to_value(&light).map_err(|e| ThemeError::Dark(e.to_string()))?;
+        if let Some(fields) = base.as_object_mut() {
+            for (name, colour) in DARK {
+                fields.insert(
+                    name.into(),
+                    serde_json::to_value(colour).unwrap_or_default(),
+                );
+            }
+        }
+        let given: serde_json::Value = match dark {
+            None => serde_json::Value::Object(serde_json::Map::new()),
+            Some(text) => serde_json::from_str(text)
+                .map_err(|e| ThemeError::Dark(format!("chart theme: {e}")))?,
+        };
+        let Some(given) = given.as_object() else {
+            return Err(ThemeError::Dark(
+                "chart theme: expected a JSON object".into(),
+            ));
+        };
+        if let Some(fields) = base.as_object_mut() {
+            for (name, value) in given {
+                fields.insert(name.clone(), value.clone());
+            }
+        }
+        let dark: Theme = serde_json::from_value(base)
+            .map_err(|e| ThemeError::Dark(format!("chart theme: {e}")))?;
+        dark.validate().map_err(ThemeError::Dark)?;
+        Ok(Themes { light, dark })
+    }
+
+    /// The theme `image` is drawn with.
+    pub fn of(&self, image: Image) -> Theme {
+        let theme = if image.is_dark() {
+            &self.dark
+        } else {
+            &self.light
+        };
+        if image.is_compact() {
+            theme.compact()
+        } else {
+            theme.clone()
+        }
+    }
+}
+
+/// Which of the two themes is invalid, and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ThemeError {
+    #[error("{0}")]
+    Light(String),
+    #[error("{0}")]
+    Dark(String),
+}
+
+/// The four images of every author. `Light` is the contract chart
+/// (`<slug>.png`); the page picks among them by colour scheme and width.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Image {
+    Light,
+    Dark,
+    CompactLight,
+    CompactDark,
+}
+
+impl Image {
+    pub const ALL: [Image; 4] = [
+        Image::Light,
+        Image::Dark,
+        Image::CompactLight,
+        Image::CompactDark,
+    ];
+
+    /// Its entry in `<slug>.json`'s `images`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Image::Light => "light",
+            Image::Dark => "dark",
+            Image::CompactLight => "compact_light",
+            Image::CompactDark => "compact_dark",
+        }
+    }
+
+    pub fn is_dark(self) -> bool {
+        matches!(self, Image::Dark | Image::CompactDark)
+    }
+
+    pub fn is_compact(self) -> bool {
+        matches!(self, Image::CompactLight | Image::CompactDark)
     }
 }
 
@@ -142,6 +286,24 @@ impl Theme {
         Ok(())
     }
 
+    /// This theme's colours and language in the compact layout: a fixed
+    /// size made for a phone's column, drawn at [`COMPACT_DENSITY`], with
+    /// text no smaller than [`COMPACT_LABEL_SIZE`] CSS px.
+    #[must_use]
+    pub fn compact(&self) -> Theme {
+        Theme {
+            width: COMPACT_WIDTH,
+            height: COMPACT_HEIGHT,
+            scale: COMPACT_DENSITY,
+            margin: 12,
+            title_size: 18,
+            subtitle_size: 12,
+            label_size: COMPACT_LABEL_SIZE,
+            compact: true,
+            ..self.clone()
+        }
+    }
+
     /// Pixel size of the image.
     pub fn pixels(&self) -> (u32, u32) {
         (self.width * self.scale, self.height * self.scale)
@@ -195,5 +357,69 @@ mod tests {
             Theme::from_json(r##"{"bar":"#FF0080"}"##).unwrap().bar,
             Rgb(255, 0, 128)
         );
+    }
+
+    // REQ-CH-008: the dark theme is the light one's sizes in dark colours,
+    // overridable field by field; either theme's error names its setting.
+    #[test]
+    fn the_dark_theme_lies_over_the_light_one() {
+        let themes = Themes::from_json(
+            Some(r#"{"language":"en","width":1000}"#),
+            Some(r##"{"bar":"#ff8800"}"##),
+        )
+        .unwrap();
+        assert_eq!(themes.dark.width, 1000, "the light theme's size");
+        assert_eq!(themes.dark.language, Language::En);
+        assert_eq!(themes.dark.bar, Rgb(0xff, 0x88, 0x00));
+        assert_eq!(themes.dark.background, DARK[0].1);
+        let luminance =
+            |c: Rgb| 0.2126 * f64::from(c.0) + 0.7152 * f64::from(c.1) + 0.0722 * f64::from(c.2);
+        let d = Themes::default().dark;
+        assert!(luminance(d.background) < 40.0 && luminance(d.title) > 200.0);
+        for (light, dark, want) in [
+            (Some(r#"{"bar":"red"}"#), None, "Light"),
+            (None, Some(r#"{"bar":"red"}"#), "Dark"),
+            (None, Some(r#"{"colour":"x"}"#), "Dark"),
+            (None, Some("[1]"), "Dark"),
+            (None, Some(r#"{"height":200,"title_size":100}"#), "Dark"),
+        ] {
+            let got = Themes::from_json(light, dark).unwrap_err();
+            assert!(
+                format!("{got:?}").starts_with(want),
+                "{light:?} {dark:?}: {got:?}"
+            );
+        }
+    }
+
+    // REQ-CH-008: the compact images are readable in a 360 CSS px column: no
+    // text under 11 CSS px, drawn at twice the pixels, in each theme's
+    // colours and language, and a valid theme.
+    #[test]
+    fn the_compact_layout_keeps_text_readable_on_a_phone() {
+        let themes = Themes::from_json(Some(r#"{"title_size":60,"label_size":8}"#), None).unwrap();
+        for image in Image::ALL.into_iter().filter(|i| i.is_compact()) {
+            let t = themes.of(image);
+            t.validate().unwrap();
+            assert!(t.compact);
+            let (w, _) = t.pixels();
+            let css_px = |size: u32| f64::from(t.px(size)) * 360.0 / f64::from(w);
+            for size in [t.label_size, t.subtitle_size, t.title_size] {
+                assert!(
+                    css_px(size) >= 11.0,
+                    "{image:?}: {size} is {} CSS px",
+                    css_px(size)
+                );
+            }
+            assert_eq!(t.scale, 2);
+            assert_eq!(
+                t.background,
+                if image.is_dark() {
+                    themes.dark.background
+                } else {
+                    themes.light.background
+                }
+            );
+        }
+        assert!(!themes.of(Image::Light).compact && !themes.of(Image::Dark).compact);
     }
 }

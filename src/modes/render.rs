@@ -40,7 +40,10 @@ pub async fn render(
     check_destination(pipeline, &plan, deadline).await?;
     let reading = read_shard(work, &plan, &shard_ref);
     let to_draw = bounded(deadline, "reading the shard", reading).await?;
-    let cards: Vec<ChartCard> = to_draw.iter().map(ChartCard::from).collect();
+    let cards: Vec<ChartCard> = to_draw
+        .iter()
+        .map(|c| ChartCard::of(c, pipeline.config.theme.light.language))
+        .collect();
     info!(run_id = %plan.run_id, shard, authors = to_draw.len(), "render started");
     // Every write waits on the plan's lease, watched while the shard is drawn:
     // once it is released, taken over or expired, nothing more is written.

@@ -95,7 +95,10 @@ async fn run_stages(
     }
 
     let t = Instant::now();
-    let mut cards: Vec<ChartCard> = to_draw.iter().map(ChartCard::from).collect();
+    let mut cards: Vec<ChartCard> = to_draw
+        .iter()
+        .map(|c| ChartCard::of(c, pipeline.config.theme.light.language))
+        .collect();
     let charts =
         draw_and_publish(pipeline, spec, to_draw, deadline, existing.as_ref(), lease).await;
     let landed = landed(&charts);

@@ -452,7 +452,7 @@ mod tests {
             window_start: as_of,
             time_zone: "Asia/Tokyo".into(),
             charts_prefix: "c/".into(),
-            look: Look::of(&crate::chart::Theme::default()),
+            look: Look::of(&crate::chart::Themes::default()),
             request: RunSpec {
                 lookback_days: 7,
                 as_of,

@@ -212,7 +212,7 @@ async fn write_gallery(
     } else {
         (format!("{}index.html", config.charts_prefix), String::new())
     };
-    let html = render_gallery(report, cards, &href);
+    let html = render_gallery(report, cards, &href, &config.theme);
     let headers = ObjectHeaders::no_store("text/html; charset=utf-8");
     pipeline.dest.put(&key, html.into_bytes(), &headers).await?;
     info!(location = %pipeline.dest.describe(&key), charts = cards.len(), "gallery written");

@@ -15,6 +15,8 @@ use serde::{Deserialize, Serialize};
 use tracing::{info, warn};
 
 use crate::cdn::invalidation_paths;
+use crate::chart::Image;
+use crate::chart_keys::{Object, keys_of, parse_key};
 use crate::error::Guard;
 use crate::lease::Kept;
 use crate::pipeline::{Pipeline, within};
@@ -35,9 +37,10 @@ pub(crate) async fn list_charts(pipeline: &Pipeline) -> Option<HashSet<String>> 
     }
 }
 
-/// The slugs of the charts (`<slug>.png`, `<slug>.json`) under the charts
-/// prefix that no row of the master carries; other objects are never
-/// candidates, and an author still in the master with a problem keeps theirs.
+/// The slugs with objects under the charts prefix ([`parse_key`]: any image
+/// or the data) that no row of the master carries, and how many light charts
+/// there are; other objects are never candidates, and an author still in the
+/// master with a problem keeps theirs.
 pub(crate) fn prune_candidates(
     charts_prefix: &str,
     existing: &HashSet<String>,
@@ -46,18 +49,10 @@ pub(crate) fn prune_candidates(
     let mut gone = BTreeSet::new();
     let mut present = 0;
     for key in existing {
-        let Some(name) = key.strip_prefix(charts_prefix) else {
+        let Some((slug, object)) = parse_key(charts_prefix, key) else {
             continue;
         };
-        let (slug, is_png) = match (name.strip_suffix(".png"), name.strip_suffix(".json")) {
-            (Some(slug), _) => (slug, true),
-            (None, Some(slug)) => (slug, false),
-            (None, None) => continue,
-        };
-        if slug.is_empty() || slug.contains('/') {
-            continue;
-        }
-        present += usize::from(is_png);
+        present += usize::from(object == Object::Image(Image::Light));
         if master.contains(slug) {
             continue;
         }
@@ -260,7 +255,7 @@ async fn read_state(pipeline: &Pipeline, key: &str) -> Result<PruneState, String
     }
 }
 
-/// Deletes each due chart (`.png` and `.json`) within the deadline; a chart
+/// Deletes each due chart (its images and data) within the deadline; a chart
 /// deleted leaves the state, one cut short or failed stays in it (due again
 /// next run) and is reported as undone, never as deleted.
 /// What bounds the deletions: the keys known to exist, the deadline, and the
@@ -296,8 +291,7 @@ async fn delete_charts(
             continue;
         }
         let mut deleted = true;
-        for ext in ["png", "json"] {
-            let key = format!("{}{slug}.{ext}", config.charts_prefix);
+        for key in keys_of(&config.charts_prefix, slug) {
             if !existing.contains(&key) {
                 continue;
             }
@@ -328,8 +322,8 @@ async fn delete_charts(
 mod tests {
     use super::*;
 
-    // REQ-RL-008, REQ-TR-003: only `<slug>.png` and `<slug>.json` of slugs no
-    // master row carries.
+    // REQ-RL-008, REQ-TR-003: only the objects of slugs no master row carries
+    // (an image or the data left alone by a stopped prune included).
     #[test]
     fn prune_candidates_are_charts_of_slugs_gone_from_the_master() {
         let keys: HashSet<String> = [
@@ -338,6 +332,8 @@ mod tests {
             "c/gone.png",
             "c/gone.json",
             "c/only-json.json",
+            "c/dark/only-dark.png",
+            "c/compact/keep.png",
             "c/index.html",
             "c/nested/x.png",
             "c/.png",
@@ -350,7 +346,11 @@ mod tests {
         let (gone, present) = prune_candidates("c/", &keys, &master);
         assert_eq!(
             gone.into_iter().collect::<Vec<_>>(),
-            vec!["gone".to_string(), "only-json".to_string()]
+            vec![
+                "gone".to_string(),
+                "only-dark".to_string(),
+                "only-json".to_string()
+            ]
         );
         assert_eq!(present, 2);
     }

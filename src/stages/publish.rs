@@ -1,7 +1,7 @@
 //! Stage 4, draw and publish: each chart drawn on a pool of one thread per
 //! core while uploads run concurrently (bounded by `upload_concurrency`), only
-//! what changed put, and every outcome recorded in the report. The one place
-//! that spells the chart keys.
+//! what changed put, and every outcome recorded in the report. Every author
+//! gets four images and their data ([`crate::chart_keys`] names them).
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -12,7 +12,8 @@ use futures::StreamExt;
 use tokio::sync::Semaphore;
 use tracing::{info, warn};
 
-use crate::chart::{alt_text, render_chart};
+use crate::chart::{Image, Themes, alt_text, render_chart};
+use crate::chart_keys::{Images, Object};
 use crate::draw_pool::DrawPool;
 use crate::freshness::{Look, fingerprint};
 use crate::gallery::ChartCard;
@@ -42,7 +43,7 @@ pub(crate) async fn draw_and_publish(
         Ok(pool) => Drawing {
             pool,
             slots: Arc::new(Semaphore::new(cores)),
-            theme: Arc::new(pipeline.config.theme.clone()),
+            themes: Arc::new(pipeline.config.theme.clone()),
             look: Look::of(&pipeline.config.theme),
         },
         Err(e) => {
@@ -103,12 +104,13 @@ pub(crate) async fn draw_and_publish(
     results
 }
 
-/// `<slug>.json`: the chart's data and its alternative text.
+/// `<slug>.json`: the chart's data, its alternative text and its images.
 #[derive(serde::Serialize)]
 struct ChartData<'a> {
     #[serde(flatten)]
     counts: &'a MonthlyCounts,
     alt: String,
+    images: Images,
 }
 
 /// The drawing threads, the slots that bound the charts waiting for them, and
@@ -116,7 +118,7 @@ struct ChartData<'a> {
 struct Drawing {
     pool: DrawPool,
     slots: Arc<Semaphore>,
-    theme: Arc<crate::chart::Theme>,
+    themes: Arc<Themes>,
     look: Look,
 }
 
@@ -134,21 +136,26 @@ async fn chart_one(
             Duration::ZERO,
         );
     };
-    let theme = drawing.theme.clone();
+    let themes = drawing.themes.clone();
+    let charts_prefix = pipeline.config.charts_prefix.clone();
     let drawn = drawing
         .pool
         .run(move || {
             let t = Instant::now();
-            let png = render_chart(&counts, &theme);
+            let pngs: Result<Vec<Vec<u8>>, _> = Image::ALL
+                .iter()
+                .map(|&image| render_chart(&counts, &themes.of(image)))
+                .collect();
             let json = serde_json::to_vec_pretty(&ChartData {
-                alt: alt_text(&counts, theme.language),
+                alt: alt_text(&counts, themes.light.language),
+                images: Images::of(&charts_prefix, &counts.slug, &themes),
                 counts: &counts,
             });
             drop(permit);
-            (counts.slug, png, json, t.elapsed())
+            (counts.slug, pngs, json, t.elapsed())
         })
         .await;
-    let (slug, png, json, cpu) = match drawn {
+    let (slug, pngs, json, cpu) = match drawn {
         Ok(parts) => parts,
         Err(e) => {
             return (
@@ -157,15 +164,15 @@ async fn chart_one(
             );
         }
     };
-    let png = match png {
-        Ok(png) => png,
+    let pngs = match pngs {
+        Ok(pngs) => pngs,
         Err(e) => return (ChartOutcome::Failed(e.to_string()), cpu),
     };
     let json = match json {
         Ok(json) => json,
         Err(e) => return (ChartOutcome::Failed(format!("chart data: {e}")), cpu),
     };
-    let png_bytes = png.len() as u64;
+    let png_bytes = pngs.first().map_or(0, |p| p.len() as u64);
     if plan.dry_run {
         return (ChartOutcome::NotPublished { png_bytes }, cpu);
     }
@@ -181,8 +188,6 @@ async fn chart_one(
         sha256_hex: None,
     };
     let store = pipeline.dest.as_ref();
-    let png_key = format!("{}{slug}.png", config.charts_prefix);
-    let json_key = format!("{}{slug}.json", config.charts_prefix);
     let (png_headers, json_headers) = (headers(changed::PNG), headers(changed::JSON));
     let exists = |key: &str| existing.is_none_or(|keys| keys.contains(key));
     // Asked again right before each put: a run paused after the check above
@@ -191,33 +196,34 @@ async fn chart_one(
         Some(Err(e)) => Err(format!("not written: {e}")),
         _ => Ok(()),
     };
-    let (png_put, json_put) = tokio::join!(
-        put_if_changed(store, &png_key, png, &png_headers, exists(&png_key), &ready),
-        put_if_changed(
-            store,
-            &json_key,
-            json,
-            &json_headers,
-            exists(&json_key),
-            &ready
-        ),
+    let bodies = std::iter::once((Object::Data, json, &json_headers)).chain(
+        Image::ALL
+            .into_iter()
+            .zip(pngs)
+            .map(|(image, png)| (Object::Image(image), png, &png_headers)),
     );
-    let outcome = match (png_put, json_put) {
-        (Err(e), _) | (_, Err(e)) => ChartOutcome::Failed(e.to_string()),
-        (Ok(Written::Unchanged), Ok(Written::Unchanged)) => ChartOutcome::Unchanged { png_bytes },
-        (Ok(x), Ok(y)) => {
-            let puts: Vec<u64> = [x, y]
-                .iter()
-                .filter_map(|w| match w {
-                    Written::Put(n) => Some(*n),
-                    Written::Unchanged => None,
-                })
-                .collect();
-            ChartOutcome::Published {
-                bytes: puts.iter().sum(),
-                objects: puts.len(),
-                png_bytes,
-            }
+    let puts = futures::future::join_all(bodies.map(|(object, body, headers)| {
+        let key = object.key(&config.charts_prefix, &slug);
+        let exists = exists(&key);
+        let ready = &ready;
+        async move { put_if_changed(store, &key, body, headers, exists, ready).await }
+    }))
+    .await;
+    let mut written = Vec::new();
+    for put in puts {
+        match put {
+            Ok(Written::Put(n)) => written.push(n),
+            Ok(Written::Unchanged) => {}
+            Err(e) => return (ChartOutcome::Failed(e.to_string()), cpu),
+        }
+    }
+    let outcome = if written.is_empty() {
+        ChartOutcome::Unchanged { png_bytes }
+    } else {
+        ChartOutcome::Published {
+            bytes: written.iter().sum(),
+            objects: written.len(),
+            png_bytes,
         }
     };
     (outcome, cpu)
