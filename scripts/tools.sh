@@ -40,6 +40,16 @@ ensure_tools() {
   if [ -z "${CHROMIUM:-}" ] && [ ! -x /usr/bin/chromium ]; then
     apt_install chromium
   fi
+  # Japanese glyphs for the page's captions in the screenshots, and Playwright
+  # (no browser download: it drives the Chromium above) for the profile-page
+  # test at a phone's width and in the dark scheme.
+  if [ ! -d /usr/share/fonts/opentype/noto ]; then
+    apt_install fonts-noto-cjk || true
+  fi
+  if [ ! -d "$TOOLS/node/node_modules/playwright-core" ]; then
+    npm install --silent --no-audit --no-fund --prefix "$TOOLS/node" playwright-core@1 >/dev/null
+  fi
+  export PLAYWRIGHT_CORE="$TOOLS/node/node_modules/playwright-core"
   export PATH="$TOOLS/bin:$PATH"
 }
 

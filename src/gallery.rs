@@ -131,6 +131,11 @@ figure img{width:100%;height:auto;display:block}
 figure.broken{border-color:#c53030;background:#fff5f5}
 figcaption{font-size:13px;color:#4a5568;margin-top:4px}
 figcaption a{color:#2b6cb0;font-weight:600;text-decoration:none}
+@media (max-width: 600px){
+body{margin:0;padding:12px 0}
+h1,.meta,.numbers,table,figcaption{margin-left:12px;margin-right:12px}
+figure{padding:0 0 8px;border-width:1px 0;border-radius:0}
+}
 @media (prefers-color-scheme: dark){
 body{color:#e2e8f0;background:#0b1120}
 .meta,figcaption{color:#cbd5e1}
@@ -141,15 +146,24 @@ figcaption a{color:#93c5fd}
 }
 ";
 
-/// Marks every image that failed to load and records the count on `<body>`, so
-/// a reviewer (and the browser test) sees a broken chart at once.
+/// Counts the images that loaded, and marks every one that failed, each time
+/// one finishes (the charts load lazily, as the embed says, so many finish
+/// after the page's `load`); the count is also on `<body>`, so a reviewer
+/// (and the browser test) sees a broken chart at once.
 const SCRIPT: &str = "
-window.addEventListener('load',function(){
-  var imgs=document.querySelectorAll('figure img'),ok=0;
-  imgs.forEach(function(i){if(i.complete&&i.naturalWidth>0){ok++}else{i.parentNode.parentNode.classList.add('broken')}});
+function judge(){
+  var imgs=document.querySelectorAll('figure img'),ok=0,bad=0;
+  imgs.forEach(function(i){
+    if(i.complete&&i.naturalWidth>0){ok++}
+    else if(i.complete){bad++;i.closest('figure').classList.add('broken')}
+  });
   document.body.setAttribute('data-images-loaded',ok+'/'+imgs.length);
-  document.getElementById('loaded').textContent=ok+' / '+imgs.length;
+  document.getElementById('loaded').textContent=ok+' / '+imgs.length+(bad?' ('+bad+' broken)':'');
+}
+document.querySelectorAll('figure img').forEach(function(i){
+  i.addEventListener('load',judge);i.addEventListener('error',judge);
 });
+window.addEventListener('load',judge);
 ";
 
 /// The page for `report`, with `charts` (sorted by slug) linked through

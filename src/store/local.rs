@@ -145,20 +145,31 @@ impl Store for LocalStore {
 
     fn list<'a>(&'a self, prefix: &'a str) -> StoreFuture<'a, HashSet<String>> {
         Box::pin(async move {
-            let dir = self.path(prefix.trim_end_matches('/'))?;
+            // Every key under the prefix, as S3 lists them: the folders'
+            // files too (a chart's variants are in folders), never through a
+            // link to a folder.
             let mut keys = HashSet::new();
-            let mut entries = match tokio::fs::read_dir(&dir).await {
-                Ok(entries) => entries,
-                Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(keys),
-                Err(e) => return Err(self.io_error(prefix, e)),
-            };
-            while let Some(entry) = entries
-                .next_entry()
-                .await
-                .map_err(|e| self.io_error(prefix, e))?
-            {
-                if let Ok(name) = entry.file_name().into_string() {
-                    keys.insert(format!("{prefix}{name}"));
+            let mut folders = vec![(self.path(prefix.trim_end_matches('/'))?, prefix.to_string())];
+            while let Some((dir, under)) = folders.pop() {
+                let mut entries = match tokio::fs::read_dir(&dir).await {
+                    Ok(entries) => entries,
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                    Err(e) => return Err(self.io_error(prefix, e)),
+                };
+                while let Some(entry) = entries
+                    .next_entry()
+                    .await
+                    .map_err(|e| self.io_error(prefix, e))?
+                {
+                    let Ok(name) = entry.file_name().into_string() else {
+                        continue;
+                    };
+                    let is_folder = entry.file_type().await.is_ok_and(|t| t.is_dir());
+                    if is_folder {
+                        folders.push((entry.path(), format!("{under}{name}/")));
+                    } else {
+                        keys.insert(format!("{under}{name}"));
+                    }
                 }
             }
             Ok(keys)
@@ -410,5 +421,25 @@ mod tests {
                 "key {key}"
             );
         }
+    }
+
+    // Lists as S3 does: every key under the prefix, folders' files included.
+    #[tokio::test]
+    async fn listing_includes_the_files_of_folders() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalStore::new(dir.path().to_path_buf());
+        let headers = ObjectHeaders::no_store("image/png");
+        for key in [
+            "c/a.png",
+            "c/dark/a.png",
+            "c/compact-dark/a.png",
+            "other/x.png",
+        ] {
+            store.put(key, b"x".to_vec(), &headers).await.unwrap();
+        }
+        let mut keys: Vec<String> = store.list("c/").await.unwrap().into_iter().collect();
+        keys.sort();
+        assert_eq!(keys, ["c/a.png", "c/compact-dark/a.png", "c/dark/a.png"]);
+        assert!(store.list("none/").await.unwrap().is_empty());
     }
 }

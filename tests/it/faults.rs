@@ -34,14 +34,15 @@ async fn transient_errors_are_retried() {
     let report = report_of(&out);
     assert_reconciles(&report);
     assert_eq!(report["authors"]["published"], 3);
-    // Six chart objects, two reports, the chart state and the lease, each
-    // refused once, plus two source GETs.
+    // Fifteen chart objects (three authors' data and four images), two
+    // reports, the chart state and the lease, each refused once, plus two
+    // source GETs.
     assert_eq!(
         server.faults.lock().unwrap().injected,
-        12,
+        21,
         "faults were injected"
     );
-    assert_eq!(charts(&server).await.len(), 6);
+    assert_eq!(charts(&server).await.len(), 15);
 }
 
 // REQ-FT-002, REQ-IN-005: a connection that keeps dropping mid-stream (every

@@ -115,7 +115,7 @@ impl Target {
             .await
             .into_iter()
             .filter_map(|k| k.strip_prefix("author-monthly-stats/").map(str::to_string))
-            .filter(|k| k.ends_with(".png"))
+            .filter(|k| k.ends_with(".png") && !k.contains('/'))
             .collect()
     }
 }

@@ -16,6 +16,7 @@ mod lambda_rie;
 mod lease;
 mod local_run;
 mod parts;
+mod profile;
 mod ranged;
 mod requirements;
 mod s3_run;

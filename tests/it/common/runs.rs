@@ -201,15 +201,13 @@ pub(crate) fn report_counts(report: &serde_json::Value) -> serde_json::Value {
 
 /// Every chart and chart data file under `dir`'s charts prefix, with its bytes.
 pub(crate) fn chart_files(dir: &Path) -> Vec<(String, Vec<u8>)> {
-    let mut out: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir.join("author-monthly-stats"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "png" || e == "json"))
-        .map(|p| {
-            (
-                p.file_name().unwrap().to_string_lossy().to_string(),
-                std::fs::read(&p).unwrap(),
-            )
+    let root = dir.join("author-monthly-stats");
+    let mut out: Vec<(String, Vec<u8>)> = files_under(&root)
+        .into_iter()
+        .filter(|name| name.ends_with(".png") || name.ends_with(".json"))
+        .map(|name| {
+            let bytes = std::fs::read(root.join(&name)).unwrap();
+            (name, bytes)
         })
         .collect();
     out.sort();
