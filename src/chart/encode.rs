@@ -24,6 +24,35 @@ pub(crate) fn encode_indexed(
     Ok(out)
 }
 
+/// `png` (as [`encode_indexed`] writes it) with its palette replaced by
+/// `plte` of the same length: the image data is the same deflate stream, so
+/// the same drawing in other colours costs a copy. `None` if `png` has no
+/// `PLTE` chunk of that length.
+pub(crate) fn with_palette(png: &[u8], plte: &[u8]) -> Option<Vec<u8>> {
+    let mut at = 8;
+    while at + 12 <= png.len() {
+        let len = u32::from_be_bytes(png.get(at..at + 4)?.try_into().ok()?) as usize;
+        let kind = png.get(at + 4..at + 8)?;
+        let end = at + 12 + len;
+        if kind == b"PLTE" {
+            if len != plte.len() || end > png.len() {
+                return None;
+            }
+            let mut crc = flate2::Crc::new();
+            crc.update(b"PLTE");
+            crc.update(plte);
+            let mut out = Vec::with_capacity(png.len());
+            out.extend_from_slice(&png[..at + 8]);
+            out.extend_from_slice(plte);
+            out.extend_from_slice(&crc.sum().to_be_bytes());
+            out.extend_from_slice(&png[end..]);
+            return Some(out);
+        }
+        at = end;
+    }
+    None
+}
+
 /// Decodes a PNG into its header and RGB(A) pixels, the palette expanded: how
 /// the unit and integration tests read a chart back.
 pub fn decode_png(bytes: &[u8]) -> Result<(png::OutputInfo, Vec<u8>), png::DecodingError> {
@@ -39,6 +68,19 @@ pub fn decode_png(bytes: &[u8]) -> Result<(png::OutputInfo, Vec<u8>), png::Decod
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    // A palette swapped in decodes to the same indices in the new colours.
+    #[test]
+    fn a_swapped_palette_recolours_the_same_pixels() {
+        let indices: Vec<u8> = (0..40 * 10).map(|i| (i % 3) as u8).collect();
+        let png = encode_indexed(&indices, 40, 10, vec![255, 255, 255, 10, 20, 30, 0, 0, 0]).unwrap();
+        let dark = vec![0, 0, 0, 200, 100, 50, 255, 255, 255];
+        let swapped = with_palette(&png, &dark).unwrap();
+        let direct = encode_indexed(&indices, 40, 10, dark.clone()).unwrap();
+        assert_eq!(swapped, direct, "as if encoded with the new palette");
+        assert_eq!(with_palette(&png, &dark[..6]), None, "another length");
+        assert_eq!(with_palette(b"\x89PNG\r\n\x1a\n", &dark), None);
+    }
 
     #[test]
     fn indices_round_trip_through_the_palette() {

@@ -18,7 +18,7 @@ use ab_glyph::{Font, FontRef};
 pub use alt::alt_text;
 pub use encode::decode_png;
 pub(crate) use encode::encode_indexed;
-pub use render::render_chart;
+pub use render::{render_chart, render_light_and_dark};
 pub use theme::{Image, Language, Theme, ThemeError, Themes};
 
 /// The bundled font.

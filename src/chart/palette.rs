@@ -43,6 +43,11 @@ pub(crate) struct Palette {
     /// For each text colour: its index, then the index of each shade
     /// (coverage `k / SHADES`, k = 1..SHADES-1) over the background.
     ramps: Vec<([u8; 3], u8, [u8; SHADES - 1])>,
+    /// The index of each colour role in the order the palette is built
+    /// (background, bar, current bar, grid, axis, then each text colour and
+    /// its shades): two palettes with the same roles give every drawn index
+    /// the same meaning, so one drawing serves both ([`Palette::same_roles`]).
+    roles: Vec<u8>,
 }
 
 impl Palette {
@@ -57,18 +62,21 @@ impl Palette {
             (colours.len() - 1) as u8
         };
         let background = index_of(rgb(theme.background), &mut colours);
+        let mut roles = vec![background];
         for c in [theme.bar, theme.current_bar, theme.grid, theme.axis] {
-            index_of(rgb(c), &mut colours);
+            roles.push(index_of(rgb(c), &mut colours));
         }
         let bg = rgb(theme.background);
         let mut ramps = Vec::new();
         for text in [theme.title, theme.text] {
             let fg = rgb(text);
             let full = index_of(fg, &mut colours);
+            roles.push(full);
             let mut steps = [0u8; SHADES - 1];
             for (k, step) in steps.iter_mut().enumerate() {
                 let shade = blend(bg, fg, (k + 1) as f64 / SHADES as f64);
                 *step = index_of(shade, &mut colours);
+                roles.push(*step);
             }
             ramps.push((fg, full, steps));
         }
@@ -76,7 +84,17 @@ impl Palette {
             colours,
             background,
             ramps,
+            roles,
         }
+    }
+
+    /// Whether `other` gives every index the role it has here (the same
+    /// colours shared the same way): then a chart drawn with this palette is
+    /// the chart in `other`'s colours once its `PLTE` is `other`'s. A pixel
+    /// blended over something other than the background (which the layout
+    /// avoids) keeps the index nearest its blend in this palette.
+    pub(crate) fn same_roles(&self, other: &Palette) -> bool {
+        self.roles == other.roles && self.colours.len() == other.colours.len()
     }
 
     #[cfg(test)]
@@ -428,7 +446,7 @@ mod tests {
             .collect()
     }
 
-    // REQ-CH-006: the palette is the theme's colours and their text shades,
+    // REQ-CH-009: the palette is the theme's colours and their text shades,
     // the same for every chart of a theme, within PNG's 256 entries.
     #[test]
     fn a_theme_has_one_small_palette() {
@@ -448,7 +466,7 @@ mod tests {
         }
     }
 
-    // REQ-CH-006: text drawn from the glyph cache onto palette indices looks
+    // REQ-CH-009: text drawn from the glyph cache onto palette indices looks
     // as plotters' own bitmap draws it: no channel further than 8 from the
     // exact blend anywhere (16 shades: at most 1/32 of the way between text
     // and background).

@@ -9,6 +9,7 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::palette::{Palette, PaletteBackend};
 use super::theme::{Language, Rgb, Theme};
+use super::encode::with_palette;
 use super::{ChartError, FONT_FAMILY, drawable_text, encode_indexed, font};
 use crate::tally::{Month, MonthlyCounts};
 
@@ -17,23 +18,60 @@ type DrawResult<T> = Result<T, String>;
 
 /// Draws `data` with `theme` and returns the PNG bytes.
 pub fn render_chart(data: &MonthlyCounts, theme: &Theme) -> Result<Vec<u8>, ChartError> {
+    let palette = Palette::of(theme);
+    let pixels = draw_indices(data, theme, &palette)?;
+    let (width, height) = theme.pixels();
+    Ok(encode_indexed(&pixels, width, height, palette.plte())?)
+}
+
+/// Draws `data` in the light and the dark theme: once, when the two themes
+/// differ only in colours that share the same palette roles (the dark chart
+/// is then the light one's PNG with the dark `PLTE`, the same pixels in the
+/// dark colours), else twice.
+pub fn render_light_and_dark(
+    data: &MonthlyCounts,
+    light: &Theme,
+    dark: &Theme,
+) -> Result<(Vec<u8>, Vec<u8>), ChartError> {
+    let light_png = render_chart(data, light)?;
+    let (lp, dp) = (Palette::of(light), Palette::of(dark));
+    let same_drawing = Theme {
+        background: light.background,
+        bar: light.bar,
+        current_bar: light.current_bar,
+        title: light.title,
+        text: light.text,
+        grid: light.grid,
+        axis: light.axis,
+        ..dark.clone()
+    } == *light;
+    if same_drawing
+        && lp.same_roles(&dp)
+        && let Some(dark_png) = with_palette(&light_png, &dp.plte())
+    {
+        return Ok((light_png, dark_png));
+    }
+    Ok((light_png, render_chart(data, dark)?))
+}
+
+/// Draws `data` with `theme` as indices into `palette`.
+fn draw_indices(data: &MonthlyCounts, theme: &Theme, palette: &Palette) -> Result<Vec<u8>, ChartError> {
     font()?;
     let title = match drawable_text(&data.display_name)? {
         t if t.is_empty() => data.slug.clone(),
         t => t,
     };
     let (width, height) = theme.pixels();
-    let palette = Palette::of(theme);
     // Zeroed pages cost nothing until drawn; the first thing drawn is the
     // background over all of them.
     let mut pixels = vec![0u8; width as usize * height as usize];
     {
-        let root = PaletteBackend::new(&mut pixels, (width, height), &palette).into_drawing_area();
+        let root = PaletteBackend::new(&mut pixels, (width, height), palette).into_drawing_area();
         draw(&root, data, &title, theme).map_err(ChartError::Draw)?;
         root.present()
             .map_err(|e| ChartError::Draw(e.to_string()))?;
     }
-    Ok(encode_indexed(&pixels, width, height, palette.plte())?)
+    Ok(pixels)
 }
 
 fn colour(c: Rgb) -> RGBColor {
@@ -716,6 +754,33 @@ mod tests {
                 );
             }
         }
+    }
+
+    // REQ-CH-008: the dark chart drawn once as the light one, recoloured,
+    // shows what the dark theme drawn on its own shows, pixel for pixel but
+    // for the few blends over something other than the background; a dark
+    // theme that shares its colours otherwise is drawn on its own.
+    #[test]
+    fn the_dark_chart_is_the_light_drawing_in_dark_colours() {
+        let themes = crate::chart::Themes::default();
+        let data = counts("山田 花子", &(0..180).map(|i| (i * 7 % 11) as u32).collect::<Vec<_>>());
+        for (light, dark) in [
+            (themes.light.clone(), themes.dark.clone()),
+            (themes.light.compact(), themes.dark.compact()),
+        ] {
+            let (light_png, recoloured) = render_light_and_dark(&data, &light, &dark).unwrap();
+            let swapped = with_palette(&light_png, &Palette::of(&dark).plte());
+            assert_eq!(swapped.as_ref(), Some(&recoloured), "drawn once");
+            let direct = render_chart(&data, &dark).unwrap();
+            let (w, h, a) = decode(&recoloured);
+            let (_, _, b) = decode(&direct);
+            assert_eq!((w, h), dark.pixels());
+            let differ = a.chunks(3).zip(b.chunks(3)).filter(|(x, y)| x != y).count();
+            assert!(differ * 1000 < (w * h) as usize, "{differ} of {} pixels differ", w * h);
+        }
+        let shared = crate::chart::Themes::from_json(None, Some(r##"{"grid":"#111827"}"##)).unwrap();
+        let (_, dark) = render_light_and_dark(&data, &shared.light, &shared.dark).unwrap();
+        assert_eq!(dark, render_chart(&data, &shared.dark).unwrap());
     }
 
     #[test]

@@ -12,7 +12,7 @@ use futures::StreamExt;
 use tokio::sync::Semaphore;
 use tracing::{info, warn};
 
-use crate::chart::{Image, Themes, alt_text, render_chart};
+use crate::chart::{Image, Themes, alt_text, render_light_and_dark};
 use crate::chart_keys::{Images, Object};
 use crate::draw_pool::DrawPool;
 use crate::freshness::{Look, fingerprint};
@@ -142,10 +142,18 @@ async fn chart_one(
         .pool
         .run(move || {
             let t = Instant::now();
-            let pngs: Result<Vec<Vec<u8>>, _> = Image::ALL
-                .iter()
-                .map(|&image| render_chart(&counts, &themes.of(image)))
-                .collect();
+            let full = render_light_and_dark(&counts, &themes.light, &themes.dark);
+            let compact = render_light_and_dark(
+                &counts,
+                &themes.of(Image::CompactLight),
+                &themes.of(Image::CompactDark),
+            );
+            // In the order of `Image::ALL`.
+            let pngs = full.and_then(|(light, dark)| {
+                compact.map(|(compact_light, compact_dark)| {
+                    vec![light, dark, compact_light, compact_dark]
+                })
+            });
             let json = serde_json::to_vec_pretty(&ChartData {
                 alt: alt_text(&counts, themes.light.language),
                 images: Images::of(&charts_prefix, &counts.slug, &themes),

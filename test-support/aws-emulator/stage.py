@@ -305,6 +305,38 @@ def objects(bucket, prefix=""):
     return keys
 
 
+# An author's objects under the charts prefix (src/chart_keys.rs): the data,
+# the light chart, and the dark and compact images in their folders.
+OBJECTS = [("", "json"), ("", "png"), ("dark/", "png"), ("compact/", "png"), ("compact-dark/", "png")]
+
+
+# A real site's palettes (GitHub's Primer light and dark), as docs/embedding.md
+# shows them.
+LIGHT_THEME = {"background": "#ffffff", "bar": "#0969da", "current_bar": "#54aeff", "title": "#1f2328",
+               "text": "#59636e", "grid": "#d1d9e0", "axis": "#818b98"}
+DARK_THEME = {"background": "#0d1117", "bar": "#4493f8", "current_bar": "#1f6feb", "title": "#f0f6fc",
+              "text": "#9198a1", "grid": "#3d444d", "axis": "#656c76"}
+
+
+def light_charts(bucket):
+    """The light charts, `<slug>.png` at the charts prefix (one per author)."""
+    prefix = "author-monthly-stats/"
+    return [k for k in objects(bucket, prefix) if k.endswith(".png") and "/" not in k[len(prefix):]]
+
+
+def palette(png):
+    """The colours of a palette PNG's PLTE chunk, as #rrggbb."""
+    at, colours = 8, set()
+    while at < len(png):
+        length = int.from_bytes(png[at:at + 4], "big")
+        kind = png[at + 4:at + 8]
+        if kind == b"PLTE":
+            data = png[at + 8:at + 8 + length]
+            colours = {"#" + data[i:i + 3].hex() for i in range(0, length, 3)}
+        at += 12 + length
+    return colours
+
+
 def latest(bucket):
     body = client("s3").get_object(Bucket=bucket, Key="reports/latest.json")["Body"].read()
     return json.loads(body)
@@ -474,6 +506,8 @@ def main():
                 "ReserveConcurrency": "false",
                 "MonthTimezone": "Asia/Tokyo",
                 "CacheControl": "public, max-age=600",
+                "ChartTheme": json.dumps(LIGHT_THEME),
+                "ChartThemeDark": json.dumps(DARK_THEME),
                 "LogRetentionDays": "30",
                 "AllowedOrigin": "https://blog.example.com",
                 "DomainName": "charts.example.com",
@@ -507,7 +541,7 @@ def main():
     say(f"single: the schedule's input at {now:%Y-%m-%dT%H:%M:%SZ}: {payload}")
     first = invoke(schedule["Target"]["Arn"], json.dumps({**json.loads(payload), "lookback_days": 5475}))
     expect(first["authors"]["published"] > 0, f"nothing published: {first}")
-    charts = [k for k in objects(single["bucket"], "author-monthly-stats/") if k.endswith(".png")]
+    charts = light_charts(single["bucket"])
     expect(len(charts) == first["authors"]["published"], f"{len(charts)} charts for {first['authors']}")
     nightly = invoke(schedule["Target"]["Arn"], payload)
     expect(latest(single["bucket"])["as_of"].startswith(now.strftime("%Y-%m-%dT%H:%M:%S")), "latest.json is not the nightly's")
@@ -527,7 +561,7 @@ def main():
     expect(len(listed) == 1 and report["invalidation"]["id"] == listed[0]["Id"], f"invalidations {listed}, the report's {report.get('invalidation')}")
     made = cloudfront.get_invalidation(DistributionId=distribution, Id=listed[0]["Id"])["Invalidation"]
     paths = sorted(made["InvalidationBatch"]["Paths"]["Items"])
-    want = sorted(f"/author-monthly-stats/{gone}.{ext}" for ext in ("png", "json"))
+    want = sorted(f"/author-monthly-stats/{folder}{gone}.{ext}" for folder, ext in OBJECTS)
     expect(paths == want, f"invalidated {paths}, not {want}")
     s3.put_object(Bucket=source, Key="contentful/authorProfile.jsonl.gz", Body=authors)
     say(f"single: erasing {gone} deleted its chart and invalidated {paths} on {distribution}")
@@ -553,7 +587,7 @@ def main():
     expect(len(done) >= 5, f"the backfill ran in {len(done)} shards, not several")
     report = latest(scaled["bucket"])
     expect(report["authors"] == out, f"the execution's output {out} is not latest.json's {report['authors']}")
-    charts = [k for k in objects(scaled["bucket"], "author-monthly-stats/") if k.endswith(".png")]
+    charts = light_charts(scaled["bucket"])
     expect(len(charts) == report["authors"]["published"], "charts and report disagree")
     say(f"scaled: backfill SUCCEEDED in {len(done)} shards, {len(charts)} charts")
     out = run_execution(machine, "1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d", scheduled_input(schedule, now))
@@ -585,6 +619,8 @@ def main():
     every = stacks[2]
     name, env, _ = function_env(every)
     expect(env["POSTS_KEY"] == "contentful/parts/", f"POSTS_KEY {env['POSTS_KEY']}")
+    expect(json.loads(env["CHART_THEME"]) == LIGHT_THEME and json.loads(env["CHART_THEME_DARK"]) == DARK_THEME,
+           f"the theme parameters reach the function: {env['CHART_THEME']} {env['CHART_THEME_DARK']}")
     emulator = Emulator(name, env)
     since = len(S3_REQUESTS)
     schedule = scheduler.get_schedule(Name=every["outputs"]["ScheduleName"])
@@ -595,6 +631,14 @@ def main():
     expect(report["posts"]["counted"] == reply["posts_counted"], f"the report at {reply['report_location']} is this run's")
     expect("parts" in report["posts_file"]["location"], report["posts_file"]["location"])
     say(f"every-parameter: the export in {len(parts)} parts counted as the single file ({reply['posts_counted']} posts)")
+    # The stack's themes drew the charts: each image's palette has its
+    # theme's background and bar colours.
+    slug = light_charts(every["bucket"])[0].rsplit("/", 1)[1][: -len(".png")]
+    for folder, theme in (("", LIGHT_THEME), ("dark/", DARK_THEME), ("compact/", LIGHT_THEME), ("compact-dark/", DARK_THEME)):
+        png = s3.get_object(Bucket=every["bucket"], Key=f"author-monthly-stats/{folder}{slug}.png")["Body"].read()
+        colours = palette(png)
+        expect({theme["background"], theme["bar"]} <= colours, f"{folder}{slug}.png is not in its theme: {sorted(colours)}")
+    say(f"every-parameter: the ChartTheme and ChartThemeDark parameters drew {slug}'s four images")
     emulator.stop()
     check_requests(every, since)
 
