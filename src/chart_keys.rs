@@ -86,7 +86,8 @@ pub fn parse_key<'k>(charts_prefix: &str, key: &'k str) -> Option<(&'k str, Obje
     (!found.0.is_empty() && !found.0.contains('/')).then_some(found)
 }
 
-/// One image as `<slug>.json` lists it: its key, its size in pixels, and
+/// One image as `<slug>.json` lists it: its key (in the bucket, under the
+/// destination's prefix when `CHARTS_BUCKET` has one), its size in pixels, and
 /// the pixels per CSS pixel it is drawn for (so a page shows it at
 /// `width / density` by `height / density` CSS px).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

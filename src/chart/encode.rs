@@ -73,7 +73,8 @@ mod tests {
     #[test]
     fn a_swapped_palette_recolours_the_same_pixels() {
         let indices: Vec<u8> = (0..40 * 10).map(|i| (i % 3) as u8).collect();
-        let png = encode_indexed(&indices, 40, 10, vec![255, 255, 255, 10, 20, 30, 0, 0, 0]).unwrap();
+        let png =
+            encode_indexed(&indices, 40, 10, vec![255, 255, 255, 10, 20, 30, 0, 0, 0]).unwrap();
         let dark = vec![0, 0, 0, 200, 100, 50, 255, 255, 255];
         let swapped = with_palette(&png, &dark).unwrap();
         let direct = encode_indexed(&indices, 40, 10, dark.clone()).unwrap();

@@ -7,9 +7,9 @@ use plotters::coord::types::{RangedCoordf64, RangedCoordu32};
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
+use super::encode::with_palette;
 use super::palette::{Palette, PaletteBackend};
 use super::theme::{Language, Rgb, Theme};
-use super::encode::with_palette;
 use super::{ChartError, FONT_FAMILY, drawable_text, encode_indexed, font};
 use crate::tally::{Month, MonthlyCounts};
 
@@ -55,7 +55,11 @@ pub fn render_light_and_dark(
 }
 
 /// Draws `data` with `theme` as indices into `palette`.
-fn draw_indices(data: &MonthlyCounts, theme: &Theme, palette: &Palette) -> Result<Vec<u8>, ChartError> {
+fn draw_indices(
+    data: &MonthlyCounts,
+    theme: &Theme,
+    palette: &Palette,
+) -> Result<Vec<u8>, ChartError> {
     font()?;
     let title = match drawable_text(&data.display_name)? {
         t if t.is_empty() => data.slug.clone(),
@@ -732,8 +736,8 @@ mod tests {
         for data in [long, counts("佐藤 太郎", &[])] {
             for image in crate::chart::Image::ALL {
                 let theme = themes.of(image);
-                let (w, h, pixels) = decode(&render_chart(&data, &theme).unwrap());
-                assert_eq!((w, h), theme.pixels(), "{image:?}");
+                let (width, height, pixels) = decode(&render_chart(&data, &theme).unwrap());
+                assert_eq!((width, height), theme.pixels(), "{image:?}");
                 // The most common colour is the background.
                 let mut seen = std::collections::HashMap::<&[u8], usize>::new();
                 for p in pixels.chunks(3) {
@@ -744,13 +748,13 @@ mod tests {
                     .max_by_key(|(c, n)| (*n, c.to_vec()))
                     .unwrap()
                     .0;
-                let (r, g, b) = (most[0], most[1], most[2]);
-                let luminance =
-                    0.2126 * f64::from(r) + 0.7152 * f64::from(g) + 0.0722 * f64::from(b);
+                let luminance = 0.2126 * f64::from(most[0])
+                    + 0.7152 * f64::from(most[1])
+                    + 0.0722 * f64::from(most[2]);
                 assert_eq!(
                     luminance < 60.0,
                     image.is_dark(),
-                    "{image:?}: background {r},{g},{b}"
+                    "{image:?}: background {most:?}"
                 );
             }
         }
@@ -763,7 +767,10 @@ mod tests {
     #[test]
     fn the_dark_chart_is_the_light_drawing_in_dark_colours() {
         let themes = crate::chart::Themes::default();
-        let data = counts("山田 花子", &(0..180).map(|i| (i * 7 % 11) as u32).collect::<Vec<_>>());
+        let data = counts(
+            "山田 花子",
+            &(0..180).map(|i| (i * 7 % 11) as u32).collect::<Vec<_>>(),
+        );
         for (light, dark) in [
             (themes.light.clone(), themes.dark.clone()),
             (themes.light.compact(), themes.dark.compact()),
@@ -776,9 +783,14 @@ mod tests {
             let (_, _, b) = decode(&direct);
             assert_eq!((w, h), dark.pixels());
             let differ = a.chunks(3).zip(b.chunks(3)).filter(|(x, y)| x != y).count();
-            assert!(differ * 1000 < (w * h) as usize, "{differ} of {} pixels differ", w * h);
+            assert!(
+                differ * 1000 < (w * h) as usize,
+                "{differ} of {} pixels differ",
+                w * h
+            );
         }
-        let shared = crate::chart::Themes::from_json(None, Some(r##"{"grid":"#111827"}"##)).unwrap();
+        let shared =
+            crate::chart::Themes::from_json(None, Some(r##"{"grid":"#111827"}"##)).unwrap();
         let (_, dark) = render_light_and_dark(&data, &shared.light, &shared.dark).unwrap();
         assert_eq!(dark, render_chart(&data, &shared.dark).unwrap());
     }

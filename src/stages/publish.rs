@@ -45,6 +45,12 @@ pub(crate) async fn draw_and_publish(
             slots: Arc::new(Semaphore::new(cores)),
             themes: Arc::new(pipeline.config.theme.clone()),
             look: Look::of(&pipeline.config.theme),
+            key_prefix: match &pipeline.config.dest {
+                crate::store::Location::S3 { prefix, .. } => {
+                    format!("{prefix}{}", pipeline.config.charts_prefix)
+                }
+                crate::store::Location::Local(_) => pipeline.config.charts_prefix.clone(),
+            },
         },
         Err(e) => {
             let why = format!("starting the drawing threads: {e}");
@@ -120,6 +126,33 @@ struct Drawing {
     slots: Arc<Semaphore>,
     themes: Arc<Themes>,
     look: Look,
+    /// The charts prefix as the bucket (or the directory) names its keys:
+    /// under the destination's own prefix, when `CHARTS_BUCKET` has one.
+    key_prefix: String,
+}
+
+/// An author's four images (in the order of [`Image::ALL`]) and data, its
+/// images' keys under `key_prefix`.
+fn draw_author(
+    counts: &MonthlyCounts,
+    themes: &Themes,
+    key_prefix: &str,
+) -> Result<(Vec<Vec<u8>>, Vec<u8>), String> {
+    let (light, dark) =
+        render_light_and_dark(counts, &themes.light, &themes.dark).map_err(|e| e.to_string())?;
+    let (compact_light, compact_dark) = render_light_and_dark(
+        counts,
+        &themes.of(Image::CompactLight),
+        &themes.of(Image::CompactDark),
+    )
+    .map_err(|e| e.to_string())?;
+    let json = serde_json::to_vec_pretty(&ChartData {
+        alt: alt_text(counts, themes.light.language),
+        images: Images::of(key_prefix, &counts.slug, themes),
+        counts,
+    })
+    .map_err(|e| format!("chart data: {e}"))?;
+    Ok((vec![light, dark, compact_light, compact_dark], json))
 }
 
 async fn chart_one(
@@ -136,34 +169,17 @@ async fn chart_one(
             Duration::ZERO,
         );
     };
-    let themes = drawing.themes.clone();
-    let charts_prefix = pipeline.config.charts_prefix.clone();
+    let (themes, key_prefix) = (drawing.themes.clone(), drawing.key_prefix.clone());
     let drawn = drawing
         .pool
         .run(move || {
             let t = Instant::now();
-            let full = render_light_and_dark(&counts, &themes.light, &themes.dark);
-            let compact = render_light_and_dark(
-                &counts,
-                &themes.of(Image::CompactLight),
-                &themes.of(Image::CompactDark),
-            );
-            // In the order of `Image::ALL`.
-            let pngs = full.and_then(|(light, dark)| {
-                compact.map(|(compact_light, compact_dark)| {
-                    vec![light, dark, compact_light, compact_dark]
-                })
-            });
-            let json = serde_json::to_vec_pretty(&ChartData {
-                alt: alt_text(&counts, themes.light.language),
-                images: Images::of(&charts_prefix, &counts.slug, &themes),
-                counts: &counts,
-            });
+            let drawn = draw_author(&counts, &themes, &key_prefix);
             drop(permit);
-            (counts.slug, pngs, json, t.elapsed())
+            (counts.slug, drawn, t.elapsed())
         })
         .await;
-    let (slug, pngs, json, cpu) = match drawn {
+    let (slug, drawn, cpu) = match drawn {
         Ok(parts) => parts,
         Err(e) => {
             return (
@@ -172,13 +188,9 @@ async fn chart_one(
             );
         }
     };
-    let pngs = match pngs {
-        Ok(pngs) => pngs,
-        Err(e) => return (ChartOutcome::Failed(e.to_string()), cpu),
-    };
-    let json = match json {
-        Ok(json) => json,
-        Err(e) => return (ChartOutcome::Failed(format!("chart data: {e}")), cpu),
+    let (pngs, json) = match drawn {
+        Ok(drawn) => drawn,
+        Err(e) => return (ChartOutcome::Failed(e), cpu),
     };
     let png_bytes = pngs.first().map_or(0, |p| p.len() as u64);
     if plan.dry_run {

@@ -200,3 +200,46 @@ async fn chart_data(server: &S3Server, slug: &str) -> serde_json::Value {
     let key = format!("author-monthly-stats/{slug}.json");
     serde_json::from_slice(&server.get(CHARTS_BUCKET, &key).await).unwrap()
 }
+
+// REQ-CH-008: `images` names each image by its key in the bucket, under the
+// destination's own prefix, so a page builds its URLs from the JSON alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn image_keys_are_the_bucket_keys_under_a_destination_prefix() {
+    let server = S3Server::with_fixtures().await;
+    let args = [
+        &[
+            "run",
+            "--source",
+            "s3://source-bucket",
+            "--dest",
+            "s3://charts-bucket/site/",
+            "--s3-force-path-style",
+            "--max-bad-share",
+            "0.2",
+        ][..],
+        BACKFILL,
+    ]
+    .concat();
+    let report = ok_report(&author_stats(&args, &server.env()).await);
+    assert_eq!(report["authors"]["published"], 3);
+    let keys = server.keys(CHARTS_BUCKET).await;
+    let data: serde_json::Value = serde_json::from_slice(
+        &server
+            .get(CHARTS_BUCKET, "site/author-monthly-stats/sato-taro.json")
+            .await,
+    )
+    .unwrap();
+    let images = data["images"].as_object().unwrap();
+    assert_eq!(images.len(), 4);
+    for (name, image) in images {
+        let key = image["key"].as_str().unwrap();
+        assert!(
+            key.starts_with("site/author-monthly-stats/"),
+            "{name}: {key}"
+        );
+        assert!(
+            keys.iter().any(|k| k == key),
+            "{name}: {key} is not in {keys:?}"
+        );
+    }
+}
