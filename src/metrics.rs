@@ -29,8 +29,8 @@ pub(crate) enum Window {
 }
 
 impl Window {
-    pub(crate) fn of(plan: Option<&RunSpec>) -> Self {
-        match plan {
+    pub(crate) fn of(spec: Option<&RunSpec>) -> Self {
+        match spec {
             None => Window::Manual,
             Some(p) => Window::classify(p.lookback_days, p.authors.is_some()),
         }
@@ -163,7 +163,7 @@ mod tests {
     use super::*;
     use crate::request::RunRequest;
 
-    fn plan(json: &str) -> RunSpec {
+    fn spec(json: &str) -> RunSpec {
         RunRequest::from_json(json)
             .unwrap()
             .resolve(chrono::Utc::now())
@@ -184,7 +184,7 @@ mod tests {
             ("unreadable", None, Window::Manual),
         ];
         for (name, json, want) in cases {
-            let p = json.map(plan);
+            let p = json.map(spec);
             assert_eq!(Window::of(p.as_ref()), *want, "case {name}");
         }
     }

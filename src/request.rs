@@ -110,7 +110,7 @@ pub enum Job {
     /// One whole run.
     Run(RunSpec),
     Plan {
-        plan: RunSpec,
+        spec: RunSpec,
         run_id: String,
         shard_authors: usize,
     },
@@ -392,7 +392,7 @@ impl RunRequest {
                     return Err(out_of_range("shard_authors", shard_authors, &range));
                 }
                 Ok(Job::Plan {
-                    plan: self.resolve(now)?,
+                    spec: self.resolve(now)?,
                     run_id: run_id()?,
                     shard_authors,
                 })
@@ -643,15 +643,15 @@ mod tests {
         for (name, json, want) in cases {
             let got = RunRequest::from_json(json).and_then(|r| r.resolve(now()));
             match (got, want) {
-                (Ok(plan), Ok((days, as_of, dry))) => {
-                    assert_eq!(plan.lookback_days, *days, "case {name}");
+                (Ok(spec), Ok((days, as_of, dry))) => {
+                    assert_eq!(spec.lookback_days, *days, "case {name}");
                     assert_eq!(
-                        plan.as_of
+                        spec.as_of
                             .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
                         *as_of,
                         "case {name}"
                     );
-                    assert_eq!(plan.dry_run, *dry, "case {name}");
+                    assert_eq!(spec.dry_run, *dry, "case {name}");
                 }
                 (Err(e), Err(needle)) => {
                     assert!(e.to_string().contains(needle), "case {name}: {e}");
@@ -664,23 +664,23 @@ mod tests {
     // REQ-RL-002, REQ-RL-009: the overrides are request fields, off by default.
     #[test]
     fn overrides_are_off_unless_asked_for() {
-        let plan = RunRequest::from_json("{}").unwrap().resolve(now()).unwrap();
-        assert!(!plan.allow_older_as_of && !plan.allow_mass_prune);
-        let plan = RunRequest::from_json(r#"{"allow_older_as_of":true,"allow_mass_prune":true}"#)
+        let spec = RunRequest::from_json("{}").unwrap().resolve(now()).unwrap();
+        assert!(!spec.allow_older_as_of && !spec.allow_mass_prune);
+        let spec = RunRequest::from_json(r#"{"allow_older_as_of":true,"allow_mass_prune":true}"#)
             .unwrap()
             .resolve(now())
             .unwrap();
-        assert!(plan.allow_older_as_of && plan.allow_mass_prune);
+        assert!(spec.allow_older_as_of && spec.allow_mass_prune);
     }
 
     #[test]
     fn named_authors_are_kept_as_a_set() {
-        let plan = RunRequest::from_json(r#"{"authors":["b","a","b"]}"#)
+        let spec = RunRequest::from_json(r#"{"authors":["b","a","b"]}"#)
             .unwrap()
             .resolve(now())
             .unwrap();
         assert_eq!(
-            plan.authors.unwrap().into_iter().collect::<Vec<_>>(),
+            spec.authors.unwrap().into_iter().collect::<Vec<_>>(),
             vec!["a", "b"]
         );
     }
@@ -688,7 +688,7 @@ mod tests {
     // REQ-AG-003: window start is exclusive, as_of inclusive.
     #[test]
     fn window_start_is_lookback_days_before_as_of() {
-        let plan = RunRequest {
+        let spec = RunRequest {
             lookback_days: Some(7),
             as_of: Some("2025-11-25T17:45:00Z".into()),
             ..Default::default()
@@ -696,7 +696,7 @@ mod tests {
         .resolve(now())
         .unwrap();
         assert_eq!(
-            plan.window_start().to_rfc3339(),
+            spec.window_start().to_rfc3339(),
             "2025-11-18T17:45:00+00:00"
         );
     }

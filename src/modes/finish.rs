@@ -161,13 +161,13 @@ async fn finish_stages(
     let watched = plan
         .lease
         .clone()
-        .filter(|_| !plan.request.dry_run)
+        .filter(|_| !plan.spec.dry_run)
         .map(|l| Kept::watch(l, Arc::clone(&pipeline.dest), LEASE_WATCH));
     // Cut short by the deadline, it is not known: nothing is pruned.
     let existing = within(deadline, list_charts(pipeline)).await.flatten();
     let prune_guard = prune(
         pipeline,
-        &plan.request,
+        &plan.spec,
         &master,
         existing.as_ref(),
         deadline,
@@ -175,17 +175,17 @@ async fn finish_stages(
         watched.as_ref(),
     )
     .await;
-    if !plan.request.dry_run {
+    if !plan.spec.dry_run {
         let planned = (plan.nonce.as_str(), plan.chart_state_etag.as_deref());
         record_finished(pipeline, planned, &landed, &report, watched.as_ref()).await?;
     }
     report.s3_retries += pipeline.s3_retries() - retries_at_start;
     report.stages.total_ms = ms((Utc::now() - plan.started_at).to_std().unwrap_or_default());
     info!(run_id = %plan.run_id, ms = ms(started.elapsed()), "shards merged and pruned");
-    let request = &plan.request;
+    let spec = &plan.spec;
     end_published(
         pipeline,
-        request,
+        spec,
         report,
         &cards,
         prune_guard,

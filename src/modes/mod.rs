@@ -43,13 +43,13 @@ pub(crate) struct Judged {
 /// deadline while reading) writes its report and publishes nothing.
 pub(crate) async fn read_judged(
     pipeline: &Pipeline,
-    plan: &RunSpec,
+    spec: &RunSpec,
     deadline: Option<Instant>,
 ) -> Result<Judged, RunError> {
     let started = Instant::now();
     let started_at = Utc::now();
-    let mut report = new_report(&pipeline.config, plan);
-    match read_and_judge(pipeline, plan, deadline, &mut report).await {
+    let mut report = new_report(&pipeline.config, spec);
+    match read_and_judge(pipeline, spec, deadline, &mut report).await {
         Ok((tally, stored)) => Ok(Judged {
             started,
             started_at,
@@ -64,17 +64,17 @@ pub(crate) async fn read_judged(
     }
 }
 
-/// A report of `plan` before anything was read.
-fn new_report(config: &Config, plan: &RunSpec) -> RunReport {
-    info!(as_of = %plan.as_of, lookback_days = plan.lookback_days, dry_run = plan.dry_run,
+/// A report of `spec` before anything was read.
+fn new_report(config: &Config, spec: &RunSpec) -> RunReport {
+    info!(as_of = %spec.as_of, lookback_days = spec.lookback_days, dry_run = spec.dry_run,
           source = %config.source, dest = %config.dest, "run started");
     RunReport {
-        as_of: plan.as_of,
-        window_start: plan.window_start(),
-        lookback_days: plan.lookback_days,
+        as_of: spec.as_of,
+        window_start: spec.window_start(),
+        lookback_days: spec.lookback_days,
         time_zone: config.time_zone.name().to_string(),
-        dry_run: plan.dry_run,
-        requested_authors: plan.authors.as_ref().map(|a| a.iter().cloned().collect()),
+        dry_run: spec.dry_run,
+        requested_authors: spec.authors.as_ref().map(|a| a.iter().cloned().collect()),
         ..RunReport::default()
     }
 }
@@ -86,7 +86,7 @@ fn new_report(config: &Config, plan: &RunSpec) -> RunReport {
 /// its [`RunError`]: the caller ends the run with [`end_unpublished`].
 async fn read_and_judge(
     pipeline: &Pipeline,
-    plan: &RunSpec,
+    spec: &RunSpec,
     deadline: Option<Instant>,
     report: &mut RunReport,
 ) -> Result<(Tally, Stored), Stop<RunError>> {
@@ -101,7 +101,7 @@ async fn read_and_judge(
         .ok_or_else(deadline_reading)?;
     let judged = previous.and_then(|previous| {
         report.previous = previous;
-        check_as_of(plan, report.previous.as_ref(), Utc::now())
+        check_as_of(spec, report.previous.as_ref(), Utc::now())
     });
     if let Err(guard) = judged {
         return Err(Stop::Refused(RunError::Guard(guard, Box::default())));
@@ -111,7 +111,7 @@ async fn read_and_judge(
         Some(Err(guard)) => return Err(Stop::Refused(RunError::Guard(guard, Box::default()))),
         Some(Ok(stored)) => stored,
     };
-    match within(deadline, read_inputs(pipeline, plan, report)).await {
+    match within(deadline, read_inputs(pipeline, spec, report)).await {
         Some(Ok(tally)) => Ok((tally, stored)),
         Some(Err(Stop::Failed(e))) => Err(Stop::Failed(e)),
         Some(Err(Stop::Refused(guard))) => {

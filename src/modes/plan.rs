@@ -53,11 +53,11 @@ pub struct PlanOptions {
 pub async fn plan(
     pipeline: &Pipeline,
     work: &dyn Store,
-    request: &RunSpec,
+    spec: &RunSpec,
     deadline: Option<Instant>,
     options: &PlanOptions,
 ) -> Result<WorkPlan, RunError> {
-    if !options.has_dest && !request.dry_run {
+    if !options.has_dest && !spec.dry_run {
         return Err(RunError::Work {
             location: work.describe(""),
             problem: "a plan that publishes needs its destination (--dest): it decides which \
@@ -65,14 +65,14 @@ pub async fn plan(
                 .into(),
         });
     }
-    let lease = if options.has_dest && !request.dry_run {
+    let lease = if options.has_dest && !spec.dry_run {
         let term = LeaseTerm::Until(Utc::now() + SCALE_OUT_LEASE);
-        let taking = take_lease(pipeline, &options.run_id, request.as_of, term);
+        let taking = take_lease(pipeline, &options.run_id, spec.as_of, term);
         Some(bounded(deadline, "taking the lease", taking).await?)
     } else {
         None
     };
-    let planned = plan_stages(pipeline, work, request, deadline, options, lease.clone()).await;
+    let planned = plan_stages(pipeline, work, spec, deadline, options, lease.clone()).await;
     if planned.is_err()
         && let Some(held) = lease
     {
@@ -84,14 +84,14 @@ pub async fn plan(
 async fn plan_stages(
     pipeline: &Pipeline,
     work: &dyn Store,
-    request: &RunSpec,
+    spec: &RunSpec,
     deadline: Option<Instant>,
     options: &PlanOptions,
     lease: Option<Lease>,
 ) -> Result<WorkPlan, RunError> {
     let config = &pipeline.config;
     let retries_at_start = pipeline.s3_retries();
-    let judged = read_judged(pipeline, request, deadline).await?;
+    let judged = read_judged(pipeline, spec, deadline).await?;
     let (started, started_at) = (judged.started, judged.started_at);
     let (mut report, tally, mut stored) = (judged.report, judged.tally, judged.stored);
     // Which charts the destination holds: a missing one is drawn.
@@ -120,7 +120,7 @@ async fn plan_stages(
         },
     };
     let mut drawing = BTreeSet::new();
-    let (most, to_draw) = select_authors(&tally, request, published, &mut report);
+    let (most, to_draw) = select_authors(&tally, spec, published, &mut report);
     let to_draw = to_draw.inspect(|d| {
         drawing.insert(d.counts.slug.clone());
     });
@@ -132,7 +132,7 @@ async fn plan_stages(
     // The charts the renders will write leave the state before any is
     // written: a render stopped half-way leaves them to the next run.
     let nonce = format!("{:016x}", rand::random::<u64>());
-    if !request.dry_run {
+    if !spec.dry_run {
         let slugs = drawing.iter().map(String::as_str);
         write_ahead(pipeline, &mut stored, slugs, deadline, None, Some(&nonce)).await?;
     }
@@ -143,12 +143,12 @@ async fn plan_stages(
         run_id: options.run_id.clone(),
         nonce,
         started_at,
-        as_of: request.as_of,
-        window_start: request.window_start(),
+        as_of: spec.as_of,
+        window_start: spec.window_start(),
         time_zone: report.time_zone.clone(),
         charts_prefix: config.charts_prefix.clone(),
         look: look.clone(),
-        request: request.clone(),
+        spec: spec.clone(),
         inputs: Inputs {
             posts: fingerprint(&report.posts_file, report.posts_exported_at),
             authors: fingerprint(&report.authors_file, None),

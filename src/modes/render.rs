@@ -50,13 +50,13 @@ pub async fn render(
     let watched = plan
         .lease
         .clone()
-        .filter(|_| !plan.request.dry_run)
+        .filter(|_| !plan.spec.dry_run)
         .map(|l| Kept::watch(l, Arc::clone(&pipeline.dest), LEASE_WATCH));
     // Without a listing, each chart is checked against the destination (a HEAD)
     // before it is put: a shard cannot afford to list every chart.
     let charts = draw_and_publish(
         pipeline,
-        &plan.request,
+        &plan.spec,
         to_draw,
         deadline,
         None,

@@ -85,7 +85,9 @@ pub struct WorkPlan {
     /// The look (theme and renderer) the plan judged the charts by; render
     /// and finish refuse another, so the charts drawn are the ones selected.
     pub look: Look,
-    pub request: RunSpec,
+    /// The run's specification (`request` in `plan.json`).
+    #[serde(rename = "request")]
+    pub spec: RunSpec,
     pub inputs: Inputs,
     /// Authors selected (drawn or skipped) and to draw.
     pub selected: usize,
@@ -380,7 +382,7 @@ pub(crate) async fn check_destination(
     plan: &WorkPlan,
     deadline: Option<Instant>,
 ) -> Result<(), RunError> {
-    if plan.request.dry_run {
+    if plan.spec.dry_run {
         return Ok(());
     }
     bounded(
@@ -403,8 +405,8 @@ async fn destination_holds(pipeline: &Pipeline, plan: &WorkPlan) -> Result<(), R
     read_previous_run(pipeline)
         .await
         .and_then(|previous| {
-            check_as_of(&plan.request, previous.as_ref(), chrono::Utc::now())?;
-            check_count(&pipeline.config, &plan.request, counted, previous.as_ref())
+            check_as_of(&plan.spec, previous.as_ref(), chrono::Utc::now())?;
+            check_count(&pipeline.config, &plan.spec, counted, previous.as_ref())
         })
         .map_err(|guard| RunError::Guard(guard, Box::new(plan.report.clone())))
 }
@@ -453,7 +455,7 @@ mod tests {
             time_zone: "Asia/Tokyo".into(),
             charts_prefix: "c/".into(),
             look: Look::of(&crate::chart::Themes::default()),
-            request: RunSpec {
+            spec: RunSpec {
                 lookback_days: 7,
                 as_of,
                 authors: None,

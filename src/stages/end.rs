@@ -22,7 +22,7 @@ use crate::store::{Location, ObjectHeaders, Precondition, StoreError};
 /// an error carries the report as written.
 pub(crate) async fn end_published(
     pipeline: &Pipeline,
-    plan: &RunSpec,
+    spec: &RunSpec,
     mut report: RunReport,
     cards: &[ChartCard],
     prune_guard: Option<Guard>,
@@ -36,7 +36,7 @@ pub(crate) async fn end_published(
         )));
     }
     let error = run_outcome(prune_guard, &mut report);
-    if !plan.dry_run {
+    if !spec.dry_run {
         let written = publish_report(pipeline, &mut report, cards, started_at, deadline);
         if let Err(e) = written.await {
             return Err(RunError::Report(e, Box::new(report)));

@@ -53,21 +53,21 @@ pub(crate) async fn read_previous_run(pipeline: &Pipeline) -> Result<Option<Prev
 /// would make every later run look like a rewind. Dry runs publish nothing and
 /// pass both.
 pub(crate) fn check_as_of(
-    plan: &RunSpec,
+    spec: &RunSpec,
     previous: Option<&PreviousRun>,
     now: DateTime<Utc>,
 ) -> Result<(), Guard> {
-    if !plan.dry_run && plan.as_of > now + AS_OF_AHEAD_ALLOWANCE {
+    if !spec.dry_run && spec.as_of > now + AS_OF_AHEAD_ALLOWANCE {
         return Err(Guard::AsOfAhead {
-            as_of: plan.as_of,
+            as_of: spec.as_of,
             now,
             allowance_s: AS_OF_AHEAD_ALLOWANCE.num_seconds(),
         });
     }
     match previous {
-        Some(p) if plan.as_of < p.as_of && !plan.dry_run && !plan.allow_older_as_of => {
+        Some(p) if spec.as_of < p.as_of && !spec.dry_run && !spec.allow_older_as_of => {
             Err(Guard::AsOfRewind {
-                as_of: plan.as_of,
+                as_of: spec.as_of,
                 previous: p.as_of,
             })
         }
@@ -78,17 +78,17 @@ pub(crate) fn check_as_of(
 /// The posts export must have been written within `MAX_EXPORT_AGE_HOURS` of `as_of`.
 pub(crate) fn check_export_age(
     config: &Config,
-    plan: &RunSpec,
+    spec: &RunSpec,
     location: &str,
     modified: DateTime<Utc>,
 ) -> Result<(), Guard> {
     match config.max_export_age {
-        Some(age) if modified < plan.as_of - age && !plan.allow_stale_export => {
+        Some(age) if modified < spec.as_of - age && !spec.allow_stale_export => {
             Err(Guard::ExportStale {
                 location: location.to_string(),
                 modified,
                 hours: age.num_hours(),
-                as_of: plan.as_of,
+                as_of: spec.as_of,
             })
         }
         _ => Ok(()),
@@ -100,7 +100,7 @@ pub(crate) fn check_export_age(
 /// missing from the master.
 pub(crate) fn check_posts(
     config: &Config,
-    plan: &RunSpec,
+    spec: &RunSpec,
     posts: &FileReport,
     tally: &Tally,
     master_location: &str,
@@ -113,7 +113,7 @@ pub(crate) fn check_posts(
     }
     let orphans = &tally.posts.orphans;
     let share = orphans.count as f64 / posts.lines.records as f64;
-    if share > config.max_bad_share && !plan.allow_orphans {
+    if share > config.max_bad_share && !spec.allow_orphans {
         return Err(Guard::MasterIncomplete {
             location: master_location.to_string(),
             orphans: orphans.count,
@@ -123,7 +123,7 @@ pub(crate) fn check_posts(
             samples: orphans.sample_lines.clone(),
         });
     }
-    check_count(config, plan, tally.posts.counted, previous)
+    check_count(config, spec, tally.posts.counted, previous)
 }
 
 /// Counted posts may not drop by more than `MAX_SHRINK`, nor grow by more
@@ -131,7 +131,7 @@ pub(crate) fn check_posts(
 /// allows it for this run); the first run has nothing to compare with.
 pub(crate) fn check_count(
     config: &Config,
-    plan: &RunSpec,
+    spec: &RunSpec,
     counted: u64,
     previous: Option<&PreviousRun>,
 ) -> Result<(), Guard> {
@@ -140,7 +140,7 @@ pub(crate) fn check_count(
     };
     let ratio = counted as f64 / previous.posts_counted as f64;
     let (drop, growth) = (1.0 - ratio, ratio - 1.0);
-    if drop > config.max_shrink && !plan.allow_shrink {
+    if drop > config.max_shrink && !spec.allow_shrink {
         return Err(Guard::InputShrunk {
             counted,
             previous: previous.posts_counted,
@@ -148,7 +148,7 @@ pub(crate) fn check_count(
             limit: config.max_shrink * 100.0,
         });
     }
-    if growth > config.max_growth && !plan.allow_growth {
+    if growth > config.max_growth && !spec.allow_growth {
         return Err(Guard::InputGrown {
             counted,
             previous: previous.posts_counted,
@@ -161,9 +161,9 @@ pub(crate) fn check_count(
 
 /// An erasure names authors gone from the master: a slug some master row
 /// still carries would be drawn again (or is a mistake), so it is refused.
-pub(crate) fn check_erase(plan: &RunSpec, directory: &Tally) -> Result<(), Guard> {
+pub(crate) fn check_erase(spec: &RunSpec, directory: &Tally) -> Result<(), Guard> {
     let present = directory.master_slugs();
-    let named: Vec<String> = plan
+    let named: Vec<String> = spec
         .erase
         .iter()
         .filter(|s| present.contains(s.as_str()))
@@ -211,7 +211,7 @@ mod tests {
         DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
     }
 
-    fn plan(as_of: &str) -> RunSpec {
+    fn spec(as_of: &str) -> RunSpec {
         RunSpec {
             lookback_days: 7,
             as_of: t(as_of),
@@ -239,7 +239,7 @@ mod tests {
             ("older, dry run", "2026-11-25T17:45:00Z", false, true, true),
         ];
         for (name, as_of, allow, dry, ok) in cases {
-            let mut p = plan(as_of);
+            let mut p = spec(as_of);
             p.allow_older_as_of = *allow;
             p.dry_run = *dry;
             let got = check_as_of(&p, Some(&previous), t("2026-11-28T00:00:00Z"));
@@ -254,7 +254,7 @@ mod tests {
             }
         }
         let now = t("2026-11-28T00:00:00Z");
-        assert!(check_as_of(&plan("2000-01-01T00:00:00Z"), None, now).is_ok());
+        assert!(check_as_of(&spec("2000-01-01T00:00:00Z"), None, now).is_ok());
     }
 
     // REQ-TR-002: an as_of ahead of the clock is refused, with a small allowance.
@@ -269,7 +269,7 @@ mod tests {
             ("ahead, dry run", "2027-01-01T00:00:00Z", true, true),
         ];
         for (name, as_of, dry, ok) in cases {
-            let mut p = plan(as_of);
+            let mut p = spec(as_of);
             p.dry_run = *dry;
             let got = check_as_of(&p, None, now);
             assert_eq!(got.is_ok(), *ok, "case {name}: {got:?}");
@@ -330,7 +330,7 @@ mod tests {
         ];
         for (name, counted, previous, allow_shrink, allow_growth, want) in cases {
             let previous = previous.map(prev);
-            let mut p = plan("2026-11-27T00:00:00Z");
+            let mut p = spec("2026-11-27T00:00:00Z");
             p.allow_shrink = *allow_shrink;
             p.allow_growth = *allow_growth;
             let got = check_count(&config, &p, *counted, previous.as_ref());
@@ -340,7 +340,7 @@ mod tests {
                 "case {name}: {got:?}"
             );
         }
-        let p = plan("2026-11-27T00:00:00Z");
+        let p = spec("2026-11-27T00:00:00Z");
         let err = check_count(&config, &p, 50, Some(&prev(100))).unwrap_err();
         assert!(err.to_string().contains("50 posts counted, 100"), "{err}");
         assert!(err.to_string().contains("--allow-shrink"), "{err}");

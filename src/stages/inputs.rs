@@ -29,7 +29,7 @@ use crate::tally::Tally;
 /// judges both; the report gets the file statistics and stage times.
 pub(crate) async fn read_inputs(
     pipeline: &Pipeline,
-    plan: &RunSpec,
+    spec: &RunSpec,
     report: &mut RunReport,
 ) -> Result<Tally, Stop> {
     let config = &pipeline.config;
@@ -42,19 +42,19 @@ pub(crate) async fn read_inputs(
     report.posts_exported_at = Some(exported_at);
     check_export_age(
         config,
-        plan,
+        spec,
         &source.describe(&config.posts_key),
         exported_at,
     )?;
 
-    let directory = read_authors(pipeline, plan, report).await?;
-    check_erase(plan, &directory)?;
+    let directory = read_authors(pipeline, spec, report).await?;
+    check_erase(spec, &directory)?;
     let master_location = report.authors_file.location.clone();
     let tally = read_posts(pipeline, posts, directory, report).await?;
     check_share(&report.posts_file, config.max_bad_share)?;
     check_posts(
         config,
-        plan,
+        spec,
         &report.posts_file,
         &tally,
         &master_location,
@@ -67,7 +67,7 @@ pub(crate) async fn read_inputs(
 /// many, or no author at all, stops the run.
 async fn read_authors(
     pipeline: &Pipeline,
-    plan: &RunSpec,
+    spec: &RunSpec,
     report: &mut RunReport,
 ) -> Result<Tally, Stop> {
     let config = &pipeline.config;
@@ -108,7 +108,7 @@ async fn read_authors(
         ms = report.stages.read_authors_ms,
         "stage read_authors done"
     );
-    let directory = Tally::new(authors, config.time_zone, plan.as_of);
+    let directory = Tally::new(authors, config.time_zone, spec.as_of);
     Ok(directory.with_unreadable_rows(unreadable))
 }
 

@@ -31,7 +31,7 @@ use crate::tally::MonthlyCounts;
 /// `lease` (when given) is lost, no chart is written.
 pub(crate) async fn draw_and_publish(
     pipeline: &Pipeline,
-    plan: &RunSpec,
+    spec: &RunSpec,
     to_draw: Vec<MonthlyCounts>,
     deadline: Option<Instant>,
     existing: Option<&HashSet<String>>,
@@ -80,7 +80,7 @@ pub(crate) async fn draw_and_publish(
             }
         }))
     };
-    let existing = if plan.dry_run { None } else { existing };
+    let existing = if spec.dry_run { None } else { existing };
     let in_flight = pipeline.config.upload_concurrency + cores;
     let mut results: Vec<ChartResult> = futures::stream::iter(to_draw)
         .map(|counts| {
@@ -89,7 +89,7 @@ pub(crate) async fn draw_and_publish(
             async move {
                 let slug = counts.slug.clone();
                 let fingerprint = fingerprint(&counts, &drawing.look);
-                let work = chart_one(pipeline, plan, counts, drawing, existing, lease);
+                let work = chart_one(pipeline, spec, counts, drawing, existing, lease);
                 let (outcome, draw_cpu) = within(deadline, work)
                     .await
                     .unwrap_or((ChartOutcome::Undone, Duration::ZERO));
@@ -157,7 +157,7 @@ fn draw_author(
 
 async fn chart_one(
     pipeline: &Pipeline,
-    plan: &RunSpec,
+    spec: &RunSpec,
     counts: MonthlyCounts,
     drawing: &Drawing,
     existing: Option<&HashSet<String>>,
@@ -193,7 +193,7 @@ async fn chart_one(
         Err(e) => return (ChartOutcome::Failed(e), cpu),
     };
     let png_bytes = pngs.first().map_or(0, |p| p.len() as u64);
-    if plan.dry_run {
+    if spec.dry_run {
         return (ChartOutcome::NotPublished { png_bytes }, cpu);
     }
     // Nothing is written once the lease is lost: a newer run may be

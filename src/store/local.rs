@@ -5,7 +5,9 @@ use std::io;
 use std::path::{Component, Path, PathBuf};
 
 use chrono::{DateTime, Utc};
-use tokio::io::{AsyncWriteExt, BufReader};
+use std::io::Write as _;
+
+use tokio::io::BufReader;
 
 use super::{
     ObjectHeaders, ObjectMeta, ObjectReader, Precondition, Store, StoreError, StoreFuture, Tagged,
@@ -45,12 +47,12 @@ impl LocalStore {
 
     /// Refuses a key whose folders under the root are symbolic links: a write
     /// never leaves the destination through a link planted in it.
-    async fn refuse_links(&self, key: &str) -> Result<(), StoreError> {
+    fn refuse_links(&self, key: &str) -> Result<(), StoreError> {
         let mut at = self.root.clone();
         let folders = Path::new(key).parent().map(Path::components);
         for folder in folders.into_iter().flatten() {
             at.push(folder);
-            match tokio::fs::symlink_metadata(&at).await {
+            match std::fs::symlink_metadata(&at) {
                 Ok(meta) if meta.file_type().is_symlink() => {
                     return Err(StoreError::Failed {
                         location: self.describe(key),
@@ -71,26 +73,94 @@ impl LocalStore {
     /// Writes `body` to a file beside `key` that must not exist yet
     /// (`create_new` follows no link: one planted there is an error, not a
     /// way out), synced to disk when `sync`.
-    async fn write_new(
+    fn write_new(
         &self,
         key: &str,
         tmp: &std::ffi::OsStr,
         body: &[u8],
         sync: bool,
     ) -> Result<(), StoreError> {
-        let mut file = tokio::fs::OpenOptions::new()
+        let mut file = std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
             .open(tmp)
-            .await
             .map_err(|e| self.io_error(key, e))?;
-        file.write_all(body)
-            .await
-            .map_err(|e| self.io_error(key, e))?;
+        file.write_all(body).map_err(|e| self.io_error(key, e))?;
         if sync {
-            file.sync_all().await.map_err(|e| self.io_error(key, e))?;
+            file.sync_all().map_err(|e| self.io_error(key, e))?;
         }
         Ok(())
+    }
+
+    /// Replaces `key` whole: written beside it and renamed, so a reader never
+    /// sees half a chart. The file beside is made anew (a link planted there
+    /// is removed, not written through).
+    fn put_now(&self, key: &str, body: &[u8]) -> Result<(), StoreError> {
+        let path = self.path(key)?;
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| self.io_error(key, e))?;
+        }
+        self.refuse_links(key)?;
+        let mut tmp = path.clone().into_os_string();
+        tmp.push(".part");
+        match std::fs::remove_file(&tmp) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(self.io_error(key, e)),
+            _ => {}
+        }
+        self.write_new(key, &tmp, body, false)?;
+        std::fs::rename(&tmp, &path).map_err(|e| self.io_error(key, e))
+    }
+
+    /// Creates `key` only if there is none (atomic on one machine): written
+    /// whole and synced beside it, then linked into place, which fails if the
+    /// key exists, so a kill leaves no half object.
+    fn create_now(&self, key: &str, body: &[u8]) -> Result<(), StoreError> {
+        let path = self.path(key)?;
+        self.refuse_links(key)?;
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| self.io_error(key, e))?;
+        }
+        let mut tmp = path.clone().into_os_string();
+        tmp.push(format!(".new-{:016x}", rand::random::<u64>()));
+        self.write_new(key, &tmp, body, true)?;
+        let linked = std::fs::hard_link(&tmp, &path);
+        let _ = std::fs::remove_file(&tmp);
+        match linked {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                Err(StoreError::PreconditionFailed {
+                    location: self.describe(key),
+                })
+            }
+            Err(e) => Err(self.io_error(key, e)),
+        }
+    }
+
+    /// Deletes `key` (none is fine), never through a link to a folder.
+    fn delete_now(&self, key: &str) -> Result<(), StoreError> {
+        let path = self.path(key)?;
+        self.refuse_links(key)?;
+        match std::fs::remove_file(&path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(self.io_error(key, e)),
+        }
+    }
+
+    /// Runs `write` on the blocking pool: each write is one task of plain
+    /// file calls, not one task per call.
+    async fn blocking<T: Send + 'static>(
+        &self,
+        key: &str,
+        write: impl FnOnce(&LocalStore, &str) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let (store, owned) = (self.clone(), key.to_string());
+        tokio::task::spawn_blocking(move || write(&store, &owned))
+            .await
+            .map_err(|e| StoreError::Failed {
+                location: self.describe(key),
+                message: format!("the file task stopped: {e}"),
+            })?
     }
 
     fn io_error(&self, key: &str, e: io::Error) -> StoreError {
@@ -182,31 +252,7 @@ impl Store for LocalStore {
         body: Vec<u8>,
         _headers: &'a ObjectHeaders,
     ) -> StoreFuture<'a, ()> {
-        Box::pin(async move {
-            let path = self.path(key)?;
-            if let Some(dir) = path.parent() {
-                tokio::fs::create_dir_all(dir)
-                    .await
-                    .map_err(|e| self.io_error(key, e))?;
-            }
-            self.refuse_links(key).await?;
-            // Write beside and rename, so a reader never sees half a chart.
-            // The file beside is made anew (`create_new` follows no link: a
-            // link planted there is removed, not written through).
-            let mut tmp = path.clone().into_os_string();
-            tmp.push(".part");
-            match tokio::fs::remove_file(&tmp).await {
-                Err(e) if e.kind() != io::ErrorKind::NotFound => {
-                    return Err(self.io_error(key, e));
-                }
-                _ => {}
-            }
-            self.write_new(key, &tmp, &body, false).await?;
-            tokio::fs::rename(&tmp, &path)
-                .await
-                .map_err(|e| self.io_error(key, e))?;
-            Ok(())
-        })
+        Box::pin(self.blocking(key, move |store, key| store.put_now(key, &body)))
     }
 
     fn last_modified<'a>(&'a self, key: &'a str) -> StoreFuture<'a, DateTime<Utc>> {
@@ -221,15 +267,7 @@ impl Store for LocalStore {
     }
 
     fn delete<'a>(&'a self, key: &'a str) -> StoreFuture<'a, ()> {
-        Box::pin(async move {
-            let path = self.path(key)?;
-            self.refuse_links(key).await?;
-            match tokio::fs::remove_file(&path).await {
-                Ok(()) => Ok(()),
-                Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-                Err(e) => Err(self.io_error(key, e)),
-            }
-        })
+        Box::pin(self.blocking(key, LocalStore::delete_now))
     }
 
     fn get_tagged<'a>(&'a self, key: &'a str) -> StoreFuture<'a, Option<Tagged>> {
@@ -259,31 +297,15 @@ impl Store for LocalStore {
         precondition: Precondition,
     ) -> StoreFuture<'a, String> {
         Box::pin(async move {
-            let path = self.path(key)?;
+            self.path(key)?;
             let failed = || StoreError::PreconditionFailed {
                 location: self.describe(key),
             };
             let tag = sha256_hex(&body);
             match precondition {
                 Precondition::Absent => {
-                    self.refuse_links(key).await?;
-                    if let Some(dir) = path.parent() {
-                        tokio::fs::create_dir_all(dir)
-                            .await
-                            .map_err(|e| self.io_error(key, e))?;
-                    }
-                    // Written whole beside it, then linked into place, which
-                    // fails if the key exists: a kill leaves no half object.
-                    let mut tmp = path.clone().into_os_string();
-                    tmp.push(format!(".new-{:016x}", rand::random::<u64>()));
-                    self.write_new(key, &tmp, &body, true).await?;
-                    let linked = tokio::fs::hard_link(&tmp, &path).await;
-                    let _ = tokio::fs::remove_file(&tmp).await;
-                    match linked {
-                        Ok(()) => {}
-                        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Err(failed()),
-                        Err(e) => return Err(self.io_error(key, e)),
-                    }
+                    self.blocking(key, move |store, key| store.create_now(key, &body))
+                        .await?;
                 }
                 Precondition::ETag(expected) => {
                     match self.get_tagged(key).await? {

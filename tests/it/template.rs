@@ -301,3 +301,39 @@ fn missing_charts_objects_answer_404() {
         "a condition makes missing objects 403:\n{statement}"
     );
 }
+
+// REQ-IA-009: the light and dark themes are stack parameters (a JSON object
+// each, the documented examples accepted) that reach the function as
+// CHART_THEME and CHART_THEME_DARK, where they are validated at start.
+#[test]
+fn chart_themes_are_stack_parameters() {
+    let text = template();
+    let function = resource(&text, "Function").expect("Function");
+    assert!(
+        function.contains("CHART_THEME: !Ref ChartTheme"),
+        "{function}"
+    );
+    assert!(
+        function.contains("CHART_THEME_DARK: !Ref ChartThemeDark"),
+        "{function}"
+    );
+    let docs = std::fs::read_to_string(repo().join("docs/configuration.md")).unwrap();
+    let examples: Vec<&str> = docs
+        .lines()
+        .filter(|l| l.starts_with("{\"background\""))
+        .collect();
+    assert_eq!(examples.len(), 2, "a light and a dark example");
+    for name in ["ChartTheme", "ChartThemeDark"] {
+        let pattern = allowed_pattern(&text, name);
+        for ok in ["{}", " {\"bar\": \"#0969da\"}\n"].iter().chain(&examples) {
+            assert!(pattern.is_match(ok), "{name} refuses {ok}");
+        }
+        for bad in ["", "red", "[1]", "\"{}\""] {
+            assert!(!pattern.is_match(bad), "{name} accepts {bad:?}");
+        }
+    }
+    let (light, dark) = (examples[0], examples[1]);
+    let themes = author_stats_batch::chart::Themes::from_json(Some(light), Some(dark)).unwrap();
+    assert_eq!(themes.dark.width, themes.light.width);
+    assert!(author_stats_batch::chart::Themes::from_json(None, Some("{\"bar\":\"red\"}")).is_err());
+}
