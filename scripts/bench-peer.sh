@@ -67,9 +67,13 @@ ours = {}
 for f in glob.glob(os.path.join(work, "ours-backfill/author-monthly-stats/*.json")):
     d = json.load(open(f))
     ours[d["slug"]] = [[m["month"], m["posts"]] for m in d["months"]]
-# Authors without posts have an empty-state chart of ours and none of the peer's.
-differ = [s for s in ours if ours[s] != peer.get(s, [])] + [s for s in peer if s not in ours]
+# Every author the peer drew has the same series in ours. Ours also draws
+# every other author of the master (one without posts gets an empty-state
+# chart; one whose posts are all before the window keeps a current chart),
+# which the peer, drawing the window's authors only, leaves out.
+differ = [s for s in peer if ours.get(s) != peer[s]]
 empty = sum(1 for s in ours if not ours[s])
+ours_only = [s for s in ours if s not in peer]
 def mean_png(path, pattern="*.png"):
     # The light charts (<slug>.png at the prefix); ours also writes dark/ and
     # compact images, reported on their own line.
@@ -92,7 +96,8 @@ for folder in ("dark", "compact", "compact-dark"):
     (vm, vn) = mean_png(os.path.join(charts, folder))
     lines.append(f"| ours also: {folder}/ | | {vm / 1000:.1f} KB ({vn} images) | |")
 lines.append("")
-lines.append(f"series: {len(ours)} authors ({empty} without posts), {len(differ)} differing between the peer and ours" + (f" ({differ[:5]})" if differ else ""))
+lines.append(f"series: the peer drew {len(peer)} authors, ours {len(ours)} ({len(ours_only)} the peer leaves out: {empty} without posts, "
+             f"{len(ours_only) - empty} with no post in the window); {len(differ)} of the peer's differ from ours" + (f" ({differ[:5]})" if differ else ""))
 text = "\n".join(lines)
 print(text)
 open(results.replace(".txt", ".md"), "w").write(text + "\n")

@@ -16,11 +16,11 @@ use crate::lease::LeaseError;
 use crate::metrics::{RunMetrics, Window};
 use crate::modes::plan::{self, PlanOptions};
 use crate::modes::run::run;
-use crate::modes::work::{self, PlanSummary, ShardSummary};
 use crate::modes::{finish, render};
 use crate::pipeline::{Invocation, Pipeline};
 use crate::report::{RunReport, RunSummary};
 use crate::request::{EventError, Job, RunRequest};
+use crate::work::{self, PlanSummary, ShardSummary};
 
 /// A failed invocation. `error_type` is stable: alarms and people key on it.
 /// Its Debug form, which the runtime logs for a failed invocation, is one

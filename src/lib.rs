@@ -44,10 +44,16 @@ pub(crate) mod cdn;
 pub(crate) mod lease;
 // Why a run stops: the guards, the run error and its report.
 pub mod error;
-// Configuration and stores, the invocation, the lease call, the deadline.
+// The checks that stop a run: against the last published run and the limits.
+pub(crate) mod guards;
+// Configuration and stores opened once, and the invocation.
 pub mod pipeline;
+// The deadline a run keeps: work bounded by it, durations in milliseconds.
+pub(crate) mod deadline;
 // The stages of a run, one file each, in run order.
 pub(crate) mod stages;
+// The files a scaled-out run's steps share: the plan, the shards, the done reports.
+pub mod work;
 // The modes, each ordering the stages: run, and plan / render / finish.
 pub mod modes;
 // The command-line face.

@@ -1,16 +1,18 @@
-//! What every mode works with: the [`Pipeline`] (configuration and the two
-//! stores), the [`Invocation`] (who runs, until when), the destination's
-//! lease, and the deadline helper [`within`].
+//! What every mode works with: the [`Pipeline`] (configuration, the two
+//! stores and the CDN, opened once) and the [`Invocation`] (who runs, until
+//! when). The lease a run takes is in [`crate::lease`], the deadline helpers
+//! in [`crate::deadline`].
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 
 use crate::cdn::Cdn;
 use crate::config::Config;
-use crate::error::RunError;
-use crate::lease::{self, Lease, LeaseRecord};
+use crate::deadline::ms;
+use crate::report::RunReport;
+use crate::request::RunSpec;
 use crate::store::s3::S3Options;
 use crate::store::{Connector, Location, Store};
 
@@ -88,68 +90,52 @@ impl Invocation {
     }
 }
 
-/// How long a lease is taken for.
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum LeaseTerm {
-    /// Renewed by its holder, lasting this long after each renewal.
-    Renewed(std::time::Duration),
-    /// Held until then without renewal (a scaled-out run's, from its plan).
-    Until(DateTime<Utc>),
+/// One run as the stages see it: what it runs with, what it was asked, until
+/// when, and its bookkeeping (when it started, the process's S3 retries
+/// before it), so each stage takes one value for all of them and the report's
+/// retries and total time are counted in one place ([`RunContext::account`]).
+pub(crate) struct RunContext<'a> {
+    pub(crate) pipeline: &'a Pipeline,
+    pub(crate) spec: &'a RunSpec,
+    /// The instant by which all work stops (Lambda's deadline less the margin).
+    pub(crate) deadline: Option<Instant>,
+    pub(crate) started: Instant,
+    pub(crate) started_at: DateTime<Utc>,
+    retries_at_start: u64,
 }
 
-/// Checks the destination (a missing one is one clear error, before any work)
-/// and takes its lease for `run_id` for `term`.
-pub(crate) async fn take_lease(
-    pipeline: &Pipeline,
-    run_id: &str,
-    as_of: DateTime<Utc>,
-    term: LeaseTerm,
-) -> Result<Lease, RunError> {
-    pipeline.dest.check().await.map_err(RunError::Destination)?;
-    let key = format!("{}{}", pipeline.config.reports_prefix, lease::LEASE_NAME);
-    let now = Utc::now();
-    let (expires_at, ttl_seconds) = match term {
-        LeaseTerm::Renewed(ttl) => (now + lease::chrono_duration(ttl), ttl.as_secs()),
-        LeaseTerm::Until(until) => (until, 0),
-    };
-    let record = LeaseRecord {
-        run_id: run_id.to_string(),
-        as_of,
-        acquired_at: now,
-        expires_at,
-        released: false,
-        ttl_seconds,
-    };
-    lease::acquire(pipeline.dest.as_ref(), &key, record)
-        .await
-        .map_err(RunError::Lease)
-}
-
-/// Runs `work` until `deadline`; `None` when the deadline came first.
-pub(crate) async fn within<F: Future>(deadline: Option<Instant>, work: F) -> Option<F::Output> {
-    match deadline {
-        None => Some(work.await),
-        Some(d) => tokio::time::timeout_at(tokio::time::Instant::from_std(d), work)
-            .await
-            .ok(),
+impl<'a> RunContext<'a> {
+    /// A run starting now.
+    pub(crate) fn start(
+        pipeline: &'a Pipeline,
+        spec: &'a RunSpec,
+        deadline: Option<Instant>,
+    ) -> Self {
+        Self::since(pipeline, spec, deadline, Utc::now())
     }
-}
 
-/// Runs `work` until `deadline`; the deadline coming first is the error
-/// [`RunError::DeadlineAt`] naming `stage` (what was being done).
-pub(crate) async fn bounded<T, F>(
-    deadline: Option<Instant>,
-    stage: &'static str,
-    work: F,
-) -> Result<T, RunError>
-where
-    F: Future<Output = Result<T, RunError>>,
-{
-    within(deadline, work)
-        .await
-        .unwrap_or(Err(RunError::DeadlineAt { stage }))
-}
+    /// A run that started at `started_at` (a finish: its plan's start), its
+    /// S3 retries counted from now.
+    pub(crate) fn since(
+        pipeline: &'a Pipeline,
+        spec: &'a RunSpec,
+        deadline: Option<Instant>,
+        started_at: DateTime<Utc>,
+    ) -> Self {
+        let ago = (Utc::now() - started_at).to_std().unwrap_or_default();
+        RunContext {
+            pipeline,
+            spec,
+            deadline,
+            started: Instant::now().checked_sub(ago).unwrap_or_else(Instant::now),
+            started_at,
+            retries_at_start: pipeline.s3_retries(),
+        }
+    }
 
-pub(crate) fn ms(d: Duration) -> u64 {
-    d.as_millis() as u64
+    /// Counts this run's S3 retries and its time so far into `report`.
+    pub(crate) fn account(&self, report: &mut RunReport) {
+        report.s3_retries += self.pipeline.s3_retries() - self.retries_at_start;
+        report.stages.total_ms = ms(self.started.elapsed());
+    }
 }

@@ -16,21 +16,21 @@ use chrono::Utc;
 use futures::StreamExt;
 use tracing::{info, warn};
 
+use crate::deadline::{bounded, ms, within};
 use crate::error::RunError;
-use crate::freshness::Look;
 use crate::lease::Kept;
 use crate::modes::render::LEASE_WATCH;
-use crate::modes::work::{
-    FINISHED_KEY, MASTER_SLUGS_KEY, ShardReport, WorkPlan, check_destination, done_key, get_json,
-    get_work, put_json, read_plan, work_error,
-};
-use crate::pipeline::{Pipeline, bounded, ms, within};
+use crate::pipeline::{Pipeline, RunContext};
 use crate::report::RunReport;
 use crate::stages::end::end_published;
 use crate::stages::prune::{list_charts, prune};
 use crate::stages::publish::record_charts;
 use crate::stages::state::{landed, read_chart_state, record_published, state_key};
 use crate::store::{Store, StoreError};
+use crate::work::{
+    FINISHED_KEY, MASTER_SLUGS_KEY, ShardReport, WorkPlan, check_destination, done_key, get_json,
+    get_work, put_json, read_plan, work_error,
+};
 
 /// Merges the shard reports into the run report, prunes, writes the report,
 /// `reports/latest.json` and the review page, and releases the lease: the end
@@ -99,7 +99,7 @@ async fn finish_stages(
     deadline: Option<Instant>,
     started: Instant,
 ) -> Result<RunReport, RunError> {
-    let retries_at_start = pipeline.s3_retries();
+    let run = RunContext::since(pipeline, &plan.spec, deadline, plan.started_at);
     let reading = futures::stream::iter(plan.shards.iter())
         .map(|s| async move {
             (
@@ -166,11 +166,9 @@ async fn finish_stages(
     // Cut short by the deadline, it is not known: nothing is pruned.
     let existing = within(deadline, list_charts(pipeline)).await.flatten();
     let prune_guard = prune(
-        pipeline,
-        &plan.spec,
+        &run,
         &master,
         existing.as_ref(),
-        deadline,
         &mut report,
         watched.as_ref(),
     )
@@ -179,20 +177,9 @@ async fn finish_stages(
         let planned = (plan.nonce.as_str(), plan.chart_state_etag.as_deref());
         record_finished(pipeline, planned, &landed, &report, watched.as_ref()).await?;
     }
-    report.s3_retries += pipeline.s3_retries() - retries_at_start;
-    report.stages.total_ms = ms((Utc::now() - plan.started_at).to_std().unwrap_or_default());
+    run.account(&mut report);
     info!(run_id = %plan.run_id, ms = ms(started.elapsed()), "shards merged and pruned");
-    let spec = &plan.spec;
-    end_published(
-        pipeline,
-        spec,
-        report,
-        &cards,
-        prune_guard,
-        plan.started_at,
-        deadline,
-    )
-    .await
+    end_published(&run, report, &cards, prune_guard).await
 }
 
 /// Records the charts the renders landed in the chart state, over the state
@@ -205,7 +192,6 @@ async fn record_finished(
     report: &RunReport,
     lease: Option<&Kept>,
 ) -> Result<(), RunError> {
-    let look = Look::of(&pipeline.config.theme);
     let mut stored = read_chart_state(pipeline)
         .await
         .map_err(|guard| RunError::Guard(guard, Box::new(report.clone())))?;
@@ -215,14 +201,5 @@ async fn record_finished(
             location: pipeline.dest.describe(&state_key(pipeline)),
         }));
     }
-    record_published(
-        pipeline,
-        &mut stored,
-        landed,
-        report,
-        &look,
-        lease,
-        Some(nonce),
-    )
-    .await
+    record_published(pipeline, &mut stored, landed, report, lease, Some(nonce)).await
 }

@@ -1,7 +1,7 @@
 //! The modes: each orders the [stages](crate::stages) and nothing else.
 //! [`run`] is one whole run; [`plan`], [`render`] and [`finish`] are the same
 //! run in three steps for Step Functions' Distributed Map, sharing the
-//! [`work`] files. What the run and the plan share, the stages up to the
+//! [work files](crate::work). What the run and the plan share, the stages up to the
 //! judged inputs, is here: [`read_judged`] starts the report and calls
 //! [`read_and_judge`] ([`read_previous_run`], [`check_as_of`], then
 //! [`read_inputs`] within the deadline); a refusal on the way ends in
@@ -11,28 +11,24 @@ pub mod finish;
 pub mod plan;
 pub mod render;
 pub mod run;
-pub mod work;
 
-use std::time::Instant;
-
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use tracing::info;
 
 use crate::config::Config;
+use crate::deadline::within;
 use crate::error::{RunError, Stop};
-use crate::pipeline::{Pipeline, within};
+use crate::guards::{check_as_of, read_previous_run};
+use crate::pipeline::RunContext;
 use crate::report::RunReport;
 use crate::request::RunSpec;
 use crate::stages::end::end_unpublished;
-use crate::stages::guards::{check_as_of, read_previous_run};
 use crate::stages::inputs::read_inputs;
 use crate::stages::state::{Stored, read_chart_state};
 use crate::tally::Tally;
 
 /// A run as far as its inputs, read and judged.
 pub(crate) struct Judged {
-    pub(crate) started: Instant,
-    pub(crate) started_at: DateTime<Utc>,
     pub(crate) report: RunReport,
     pub(crate) tally: Tally,
     /// The chart state as read: what the published charts show.
@@ -41,26 +37,16 @@ pub(crate) struct Judged {
 
 /// The stages up to the judged inputs. A run stopped on the way (a guard, the
 /// deadline while reading) writes its report and publishes nothing.
-pub(crate) async fn read_judged(
-    pipeline: &Pipeline,
-    spec: &RunSpec,
-    deadline: Option<Instant>,
-) -> Result<Judged, RunError> {
-    let started = Instant::now();
-    let started_at = Utc::now();
-    let mut report = new_report(&pipeline.config, spec);
-    match read_and_judge(pipeline, spec, deadline, &mut report).await {
+pub(crate) async fn read_judged(run: &RunContext<'_>) -> Result<Judged, RunError> {
+    let mut report = new_report(&run.pipeline.config, run.spec);
+    match read_and_judge(run, &mut report).await {
         Ok((tally, stored)) => Ok(Judged {
-            started,
-            started_at,
             report,
             tally,
             stored,
         }),
         Err(Stop::Failed(e)) => Err(e),
-        Err(Stop::Refused(e)) => {
-            Err(end_unpublished(pipeline, report, started_at, started, e).await)
-        }
+        Err(Stop::Refused(e)) => Err(end_unpublished(run, report, e).await),
     }
 }
 
@@ -85,11 +71,15 @@ fn new_report(config: &Config, spec: &RunSpec) -> RunReport {
 /// happens once the report has something to say is a `Stop::Refused` carrying
 /// its [`RunError`]: the caller ends the run with [`end_unpublished`].
 async fn read_and_judge(
-    pipeline: &Pipeline,
-    spec: &RunSpec,
-    deadline: Option<Instant>,
+    run: &RunContext<'_>,
     report: &mut RunReport,
 ) -> Result<(Tally, Stored), Stop<RunError>> {
+    let RunContext {
+        pipeline,
+        spec,
+        deadline,
+        ..
+    } = *run;
     let deadline_reading = || {
         Stop::Refused(RunError::DeadlineReading {
             margin_s: pipeline.config.deadline_margin.as_secs(),

@@ -14,20 +14,22 @@ use chrono::Utc;
 use futures::StreamExt;
 use tracing::{info, warn};
 
+use crate::deadline::{bounded, ms, within};
 use crate::error::RunError;
 use crate::freshness::{Look, Present};
 use crate::lease::Lease;
+use crate::lease::{LeaseTerm, take_lease};
 use crate::modes::read_judged;
-use crate::modes::work::{
-    Inputs, MASTER_SLUGS_KEY, PLAN_KEY, PLAN_VERSION, ShardAuthor, ShardRef, WorkPlan, fingerprint,
-    put_json, put_work, shard_key, work_error,
-};
-use crate::pipeline::{LeaseTerm, Pipeline, bounded, ms, take_lease, within};
+use crate::pipeline::{Pipeline, RunContext};
 use crate::request::RunSpec;
 use crate::stages::prune::list_charts;
 use crate::stages::select::{Published, ToDraw, record_selection, select_authors};
 use crate::stages::state::write_ahead;
 use crate::store::Store;
+use crate::work::{
+    Inputs, MASTER_SLUGS_KEY, PLAN_KEY, PLAN_VERSION, ShardAuthor, ShardRef, WorkPlan, fingerprint,
+    put_json, put_work, shard_key, work_error,
+};
 
 /// How long a scaled-out run holds the destination's lease: the state
 /// machine's timeout. Finish releases it sooner.
@@ -90,9 +92,8 @@ async fn plan_stages(
     lease: Option<Lease>,
 ) -> Result<WorkPlan, RunError> {
     let config = &pipeline.config;
-    let retries_at_start = pipeline.s3_retries();
-    let judged = read_judged(pipeline, spec, deadline).await?;
-    let (started, started_at) = (judged.started, judged.started_at);
+    let run = RunContext::start(pipeline, spec, deadline);
+    let judged = read_judged(&run).await?;
     let (mut report, tally, mut stored) = (judged.report, judged.tally, judged.stored);
     // Which charts the destination holds: a missing one is drawn.
     let existing = within(deadline, list_charts(pipeline)).await.flatten();
@@ -136,13 +137,12 @@ async fn plan_stages(
         let slugs = drawing.iter().map(String::as_str);
         write_ahead(pipeline, &mut stored, slugs, deadline, None, Some(&nonce)).await?;
     }
-    report.s3_retries = pipeline.s3_retries() - retries_at_start;
-    report.stages.total_ms = ms(started.elapsed());
+    run.account(&mut report);
     let plan = WorkPlan {
         version: PLAN_VERSION,
         run_id: options.run_id.clone(),
         nonce,
-        started_at,
+        started_at: run.started_at,
         as_of: spec.as_of,
         window_start: spec.window_start(),
         time_zone: report.time_zone.clone(),
@@ -168,7 +168,7 @@ async fn plan_stages(
     .await?;
     info!(run_id = %plan.run_id, shards = plan.shards.len(), to_draw = plan.to_draw,
           skipped = plan.report.authors.skipped, work = %work.describe(PLAN_KEY),
-          ms = ms(started.elapsed()), "plan written");
+          ms = ms(run.started.elapsed()), "plan written");
     Ok(plan)
 }
 

@@ -7,17 +7,18 @@ use std::time::{Duration, Instant};
 
 use tracing::info;
 
+use crate::deadline::{bounded, ms};
 use crate::error::RunError;
 use crate::gallery::ChartCard;
 use crate::lease::Kept;
-use crate::modes::work::{
-    ShardReport, ShardSummary, check_destination, done_key, put_json, read_plan, read_shard,
-    shard_of,
-};
-use crate::pipeline::{Pipeline, bounded, ms};
+use crate::pipeline::{Pipeline, RunContext};
 use crate::report::ChartOutcome;
 use crate::stages::publish::draw_and_publish;
 use crate::store::Store;
+use crate::work::{
+    ShardReport, ShardSummary, check_destination, done_key, put_json, read_plan, read_shard,
+    shard_of,
+};
 
 /// How often a render reads the plan's lease while it writes: one small GET
 /// per render every half second bounds the writes after a release to those
@@ -54,15 +55,8 @@ pub async fn render(
         .map(|l| Kept::watch(l, Arc::clone(&pipeline.dest), LEASE_WATCH));
     // Without a listing, each chart is checked against the destination (a HEAD)
     // before it is put: a shard cannot afford to list every chart.
-    let charts = draw_and_publish(
-        pipeline,
-        &plan.spec,
-        to_draw,
-        deadline,
-        None,
-        watched.as_ref(),
-    )
-    .await;
+    let run = RunContext::start(pipeline, &plan.spec, deadline);
+    let charts = draw_and_publish(&run, to_draw, None, watched.as_ref()).await;
     drop(watched);
     let count = |f: fn(&ChartOutcome) -> bool| charts.iter().filter(|c| f(&c.outcome)).count();
     let summary = ShardSummary {

@@ -15,12 +15,14 @@ use std::time::Instant;
 
 use chrono::Utc;
 
+use crate::deadline::{bounded, within};
 use crate::error::RunError;
 use crate::freshness::{Look, Present};
 use crate::gallery::ChartCard;
 use crate::lease::Kept;
+use crate::lease::{LeaseTerm, take_lease};
 use crate::modes::read_judged;
-use crate::pipeline::{Invocation, LeaseTerm, Pipeline, bounded, ms, take_lease, within};
+use crate::pipeline::{Invocation, Pipeline, RunContext};
 use crate::report::RunReport;
 use crate::request::RunSpec;
 use crate::stages::end::{end_published, end_unpublished};
@@ -61,9 +63,8 @@ async fn run_stages(
     lease: Option<&Kept>,
 ) -> Result<RunReport, RunError> {
     let still_held = || lease.map_or(Ok(()), Kept::check).map_err(RunError::Lease);
-    let retries_at_start = pipeline.s3_retries();
-    let judged = read_judged(pipeline, spec, deadline).await?;
-    let (started, started_at) = (judged.started, judged.started_at);
+    let run = RunContext::start(pipeline, spec, deadline);
+    let judged = read_judged(&run).await?;
     let (mut report, tally, mut stored) = (judged.report, judged.tally, judged.stored);
 
     // One listing tells which charts exist already (new ones are put without a
@@ -90,7 +91,7 @@ async fn run_stages(
     if !spec.dry_run {
         let slugs = to_draw.iter().map(|c| c.slug.as_str());
         if let Err(e) = write_ahead(pipeline, &mut stored, slugs, deadline, lease, None).await {
-            return Err(end_unpublished(pipeline, report, started_at, started, e).await);
+            return Err(end_unpublished(&run, report, e).await);
         }
     }
 
@@ -99,37 +100,17 @@ async fn run_stages(
         .iter()
         .map(|c| ChartCard::of(c, pipeline.config.theme.light.language))
         .collect();
-    let charts =
-        draw_and_publish(pipeline, spec, to_draw, deadline, existing.as_ref(), lease).await;
+    let charts = draw_and_publish(&run, to_draw, existing.as_ref(), lease).await;
     let landed = landed(&charts);
     record_charts(&mut report, charts, &mut cards, t.elapsed());
 
     still_held()?;
     let master = tally.master_slugs().into_iter().collect();
-    let prune_guard = prune(
-        pipeline,
-        spec,
-        &master,
-        existing.as_ref(),
-        deadline,
-        &mut report,
-        lease,
-    )
-    .await;
-    report.s3_retries = pipeline.s3_retries() - retries_at_start;
-    report.stages.total_ms = ms(started.elapsed());
+    let prune_guard = prune(&run, &master, existing.as_ref(), &mut report, lease).await;
+    run.account(&mut report);
     if !spec.dry_run {
-        record_published(pipeline, &mut stored, &landed, &report, &look, lease, None).await?;
+        record_published(pipeline, &mut stored, &landed, &report, lease, None).await?;
     }
     still_held()?;
-    end_published(
-        pipeline,
-        spec,
-        report,
-        &cards,
-        prune_guard,
-        started_at,
-        deadline,
-    )
-    .await
+    end_published(&run, report, &cards, prune_guard).await
 }

@@ -8,11 +8,11 @@ use std::time::Instant;
 use chrono::{DateTime, SecondsFormat, Utc};
 use tracing::{info, warn};
 
+use crate::deadline::{ms, within};
 use crate::error::{Guard, RunError, reported, with_report};
 use crate::gallery::{ChartCard, render_gallery};
-use crate::pipeline::{Pipeline, ms, within};
+use crate::pipeline::{Pipeline, RunContext};
 use crate::report::RunReport;
-use crate::request::RunSpec;
 use crate::store::changed;
 use crate::store::{Location, ObjectHeaders, Precondition, StoreError};
 
@@ -21,14 +21,18 @@ use crate::store::{Location, ObjectHeaders, Precondition, StoreError};
 /// authors) goes into it; a run that is not dry writes it and the review page;
 /// an error carries the report as written.
 pub(crate) async fn end_published(
-    pipeline: &Pipeline,
-    spec: &RunSpec,
+    run: &RunContext<'_>,
     mut report: RunReport,
     cards: &[ChartCard],
     prune_guard: Option<Guard>,
-    started_at: DateTime<Utc>,
-    deadline: Option<Instant>,
 ) -> Result<RunReport, RunError> {
+    let RunContext {
+        pipeline,
+        spec,
+        deadline,
+        started_at,
+        ..
+    } = *run;
     if !report.reconciles() {
         return Err(RunError::Internal(format!(
             "the report does not reconcile: {}",
@@ -99,14 +103,13 @@ async fn publish_report(
 /// reading): the report, with the error in it, goes to `reports/run-<time>.json`
 /// (not `latest.json`, which stays the last published run).
 pub(crate) async fn end_unpublished(
-    pipeline: &Pipeline,
+    run: &RunContext<'_>,
     mut report: RunReport,
-    started_at: DateTime<Utc>,
-    started: Instant,
     error: RunError,
 ) -> RunError {
+    let (pipeline, started_at) = (run.pipeline, run.started_at);
     warn!(error_type = error.error_type(), "{error}");
-    report.stages.total_ms = ms(started.elapsed());
+    report.stages.total_ms = ms(run.started.elapsed());
     report.error = Some(reported(&error));
     if !report.dry_run
         && let Err(e) = write_report(pipeline, &mut report, started_at, Latest::Keep).await

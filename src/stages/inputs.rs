@@ -11,9 +11,11 @@ use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use tracing::{info, warn};
 
+use crate::deadline::ms;
 use crate::error::{Guard, RunError, Stop, source_error};
+use crate::guards::{check_erase, check_export_age, check_posts, check_share};
 use crate::input::{decode, pipelined_lines};
-use crate::pipeline::{Pipeline, ms};
+use crate::pipeline::Pipeline;
 use crate::post_keys::PostKeys;
 use crate::records::{
     Author, BadReason, Line, LineStats, parse_author, parse_post_line, read_lines,
@@ -21,7 +23,6 @@ use crate::records::{
 };
 use crate::report::{FileReport, RunReport};
 use crate::request::RunSpec;
-use crate::stages::guards::{check_erase, check_export_age, check_posts, check_share};
 use crate::store::{Store, StoreError};
 use crate::tally::Tally;
 

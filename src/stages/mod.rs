@@ -1,21 +1,18 @@
 //! The stages of a run, one file each, in run order. Each takes the
 //! [`Pipeline`](crate::pipeline::Pipeline) and plain values and returns plain
-//! values; the [modes](crate::modes) only order them.
+//! values; the [modes](crate::modes) only order them. The checks that stop a
+//! run ([`crate::guards`]) are called by several of them.
 //!
 //! 1. [`inputs`]: the author master, then the posts streamed through the tally.
-//! 2. [`guards`]: every check of the request and the inputs against the last
-//!    published run and the limits.
-//! 3. [`select`]: who is drawn.
-//! 4. [`publish`]: draw on every core, put what changed.
-//! 5. [`prune`]: delete the charts of authors who are gone.
-//! 6. [`end`]: the report, `latest.json` and the review page.
+//! 2. [`select`]: who is drawn.
+//! 3. [`publish`]: draw on every core, put what changed.
+//! 4. [`prune`]: delete the charts of authors who are gone.
+//! 5. [`end`]: the report, `latest.json` and the review page.
 //!
 //! Beside them, [`state`] reads the chart state with the last published run
 //! and writes it ahead of publishing and after it.
 
 pub(crate) mod inputs;
-
-pub(crate) mod guards;
 
 pub(crate) mod select;
 

@@ -17,9 +17,10 @@ use tracing::{info, warn};
 use crate::cdn::invalidation_paths;
 use crate::chart::Image;
 use crate::chart_keys::{Object, keys_of, parse_key};
+use crate::deadline::within;
 use crate::error::Guard;
 use crate::lease::Kept;
-use crate::pipeline::{Pipeline, within};
+use crate::pipeline::{Pipeline, RunContext};
 use crate::report::{InvalidationReport, PendingPrune, RunReport};
 use crate::request::RunSpec;
 use crate::store::ObjectHeaders;
@@ -132,14 +133,18 @@ pub(crate) fn plan_prune(
 /// (or erased), within the `MAX_PRUNE` limit (a dry run only lists them).
 /// Returns the guard when the limit held the deletions back.
 pub(crate) async fn prune(
-    pipeline: &Pipeline,
-    spec: &RunSpec,
+    run: &RunContext<'_>,
     master: &HashSet<&str>,
     existing: Option<&HashSet<String>>,
-    deadline: Option<Instant>,
     report: &mut RunReport,
     lease: Option<&Kept>,
 ) -> Option<Guard> {
+    let RunContext {
+        pipeline,
+        spec,
+        deadline,
+        ..
+    } = *run;
     let config = &pipeline.config;
     let existing = existing?;
     if deadline.is_some_and(|d| Instant::now() >= d) {

@@ -14,11 +14,12 @@ use tracing::{info, warn};
 
 use crate::chart::{Image, Themes, alt_text, render_light_and_dark};
 use crate::chart_keys::{Images, Object};
+use crate::deadline::{ms, within};
 use crate::draw_pool::DrawPool;
 use crate::freshness::{Look, fingerprint};
 use crate::gallery::ChartCard;
 use crate::lease::Kept;
-use crate::pipeline::{Pipeline, ms, within};
+use crate::pipeline::{Pipeline, RunContext};
 use crate::report::{ChartOutcome, ChartResult, RunReport};
 use crate::request::RunSpec;
 use crate::store::ObjectHeaders;
@@ -30,13 +31,17 @@ use crate::tally::MonthlyCounts;
 /// drawn or uploaded when the deadline comes is abandoned as undone; once
 /// `lease` (when given) is lost, no chart is written.
 pub(crate) async fn draw_and_publish(
-    pipeline: &Pipeline,
-    spec: &RunSpec,
+    run: &RunContext<'_>,
     to_draw: Vec<MonthlyCounts>,
-    deadline: Option<Instant>,
     existing: Option<&HashSet<String>>,
     lease: Option<&Kept>,
 ) -> Vec<ChartResult> {
+    let RunContext {
+        pipeline,
+        spec,
+        deadline,
+        ..
+    } = *run;
     let total = to_draw.len();
     let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
     let drawing = match DrawPool::new(cores) {

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use tracing::{info, warn};
 
+use crate::deadline::ms;
 use crate::freshness::{ChartState, Look, Present, fingerprint, why_draw};
-use crate::pipeline::ms;
 use crate::report::{RunReport, SkippedAuthor, WouldDraw};
 use crate::request::RunSpec;
 use crate::tally::{MonthlyCounts, SkipReason, Tally};

@@ -8,10 +8,11 @@ use std::time::Instant;
 
 use tracing::{info, warn};
 
+use crate::deadline::within;
 use crate::error::{Guard, RunError};
 use crate::freshness::{CHART_STATE, ChartState, Look};
 use crate::lease::Kept;
-use crate::pipeline::{Pipeline, within};
+use crate::pipeline::Pipeline;
 use crate::report::{ChartOutcome, ChartResult, RunReport};
 use crate::store::{ObjectHeaders, Precondition, StoreError, changed};
 
@@ -147,7 +148,6 @@ pub(crate) async fn record_published(
     stored: &mut Stored,
     landed: &[(String, String)],
     report: &RunReport,
-    look: &Look,
     lease: Option<&Kept>,
     written_by: Option<&str>,
 ) -> Result<(), RunError> {
@@ -155,7 +155,7 @@ pub(crate) async fn record_published(
     next.after_publishing(
         landed.iter().map(|(s, f)| (s.as_str(), f.as_str())),
         report.deleted.iter().map(String::as_str),
-        look,
+        &Look::of(&pipeline.config.theme),
         written_by,
     );
     if next == stored.state && stored.etag.is_some() {

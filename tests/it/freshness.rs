@@ -10,7 +10,6 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use crate::common::*;
-use crate::guards::{AUTHORS, POSTS, Target, backfill_at};
 
 /// A small deterministic generator (64-bit LCG): the export is the same on
 /// every machine, without a dependency.
@@ -369,7 +368,7 @@ async fn a_stopped_run_is_repaired_and_an_unreadable_state_fails_closed() {
             .await;
         let before = target_charts(&target).await;
         let out = target.run(&night("2025-11-27T17:45:00Z")).await;
-        crate::guards::assert_refused(&target, &out, "ChartStateUnreadable", &["chart-state.json"]);
+        assert_refused(&target, &out, "ChartStateUnreadable", &["chart-state.json"]);
         assert_eq!(target_charts(&target).await, before, "{}", target.name());
     }
 }

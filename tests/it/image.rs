@@ -4,7 +4,6 @@
 //! which runs this test (it is ignored in the quick loop).
 
 use crate::common::*;
-use crate::lambda_rie::{Emulator, event, function_env, rie_path};
 
 // REQ-LA-001, REQ-LA-005
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -3,7 +3,6 @@
 //! directories and on the S3 test server, and refused or absorbed.
 
 use crate::common::*;
-use crate::guards::{AS_OF, Target, assert_refused, backfill_at};
 
 // REQ-TR-001: only a missing latest.json means "first run"; one that exists
 // but cannot be parsed fails closed, naming the object, and publishes nothing.
@@ -125,9 +124,7 @@ async fn a_bad_master_row_never_deletes_a_chart() {
     for target in Target::both().await {
         ok_report(&target.run(&backfill_at(AS_OF)).await);
         for (name, rows) in glitches {
-            target
-                .put_source(crate::guards::AUTHORS, master_with(rows))
-                .await;
+            target.put_source(AUTHORS, master_with(rows)).await;
             // Without a valid a1 row its posts are orphans and the count
             // drops: this run lets both pass, to reach the prune (the guards
             // would otherwise stop it before, which would prove nothing).
@@ -160,7 +157,7 @@ async fn a_bad_master_row_never_deletes_a_chart() {
 async fn a_removed_author_is_deleted_after_the_grace_period_or_by_erase() {
     for target in Target::both().await {
         ok_report(&target.run(&backfill_at(AS_OF)).await);
-        crate::guards::remove_old_timer(&target).await;
+        remove_old_timer(&target).await;
         let allow = ["--max-shrink", "0.5"];
         let night = |as_of: &'static str| {
             [&["--lookback-days", "7", "--as-of", as_of][..], &allow].concat()
@@ -196,7 +193,7 @@ async fn a_removed_author_is_deleted_after_the_grace_period_or_by_erase() {
         assert_refused(&target, &out, "ErasePresent", &["old-timer"]);
         assert!(target.charts().await.contains(&"old-timer.png".to_string()));
         // Once the row is gone, the erase deletes at once.
-        crate::guards::remove_old_timer(&target).await;
+        remove_old_timer(&target).await;
         let out = target
             .run(&[NIGHTLY, &["--max-shrink", "0.5", "--erase", "old-timer"]].concat())
             .await;
@@ -219,9 +216,7 @@ async fn a_removed_author_is_deleted_after_the_grace_period_or_by_erase() {
 async fn an_erasure_cannot_wedge_the_job() {
     for target in Target::both().await {
         ok_report(&target.run(&backfill_at(AS_OF)).await);
-        target
-            .put_source(crate::guards::AUTHORS, master_with(&[]))
-            .await;
+        target.put_source(AUTHORS, master_with(&[])).await;
         let out = target.run(NIGHTLY).await;
         assert_refused(&target, &out, "MasterIncomplete", &["--allow-orphans"]);
         let out = target
@@ -257,10 +252,7 @@ async fn a_doubled_export_is_refused() {
         let chart = target.get(CHART).await;
         let posts = std::fs::read(data("posts.jsonl")).unwrap();
         target
-            .put_source(
-                crate::guards::POSTS,
-                [posts.clone(), posts.clone()].concat(),
-            )
+            .put_source(POSTS, [posts.clone(), posts.clone()].concat())
             .await;
         let out = target.run(&backfill_at(AS_OF)).await;
         assert_refused(&target, &out, "InputBroken", &["duplicate"]);
@@ -270,7 +262,7 @@ async fn a_doubled_export_is_refused() {
             .unwrap()
             .replace("\"title\":\"", "\"title\":\"2: ");
         target
-            .put_source(crate::guards::POSTS, [posts, renamed.into_bytes()].concat())
+            .put_source(POSTS, [posts, renamed.into_bytes()].concat())
             .await;
         let out = target.run(&backfill_at(AS_OF)).await;
         assert_refused(&target, &out, "InputGrown", &["--allow-growth"]);
@@ -296,10 +288,7 @@ async fn a_repeated_post_counts_once() {
         let chart = target.json("author-monthly-stats/sato-taro.json").await;
         let posts = std::fs::read(data("posts.jsonl")).unwrap();
         target
-            .put_source(
-                crate::guards::POSTS,
-                [&posts[..], SAME_POST_AGAIN.as_bytes()].concat(),
-            )
+            .put_source(POSTS, [&posts[..], SAME_POST_AGAIN.as_bytes()].concat())
             .await;
         let once = ok_report(
             &target

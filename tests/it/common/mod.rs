@@ -1,21 +1,25 @@
 //! Shared helpers, by concern: [`faults`] is the fault-injecting layer in front
 //! of the S3 test server, [`s3_server`] the server itself (s3s-fs on 127.0.0.1),
 //! [`fixtures`] the committed inputs and what they should come to, [`runs`] the
-//! `author-stats` runs and the checks on their reports. Tests `use
-//! crate::common::*`.
-
-#![allow(dead_code)]
+//! `author-stats` runs and the checks on their reports, [`target`] a run's
+//! source and destination (local or S3) and the guard checks, [`rie`] the
+//! Lambda runtime emulator. Tests `use crate::common::*` and nothing of each
+//! other.
 
 pub(crate) mod faults;
 mod fixtures;
+mod rie;
 mod runs;
 mod s3_server;
+mod target;
 
 use std::path::PathBuf;
 
 pub(crate) use fixtures::*;
+pub(crate) use rie::*;
 pub(crate) use runs::*;
 pub(crate) use s3_server::*;
+pub(crate) use target::*;
 
 pub(crate) const SOURCE_BUCKET: &str = "source-bucket";
 pub(crate) const CHARTS_BUCKET: &str = "charts-bucket";

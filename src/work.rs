@@ -17,14 +17,15 @@ use std::time::Instant;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::deadline::bounded;
 use crate::error::RunError;
 use crate::freshness::Look;
 use crate::gallery::ChartCard;
+use crate::guards::{check_as_of, check_count, read_previous_run};
 use crate::lease::Lease;
-use crate::pipeline::{Pipeline, bounded};
+use crate::pipeline::Pipeline;
 use crate::report::{ChartResult, RunReport};
 use crate::request::RunSpec;
-use crate::stages::guards::{check_as_of, check_count, read_previous_run};
 use crate::store::changed;
 use crate::store::{Location, ObjectHeaders, Store};
 use crate::tally::{Month, MonthCount, MonthlyCounts};

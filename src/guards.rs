@@ -1,9 +1,10 @@
-//! Stage 2, the guards: every check of the request and the inputs against the
-//! last published run (`reports/latest.json`) and the configured limits. Each
-//! is a plain function of what was read; a failed one is a [`Guard`], the run
-//! publishes nothing and still writes its report.
+//! The guards: every check of the request and the inputs against the last
+//! published run (`reports/latest.json`) and the configured limits. Not a stage
+//! of their own: plain functions of what was read, called by the stages and
+//! modes where that is known; a failed one is a [`Guard`], the run publishes
+//! nothing and still writes its report.
 //!
-//! In run order: [`read_previous_run`] and [`check_as_of`] before anything is
+//! Where each is called: [`read_previous_run`] and [`check_as_of`] before anything is
 //! read; [`check_export_age`] before the posts are read; [`check_share`] on
 //! each file read; [`check_erase`] once the master is read; [`check_posts`]
 //! (no records, orphans, and [`check_count`]) once both are.
