@@ -16,7 +16,7 @@ use clap::{Args, Parser, Subcommand};
 use tracing::error;
 
 use crate::config::{self, RawConfig};
-use crate::error::RunError;
+use crate::error::Failed;
 use crate::modes::run::run;
 use crate::modes::{finish, plan, render};
 use crate::pipeline::{Invocation, Pipeline};
@@ -372,7 +372,7 @@ async fn execute(raw: RawConfig, request: RunRequest, report_file: Option<&Path>
 
 /// Prints a run's (or a finish's) report to stdout, its summary to stderr,
 /// and gives the exit code.
-fn print_report(result: Result<RunReport, RunError>, report_file: Option<&Path>) -> ExitCode {
+fn print_report(result: Result<RunReport, Failed>, report_file: Option<&Path>) -> ExitCode {
     let report = match &result {
         Ok(report) => Some(report),
         Err(e) => e.report(),
@@ -414,7 +414,7 @@ async fn scaled_out(
 }
 
 /// Prints a step's JSON answer to stdout, or its error, and gives the exit code.
-fn print_step<T: serde::Serialize>(result: Result<T, RunError>) -> ExitCode {
+fn print_step<T: serde::Serialize>(result: Result<T, Failed>) -> ExitCode {
     match result {
         Ok(answer) => {
             println!(
@@ -494,7 +494,7 @@ async fn finish_command(args: FinishArgs) -> ExitCode {
     print_report(result, args.report.as_deref())
 }
 
-fn report_error(e: &RunError) {
+fn report_error(e: &Failed) {
     error!(error_type = e.error_type(), "{e}");
     eprintln!("error [{}]: {e}", e.error_type());
 }

@@ -1,6 +1,7 @@
 //! Why a run stops: the [`Guard`]s that refuse wrong or stale inputs, the
-//! [`RunError`] every mode returns (with the report it carries once there is
-//! one), and its stable `error_type` for alarms and the Lambda reply.
+//! [`RunError`] that says why (with a stable `error_type` for alarms and the
+//! Lambda reply), and [`Failed`], what every mode returns on failure: the
+//! error and, beside it, the report when the run got far enough to make one.
 
 use chrono::{DateTime, Utc};
 
@@ -145,8 +146,8 @@ impl Guard {
     }
 }
 
-/// Why a run failed. Every variant says what to look at; those that happen once
-/// a report exists carry it (it was also written, unless writing it failed).
+/// Why a run failed. Every variant says what to look at; the report, when
+/// there is one, travels beside it in [`Failed`].
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
     #[error("source object missing: {0}")]
@@ -154,21 +155,26 @@ pub enum RunError {
     #[error("cannot read the source: {0}")]
     SourceUnreadable(#[source] StoreError),
     #[error("{0}")]
-    Guard(Guard, Box<RunReport>),
-    #[error("{} of {} charts failed to publish ({}); the others were published and the report lists each failure",
-        .0.authors.failed, .0.authors.active, failed_slugs(.0))]
-    Publish(Box<RunReport>),
-    #[error("the deadline came before {} of {} authors were drawn and published; run the same request again to \
-        finish them (unchanged charts are not uploaded again)", .0.authors.undone, .0.authors.active)]
-    Deadline(Box<RunReport>),
+    Guard(Guard),
+    #[error(
+        "{failed} of {active} charts failed to publish ({slugs}); the others were published and the report lists each failure"
+    )]
+    Publish {
+        failed: usize,
+        active: usize,
+        /// The first few failed slugs, and how many more.
+        slugs: String,
+    },
+    #[error(
+        "the deadline came before {undone} of {active} authors were drawn and published; run the same request again to \
+        finish them (unchanged charts are not uploaded again)"
+    )]
+    Deadline { undone: usize, active: usize },
     #[error(
         "the deadline came while reading the inputs; nothing was published. Give the function more time \
         or memory (DEADLINE_MARGIN_SECONDS keeps {margin_s} s for the report)"
     )]
-    DeadlineReading {
-        margin_s: u64,
-        report: Box<RunReport>,
-    },
+    DeadlineReading { margin_s: u64 },
     #[error(
         "the deadline came while {stage}; this step stopped there. Run the same request again \
         (DEADLINE_MARGIN_SECONDS keeps the end of the invocation free)"
@@ -179,7 +185,7 @@ pub enum RunError {
     #[error("{0}")]
     Lease(#[source] LeaseError),
     #[error("writing the run report failed: {0}")]
-    Report(#[source] StoreError, Box<RunReport>),
+    Report(#[source] StoreError),
     #[error(
         "writing the chart state failed: {0}; the charts this run was drawing are drawn again by the next run"
     )]
@@ -219,13 +225,13 @@ impl RunError {
             RunError::SourceMissing(_) => "SourceMissing",
             RunError::SourceUnreadable(StoreError::AccessDenied { .. }) => "AccessDenied",
             RunError::SourceUnreadable(_) => "SourceUnreadable",
-            RunError::Guard(guard, _) => guard.error_type(),
-            RunError::Publish(_)
-            | RunError::Report(..)
+            RunError::Guard(guard) => guard.error_type(),
+            RunError::Publish { .. }
+            | RunError::Report(_)
             | RunError::Destination(_)
             | RunError::StateWrite(_) => "PublishFailed",
             RunError::StateConflict(_) => "LeaseLost",
-            RunError::Deadline(_)
+            RunError::Deadline { .. }
             | RunError::DeadlineReading { .. }
             | RunError::DeadlineAt { .. } => "DeadlineExceeded",
             RunError::Lease(LeaseError::Held { .. }) => "RunInProgress",
@@ -240,22 +246,60 @@ impl RunError {
         }
     }
 
-    /// The report, when the run got far enough to make one.
-    pub fn report(&self) -> Option<&RunReport> {
-        match self {
-            RunError::Publish(r)
-            | RunError::Deadline(r)
-            | RunError::Report(_, r)
-            | RunError::Guard(_, r)
-            | RunError::DeadlineReading { report: r, .. } => Some(r),
-            _ => None,
+    /// Some charts of `report` failed to publish.
+    pub(crate) fn publish_of(report: &RunReport) -> Self {
+        let slugs: Vec<&str> = report.failed.iter().map(|f| f.slug.as_str()).collect();
+        RunError::Publish {
+            failed: report.authors.failed,
+            active: report.authors.active,
+            slugs: first_few(&slugs),
+        }
+    }
+
+    /// Some authors of `report` were left undone at the deadline.
+    pub(crate) fn deadline_of(report: &RunReport) -> Self {
+        RunError::Deadline {
+            undone: report.authors.undone,
+            active: report.authors.active,
         }
     }
 }
 
-fn failed_slugs(report: &RunReport) -> String {
-    let slugs: Vec<&str> = report.failed.iter().map(|f| f.slug.as_str()).collect();
-    first_few(&slugs)
+/// A run that failed: why, and beside it the run's report when the run got
+/// far enough to make one (written too, unless writing it is what failed).
+#[derive(Debug, thiserror::Error)]
+#[error("{error}")]
+pub struct Failed {
+    pub error: RunError,
+    pub report: Option<Box<RunReport>>,
+}
+
+impl Failed {
+    /// `error` with the report of the run it stopped.
+    pub(crate) fn with(error: RunError, report: RunReport) -> Self {
+        Failed {
+            error,
+            report: Some(Box::new(report)),
+        }
+    }
+
+    pub fn error_type(&self) -> &'static str {
+        self.error.error_type()
+    }
+
+    /// The report, when the run got far enough to make one.
+    pub fn report(&self) -> Option<&RunReport> {
+        self.report.as_deref()
+    }
+}
+
+impl From<RunError> for Failed {
+    fn from(error: RunError) -> Self {
+        Failed {
+            error,
+            report: None,
+        }
+    }
 }
 
 /// The first ten of `items`, and how many more: an error message stays one
@@ -275,20 +319,6 @@ pub(crate) fn source_error(e: StoreError) -> RunError {
         RunError::SourceMissing(e)
     } else {
         RunError::SourceUnreadable(e)
-    }
-}
-
-/// Puts `report` into an error that carries one.
-pub(crate) fn with_report(error: RunError, report: RunReport) -> RunError {
-    let report = Box::new(report);
-    match error {
-        RunError::Guard(guard, _) => RunError::Guard(guard, report),
-        RunError::Publish(_) => RunError::Publish(report),
-        RunError::Deadline(_) => RunError::Deadline(report),
-        RunError::DeadlineReading { margin_s, .. } => {
-            RunError::DeadlineReading { margin_s, report }
-        }
-        other => other,
     }
 }
 

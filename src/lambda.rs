@@ -11,7 +11,7 @@ use serde_json::value::RawValue;
 use tracing::{error, info, warn};
 
 use crate::config::{ConfigError, RawConfig};
-use crate::error::RunError;
+use crate::error::{Failed, RunError};
 use crate::lease::LeaseError;
 use crate::metrics::{RunMetrics, Window};
 use crate::modes::plan::{self, PlanOptions};
@@ -30,7 +30,7 @@ pub enum HandlerError {
     #[error("invalid run request: {0}")]
     Event(#[from] EventError),
     #[error(transparent)]
-    Run(#[from] RunError),
+    Run(#[from] Failed),
 }
 
 impl HandlerError {
@@ -125,7 +125,10 @@ pub async fn handle(
         Err(e) => Err(HandlerError::Event(e.clone())),
     };
     let result = match result {
-        Err(HandlerError::Run(RunError::Lease(e @ LeaseError::Duplicate { .. }))) => {
+        Err(HandlerError::Run(Failed {
+            error: RunError::Lease(e @ LeaseError::Duplicate { .. }),
+            ..
+        })) => {
             info!(request_id = %request_id, "{e}");
             return Ok(Reply::Duplicate {
                 duplicate_of: request_id,
@@ -296,7 +299,7 @@ mod tests {
                 .collect(),
             ..crate::report::RunReport::default()
         };
-        let e = HandlerError::Run(RunError::Deadline(Box::new(report)));
+        let e = HandlerError::Run(Failed::with(RunError::deadline_of(&report), report));
         let line = format!("{e:?}");
         assert!(
             line.starts_with("[DeadlineExceeded] the deadline came"),

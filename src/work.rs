@@ -17,8 +17,8 @@ use std::time::Instant;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::deadline::bounded;
-use crate::error::RunError;
+use crate::deadline::within;
+use crate::error::{Failed, RunError};
 use crate::freshness::Look;
 use crate::gallery::ChartCard;
 use crate::guards::{check_as_of, check_count, read_previous_run};
@@ -382,19 +382,21 @@ pub(crate) async fn check_destination(
     pipeline: &Pipeline,
     plan: &WorkPlan,
     deadline: Option<Instant>,
-) -> Result<(), RunError> {
+) -> Result<(), Failed> {
     if plan.spec.dry_run {
         return Ok(());
     }
-    bounded(
-        deadline,
-        "checking the destination",
-        destination_holds(pipeline, plan),
-    )
-    .await
+    within(deadline, destination_holds(pipeline, plan))
+        .await
+        .unwrap_or_else(|| {
+            Err(RunError::DeadlineAt {
+                stage: "checking the destination",
+            }
+            .into())
+        })
 }
 
-async fn destination_holds(pipeline: &Pipeline, plan: &WorkPlan) -> Result<(), RunError> {
+async fn destination_holds(pipeline: &Pipeline, plan: &WorkPlan) -> Result<(), Failed> {
     pipeline.dest.check().await.map_err(RunError::Destination)?;
     if let Some(lease) = &plan.lease {
         lease
@@ -409,7 +411,7 @@ async fn destination_holds(pipeline: &Pipeline, plan: &WorkPlan) -> Result<(), R
             check_as_of(&plan.spec, previous.as_ref(), chrono::Utc::now())?;
             check_count(&pipeline.config, &plan.spec, counted, previous.as_ref())
         })
-        .map_err(|guard| RunError::Guard(guard, Box::new(plan.report.clone())))
+        .map_err(|guard| Failed::with(RunError::Guard(guard), plan.report.clone()))
 }
 
 #[cfg(test)]

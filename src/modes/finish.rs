@@ -17,7 +17,7 @@ use futures::StreamExt;
 use tracing::{info, warn};
 
 use crate::deadline::{bounded, ms, within};
-use crate::error::RunError;
+use crate::error::{Failed, RunError};
 use crate::lease::Kept;
 use crate::modes::render::LEASE_WATCH;
 use crate::pipeline::{Pipeline, RunContext};
@@ -39,7 +39,7 @@ pub async fn finish(
     pipeline: &Pipeline,
     work: &dyn Store,
     deadline: Option<Instant>,
-) -> Result<RunReport, RunError> {
+) -> Result<RunReport, Failed> {
     let started = Instant::now();
     let reads = async {
         let plan = read_plan(pipeline, work).await?;
@@ -98,7 +98,7 @@ async fn finish_stages(
     plan: WorkPlan,
     deadline: Option<Instant>,
     started: Instant,
-) -> Result<RunReport, RunError> {
+) -> Result<RunReport, Failed> {
     let run = RunContext::since(pipeline, &plan.spec, deadline, plan.started_at);
     let reading = futures::stream::iter(plan.shards.iter())
         .map(|s| async move {
@@ -129,7 +129,8 @@ async fn finish_stages(
         return Err(RunError::Incomplete {
             run_id: plan.run_id.clone(),
             missing,
-        });
+        }
+        .into());
     }
 
     let mut report = plan.report;
@@ -191,15 +192,16 @@ async fn record_finished(
     landed: &[(String, String)],
     report: &RunReport,
     lease: Option<&Kept>,
-) -> Result<(), RunError> {
+) -> Result<(), Failed> {
     let mut stored = read_chart_state(pipeline)
         .await
-        .map_err(|guard| RunError::Guard(guard, Box::new(report.clone())))?;
+        .map_err(|guard| Failed::with(RunError::Guard(guard), report.clone()))?;
     let ours = stored.state.written_by.as_deref() == Some(nonce);
     if stored.etag.as_deref() != planned_etag && !ours {
         return Err(RunError::StateConflict(StoreError::PreconditionFailed {
             location: pipeline.dest.describe(&state_key(pipeline)),
-        }));
+        })
+        .into());
     }
-    record_published(pipeline, &mut stored, landed, report, lease, Some(nonce)).await
+    Ok(record_published(pipeline, &mut stored, landed, report, lease, Some(nonce)).await?)
 }

@@ -17,7 +17,7 @@ use tracing::info;
 
 use crate::config::Config;
 use crate::deadline::within;
-use crate::error::{RunError, Stop};
+use crate::error::{Failed, RunError, Stop};
 use crate::guards::{check_as_of, read_previous_run};
 use crate::pipeline::RunContext;
 use crate::report::RunReport;
@@ -37,7 +37,7 @@ pub(crate) struct Judged {
 
 /// The stages up to the judged inputs. A run stopped on the way (a guard, the
 /// deadline while reading) writes its report and publishes nothing.
-pub(crate) async fn read_judged(run: &RunContext<'_>) -> Result<Judged, RunError> {
+pub(crate) async fn read_judged(run: &RunContext<'_>) -> Result<Judged, Failed> {
     let mut report = new_report(&run.pipeline.config, run.spec);
     match read_and_judge(run, &mut report).await {
         Ok((tally, stored)) => Ok(Judged {
@@ -45,7 +45,7 @@ pub(crate) async fn read_judged(run: &RunContext<'_>) -> Result<Judged, RunError
             tally,
             stored,
         }),
-        Err(Stop::Failed(e)) => Err(e),
+        Err(Stop::Failed(e)) => Err(e.into()),
         Err(Stop::Refused(e)) => Err(end_unpublished(run, report, e).await),
     }
 }
@@ -83,7 +83,6 @@ async fn read_and_judge(
     let deadline_reading = || {
         Stop::Refused(RunError::DeadlineReading {
             margin_s: pipeline.config.deadline_margin.as_secs(),
-            report: Box::default(),
         })
     };
     let previous = within(deadline, read_previous_run(pipeline))
@@ -94,19 +93,17 @@ async fn read_and_judge(
         check_as_of(spec, report.previous.as_ref(), Utc::now())
     });
     if let Err(guard) = judged {
-        return Err(Stop::Refused(RunError::Guard(guard, Box::default())));
+        return Err(Stop::Refused(RunError::Guard(guard)));
     }
     let stored = match within(deadline, read_chart_state(pipeline)).await {
         None => return Err(deadline_reading()),
-        Some(Err(guard)) => return Err(Stop::Refused(RunError::Guard(guard, Box::default()))),
+        Some(Err(guard)) => return Err(Stop::Refused(RunError::Guard(guard))),
         Some(Ok(stored)) => stored,
     };
     match within(deadline, read_inputs(pipeline, spec, report)).await {
         Some(Ok(tally)) => Ok((tally, stored)),
         Some(Err(Stop::Failed(e))) => Err(Stop::Failed(e)),
-        Some(Err(Stop::Refused(guard))) => {
-            Err(Stop::Refused(RunError::Guard(guard, Box::default())))
-        }
+        Some(Err(Stop::Refused(guard))) => Err(Stop::Refused(RunError::Guard(guard))),
         None => Err(deadline_reading()),
     }
 }

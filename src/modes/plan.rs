@@ -15,7 +15,7 @@ use futures::StreamExt;
 use tracing::{info, warn};
 
 use crate::deadline::{bounded, ms, within};
-use crate::error::RunError;
+use crate::error::{Failed, RunError};
 use crate::freshness::{Look, Present};
 use crate::lease::Lease;
 use crate::lease::{LeaseTerm, take_lease};
@@ -58,14 +58,15 @@ pub async fn plan(
     spec: &RunSpec,
     deadline: Option<Instant>,
     options: &PlanOptions,
-) -> Result<WorkPlan, RunError> {
+) -> Result<WorkPlan, Failed> {
     if !options.has_dest && !spec.dry_run {
         return Err(RunError::Work {
             location: work.describe(""),
             problem: "a plan that publishes needs its destination (--dest): it decides which \
                       charts are current from the destination's chart state and takes its lease"
                 .into(),
-        });
+        }
+        .into());
     }
     let lease = if options.has_dest && !spec.dry_run {
         let term = LeaseTerm::Until(Utc::now() + SCALE_OUT_LEASE);
@@ -90,7 +91,7 @@ async fn plan_stages(
     deadline: Option<Instant>,
     options: &PlanOptions,
     lease: Option<Lease>,
-) -> Result<WorkPlan, RunError> {
+) -> Result<WorkPlan, Failed> {
     let config = &pipeline.config;
     let run = RunContext::start(pipeline, spec, deadline);
     let judged = read_judged(&run).await?;

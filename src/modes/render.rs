@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use tracing::info;
 
 use crate::deadline::{bounded, ms};
-use crate::error::RunError;
+use crate::error::{Failed, RunError};
 use crate::gallery::ChartCard;
 use crate::lease::Kept;
 use crate::pipeline::{Pipeline, RunContext};
@@ -33,7 +33,7 @@ pub async fn render(
     work: &dyn Store,
     shard: &str,
     deadline: Option<Instant>,
-) -> Result<ShardSummary, RunError> {
+) -> Result<ShardSummary, Failed> {
     let started = Instant::now();
     let retries_at_start = pipeline.s3_retries();
     let plan = bounded(deadline, "reading the plan", read_plan(pipeline, work)).await?;
@@ -92,7 +92,8 @@ pub async fn render(
             shard: shard.to_string(),
             failed: summary.failed,
             undone: summary.undone,
-        });
+        }
+        .into());
     }
     Ok(summary)
 }

@@ -16,7 +16,7 @@ use std::time::Instant;
 use chrono::Utc;
 
 use crate::deadline::{bounded, within};
-use crate::error::RunError;
+use crate::error::{Failed, RunError};
 use crate::freshness::{Look, Present};
 use crate::gallery::ChartCard;
 use crate::lease::Kept;
@@ -38,7 +38,7 @@ pub async fn run(
     pipeline: &Pipeline,
     spec: &RunSpec,
     invocation: &Invocation,
-) -> Result<RunReport, RunError> {
+) -> Result<RunReport, Failed> {
     if spec.dry_run {
         return run_stages(pipeline, spec, invocation.deadline, None).await;
     }
@@ -61,7 +61,7 @@ async fn run_stages(
     spec: &RunSpec,
     deadline: Option<Instant>,
     lease: Option<&Kept>,
-) -> Result<RunReport, RunError> {
+) -> Result<RunReport, Failed> {
     let still_held = || lease.map_or(Ok(()), Kept::check).map_err(RunError::Lease);
     let run = RunContext::start(pipeline, spec, deadline);
     let judged = read_judged(&run).await?;

@@ -9,7 +9,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use tracing::{info, warn};
 
 use crate::deadline::{ms, within};
-use crate::error::{Guard, RunError, reported, with_report};
+use crate::error::{Failed, Guard, RunError, reported};
 use crate::gallery::{ChartCard, render_gallery};
 use crate::pipeline::{Pipeline, RunContext};
 use crate::report::RunReport;
@@ -19,13 +19,13 @@ use crate::store::{Location, ObjectHeaders, Precondition, StoreError};
 /// Ends a run that published (one run, or a scaled-out run's finish): the
 /// report must reconcile; its outcome (the prune guard, failed charts, undone
 /// authors) goes into it; a run that is not dry writes it and the review page;
-/// an error carries the report as written.
+/// a failure has the report as written beside its error.
 pub(crate) async fn end_published(
     run: &RunContext<'_>,
     mut report: RunReport,
     cards: &[ChartCard],
     prune_guard: Option<Guard>,
-) -> Result<RunReport, RunError> {
+) -> Result<RunReport, Failed> {
     let RunContext {
         pipeline,
         spec,
@@ -37,18 +37,19 @@ pub(crate) async fn end_published(
         return Err(RunError::Internal(format!(
             "the report does not reconcile: {}",
             report.summary()
-        )));
+        ))
+        .into());
     }
     let error = run_outcome(prune_guard, &mut report);
     if !spec.dry_run {
         let written = publish_report(pipeline, &mut report, cards, started_at, deadline);
         if let Err(e) = written.await {
-            return Err(RunError::Report(e, Box::new(report)));
+            return Err(Failed::with(RunError::Report(e), report));
         }
     }
     info!(summary = %report.summary(), "run finished");
     match error {
-        Some(e) => Err(with_report(e, report)),
+        Some(e) => Err(Failed::with(e, report)),
         None => Ok(report),
     }
 }
@@ -57,16 +58,14 @@ pub(crate) async fn end_published(
 /// authors, in that order of precedence; the report carries the error too.
 fn run_outcome(prune_guard: Option<Guard>, report: &mut RunReport) -> Option<RunError> {
     let error = if let Some(guard) = prune_guard {
-        RunError::Guard(guard, Box::default())
+        RunError::Guard(guard)
     } else if !report.failed.is_empty() {
-        RunError::Publish(Box::default())
+        RunError::publish_of(report)
     } else if !report.undone.is_empty() {
-        RunError::Deadline(Box::default())
+        RunError::deadline_of(report)
     } else {
         return None;
     };
-    // The messages of Publish and Deadline count from the report: fill it first.
-    let error = with_report(error, report.clone());
     report.error = Some(reported(&error));
     Some(error)
 }
@@ -106,7 +105,7 @@ pub(crate) async fn end_unpublished(
     run: &RunContext<'_>,
     mut report: RunReport,
     error: RunError,
-) -> RunError {
+) -> Failed {
     let (pipeline, started_at) = (run.pipeline, run.started_at);
     warn!(error_type = error.error_type(), "{error}");
     report.stages.total_ms = ms(run.started.elapsed());
@@ -116,7 +115,7 @@ pub(crate) async fn end_unpublished(
     {
         warn!(error = %e, "writing the report of the stopped run failed");
     }
-    with_report(error, report)
+    Failed::with(error, report)
 }
 
 /// Whether a run updates `reports/latest.json`, the record of the last

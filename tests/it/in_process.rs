@@ -109,7 +109,7 @@ async fn the_pipeline_runs_in_process_on_local_stores() {
         .unwrap();
     let refused = run(pipeline, &older, &Invocation::cli()).await.unwrap_err();
     assert_eq!(refused.error_type(), "AsOfRewind");
-    assert!(matches!(refused, RunError::Guard(..)));
+    assert!(matches!(refused.error, RunError::Guard(..)));
     assert!(refused.report().is_some_and(|r| r.error.is_some()));
 }
 
