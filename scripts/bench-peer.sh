@@ -35,6 +35,10 @@ seed_as_of=$(date -u -d "$as_of - 1 day" +%Y-%m-%dT%H:%M:%SZ)
 "$bin" run --source "$sample" --dest "$work/seed" --lookback-days 5475 --as-of "$seed_as_of" \
   --max-export-age-hours 0 --gallery false --log warn >/dev/null
 for i in $(seq 1 "$runs"); do
+  # The floor, in the same run: ISA-L inflating the export on one core.
+  /usr/bin/time -f "%e %M" -o "$work/t" "$venv/bin/python" bench/isal_floor.py \
+    "$sample/contentful/all-blog-posts.jsonl.gz" >/dev/null
+  echo "$i floor inflate $(cat "$work/t")" | tee -a "$results"
   for who in ours peer; do
     for mode in backfill nightly; do
       days=5475
@@ -46,7 +50,8 @@ for i in $(seq 1 "$runs"); do
       fi
       if [ "$who" = ours ]; then
         /usr/bin/time -f "%e %M" -o "$work/t" "$bin" run --source "$sample" --dest "$out" \
-          --lookback-days "$days" --as-of "$as_of" --max-export-age-hours 0 --gallery false >/dev/null 2>&1
+          --lookback-days "$days" --as-of "$as_of" --max-export-age-hours 0 --gallery false \
+          >"$work/report-$mode.json" 2>/dev/null
       else
         /usr/bin/time -f "%e %M" -o "$work/t" "$venv/bin/python" bench/strong_peer.py \
           "$sample" "$out" "$days" "$as_of" --series "$work/series-$mode.json" >/dev/null 2>&1
@@ -79,13 +84,17 @@ def mean_png(path, pattern="*.png"):
     # compact images, reported on their own line.
     sizes = [os.path.getsize(p) for p in glob.glob(os.path.join(path, pattern))]
     return (sum(sizes) / len(sizes) if sizes else 0), len(sizes)
-lines = ["| run | peer | ours | ours faster by |", "| --- | --- | --- | --- |"]
+floor = statistics.median(w for w, _ in runs[("floor", "inflate")])
+lines = [f"floor: ISA-L inflating the export on one core, {floor:.2f} s "
+         f"({min(w for w, _ in runs[('floor', 'inflate')]):.2f}-{max(w for w, _ in runs[('floor', 'inflate')]):.2f})", ""]
+lines += ["| run | peer | ours | ours faster by | ours / floor |", "| --- | --- | --- | --- | --- |"]
 for mode in ("backfill", "nightly"):
     o, p = runs[("ours", mode)], runs[("peer", mode)]
     om, pm = statistics.median(w for w, _ in o), statistics.median(w for w, _ in p)
     orss, prss = statistics.median(r for _, r in o) / 1024, statistics.median(r for _, r in p) / 1024
     lines.append(f"| {mode} | {pm:.2f} s ({min(w for w, _ in p):.2f}-{max(w for w, _ in p):.2f}), {prss:.0f} MB "
-                 f"| {om:.2f} s ({min(w for w, _ in o):.2f}-{max(w for w, _ in o):.2f}), {orss:.0f} MB | {pm / om:.2f}x |")
+                 f"| {om:.2f} s ({min(w for w, _ in o):.2f}-{max(w for w, _ in o):.2f}), {orss:.0f} MB | {pm / om:.2f}x "
+                 f"| {om / floor:.2f}x |")
 charts = os.path.join(work, "ours-backfill", "author-monthly-stats")
 (om, on) = mean_png(charts)
 (pm, pn) = mean_png(os.path.join(work, "peer-backfill", "author-monthly-stats"))
@@ -95,6 +104,18 @@ lines.append(f"| mean PNG, backfill | {pm / 1000:.1f} KB ({pn} charts) | {om / 1
 for folder in ("dark", "compact", "compact-dark"):
     (vm, vn) = mean_png(os.path.join(charts, folder))
     lines.append(f"| ours also: {folder}/ | | {vm / 1000:.1f} KB ({vn} images) | |")
+lines.append("")
+# Where our time goes, from the last run's own report (stages, milliseconds).
+for mode in ("backfill", "nightly"):
+    try:
+        st = json.load(open(os.path.join(work, f"report-{mode}.json")))["stages"]
+    except (OSError, ValueError, KeyError):
+        continue
+    total = st["total_ms"] or 1
+    parts = [("read + parse + count", st["read_posts_ms"] + st["read_authors_ms"]), ("select", st["select_ms"]),
+             ("draw + publish", st["draw_and_publish_ms"])]
+    shares = ", ".join(f"{name} {ms} ms ({100 * ms / total:.0f}%)" for name, ms in parts)
+    lines.append(f"ours, {mode}: {total} ms in the run: {shares}; drawing CPU {st['draw_cpu_ms']} ms")
 lines.append("")
 lines.append(f"series: the peer drew {len(peer)} authors, ours {len(ours)} ({len(ours_only)} the peer leaves out: {empty} without posts, "
              f"{len(ours_only) - empty} with no post in the window); {len(differ)} of the peer's differ from ours" + (f" ({differ[:5]})" if differ else ""))

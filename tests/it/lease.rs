@@ -137,34 +137,79 @@ fn spawn_run(args: &[&str], env: &[(&str, String)]) -> tokio::process::Child {
 
 const TTL: [&str; 2] = ["--lease-ttl-seconds", "4"];
 
-/// The run that holds the lease is blocked; after 1.5 TTLs a second run is
-/// still refused (the blocked one renewed it). Then the holder is killed
-/// with SIGKILL, and a new run succeeds within the TTL and its allowance.
+/// A lease record's instant `field`.
+fn instant(lease: &serde_json::Value, field: &str) -> chrono::DateTime<chrono::Utc> {
+    lease[field]
+        .as_str()
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+        .unwrap_or_else(|| panic!("{field} of {lease}"))
+        .to_utc()
+}
+
+/// Waits, reading the lease object, until `done` holds for it (at most a
+/// minute: a test that waits longer has failed).
+async fn lease_until(
+    read: &impl AsyncFn() -> Option<serde_json::Value>,
+    what: &str,
+    done: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    for _ in 0..600 {
+        if let Some(lease) = read().await
+            && done(&lease)
+        {
+            return lease;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the lease never {what}: {:?}", read().await);
+}
+
+/// The run that holds the lease is blocked. Once its lease is past its first
+/// term and renewed (the lease object says so), a second run is still
+/// refused. Then the holder is killed with SIGKILL, and a new run takes the
+/// lease over once the last renewal's term and its allowance are past,
+/// never before.
 async fn live_then_killed(
     mut holder: tokio::process::Child,
+    read_lease: impl AsyncFn() -> Option<serde_json::Value>,
     second: impl AsyncFn() -> std::process::Output,
     unblock: impl FnOnce(),
 ) {
-    tokio::time::sleep(Duration::from_secs(6)).await;
+    let first = lease_until(&read_lease, "was taken", |_| true).await;
+    let first_term = instant(&first, "expires_at");
+    lease_until(&read_lease, "was renewed past its first term", |l| {
+        instant(l, "expires_at") > first_term && chrono::Utc::now() > first_term
+    })
+    .await;
     assert_in_progress(&second().await);
     holder.start_kill().unwrap();
     holder.wait().await.unwrap();
     unblock();
-    let killed = std::time::Instant::now();
-    let last = loop {
+    let last = read_lease().await.expect("the killed run's lease");
+    assert_eq!(last["run_id"], first["run_id"], "still the killed run's");
+    let ttl = chrono::Duration::seconds(last["ttl_seconds"].as_i64().unwrap());
+    // Expired once its term and the skew allowance (a quarter TTL) are past.
+    let free_at = instant(&last, "expires_at") + ttl / 4;
+    let taken = loop {
+        let tried_at = chrono::Utc::now();
         let out = second().await;
-        if out.status.success() || killed.elapsed() > Duration::from_secs(15) {
+        if out.status.success() {
             break out;
         }
         assert_in_progress(&out);
+        assert!(
+            tried_at < free_at + chrono::Duration::seconds(2),
+            "still refused at {tried_at}, the lease was free at {free_at}"
+        );
         tokio::time::sleep(Duration::from_millis(250)).await;
     };
-    ok_report(&last);
-    // Freed within TTL + TTL/4 (5 s) of the last renewal, plus one run's time.
+    ok_report(&taken);
+    let next = read_lease().await.expect("the new run's lease");
+    assert_ne!(next["run_id"], last["run_id"], "taken over");
     assert!(
-        killed.elapsed() < Duration::from_secs(9),
-        "{:?}",
-        killed.elapsed()
+        instant(&next, "acquired_at") >= free_at,
+        "taken over at {} before the killed run's lease was free at {free_at}",
+        next["acquired_at"]
     );
 }
 
@@ -186,7 +231,12 @@ async fn a_blocked_run_keeps_its_lease_and_a_killed_one_frees_it_on_a_local_dir(
     let holder = spawn_run(&args(&[]), &[]);
     wait_for_lock(dest.path()).await;
     let second = async || author_stats(&args(&[]), &[]).await;
-    live_then_killed(holder, second, || {
+    let lease_file = dest.path().join("reports/lease.json");
+    let read_lease = async || {
+        let bytes = std::fs::read(&lease_file).ok()?;
+        serde_json::from_slice(&bytes).ok()
+    };
+    live_then_killed(holder, read_lease, second, || {
         std::fs::remove_file(&posts).unwrap();
         local_fixtures(src.path());
     })
@@ -212,5 +262,12 @@ async fn a_blocked_run_keeps_its_lease_and_a_killed_one_frees_it_on_s3() {
     );
     let args = [&AS_OF[..], &TTL].concat();
     let second = async || run_s3(&server, &args).await;
-    live_then_killed(holder, second, || {}).await;
+    let read_lease = async || {
+        let keys = server.keys(CHARTS_BUCKET).await;
+        if !keys.iter().any(|k| k == "reports/lease.json") {
+            return None;
+        }
+        serde_json::from_slice(&server.get(CHARTS_BUCKET, "reports/lease.json").await).ok()
+    };
+    live_then_killed(holder, read_lease, second, || {}).await;
 }
