@@ -195,6 +195,16 @@ pub struct Config {
 }
 
 impl Config {
+    /// The charts prefix as the bucket (or the directory) names its keys:
+    /// under the destination's own prefix when `CHARTS_BUCKET` has one. The
+    /// keys `<slug>.json` lists, and the paths the CDN is asked to forget.
+    pub(crate) fn charts_key_prefix(&self) -> String {
+        match &self.dest {
+            Location::S3 { prefix, .. } => format!("{prefix}{}", self.charts_prefix),
+            Location::Local(_) => self.charts_prefix.clone(),
+        }
+    }
+
     /// The prune limit for a destination holding `charts_present` charts.
     pub(crate) fn prune_limit(&self, charts_present: usize) -> usize {
         self.max_prune.unwrap_or_else(|| {

@@ -165,6 +165,14 @@ impl Themes {
         let dark: Theme = serde_json::from_value(base)
             .map_err(|e| ThemeError::Dark(format!("chart theme: {e}")))?;
         dark.validate().map_err(ThemeError::Dark)?;
+        // One language per author: the alt text, the review page and both
+        // schemes' images say the same words.
+        if dark.language != light.language {
+            return Err(ThemeError::Dark(
+                "chart theme: language must be the light theme's (set it there, in CHART_THEME)"
+                    .into(),
+            ));
+        }
         Ok(Themes { light, dark })
     }
 
@@ -382,6 +390,7 @@ mod tests {
             (None, Some(r#"{"colour":"x"}"#), "Dark"),
             (None, Some("[1]"), "Dark"),
             (None, Some(r#"{"height":200,"title_size":100}"#), "Dark"),
+            (None, Some(r#"{"language":"en"}"#), "Dark"),
         ] {
             let got = Themes::from_json(light, dark).unwrap_err();
             assert!(

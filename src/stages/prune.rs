@@ -238,7 +238,7 @@ async fn invalidate_deleted(pipeline: &Pipeline, spec: &RunSpec, report: &mut Ru
     if report.deleted.is_empty() {
         return;
     }
-    let paths = invalidation_paths(&pipeline.config.charts_prefix, &report.deleted);
+    let paths = invalidation_paths(&pipeline.config.charts_key_prefix(), &report.deleted);
     let reference = format!(
         "author-stats-{}-{}",
         spec.as_of.timestamp(),

@@ -50,12 +50,7 @@ pub(crate) async fn draw_and_publish(
             slots: Arc::new(Semaphore::new(cores)),
             themes: Arc::new(pipeline.config.theme.clone()),
             look: Look::of(&pipeline.config.theme),
-            key_prefix: match &pipeline.config.dest {
-                crate::store::Location::S3 { prefix, .. } => {
-                    format!("{prefix}{}", pipeline.config.charts_prefix)
-                }
-                crate::store::Location::Local(_) => pipeline.config.charts_prefix.clone(),
-            },
+            key_prefix: pipeline.config.charts_key_prefix(),
         },
         Err(e) => {
             let why = format!("starting the drawing threads: {e}");
@@ -221,26 +216,34 @@ async fn chart_one(
         Some(Err(e)) => Err(format!("not written: {e}")),
         _ => Ok(()),
     };
-    let bodies = std::iter::once((Object::Data, json, &json_headers)).chain(
-        Image::ALL
-            .into_iter()
-            .zip(pngs)
-            .map(|(image, png)| (Object::Image(image), png, &png_headers)),
-    );
-    let puts = futures::future::join_all(bodies.map(|(object, body, headers)| {
+    let put = |object: Object, body: Vec<u8>| {
         let key = object.key(&config.charts_prefix, &slug);
         let exists = exists(&key);
+        let headers = match object {
+            Object::Data => &json_headers,
+            Object::Image(_) => &png_headers,
+        };
         let ready = &ready;
         async move { put_if_changed(store, &key, body, headers, exists, ready).await }
-    }))
-    .await;
+    };
+    // The images first, together; the data, which names them, once they are
+    // all in place: a page reading a new author's JSON finds its images.
+    let images = Image::ALL
+        .into_iter()
+        .zip(pngs)
+        .map(|(image, png)| put(Object::Image(image), png));
     let mut written = Vec::new();
-    for put in puts {
-        match put {
+    for landed in futures::future::join_all(images).await {
+        match landed {
             Ok(Written::Put(n)) => written.push(n),
             Ok(Written::Unchanged) => {}
             Err(e) => return (ChartOutcome::Failed(e.to_string()), cpu),
         }
+    }
+    match put(Object::Data, json).await {
+        Ok(Written::Put(n)) => written.push(n),
+        Ok(Written::Unchanged) => {}
+        Err(e) => return (ChartOutcome::Failed(e.to_string()), cpu),
     }
     let outcome = if written.is_empty() {
         ChartOutcome::Unchanged { png_bytes }

@@ -372,3 +372,55 @@ async fn a_stopped_run_is_repaired_and_an_unreadable_state_fails_closed() {
         assert_eq!(target_charts(&target).await, before, "{}", target.name());
     }
 }
+
+// REQ-FR-002, REQ-CH-008: a destination published before the dark and compact
+// images (only `<slug>.png` and `<slug>.json`, a chart state of the older
+// renderer) is made whole by the next run: every author is drawn again, and
+// every object equals a fresh backfill's, the new folders included.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_destination_from_before_the_variants_is_made_whole() {
+    let src = tempfile::tempdir().unwrap();
+    local_fixtures(src.path());
+    let fresh = tempfile::tempdir().unwrap();
+    ok_report(&run_local(src.path(), fresh.path(), BACKFILL).await);
+    let old = tempfile::tempdir().unwrap();
+    ok_report(&run_local(src.path(), old.path(), BACKFILL).await);
+    let charts = old.path().join("author-monthly-stats");
+    for folder in ["dark", "compact", "compact-dark"] {
+        std::fs::remove_dir_all(charts.join(folder)).unwrap();
+    }
+    let state_path = old.path().join("reports/chart-state.json");
+    let mut state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&state_path).unwrap()).unwrap();
+    state["look"]["renderer"] = 2.into();
+    std::fs::write(&state_path, serde_json::to_vec(&state).unwrap()).unwrap();
+
+    let again = ok_report(&run_local(src.path(), old.path(), BACKFILL).await);
+    assert_eq!(
+        again["authors"]["published"], 3,
+        "{}",
+        again["drawn_by_reason"]
+    );
+    assert_eq!(again["drawn_by_reason"], serde_json::json!({"window": 3}));
+    let nightly = ok_report(&run_local(src.path(), old.path(), NIGHTLY).await);
+    assert_eq!(nightly["objects_written"], 0, "nothing left to repair");
+    assert_eq!(chart_files(old.path()), chart_files(fresh.path()));
+
+    // The same without a window that covers everyone: a nightly finds the
+    // missing images and the older renderer by itself.
+    let old = tempfile::tempdir().unwrap();
+    ok_report(&run_local(src.path(), old.path(), BACKFILL).await);
+    let charts = old.path().join("author-monthly-stats");
+    std::fs::remove_dir_all(charts.join("compact-dark")).unwrap();
+    let nightly = ok_report(&run_local(src.path(), old.path(), NIGHTLY).await);
+    let drawn = &nightly["drawn_by_reason"];
+    let total: u64 = drawn
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|n| n.as_u64().unwrap())
+        .sum();
+    assert_eq!(total, 3, "every author drawn: {drawn}");
+    assert!(drawn["missing"].as_u64().unwrap() >= 1, "{drawn}");
+    assert_eq!(chart_files(old.path()), chart_files(fresh.path()));
+}
