@@ -133,9 +133,14 @@ impl<'a> RunContext<'a> {
         }
     }
 
+    /// The S3 retries of this run so far.
+    pub(crate) fn retries(&self) -> u64 {
+        self.pipeline.s3_retries() - self.retries_at_start
+    }
+
     /// Counts this run's S3 retries and its time so far into `report`.
     pub(crate) fn account(&self, report: &mut RunReport) {
-        report.s3_retries += self.pipeline.s3_retries() - self.retries_at_start;
+        report.s3_retries += self.retries();
         report.stages.total_ms = ms(self.started.elapsed());
     }
 }

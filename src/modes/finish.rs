@@ -3,10 +3,11 @@
 //! (`reports/latest.json`, the review page). It holds one outcome per
 //! selected author.
 //!
-//! [`finish`] reads the plan and calls [`finish_stages`]: every shard's
-//! `done/` file, [`record_charts`] over their outcomes in slug order,
-//! [`prune`] against the master's slugs the plan wrote, then [`end_published`], the
-//! same end a run has.
+//! It owns the one thing a run does that the steps must agree on: the chart
+//! state the renders landed ([`record_finished`] accepts only the plan's
+//! state or its own earlier write), and it finishes a plan once
+//! (`finished.json`, stamped with the plan's nonce). Everything else is a
+//! run's own stages, so the steps publish what one run would.
 
 use std::collections::HashSet;
 use std::sync::Arc;

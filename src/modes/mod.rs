@@ -1,10 +1,8 @@
 //! The modes: each orders the [stages](crate::stages) and nothing else.
 //! [`run`] is one whole run; [`plan`], [`render`] and [`finish`] are the same
 //! run in three steps for Step Functions' Distributed Map, sharing the
-//! [work files](crate::work). What the run and the plan share, the stages up to the
-//! judged inputs, is here: [`read_judged`] starts the report and calls
-//! [`read_and_judge`] ([`read_previous_run`], [`check_as_of`], then
-//! [`read_inputs`] within the deadline); a refusal on the way ends in
+//! [work files](crate::work). What the run and the plan share is here, once:
+//! reading and judging the inputs ([`read_judged`]), where a refusal ends in
 //! [`end_unpublished`], which writes the report and publishes nothing.
 
 pub mod finish;

@@ -3,9 +3,10 @@
 //! work location. Memory: the plan holds authors x months (the tally), never
 //! the posts.
 //!
-//! [`plan`] takes the lease for the whole scaled-out run and calls
-//! [`plan_stages`]: [`read_judged`], the master's slugs, then
-//! [`select_authors`] into [`write_shards`], and `plan.json` last.
+//! It owns the scaled-out run's lease (taken for the state machine's whole
+//! timeout, since no process lives from the plan to the finish to renew it)
+//! and the shards' boundaries ([`write_shards`]); `plan.json` is written
+//! last, so its presence means the plan is whole.
 
 use std::collections::BTreeSet;
 use std::time::Instant;

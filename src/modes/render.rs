@@ -34,9 +34,9 @@ pub async fn render(
     shard: &str,
     deadline: Option<Instant>,
 ) -> Result<ShardSummary, Failed> {
-    let started = Instant::now();
-    let retries_at_start = pipeline.s3_retries();
     let plan = bounded(deadline, "reading the plan", read_plan(pipeline, work)).await?;
+    // The render's own bookkeeping starts once it knows its run's spec.
+    let run = RunContext::start(pipeline, &plan.spec, deadline);
     let shard_ref = shard_of(&plan, work, shard)?.clone();
     check_destination(pipeline, &plan, deadline).await?;
     let reading = read_shard(work, &plan, &shard_ref);
@@ -55,7 +55,6 @@ pub async fn render(
         .map(|l| Kept::watch(l, Arc::clone(&pipeline.dest), LEASE_WATCH));
     // Without a listing, each chart is checked against the destination (a HEAD)
     // before it is put: a shard cannot afford to list every chart.
-    let run = RunContext::start(pipeline, &plan.spec, deadline);
     let charts = draw_and_publish(&run, to_draw, None, watched.as_ref()).await;
     drop(watched);
     let count = |f: fn(&ChartOutcome) -> bool| charts.iter().filter(|c| f(&c.outcome)).count();
@@ -67,12 +66,12 @@ pub async fn render(
         unchanged: count(|o| matches!(o, ChartOutcome::Unchanged { .. })),
         failed: count(|o| matches!(o, ChartOutcome::Failed(_))),
         undone: count(|o| matches!(o, ChartOutcome::Undone)),
-        draw_and_publish_ms: ms(started.elapsed()),
+        draw_and_publish_ms: ms(run.started.elapsed()),
     };
     let report = ShardReport {
         summary,
         plan_nonce: plan.nonce.clone(),
-        s3_retries: pipeline.s3_retries() - retries_at_start,
+        s3_retries: run.retries(),
         charts,
         cards,
     };

@@ -1,14 +1,11 @@
-//! One whole run: the lease, then read and judge, select, draw and publish,
-//! prune, and the end, in one invocation.
-//!
-//! [`run`] takes the destination's lease ([`take_lease`]) and calls
-//! [`run_stages`]: [`read_judged`] (the inputs read and judged, shared with
-//! the plan), [`select_authors`], one listing of the charts ([`list_charts`]),
-//! [`draw_and_publish`] and [`record_charts`], [`prune`], then
-//! [`end_published`]. Nothing is published until both
-//! files were read whole and judged sound, and the deadline covers every
-//! stage: work still in flight when it comes is abandoned and reported as
-//! undone, leaving the margin for the report.
+//! One whole run in one invocation. It owns the run's outline and its one
+//! lease: [`run`] holds the destination's lease (renewed while it works,
+//! checked before every write) around [`run_stages`], which is the outline a
+//! reader follows, one call per stage, all sharing one
+//! [`RunContext`]. Why it is shaped so: nothing
+//! is published until both files were read whole and judged sound, and the
+//! deadline covers every stage, so work still in flight when it comes is
+//! abandoned and reported as undone, leaving the margin for the report.
 
 use std::sync::Arc;
 use std::time::Instant;

@@ -1,4 +1,4 @@
-//! Stage 6, the end: the report must reconcile, its outcome is decided, and
+//! Stage 5, the end: the report must reconcile, its outcome is decided, and
 //! it is written (`reports/run-*.json`, `reports/latest.json` for a run that
 //! published) with the review page. A run stopped before publishing ends
 //! here too, keeping `latest.json`.

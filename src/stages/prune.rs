@@ -1,4 +1,4 @@
-//! Stage 5, prune: the charts of authors gone from the master are deleted,
+//! Stage 4, prune: the charts of authors gone from the master are deleted,
 //! and never on one night's word. A chart is a candidate only when no row of
 //! the current master carries its slug ([`prune_candidates`]); it is deleted
 //! once its author has been absent from every master read for

@@ -1,4 +1,4 @@
-//! Stage 4, draw and publish: each chart drawn on a pool of one thread per
+//! Stage 3, draw and publish: each chart drawn on a pool of one thread per
 //! core while uploads run concurrently (bounded by `upload_concurrency`), only
 //! what changed put, and every outcome recorded in the report. Every author
 //! gets four images and their data ([`crate::chart_keys`] names them).

@@ -1,4 +1,4 @@
-//! Stage 3, select: the authors to draw (active in the window, named by the
+//! Stage 2, select: the authors to draw (active in the window, named by the
 //! request, or with a published chart that is not current:
 //! [`crate::freshness`]), taken one at a time; the skipped ones go into the
 //! report.
