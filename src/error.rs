@@ -266,10 +266,13 @@ impl RunError {
 }
 
 /// A run that failed: why, and beside it the run's report when the run got
-/// far enough to make one (written too, unless writing it is what failed).
+/// far enough to make one (it was also written, unless writing it failed: a
+/// `Report` error, or a warning in the log for a run stopped before it
+/// published).
 #[derive(Debug, thiserror::Error)]
 #[error("{error}")]
 pub struct Failed {
+    #[source]
     pub error: RunError,
     pub report: Option<Box<RunReport>>,
 }

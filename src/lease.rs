@@ -29,8 +29,6 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
-use crate::error::RunError;
-use crate::pipeline::Pipeline;
 use crate::store::changed;
 use crate::store::{ObjectHeaders, Precondition, Store, StoreError};
 
@@ -603,43 +601,6 @@ async fn renew(
 /// A std duration as chrono's (saturating: a TTL is at most 900 s).
 pub(crate) fn chrono_duration(d: Duration) -> chrono::Duration {
     chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
-}
-
-/// How long a lease is taken for.
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum LeaseTerm {
-    /// Renewed by its holder, lasting this long after each renewal.
-    Renewed(std::time::Duration),
-    /// Held until then without renewal (a scaled-out run's, from its plan).
-    Until(DateTime<Utc>),
-}
-
-/// Checks the destination (a missing one is one clear error, before any work)
-/// and takes its lease for `run_id` for `term`.
-pub(crate) async fn take_lease(
-    pipeline: &Pipeline,
-    run_id: &str,
-    as_of: DateTime<Utc>,
-    term: LeaseTerm,
-) -> Result<Lease, RunError> {
-    pipeline.dest.check().await.map_err(RunError::Destination)?;
-    let key = format!("{}{}", pipeline.config.reports_prefix, LEASE_NAME);
-    let now = Utc::now();
-    let (expires_at, ttl_seconds) = match term {
-        LeaseTerm::Renewed(ttl) => (now + chrono_duration(ttl), ttl.as_secs()),
-        LeaseTerm::Until(until) => (until, 0),
-    };
-    let record = LeaseRecord {
-        run_id: run_id.to_string(),
-        as_of,
-        acquired_at: now,
-        expires_at,
-        released: false,
-        ttl_seconds,
-    };
-    acquire(pipeline.dest.as_ref(), &key, record)
-        .await
-        .map_err(RunError::Lease)
 }
 
 #[cfg(test)]

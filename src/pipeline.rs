@@ -114,6 +114,25 @@ impl<'a> RunContext<'a> {
         Self::since(pipeline, spec, deadline, Utc::now())
     }
 
+    /// A run that started at `started` with `retries_at_start` (a render:
+    /// its clock starts before it has read its spec from the plan).
+    pub(crate) fn started_at(
+        pipeline: &'a Pipeline,
+        spec: &'a RunSpec,
+        deadline: Option<Instant>,
+        (started, retries_at_start): (Instant, u64),
+    ) -> Self {
+        let ago = chrono::Duration::from_std(started.elapsed()).unwrap_or_default();
+        RunContext {
+            pipeline,
+            spec,
+            deadline,
+            started,
+            started_at: Utc::now() - ago,
+            retries_at_start,
+        }
+    }
+
     /// A run that started at `started_at` (a finish: its plan's start), its
     /// S3 retries counted from now.
     pub(crate) fn since(

@@ -10,14 +10,15 @@ pub mod plan;
 pub mod render;
 pub mod run;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use tracing::info;
 
 use crate::config::Config;
 use crate::deadline::within;
 use crate::error::{Failed, RunError, Stop};
 use crate::guards::{check_as_of, read_previous_run};
-use crate::pipeline::RunContext;
+use crate::lease::{self, Lease, LeaseRecord};
+use crate::pipeline::{Pipeline, RunContext};
 use crate::report::RunReport;
 use crate::request::RunSpec;
 use crate::stages::end::end_unpublished;
@@ -104,4 +105,41 @@ async fn read_and_judge(
         Some(Err(Stop::Refused(guard))) => Err(Stop::Refused(RunError::Guard(guard))),
         None => Err(deadline_reading()),
     }
+}
+
+/// How long a lease is taken for.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum LeaseTerm {
+    /// Renewed by its holder, lasting this long after each renewal.
+    Renewed(std::time::Duration),
+    /// Held until then without renewal (a scaled-out run's, from its plan).
+    Until(DateTime<Utc>),
+}
+
+/// Checks the destination (a missing one is one clear error, before any work)
+/// and takes its lease for `run_id` for `term`.
+pub(crate) async fn take_lease(
+    pipeline: &Pipeline,
+    run_id: &str,
+    as_of: DateTime<Utc>,
+    term: LeaseTerm,
+) -> Result<Lease, RunError> {
+    pipeline.dest.check().await.map_err(RunError::Destination)?;
+    let key = format!("{}{}", pipeline.config.reports_prefix, lease::LEASE_NAME);
+    let now = Utc::now();
+    let (expires_at, ttl_seconds) = match term {
+        LeaseTerm::Renewed(ttl) => (now + lease::chrono_duration(ttl), ttl.as_secs()),
+        LeaseTerm::Until(until) => (until, 0),
+    };
+    let record = LeaseRecord {
+        run_id: run_id.to_string(),
+        as_of,
+        acquired_at: now,
+        expires_at,
+        released: false,
+        ttl_seconds,
+    };
+    lease::acquire(pipeline.dest.as_ref(), &key, record)
+        .await
+        .map_err(RunError::Lease)
 }

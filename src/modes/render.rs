@@ -34,9 +34,9 @@ pub async fn render(
     shard: &str,
     deadline: Option<Instant>,
 ) -> Result<ShardSummary, Failed> {
+    let start = (Instant::now(), pipeline.s3_retries());
     let plan = bounded(deadline, "reading the plan", read_plan(pipeline, work)).await?;
-    // The render's own bookkeeping starts once it knows its run's spec.
-    let run = RunContext::start(pipeline, &plan.spec, deadline);
+    let run = RunContext::started_at(pipeline, &plan.spec, deadline, start);
     let shard_ref = shard_of(&plan, work, shard)?.clone();
     check_destination(pipeline, &plan, deadline).await?;
     let reading = read_shard(work, &plan, &shard_ref);

@@ -115,7 +115,13 @@ pub(crate) async fn end_unpublished(
     {
         warn!(error = %e, "writing the report of the stopped run failed");
     }
-    Failed::with(error, report)
+    // A refusal answers with its report; a failure on the way (the state or
+    // the lease, before anything was published) with its error alone, as
+    // the report written says everything else.
+    match error {
+        RunError::Guard(_) | RunError::DeadlineReading { .. } => Failed::with(error, report),
+        other => other.into(),
+    }
 }
 
 /// Whether a run updates `reports/latest.json`, the record of the last

@@ -1,5 +1,5 @@
-//! The stages of a run, one file each, in run order. Each takes the
-//! [`Pipeline`](crate::pipeline::Pipeline) and plain values and returns plain
+//! The stages of a run, one file each, in run order. Each takes the run's
+//! [`RunContext`](crate::pipeline::RunContext) (or just its pipeline) and plain values and returns plain
 //! values; the [modes](crate::modes) only order them. The checks that stop a
 //! run ([`crate::guards`]) are called by several of them.
 //!
