@@ -55,16 +55,6 @@ impl Object {
     }
 }
 
-/// The key of `slug`'s `image`.
-pub fn image_key(charts_prefix: &str, slug: &str, image: Image) -> String {
-    Object::Image(image).key(charts_prefix, slug)
-}
-
-/// The key of `slug`'s data.
-pub fn data_key(charts_prefix: &str, slug: &str) -> String {
-    Object::Data.key(charts_prefix, slug)
-}
-
 /// Every key of `slug`'s objects, the data first.
 pub fn keys_of(charts_prefix: &str, slug: &str) -> [String; 5] {
     Object::ALL.map(|o| o.key(charts_prefix, slug))
@@ -114,7 +104,7 @@ impl Images {
             let theme = themes.of(image);
             let (width, height) = theme.pixels();
             ImageEntry {
-                key: image_key(charts_prefix, slug, image),
+                key: Object::Image(image).key(charts_prefix, slug),
                 width,
                 height,
                 density: theme.scale,
