@@ -33,8 +33,9 @@ pub fn render_light_and_dark(
     light: &Theme,
     dark: &Theme,
 ) -> Result<(Vec<u8>, Vec<u8>), ChartError> {
-    let light_png = render_chart(data, light)?;
     let (lp, dp) = (Palette::of(light), Palette::of(dark));
+    let (width, height) = light.pixels();
+    let light_png = encode_indexed(&draw_indices(data, light, &lp)?, width, height, lp.plte())?;
     let same_drawing = Theme {
         background: light.background,
         bar: light.bar,
