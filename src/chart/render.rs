@@ -569,6 +569,14 @@ mod tests {
     use super::*;
     use crate::tally::MonthCount;
 
+    /// Fifteen years of uneven months (0-10 posts) by 山田 花子.
+    fn fifteen_years() -> MonthlyCounts {
+        counts(
+            "山田 花子",
+            &(0..180).map(|i| (i * 7 % 11) as u32).collect::<Vec<_>>(),
+        )
+    }
+
     fn counts(name: &str, months: &[u32]) -> MonthlyCounts {
         let start = crate::tally::Month::new(2011, 1).0;
         MonthlyCounts {
@@ -652,13 +660,7 @@ mod tests {
         let cases: Vec<(&str, MonthlyCounts)> = vec![
             ("one post", counts("佐藤 太郎", &[1])),
             ("one month", counts("Jane Doe", &[4])),
-            (
-                "fifteen years",
-                counts(
-                    "山田 花子",
-                    &(0..180).map(|i| (i * 7 % 11) as u32).collect::<Vec<_>>(),
-                ),
-            ),
+            ("fifteen years", fifteen_years()),
             ("spike", counts("Mixed 名前 mix", &spike)),
             ("500-char name", counts(&long_name, &[1, 0, 2])),
             ("only emoji", counts("🍣🍣🍣", &[1, 2])),
@@ -730,11 +732,7 @@ mod tests {
     #[test]
     fn every_image_draws_at_its_size_dark_ones_on_dark() {
         let themes = crate::chart::Themes::default();
-        let long = counts(
-            "山田 花子",
-            &(0..180).map(|i| (i * 7 % 11) as u32).collect::<Vec<_>>(),
-        );
-        for data in [long, counts("佐藤 太郎", &[])] {
+        for data in [fifteen_years(), counts("佐藤 太郎", &[])] {
             for image in crate::chart::Image::ALL {
                 let theme = themes.of(image);
                 let (width, height, pixels) = decode(&render_chart(&data, &theme).unwrap());
@@ -768,10 +766,7 @@ mod tests {
     #[test]
     fn the_dark_chart_is_the_light_drawing_in_dark_colours() {
         let themes = crate::chart::Themes::default();
-        let data = counts(
-            "山田 花子",
-            &(0..180).map(|i| (i * 7 % 11) as u32).collect::<Vec<_>>(),
-        );
+        let data = fifteen_years();
         for (light, dark) in [
             (themes.light.clone(), themes.dark.clone()),
             (themes.light.compact(), themes.dark.compact()),
