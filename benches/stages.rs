@@ -4,7 +4,7 @@
 //!
 //! `cargo bench --bench stages`
 
-use author_stats_batch::chart::{Theme, render_chart};
+use author_stats_batch::chart::{Image, Theme, Themes, render_chart, render_light_and_dark};
 use author_stats_batch::records::parse_post;
 use author_stats_batch::tally::{Month, MonthCount, MonthlyCounts};
 use criterion::{Criterion, Throughput, black_box, criterion_group, criterion_main};
@@ -95,6 +95,21 @@ fn stages(c: &mut Criterion) {
             b.iter(|| render_chart(black_box(&data), &theme).unwrap());
         });
     }
+    // What a backfill draws per author: the full and the compact chart, each
+    // light and dark (the dark one recoloured when the palettes allow).
+    let themes = Themes::default();
+    let data = chart(180);
+    group.bench_function("an author's four images, 180 months", |b| {
+        b.iter(|| {
+            let full = render_light_and_dark(black_box(&data), &themes.light, &themes.dark);
+            let compact = render_light_and_dark(
+                black_box(&data),
+                &themes.of(Image::CompactLight),
+                &themes.of(Image::CompactDark),
+            );
+            (full.unwrap(), compact.unwrap())
+        });
+    });
     // A hostile display name: fitting the title must stay linear in its length.
     let mut data = chart(12);
     data.display_name = "名".repeat(100_000);

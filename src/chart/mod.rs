@@ -42,7 +42,7 @@ pub enum ChartError {
     #[error("drawing failed: {0}")]
     Draw(String),
     #[error("PNG encoding failed: {0}")]
-    Encode(#[from] png::EncodingError),
+    Encode(#[from] encode::EncodeError),
 }
 
 /// The parsed font, for glyph coverage checks; registers it with `plotters` once.

@@ -598,6 +598,24 @@ mod tests {
         }
     }
 
+    // The charts themselves (long, short and empty, in every image's theme)
+    // encode to the bytes `png` wrote for them before the encoder was ours.
+    #[test]
+    fn charts_encode_to_the_png_crates_bytes() {
+        let themes = crate::chart::Themes::default();
+        for data in [fifteen_years(), counts("Ann", &[0, 3, 1]), counts("Empty", &[])] {
+            for image in crate::chart::Image::ALL {
+                let theme = themes.of(image);
+                let palette = Palette::of(&theme);
+                let pixels = draw_indices(&data, &theme, &palette).unwrap();
+                let (w, h) = theme.pixels();
+                let ours = encode_indexed(&pixels, w, h, palette.plte()).unwrap();
+                let theirs = super::super::encode::png_crates(&pixels, w, h, palette.plte());
+                assert!(ours == theirs, "{} {image:?}", data.display_name);
+            }
+        }
+    }
+
     // REQ-CH-003, REQ-RL-012: the fitted title is the longest prefix that fits,
     // the one dropping a character at a time finds, also for a hostile length.
     #[test]
