@@ -152,6 +152,54 @@ impl Palette {
     }
 }
 
+/// The pixels `plotters` covers for an opaque horizontal or vertical line
+/// `stroke` (> 1) pixels wide, as inclusive column and row ranges.
+///
+/// `plotters` turns such a line into a rectangle polygon (its corners
+/// `from`/`to` moved half the stroke across, truncated to whole pixels) and
+/// fills that by sweeping along its longer side: every sweep position gets
+/// the pixels between the two long edges, ends included, except the last
+/// one, which it leaves out when the edges are more than a pixel apart. These
+/// are the same pixels without the sweep, its sorting and its allocations
+/// (`tests::thick_lines_cover_what_plotters_fills`). `None`, and the caller
+/// lets `plotters` draw it, for a line of no length or a rectangle without
+/// width.
+fn thick_line_cover(
+    from: BackendCoord,
+    to: BackendCoord,
+    stroke: u32,
+) -> Option<((i32, i32), (i32, i32))> {
+    // The corners as `plotters_backend::rasterizer::draw_line` computes them.
+    let v = (i64::from(to.0 - from.0), i64::from(to.1 - from.1));
+    let l = ((v.0 * v.0 + v.1 * v.1) as f64).sqrt();
+    if l < 1e-5 {
+        return None;
+    }
+    let v = (v.0 as f64 / l, v.1 as f64 / l);
+    let r = f64::from(stroke) / 2.0;
+    let across = [(v.1 * r, -v.0 * r), (-v.1 * r, v.0 * r)];
+    let corners = [from, to].into_iter().flat_map(|p| {
+        across.map(|t| ((f64::from(p.0) + t.0) as i32, (f64::from(p.1) + t.1) as i32))
+    });
+    let (mut xs, mut ys) = ((i32::MAX, i32::MIN), (i32::MAX, i32::MIN));
+    for (x, y) in corners {
+        xs = (xs.0.min(x), xs.1.max(x));
+        ys = (ys.0.min(y), ys.1.max(y));
+    }
+    if xs.0 == xs.1 || ys.0 == ys.1 {
+        return None;
+    }
+    if xs.1 - xs.0 > ys.1 - ys.0 {
+        // Swept along x; the last column only when the edges are adjacent.
+        if ys.1 - ys.0 > 1 {
+            xs.1 -= 1;
+        }
+    } else if xs.1 - xs.0 > 1 {
+        ys.1 -= 1;
+    }
+    Some((xs, ys))
+}
+
 /// The shade (0 = nothing, [`SHADES`] = the full colour) nearest a coverage
 /// in [0, 1]: adding a half and truncating rounds it.
 fn level(alpha: f64) -> usize {
@@ -172,8 +220,22 @@ fn blend(bg: [u8; 3], fg: [u8; 3], a: f64) -> [u8; 3] {
 /// relative to the caret, and the vertical shift `plotters` applies.
 struct Glyph {
     y_shift: i32,
-    pixels: Vec<(i32, i32, f32)>,
+    pixels: Vec<GlyphPixel>,
 }
+
+/// One pixel a glyph covers: where, how much (`a`), and the shade an opaque
+/// colour takes there ([`level`] of `a`, with [`FULL`] set when `a` is 1),
+/// worked out once per glyph instead of once per pixel drawn.
+#[derive(Clone, Copy)]
+struct GlyphPixel {
+    x: i16,
+    y: i16,
+    a: f32,
+    shade: u8,
+}
+
+/// In [`GlyphPixel::shade`]: the glyph covers the pixel whole.
+const FULL: u8 = 0x80;
 
 /// Glyphs rasterised so far on this thread, by character and size; emptied
 /// when it holds [`MAX_CACHED_PIXELS`] (a master of many distinct characters,
@@ -205,7 +267,16 @@ fn glyph(c: char, size: f64) -> Option<Rc<Glyph>> {
         if let Some(outlined) = font.outline_glyph(font.scaled_glyph(c)) {
             let rect = outlined.px_bounds();
             y_shift = ((size as f32) / 2.0 + rect.min.y) as i32;
-            outlined.draw(|x, y, a| pixels.push((x as i32, y as i32, a)));
+            outlined.draw(|x, y, a| {
+                // Glyph bitmaps are far smaller than 2^15 pixels: sizes are
+                // bounded by the theme's validation.
+                pixels.push(GlyphPixel {
+                    x: x as i16,
+                    y: y as i16,
+                    a,
+                    shade: level(f64::from(a)) as u8 | if a >= 1.0 { FULL } else { 0 },
+                });
+            });
         }
         if cache.pixels + pixels.len() > MAX_CACHED_PIXELS {
             cache.glyphs.clear();
@@ -238,6 +309,22 @@ impl<'a> PaletteBackend<'a> {
             width,
             height,
             palette,
+        }
+    }
+
+    /// Sets the pixels of columns `xs` and rows `ys` (inclusive, clipped to
+    /// the image) to `index`.
+    fn fill_span(&mut self, xs: (i32, i32), ys: (i32, i32), index: u8) {
+        let x0 = xs.0.max(0);
+        let x1 = xs.1.min(self.width as i32 - 1);
+        let y0 = ys.0.max(0);
+        let y1 = ys.1.min(self.height as i32 - 1);
+        if x0 > x1 || y0 > y1 {
+            return;
+        }
+        let stride = self.width as usize;
+        for y in y0 as usize..=y1 as usize {
+            self.pixels[y * stride + x0 as usize..=y * stride + x1 as usize].fill(index);
         }
     }
 
@@ -286,12 +373,21 @@ impl DrawingBackend for PaletteBackend<'_> {
     ) -> Result<(), DrawingErrorKind<Infallible>> {
         let colour = style.color();
         let straight = from.0 == to.0 || from.1 == to.1;
-        if style.stroke_width() != 1 || colour.alpha < 1.0 || !straight {
+        if colour.alpha < 1.0 || !straight || style.stroke_width() == 0 {
             return plotters_backend::rasterizer::draw_line(self, from, to, style);
         }
         let Some(index) = self.palette.index(colour, self.palette.background) else {
             return Ok(());
         };
+        if style.stroke_width() != 1 {
+            return match thick_line_cover(from, to, style.stroke_width()) {
+                Some((xs, ys)) => {
+                    self.fill_span(xs, ys, index);
+                    Ok(())
+                }
+                None => plotters_backend::rasterizer::draw_line(self, from, to, style),
+            };
+        }
         let (w, h) = (self.width as i32, self.height as i32);
         let stride = self.width as usize;
         if from.1 == to.1 {
@@ -401,7 +497,8 @@ impl DrawingBackend for PaletteBackend<'_> {
             prev = Some(c);
             if let Some(g) = glyph(c, size) {
                 let x_shift = caret as i32;
-                for &(x, y, a) in &g.pixels {
+                for &GlyphPixel { x, y, a, shade } in &g.pixels {
+                    let (x, y) = (i32::from(x), i32::from(y));
                     let (tx, ty) =
                         transform.transform(x + x_shift + dx - min_x, y + g.y_shift + dy - min_y);
                     let (px, py) = (pos.0 + tx, pos.1 + ty);
@@ -410,13 +507,16 @@ impl DrawingBackend for PaletteBackend<'_> {
                     }
                     let at = py as usize * stride + px as usize;
                     // The text colour's own shades over the background
-                    // without a search; anything else as `put` does it.
+                    // without a search (an opaque colour's from the glyph
+                    // cache); anything else as `put` does it.
                     let covered = colour.mix(f64::from(a));
+                    let (level, full_cover) = if colour.alpha == 1.0 {
+                        (usize::from(shade & !FULL), shade & FULL != 0)
+                    } else {
+                        (level(covered.alpha), covered.alpha >= 1.0)
+                    };
                     match ramp {
-                        Some((full, steps))
-                            if self.pixels[at] == background || covered.alpha >= 1.0 =>
-                        {
-                            let level = level(covered.alpha);
+                        Some((full, steps)) if full_cover || self.pixels[at] == background => {
                             if level >= SHADES {
                                 self.pixels[at] = full;
                             } else if level > 0 {
@@ -448,6 +548,43 @@ mod tests {
 
     // REQ-CH-009: the palette is the theme's colours and their text shades,
     // the same for every chart of a theme, within PNG's 256 entries.
+    // Wide grid lines and ticks (the compact charts' strokes are two pixels)
+    // are filled directly; what `plotters`' polygon fill covers, pixel for
+    // pixel: every direction, stroke and length, partly outside the image.
+    #[test]
+    fn thick_lines_cover_what_plotters_fills() {
+        let theme = Theme::default();
+        let palette = Palette::of(&theme);
+        let (w, h) = (40u32, 30u32);
+        let grid = RGBColor(theme.grid.0, theme.grid.1, theme.grid.2);
+        let mut cases = 0;
+        for stroke in 2..=5u32 {
+            let style = ShapeStyle::from(&grid).stroke_width(stroke);
+            for (x, y) in [(0, 0), (5, 7), (-3, 12), (20, -2), (38, 29), (17, 15)] {
+                for len in [1, 2, 3, 4, 7, 25, 60] {
+                    for (dx, dy) in [(1, 0), (-1, 0), (0, 1), (0, -1)] {
+                        let (from, to) = ((x, y), (x + dx * len, y + dy * len));
+                        let mut ours = vec![0u8; (w * h) as usize];
+                        let mut theirs = vec![0u8; (w * h) as usize];
+                        PaletteBackend::new(&mut ours, (w, h), &palette)
+                            .draw_line(from, to, &style)
+                            .unwrap();
+                        plotters_backend::rasterizer::draw_line(
+                            &mut PaletteBackend::new(&mut theirs, (w, h), &palette),
+                            from,
+                            to,
+                            &style,
+                        )
+                        .unwrap();
+                        assert!(ours == theirs, "{from:?} -> {to:?} stroke {stroke}");
+                        cases += 1;
+                    }
+                }
+            }
+        }
+        assert_eq!(cases, 4 * 6 * 7 * 4);
+    }
+
     #[test]
     fn a_theme_has_one_small_palette() {
         for theme in [

@@ -603,7 +603,11 @@ mod tests {
     #[test]
     fn charts_encode_to_the_png_crates_bytes() {
         let themes = crate::chart::Themes::default();
-        for data in [fifteen_years(), counts("Ann", &[0, 3, 1]), counts("Empty", &[])] {
+        for data in [
+            fifteen_years(),
+            counts("Ann", &[0, 3, 1]),
+            counts("Empty", &[]),
+        ] {
             for image in crate::chart::Image::ALL {
                 let theme = themes.of(image);
                 let palette = Palette::of(&theme);
