@@ -301,7 +301,11 @@ impl Store for LocalStore {
             let failed = || StoreError::PreconditionFailed {
                 location: self.describe(key),
             };
-            let tag = sha256_hex(&body);
+            // The caller usually hashed the body already (for the headers).
+            let tag = match &headers.sha256_hex {
+                Some(known) => known.clone(),
+                None => sha256_hex(&body),
+            };
             match precondition {
                 Precondition::Absent => {
                     self.blocking(key, move |store, key| store.create_now(key, &body))
