@@ -36,11 +36,17 @@ pub(crate) fn encode_indexed(
     filtered[0] = PAETH;
     let zeros = vec![0u8; row_len];
     let mut prev: &[u8] = &zeros;
+    // Whether `filtered` holds a row of zeros already (a run of equal rows).
+    let mut zeroed = false;
     for row in indices.chunks_exact(row_len) {
         if row == prev {
-            filtered[1..].fill(0);
+            if !zeroed {
+                filtered[1..].fill(0);
+                zeroed = true;
+            }
         } else {
             paeth_row(row, prev, &mut filtered[1..]);
+            zeroed = false;
         }
         deflate.write_data(&filtered)?;
         prev = row;

@@ -219,6 +219,10 @@ fn blend(bg: [u8; 3], fg: [u8; 3], a: f64) -> [u8; 3] {
 /// One glyph at one size as `plotters` places it: its coverage pixels
 /// relative to the caret, and the vertical shift `plotters` applies.
 struct Glyph {
+    /// The font's glyph for the character, for kerning.
+    id: ab_glyph::GlyphId,
+    /// How far the caret moves past it.
+    advance: f32,
     y_shift: i32,
     pixels: Vec<GlyphPixel>,
 }
@@ -283,7 +287,13 @@ fn glyph(c: char, size: f64) -> Option<Rc<Glyph>> {
             cache.pixels = 0;
         }
         cache.pixels += pixels.len();
-        let g = Rc::new(Glyph { y_shift, pixels });
+        let id = font.glyph_id(c);
+        let g = Rc::new(Glyph {
+            id,
+            advance: font.h_advance(id),
+            y_shift,
+            pixels,
+        });
         cache.glyphs.insert(key, Rc::clone(&g));
         Some(g)
     })
@@ -491,43 +501,45 @@ impl DrawingBackend for PaletteBackend<'_> {
         let mut caret = 0f32;
         let mut prev = None;
         for c in text.chars() {
+            let Some(g) = glyph(c, size) else {
+                // Without the font nothing is drawn (it was loaded before).
+                continue;
+            };
             if let Some(p) = prev {
-                caret += scaled.kern(scaled.glyph_id(p), scaled.glyph_id(c));
+                caret += scaled.kern(p, g.id);
             }
-            prev = Some(c);
-            if let Some(g) = glyph(c, size) {
-                let x_shift = caret as i32;
-                for &GlyphPixel { x, y, a, shade } in &g.pixels {
-                    let (x, y) = (i32::from(x), i32::from(y));
-                    let (tx, ty) =
-                        transform.transform(x + x_shift + dx - min_x, y + g.y_shift + dy - min_y);
-                    let (px, py) = (pos.0 + tx, pos.1 + ty);
-                    if px < 0 || py < 0 || px >= w || py >= h {
-                        continue;
-                    }
-                    let at = py as usize * stride + px as usize;
-                    // The text colour's own shades over the background
-                    // without a search (an opaque colour's from the glyph
-                    // cache); anything else as `put` does it.
-                    let covered = colour.mix(f64::from(a));
-                    let (level, full_cover) = if colour.alpha == 1.0 {
-                        (usize::from(shade & !FULL), shade & FULL != 0)
-                    } else {
-                        (level(covered.alpha), covered.alpha >= 1.0)
-                    };
-                    match ramp {
-                        Some((full, steps)) if full_cover || self.pixels[at] == background => {
-                            if level >= SHADES {
-                                self.pixels[at] = full;
-                            } else if level > 0 {
-                                self.pixels[at] = steps[level - 1];
-                            }
+            prev = Some(g.id);
+            let x_shift = caret as i32;
+            for &GlyphPixel { x, y, a, shade } in &g.pixels {
+                let (x, y) = (i32::from(x), i32::from(y));
+                let (tx, ty) =
+                    transform.transform(x + x_shift + dx - min_x, y + g.y_shift + dy - min_y);
+                let (px, py) = (pos.0 + tx, pos.1 + ty);
+                if px < 0 || py < 0 || px >= w || py >= h {
+                    continue;
+                }
+                let at = py as usize * stride + px as usize;
+                // The text colour's own shades over the background
+                // without a search (an opaque colour's from the glyph
+                // cache); anything else as `put` does it.
+                let covered = colour.mix(f64::from(a));
+                let (level, full_cover) = if colour.alpha == 1.0 {
+                    (usize::from(shade & !FULL), shade & FULL != 0)
+                } else {
+                    (level(covered.alpha), covered.alpha >= 1.0)
+                };
+                match ramp {
+                    Some((full, steps)) if full_cover || self.pixels[at] == background => {
+                        if level >= SHADES {
+                            self.pixels[at] = full;
+                        } else if level > 0 {
+                            self.pixels[at] = steps[level - 1];
                         }
-                        _ => self.put((px, py), covered),
                     }
+                    _ => self.put((px, py), covered),
                 }
             }
-            caret += scaled.h_advance(scaled.glyph_id(c));
+            caret += g.advance;
         }
         Ok(())
     }

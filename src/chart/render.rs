@@ -108,8 +108,7 @@ fn draw_into(
     };
     let root = PaletteBackend::new(pixels, theme.pixels(), palette).into_drawing_area();
     draw(&root, data, &title, theme).map_err(ChartError::Draw)?;
-    root.present()
-        .map_err(|e| ChartError::Draw(e.to_string()))
+    root.present().map_err(|e| ChartError::Draw(e.to_string()))
 }
 
 /// Draws `data` with `theme` as indices into `palette` (the tests' view of
