@@ -27,7 +27,7 @@ pub(crate) fn encode_indexed(
             len: indices.len(),
         });
     }
-    if plte.is_empty() || plte.len() % 3 != 0 || plte.len() > 3 * 256 {
+    if plte.is_empty() || !plte.len().is_multiple_of(3) || plte.len() > 3 * 256 {
         return Err(EncodeError::Palette(plte.len()));
     }
     let mut idat = Vec::with_capacity(16 * 1024);
@@ -72,12 +72,12 @@ pub(crate) fn encode_indexed(
     ihdr[4..8].copy_from_slice(&height.to_be_bytes());
     // Bit depth 8, colour type 3 (indexed); deflate, adaptive filters, no interlace.
     ihdr[8..].copy_from_slice(&[8, 3, 0, 0, 0]);
-    chunk(&mut out, b"IHDR", &ihdr);
-    chunk(&mut out, b"PLTE", &plte);
+    chunk(&mut out, *b"IHDR", &ihdr);
+    chunk(&mut out, *b"PLTE", &plte);
     for part in idat.chunks(MAX_CHUNK) {
-        chunk(&mut out, b"IDAT", part);
+        chunk(&mut out, *b"IDAT", part);
     }
-    chunk(&mut out, b"IEND", &[]);
+    chunk(&mut out, *b"IEND", &[]);
     Ok(out)
 }
 
@@ -99,12 +99,12 @@ pub enum EncodeError {
 }
 
 /// Appends one chunk: length, type, data, CRC of type and data.
-fn chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
+fn chunk(out: &mut Vec<u8>, kind: [u8; 4], data: &[u8]) {
     out.extend_from_slice(&(data.len() as u32).to_be_bytes());
-    out.extend_from_slice(kind);
+    out.extend_from_slice(&kind);
     out.extend_from_slice(data);
     let mut crc = flate2::Crc::new();
-    crc.update(kind);
+    crc.update(&kind);
     crc.update(data);
     out.extend_from_slice(&crc.sum().to_be_bytes());
 }
@@ -126,7 +126,7 @@ fn paeth_row(row: &[u8], prev: &[u8], out: &mut [u8]) {
     }
 }
 
-#[inline(always)]
+#[inline]
 fn paeth(a: u8, b: u8, c: u8) -> u8 {
     let pa = b.max(c) - b.min(c);
     let pb = a.max(c) - a.min(c);

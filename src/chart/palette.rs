@@ -510,10 +510,10 @@ impl DrawingBackend for PaletteBackend<'_> {
             }
             prev = Some(g.id);
             let x_shift = caret as i32;
-            for &GlyphPixel { x, y, a, shade } in &g.pixels {
-                let (x, y) = (i32::from(x), i32::from(y));
+            for pixel in &g.pixels {
+                let (gx, gy) = (i32::from(pixel.x), i32::from(pixel.y));
                 let (tx, ty) =
-                    transform.transform(x + x_shift + dx - min_x, y + g.y_shift + dy - min_y);
+                    transform.transform(gx + x_shift + dx - min_x, gy + g.y_shift + dy - min_y);
                 let (px, py) = (pos.0 + tx, pos.1 + ty);
                 if px < 0 || py < 0 || px >= w || py >= h {
                     continue;
@@ -522,9 +522,11 @@ impl DrawingBackend for PaletteBackend<'_> {
                 // The text colour's own shades over the background
                 // without a search (an opaque colour's from the glyph
                 // cache); anything else as `put` does it.
-                let covered = colour.mix(f64::from(a));
-                let (level, full_cover) = if colour.alpha == 1.0 {
-                    (usize::from(shade & !FULL), shade & FULL != 0)
+                let covered = colour.mix(f64::from(pixel.a));
+                // A colour's alpha is at most 1: this is an opaque colour,
+                // whose coverage is the glyph's own.
+                let (level, full_cover) = if colour.alpha >= 1.0 {
+                    (usize::from(pixel.shade & !FULL), pixel.shade & FULL != 0)
                 } else {
                     (level(covered.alpha), covered.alpha >= 1.0)
                 };
