@@ -229,8 +229,8 @@ mod tests {
         }
     }
 
-    // Rows equal to the one above, rows that differ, noise, a one-pixel-wide
-    // image, and data that deflate would grow (stored blocks).
+    // REQ-CH-001: rows equal to the one above, rows that differ, noise, a
+    // one-pixel-wide image, and data that deflate would grow (stored blocks).
     #[test]
     fn the_bytes_are_the_png_crates() {
         let plte: Vec<u8> = (0..37 * 3).map(|i| (i * 7 % 256) as u8).collect();

@@ -562,8 +562,8 @@ mod tests {
 
     // REQ-CH-009: the palette is the theme's colours and their text shades,
     // the same for every chart of a theme, within PNG's 256 entries.
-    // Wide grid lines and ticks (the compact charts' strokes are two pixels)
-    // are filled directly; what `plotters`' polygon fill covers, pixel for
+    // REQ-CH-002: wide grid lines and ticks (the compact charts' strokes are
+    // two pixels) are filled directly; what `plotters`' polygon fill covers, pixel for
     // pixel: every direction, stroke and length, partly outside the image.
     #[test]
     fn thick_lines_cover_what_plotters_fills() {

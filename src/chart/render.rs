@@ -644,8 +644,9 @@ mod tests {
         }
     }
 
-    // The charts themselves (long, short and empty, in every image's theme)
-    // encode to the bytes `png` wrote for them before the encoder was ours.
+    // REQ-CH-001, REQ-CH-002: the charts themselves (long, short and empty,
+    // in every image's theme) encode to the bytes `png` wrote for them before
+    // the encoder was ours.
     #[test]
     fn charts_encode_to_the_png_crates_bytes() {
         let themes = crate::chart::Themes::default();
@@ -666,8 +667,8 @@ mod tests {
         }
     }
 
-    // A canvas reused from an earlier chart of the same size draws the same
-    // bytes as a fresh one on a new thread.
+    // REQ-CH-002: a canvas reused from an earlier chart of the same size
+    // draws the same bytes as a fresh one on a new thread.
     #[test]
     fn a_reused_canvas_draws_what_a_fresh_one_does() {
         let theme = Theme::default();
