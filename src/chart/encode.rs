@@ -11,8 +11,8 @@
 /// rows equal the row above (the plot between grid lines and bar tops), and
 /// Paeth of such a row is all zeros, so those rows cost a comparison and no
 /// filter; the other rows are filtered in a form the compiler vectorises
-/// ([`paeth_row`]). A quarter of the backfill's CPU was `png`'s per-byte
-/// filter and its buffering (docs/performance.md).
+/// ([`paeth_row`]). `png`'s per-byte filter and its buffering had been
+/// about a fifth of the backfill's CPU (docs/performance.md).
 pub(crate) fn encode_indexed(
     indices: &[u8],
     width: u32,

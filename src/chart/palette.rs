@@ -562,9 +562,10 @@ mod tests {
 
     // REQ-CH-009: the palette is the theme's colours and their text shades,
     // the same for every chart of a theme, within PNG's 256 entries.
-    // REQ-CH-002: wide grid lines and ticks (the compact charts' strokes are
-    // two pixels) are filled directly; what `plotters`' polygon fill covers, pixel for
-    // pixel: every direction, stroke and length, partly outside the image.
+    // REQ-CH-002: wide grid lines (the compact charts' strokes are two
+    // pixels) are filled directly with what `plotters`' polygon fill covers,
+    // pixel for pixel: every direction, stroke and length, partly outside the
+    // image. (Axes and ticks are paths, which `plotters` polygonises itself.)
     #[test]
     fn thick_lines_cover_what_plotters_fills() {
         let theme = Theme::default();

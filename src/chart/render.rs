@@ -65,32 +65,42 @@ fn draw_encoded(
 }
 
 thread_local! {
-    /// One canvas per drawing thread and image size, reused from chart to
-    /// chart: a fresh one of 0.7 MB was mapped, faulted in page by page and
-    /// unmapped again for every chart (glibc maps allocations that large).
+    /// The canvases of this drawing thread, reused from chart to chart: a
+    /// fresh buffer had to be zeroed (and was then covered by the background
+    /// at once) for every chart.
     static CANVASES: std::cell::RefCell<Vec<Vec<u8>>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
-/// Runs `draw` on this thread's canvas of `len` pixels (their values are
-/// whatever the last chart of that size left: the drawing starts with the
-/// background over all of them). Keeps at most four sizes.
+/// Canvases kept per thread: the two sizes an author's images come in (full
+/// and compact; light and dark share each).
+const KEPT_CANVASES: usize = 2;
+
+/// The largest canvas kept between charts (8 MB; the default full and compact
+/// charts take 0.7 and 0.35 MB). A larger one, from a theme of huge or many-times-scaled
+/// images, is allocated per chart as before, so a thread never holds more
+/// than `KEPT_CANVASES` of these beside the chart it draws.
+const MAX_KEPT_CANVAS: usize = 8 << 20;
+
+/// Runs `draw` on a canvas of `len` pixels, this thread's own of that size
+/// when it has one (its values are whatever the last chart of that size
+/// left: every drawing starts with the background over all of them).
 fn with_canvas<T>(len: usize, draw: impl FnOnce(&mut [u8]) -> T) -> T {
-    let canvas = CANVASES.with(|c| {
+    let kept = CANVASES.with(|c| {
         let mut canvases = c.borrow_mut();
-        match canvases.iter().position(|c| c.len() == len) {
-            Some(i) => canvases.swap_remove(i),
-            None => vec![0u8; len],
-        }
+        let at = canvases.iter().position(|c| c.len() == len)?;
+        Some(canvases.swap_remove(at))
     });
-    let mut canvas = canvas;
+    let mut canvas = kept.unwrap_or_else(|| vec![0u8; len]);
     let out = draw(&mut canvas);
-    CANVASES.with(|c| {
-        let mut canvases = c.borrow_mut();
-        if canvases.len() >= 4 {
-            canvases.remove(0);
-        }
-        canvases.push(canvas);
-    });
+    if len <= MAX_KEPT_CANVAS {
+        CANVASES.with(|c| {
+            let mut canvases = c.borrow_mut();
+            if canvases.len() >= KEPT_CANVASES {
+                canvases.remove(0);
+            }
+            canvases.push(canvas);
+        });
+    }
     out
 }
 
