@@ -155,13 +155,9 @@ pub(crate) fn with_palette(png: &[u8], plte: &[u8]) -> Option<Vec<u8>> {
             if len != plte.len() || end > png.len() {
                 return None;
             }
-            let mut crc = flate2::Crc::new();
-            crc.update(b"PLTE");
-            crc.update(plte);
             let mut out = Vec::with_capacity(png.len());
-            out.extend_from_slice(&png[..at + 8]);
-            out.extend_from_slice(plte);
-            out.extend_from_slice(&crc.sum().to_be_bytes());
+            out.extend_from_slice(&png[..at]);
+            chunk(&mut out, *b"PLTE", plte);
             out.extend_from_slice(&png[end..]);
             return Some(out);
         }
