@@ -48,7 +48,7 @@ pub fn render_light_and_dark(
     {
         return Ok((light_png, dark_png));
     }
-    Ok((light_png, render_chart(data, dark)?))
+    Ok((light_png, draw_encoded(data, dark, &dp)?))
 }
 
 /// Draws `data` with `theme` as indices into `palette` and encodes them.
