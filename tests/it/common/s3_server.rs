@@ -56,16 +56,31 @@ impl S3Server {
             .unwrap();
     }
 
+    /// The object's bytes. A read that races a rewrite of the same key (a
+    /// test polling the lease while the run renews it) can stream a torn body
+    /// from the server's files, which the client's checksum refuses: such a
+    /// read is made again, a few times at most.
     pub(crate) async fn get(&self, bucket: &str, key: &str) -> Vec<u8> {
-        let out = self
-            .client()
-            .get_object()
-            .bucket(bucket)
-            .key(key)
-            .send()
-            .await
-            .unwrap();
-        out.body.collect().await.unwrap().into_bytes().to_vec()
+        let mut attempt = 0;
+        loop {
+            let out = self
+                .client()
+                .get_object()
+                .bucket(bucket)
+                .key(key)
+                .send()
+                .await
+                .unwrap();
+            match out.body.collect().await {
+                Ok(body) => return body.into_bytes().to_vec(),
+                Err(e) if attempt < 4 => {
+                    eprintln!("reading {bucket}/{key} again: {e:?}");
+                    attempt += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                }
+                Err(e) => panic!("reading {bucket}/{key}: {e:?}"),
+            }
+        }
     }
 
     /// Every key in a bucket, sorted.
