@@ -22,6 +22,8 @@ pub mod store;
 pub(crate) mod input;
 // A line -> a Post or an Author, or a counted bad record; long lines streamed.
 pub mod records;
+// The one-pass member scan of a record line (the fast path of `records`).
+mod scan;
 // Each post counts once: the keys of the posts read so far.
 pub mod post_keys;
 // Join posts to authors, count months in the site's zone, pick who is drawn.
