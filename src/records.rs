@@ -1149,13 +1149,13 @@ mod tests {
     /// syntax (or of its near misses) inserted, replaced or removed.
     fn random_line(rng: &mut rand::rngs::SmallRng) -> Vec<u8> {
         use rand::Rng;
+        const EDITS: &[u8] = b"{}[],:\"\\u0123456789-+.eEtrnulfasx \t\r\x0c\x01\x7f";
         let mut line = String::new();
         while !line.starts_with('{') {
             line.clear();
             random_value(rng, 0, &mut line);
         }
         let mut line = line.into_bytes();
-        const EDITS: &[u8] = b"{}[],:\"\\u0123456789-+.eEtrnulfasx \t\r\x0c\x01\x7f";
         for _ in 0..rng.gen_range(0..3) {
             let at = rng.gen_range(0..=line.len());
             let byte = EDITS[rng.gen_range(0..EDITS.len())];

@@ -3,15 +3,16 @@
 //!
 //! A post line is about 6 KB, nearly all of it strings the batch never looks
 //! at (a Markdown body, nested metadata). [`members`] walks the line once as
-//! a JSON grammar, skipping plain string bytes 32 at a time, and hands back
-//! the raw text of the named top-level members, exactly the text
+//! a JSON grammar, skipping the runs of plain string bytes with `memchr`'s
+//! vector search, and hands back the raw text of the named top-level members, exactly the text
 //! `serde_json`'s `RawValue` would borrow.
 //!
 //! It answers only when the answer is certain: a line it returns `Some` for
 //! is one valid JSON object (RFC 8259, as `serde_json` reads it) in which no
 //! named member occurs twice. Anything else (a syntax error, a member name
 //! with an escape, a duplicate named member, nesting deeper than
-//! [`MAX_DEPTH`]) is `None`, and the caller takes the `serde_json` path,
+//! [`MAX_DEPTH`], a control character anywhere, even a tab between tokens)
+//! is `None`, and the caller takes the `serde_json` path,
 //! which says why the line is bad or reads it all the same. So the rules for
 //! what a bad line is live in one place, and this pass can only be faster,
 //! never different (`records::tests::the_scan_agrees_with_serde_json`).
@@ -35,6 +36,9 @@ pub(crate) fn members<'a, const N: usize>(
         bytes: line.as_bytes(),
         at: 0,
     };
+    if has_control(scan.bytes) {
+        return None;
+    }
     let mut found = [None; N];
     scan.whitespace();
     scan.eat(b'{')?;
@@ -44,10 +48,10 @@ pub(crate) fn members<'a, const N: usize>(
             let name = scan.name_colon()?;
             let start = scan.at;
             scan.value()?;
-            if let Some(slot) = names.iter().position(|n| n.as_bytes() == name) {
-                if found[slot].replace(&line[start..scan.at]).is_some() {
-                    return None;
-                }
+            if let Some(slot) = names.iter().position(|n| n.as_bytes() == name)
+                && found[slot].replace(&line[start..scan.at]).is_some()
+            {
+                return None;
             }
             scan.whitespace();
             match scan.next()? {
@@ -66,11 +70,13 @@ struct Scanner<'a> {
     at: usize,
 }
 
-/// Whether `b` ends a run of plain string bytes: a quote, a backslash, or a
-/// control character (not allowed raw in a JSON string).
-#[inline(always)]
-fn special(b: u8) -> bool {
-    b == b'"' || b == b'\\' || b < 0x20
+/// Whether `line` holds a control character (below U+0020). JSON allows
+/// four of them between tokens and none raw in a string; such a line is
+/// rare, and [`members`] leaves it to `serde_json` rather than tell the two
+/// places apart. A minimum over the line: a reduction the compiler
+/// vectorises wherever it is inlined, with no early exit to stop it.
+fn has_control(line: &[u8]) -> bool {
+    line.iter().fold(u8::MAX, |low, &b| low.min(b)) < 0x20
 }
 
 impl<'a> Scanner<'a> {
@@ -118,27 +124,15 @@ impl<'a> Scanner<'a> {
         Some(name)
     }
 
-    /// Where the run of plain string bytes starting at `at` ends: the first
-    /// special byte, or the end of the line. The bulk of a post line is such
-    /// runs; they are checked 32 bytes at a time, a loop the compiler turns
-    /// into vector compares (SSE2 on x86-64, NEON on arm64) without `unsafe`.
+    /// Where the run of plain string bytes starting at `at` ends: the next
+    /// quote or backslash, or the end of the line (a line with a control
+    /// character never gets here). The bulk of a post line is such runs;
+    /// `memchr` finds their ends with the vector instructions the machine
+    /// has (AVX2 or SSE2 on x86-64, NEON on arm64), chosen at run time.
     #[inline]
-    fn plain_run(&self, mut at: usize) -> usize {
-        const BLOCK: usize = 32;
-        while let Some(block) = self.bytes.get(at..at + BLOCK) {
-            let stop = block.iter().fold(false, |stop, &b| stop | special(b));
-            if stop {
-                break;
-            }
-            at += BLOCK;
-        }
-        while let Some(&b) = self.bytes.get(at) {
-            if special(b) {
-                break;
-            }
-            at += 1;
-        }
-        at
+    fn plain_run(&self, at: usize) -> usize {
+        let rest = self.bytes.get(at..).unwrap_or_default();
+        memchr::memchr2(b'"', b'\\', rest).map_or(self.bytes.len(), |i| at + i)
     }
 
     /// The rest of a string whose opening quote was read.
@@ -324,7 +318,7 @@ mod tests {
 
     #[test]
     fn long_runs_stop_at_every_special_byte() {
-        // A special byte at each offset of a 32-byte block, and past it.
+        // A special byte at each offset of a vector search's block, and past it.
         for at in 0..70 {
             for special in ["\\n", "\\\"", "\u{1f}"] {
                 let body = format!("{}{special}{}", "あ".repeat(at), "x".repeat(40));
