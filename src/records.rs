@@ -2,9 +2,11 @@
 //! [`BadReason`].
 //!
 //! Only the fields the batch uses are looked at: everything else in a record (a
-//! Markdown body of several KB, nested metadata) is skipped by the JSON scanner
-//! without being built into values. Lines are read into a buffer of at most
-//! [`MAX_LINE_BYTES`] (the fast path, a borrowed parse of the whole line); a longer
+//! Markdown body of several KB, nested metadata) is skipped without being built
+//! into values. Lines are read into a buffer of at most [`MAX_LINE_BYTES`] (the
+//! fast path: one validating pass, [`crate::scan`], finds the used members'
+//! raw text, and any line it is not certain of is read by `serde_json`, whose
+//! answer decides; both borrow from the line); a longer
 //! line is handed on as a reader ([`Line::Streamed`]) and its three fields are
 //! pulled out by a streaming scan (`struson`) that skips every other value
 //! without buffering it, so a 200 MB post costs no more memory than a short one.
