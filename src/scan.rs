@@ -20,8 +20,10 @@
 //! UTF-8 and `\u` surrogate pairs are not checked here: the caller checks
 //! the whole line for both first (`records::check_text`).
 
-/// Containers deeper than this end the scan (`None`): the `serde_json` path
-/// reads such a line. Real exports nest a few levels.
+/// Containers nested deeper than this inside a member's value (the line's
+/// own object not counted) end the scan (`None`): the `serde_json` path
+/// reads such a line, skipping nested values without a depth limit. Real
+/// exports nest a few levels.
 pub(crate) const MAX_DEPTH: u32 = 64;
 
 /// The raw JSON text of each of `names` at the top level of the object
