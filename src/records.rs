@@ -1114,7 +1114,7 @@ mod tests {
             0..=3 => {
                 out.push_str(STRINGS[rng.gen_range(0..STRINGS.len())]);
                 if rng.gen_bool(0.3) {
-                    // A long run, so the 32-byte blocks are crossed.
+                    // A long run, so the string scan's vector search crosses blocks.
                     out.pop();
                     out.push_str(&"abcdefgh".repeat(rng.gen_range(1..12)));
                     out.push('"');

@@ -4,16 +4,16 @@
 //! A post line is about 6 KB, nearly all of it strings the batch never looks
 //! at (a Markdown body, nested metadata). [`members`] walks the line once as
 //! a JSON grammar, skipping the runs of plain string bytes with `memchr`'s
-//! vector search, and hands back the raw text of the named top-level members, exactly the text
-//! `serde_json`'s `RawValue` would borrow.
+//! vector search, and hands back the raw text of the named top-level
+//! members, exactly the text `serde_json`'s `RawValue` would borrow.
 //!
 //! It answers only when the answer is certain: a line it returns `Some` for
 //! is one valid JSON object (RFC 8259, as `serde_json` reads it) in which no
 //! named member occurs twice. Anything else (a syntax error, a member name
 //! with an escape, a duplicate named member, nesting deeper than
 //! [`MAX_DEPTH`], a control character anywhere, even a tab between tokens)
-//! is `None`, and the caller takes the `serde_json` path,
-//! which says why the line is bad or reads it all the same. So the rules for
+//! is `None`, and the caller takes the `serde_json` path, which says why the
+//! line is bad or reads it all the same. So the rules for
 //! what a bad line is live in one place, and this pass can only be faster,
 //! never different (`records::tests::the_scan_agrees_with_serde_json`).
 //!
@@ -102,7 +102,9 @@ impl<'a> Scanner<'a> {
     }
 
     /// JSON's whitespace: space, tab, line feed, carriage return (not the
-    /// form feed `u8::is_ascii_whitespace` also takes).
+    /// form feed `u8::is_ascii_whitespace` also takes). After
+    /// [`has_control`] only the space reaches here; the rest are kept so the
+    /// grammar stays JSON's without that check.
     #[inline]
     fn whitespace(&mut self) {
         while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.bytes.get(self.at) {
