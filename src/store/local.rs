@@ -46,8 +46,9 @@ impl LocalStore {
     }
 
     /// Refuses a key whose folders under the root are symbolic links: a write
-    /// never leaves the destination through a link planted in it.
-    fn refuse_links(&self, key: &str) -> Result<(), StoreError> {
+    /// never leaves the destination through a link planted in it. `true` when
+    /// every folder is there, `false` at the first one missing.
+    fn refuse_links(&self, key: &str) -> Result<bool, StoreError> {
         let mut at = self.root.clone();
         let folders = Path::new(key).parent().map(Path::components);
         for folder in folders.into_iter().flatten() {
@@ -63,51 +64,59 @@ impl LocalStore {
                     });
                 }
                 Ok(_) => {}
-                Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
                 Err(e) => return Err(self.io_error(key, e)),
             }
         }
-        Ok(())
+        Ok(true)
     }
 
-    /// Writes `body` to a file beside `key` that must not exist yet
+    /// The folders of `key` (at `path`), made where missing, none of them a
+    /// symbolic link. One `lstat` per folder when they are all there (the
+    /// usual case: every chart of a run shares them), without a `mkdir` that
+    /// would fail because the folder exists.
+    fn folders_of(&self, key: &str, path: &Path) -> Result<(), StoreError> {
+        if self.refuse_links(key)? {
+            return Ok(());
+        }
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| self.io_error(key, e))?;
+        }
+        // Made just now, or by someone else meanwhile: checked again.
+        self.refuse_links(key).map(drop)
+    }
+
+    /// Writes `body` to a file beside a key that must not exist yet
     /// (`create_new` follows no link: one planted there is an error, not a
     /// way out), synced to disk when `sync`.
-    fn write_new(
-        &self,
-        key: &str,
-        tmp: &std::ffi::OsStr,
-        body: &[u8],
-        sync: bool,
-    ) -> Result<(), StoreError> {
+    fn write_new(tmp: &std::ffi::OsStr, body: &[u8], sync: bool) -> io::Result<()> {
         let mut file = std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
-            .open(tmp)
-            .map_err(|e| self.io_error(key, e))?;
-        file.write_all(body).map_err(|e| self.io_error(key, e))?;
+            .open(tmp)?;
+        file.write_all(body)?;
         if sync {
-            file.sync_all().map_err(|e| self.io_error(key, e))?;
+            file.sync_all()?;
         }
         Ok(())
     }
 
     /// Replaces `key` whole: written beside it and renamed, so a reader never
-    /// sees half a chart. The file beside is made anew (a link planted there
-    /// is removed, not written through).
+    /// sees half a chart. The file beside is made anew: one left there (by a
+    /// run killed mid-write, or a link planted there) is removed, not written
+    /// through.
     fn put_now(&self, key: &str, body: &[u8]) -> Result<(), StoreError> {
         let path = self.path(key)?;
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| self.io_error(key, e))?;
-        }
-        self.refuse_links(key)?;
+        self.folders_of(key, &path)?;
         let mut tmp = path.clone().into_os_string();
         tmp.push(".part");
-        match std::fs::remove_file(&tmp) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(self.io_error(key, e)),
-            _ => {}
-        }
-        self.write_new(key, &tmp, body, false)?;
+        let written = match Self::write_new(&tmp, body, false) {
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                std::fs::remove_file(&tmp).and_then(|()| Self::write_new(&tmp, body, false))
+            }
+            done => done,
+        };
+        written.map_err(|e| self.io_error(key, e))?;
         std::fs::rename(&tmp, &path).map_err(|e| self.io_error(key, e))
     }
 
@@ -116,13 +125,10 @@ impl LocalStore {
     /// key exists, so a kill leaves no half object.
     fn create_now(&self, key: &str, body: &[u8]) -> Result<(), StoreError> {
         let path = self.path(key)?;
-        self.refuse_links(key)?;
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| self.io_error(key, e))?;
-        }
+        self.folders_of(key, &path)?;
         let mut tmp = path.clone().into_os_string();
         tmp.push(format!(".new-{:016x}", rand::random::<u64>()));
-        self.write_new(key, &tmp, body, true)?;
+        Self::write_new(&tmp, body, true).map_err(|e| self.io_error(key, e))?;
         let linked = std::fs::hard_link(&tmp, &path);
         let _ = std::fs::remove_file(&tmp);
         match linked {
@@ -383,6 +389,51 @@ mod tests {
 
     // REQ-RL-011: a link planted at `<key>.part` or as a folder of the key
     // is not written through.
+    // REQ-RL-011: folders missing are made (a fresh destination), a folder
+    // deeper down that is a link is refused although the ones above it are
+    // real, and a `.part` a killed run left is replaced, not appended to.
+    #[tokio::test]
+    async fn missing_folders_are_made_and_leftovers_replaced() {
+        let outside = tempfile::tempdir().unwrap();
+        let (dir, store) = LocalStore::temp();
+        let headers = ObjectHeaders::no_store("image/png");
+        store
+            .put_if("a/b/c.png", b"one".to_vec(), &headers, Precondition::Absent)
+            .await
+            .unwrap();
+        store
+            .put("a/b/d.png", b"two".to_vec(), &headers)
+            .await
+            .unwrap();
+        assert_eq!(std::fs::read(dir.path().join("a/b/c.png")).unwrap(), b"one");
+        std::fs::write(dir.path().join("a/b/d.png.part"), b"half a chart, and more").unwrap();
+        store
+            .put("a/b/d.png", b"three".to_vec(), &headers)
+            .await
+            .unwrap();
+        assert_eq!(
+            std::fs::read(dir.path().join("a/b/d.png")).unwrap(),
+            b"three"
+        );
+        assert!(!dir.path().join("a/b/d.png.part").exists());
+        std::os::unix::fs::symlink(outside.path(), dir.path().join("a/link")).unwrap();
+        for key in ["a/link/x.png", "a/link/deeper/x.png"] {
+            let through = store.put(key, b"x".to_vec(), &headers).await;
+            assert!(
+                matches!(through, Err(StoreError::Failed { .. })),
+                "{key}: {through:?}"
+            );
+            let created = store
+                .put_if(key, b"x".to_vec(), &headers, Precondition::Absent)
+                .await;
+            assert!(
+                matches!(created, Err(StoreError::Failed { .. })),
+                "{key}: {created:?}"
+            );
+        }
+        assert_eq!(std::fs::read_dir(outside.path()).unwrap().count(), 0);
+    }
+
     #[tokio::test]
     async fn planted_links_are_not_followed() {
         let outside = tempfile::tempdir().unwrap();
