@@ -26,7 +26,7 @@ use ab_glyph::{Font, ScaleFont};
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, VPos};
 use plotters_backend::{
-    BackendColor, BackendCoord, BackendStyle, BackendTextStyle, DrawingErrorKind,
+    BackendColor, BackendCoord, BackendStyle, BackendTextStyle, DrawingErrorKind, FontTransform,
 };
 
 use super::theme::{Rgb, Theme};
@@ -495,6 +495,22 @@ impl DrawingBackend for PaletteBackend<'_> {
         let size = style.size();
         let rgb = [colour.rgb.0, colour.rgb.1, colour.rgb.2];
         let ramp = self.palette.ramp(rgb).map(|(full, steps)| (full, *steps));
+        // An opaque text colour upright (every chart's text but the y axis
+        // title): the index of each glyph shade over the background looked
+        // up, not worked out per pixel. `None` where the shade draws nothing.
+        let upright = match (ramp, colour.alpha >= 1.0, &transform) {
+            #[cfg(test)]
+            _ if tests::GENERAL_TEXT.get() => None,
+            (Some((full, steps)), true, FontTransform::None) => {
+                let mut lut = [None; SHADES + 1];
+                lut[SHADES] = Some(full);
+                for (level, step) in steps.iter().enumerate() {
+                    lut[level + 1] = Some(*step);
+                }
+                Some(lut)
+            }
+            _ => None,
+        };
         let background = self.palette.background;
         let (w, h, stride) = (self.width as i32, self.height as i32, self.width as usize);
         let scaled = font.as_scaled(size as f32);
@@ -510,6 +526,26 @@ impl DrawingBackend for PaletteBackend<'_> {
             }
             prev = Some(g.id);
             let x_shift = caret as i32;
+            if let Some(lut) = &upright {
+                let (ox, oy) = (pos.0 + x_shift + dx - min_x, pos.1 + g.y_shift + dy - min_y);
+                for pixel in &g.pixels {
+                    let (px, py) = (ox + i32::from(pixel.x), oy + i32::from(pixel.y));
+                    if px < 0 || py < 0 || px >= w || py >= h {
+                        continue;
+                    }
+                    let at = py as usize * stride + px as usize;
+                    // What the general loop below does for this case.
+                    if pixel.shade & FULL != 0 || self.pixels[at] == background {
+                        if let Some(index) = lut[usize::from(pixel.shade & !FULL).min(SHADES)] {
+                            self.pixels[at] = index;
+                        }
+                    } else {
+                        self.put((px, py), colour.mix(f64::from(pixel.a)));
+                    }
+                }
+                caret += g.advance;
+                continue;
+            }
             for pixel in &g.pixels {
                 let (gx, gy) = (i32::from(pixel.x), i32::from(pixel.y));
                 let (tx, ty) =
@@ -552,6 +588,63 @@ mod tests {
     use super::*;
     use crate::chart::theme::Language;
     use plotters::style::text_anchor::Pos;
+
+    thread_local! {
+        /// Set: text is drawn by the general loop only (what the upright
+        /// loop is compared with).
+        pub(super) static GENERAL_TEXT: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    }
+
+    // REQ-CH-009: upright text in an opaque colour, drawn by the loop that
+    // looks its shades up, sets the indices the general loop sets: over the
+    // background, over a grid line and a bar it crosses, and clipped at the
+    // canvas' edges.
+    #[test]
+    fn upright_text_draws_what_the_general_loop_draws() {
+        super::super::font().unwrap();
+        let theme = Theme::default();
+        let palette = Palette::of(&theme);
+        let (w, h) = (300u32, 90u32);
+        let draw = |general: bool| {
+            GENERAL_TEXT.set(general);
+            let mut indices = vec![0u8; (w * h) as usize];
+            {
+                let root = PaletteBackend::new(&mut indices, (w, h), &palette).into_drawing_area();
+                root.fill(&RGBColor(
+                    theme.background.0,
+                    theme.background.1,
+                    theme.background.2,
+                ))
+                .unwrap();
+                let grid = RGBColor(theme.grid.0, theme.grid.1, theme.grid.2);
+                root.draw(&PathElement::new(vec![(0, 20), (299, 20)], grid))
+                    .unwrap();
+                let bar = RGBColor(theme.bar.0, theme.bar.1, theme.bar.2);
+                root.draw(&Rectangle::new([(40, 50), (70, 89)], bar.filled()))
+                    .unwrap();
+                for (n, (text, size, c, at)) in [
+                    ("佐藤 太郎 2025年", 30.0, theme.title, (4, 6)),
+                    ("合計 12 本 · 直近12か月", 17.0, theme.text, (-9, 55)),
+                    ("Through Nov 2026", 17.0, theme.text, (220, 80)),
+                ]
+                .into_iter()
+                .enumerate()
+                {
+                    let style = TextStyle {
+                        font: (super::super::FONT_FAMILY, size).into_font(),
+                        color: RGBColor(c.0, c.1, c.2).to_backend_color(),
+                        pos: Pos::new(HPos::Left, if n == 0 { VPos::Top } else { VPos::Center }),
+                    };
+                    root.draw_text(text, &style, at).unwrap();
+                }
+            }
+            GENERAL_TEXT.set(false);
+            indices
+        };
+        let (general, upright) = (draw(true), draw(false));
+        assert!(general.iter().any(|&i| i != palette.background()));
+        assert!(general == upright);
+    }
 
     fn rgb_of(palette: &Palette, indices: &[u8]) -> Vec<u8> {
         indices
