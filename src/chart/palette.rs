@@ -97,7 +97,7 @@ impl Palette {
         self.roles == other.roles && self.colours.len() == other.colours.len()
     }
 
-    #[cfg(test)]
+    /// The background's index.
     pub(crate) fn background(&self) -> u8 {
         self.background
     }
@@ -225,6 +225,9 @@ struct Glyph {
     advance: f32,
     y_shift: i32,
     pixels: Vec<GlyphPixel>,
+    /// The pixels' bounding box (x0, y0, x1, y1, inclusive), relative as
+    /// they are; `None` for a glyph without pixels (a space).
+    bounds: Option<Rect>,
 }
 
 /// One pixel a glyph covers: where, how much (`a`), and the shade an opaque
@@ -288,15 +291,76 @@ fn glyph(c: char, size: f64) -> Option<Rc<Glyph>> {
         }
         cache.pixels += pixels.len();
         let id = font.glyph_id(c);
+        let bounds = pixels.iter().fold(None, |b: Option<Rect>, p| {
+            let (x, y) = (i32::from(p.x), i32::from(p.y));
+            Some(b.map_or((x, y, x, y), |b| {
+                (b.0.min(x), b.1.min(y), b.2.max(x), b.3.max(y))
+            }))
+        });
         let g = Rc::new(Glyph {
             id,
             advance: font.h_advance(id),
             y_shift,
             pixels,
+            bounds,
         });
         cache.glyphs.insert(key, Rc::clone(&g));
         Some(g)
     })
+}
+
+/// A rectangle of pixels: left, top, right, bottom, all inclusive.
+pub(crate) type Rect = (i32, i32, i32, i32);
+
+/// Where a drawing writes, watched rectangle by rectangle as each shape (a
+/// fill, a line, a glyph, a pixel) is drawn: the box around everything
+/// written while recording, and whether anything was written into a
+/// rectangle kept off. The chart's template ([`super::render`]) draws its
+/// parts out of order only where this shows the parts apart.
+#[derive(Debug, Default)]
+pub(crate) struct Watch {
+    recording: std::cell::Cell<bool>,
+    drawn: std::cell::Cell<Option<Rect>>,
+    keep_off: std::cell::Cell<[Option<Rect>; 2]>,
+    hit: std::cell::Cell<bool>,
+}
+
+impl Watch {
+    /// Starts recording a new box (and forgets the last one).
+    pub(crate) fn record(&self) {
+        self.recording.set(true);
+        self.drawn.set(None);
+    }
+
+    /// Stops recording and returns the box around what was written since
+    /// [`Watch::record`].
+    pub(crate) fn recorded(&self) -> Option<Rect> {
+        self.recording.set(false);
+        self.drawn.take()
+    }
+
+    /// From now on, a write into any of `rects` is a hit.
+    pub(crate) fn keep_off(&self, rects: [Option<Rect>; 2]) {
+        self.keep_off.set(rects);
+    }
+
+    /// Whether anything was written into a rectangle kept off.
+    pub(crate) fn hit(&self) -> bool {
+        self.hit.get()
+    }
+
+    fn touch(&self, r: Rect) {
+        if self.recording.get() {
+            let d = self.drawn.get();
+            self.drawn.set(Some(d.map_or(r, |d| {
+                (d.0.min(r.0), d.1.min(r.1), d.2.max(r.2), d.3.max(r.3))
+            })));
+        }
+        let overlaps = |k: &Rect| r.0 <= k.2 && k.0 <= r.2 && r.1 <= k.3 && k.1 <= r.3;
+        if self.keep_off.get().iter().flatten().any(overlaps) {
+            self.hit.set(true);
+        }
+    }
 }
 
 /// A chart's canvas: one palette index per pixel.
@@ -305,6 +369,7 @@ pub(crate) struct PaletteBackend<'a> {
     width: u32,
     height: u32,
     palette: &'a Palette,
+    watch: Option<&'a Watch>,
 }
 
 impl<'a> PaletteBackend<'a> {
@@ -319,6 +384,53 @@ impl<'a> PaletteBackend<'a> {
             width,
             height,
             palette,
+            watch: None,
+        }
+    }
+
+    /// The canvas with every write reported to `watch`.
+    pub(crate) fn watched(mut self, watch: &'a Watch) -> Self {
+        self.watch = Some(watch);
+        self
+    }
+
+    /// Reports a write into `r` to the watch, if any.
+    fn touch(&self, r: Rect) {
+        if let Some(watch) = self.watch {
+            watch.touch(r);
+        }
+    }
+
+    /// One glyph of upright text in an opaque colour, its top left at
+    /// `origin`, each shade's index over the background from `lut` (`None`:
+    /// the shade draws nothing): what the general loop of
+    /// [`DrawingBackend::draw_text`] does for such text, without its
+    /// per-pixel transform and colour mix.
+    fn upright_glyph(
+        &mut self,
+        g: &Glyph,
+        (ox, oy): BackendCoord,
+        lut: &[Option<u8>; SHADES + 1],
+        colour: BackendColor,
+    ) {
+        if let Some(b) = g.bounds {
+            self.touch((ox + b.0, oy + b.1, ox + b.2, oy + b.3));
+        }
+        let (w, h, stride) = (self.width as i32, self.height as i32, self.width as usize);
+        let background = self.palette.background;
+        for pixel in &g.pixels {
+            let (px, py) = (ox + i32::from(pixel.x), oy + i32::from(pixel.y));
+            if px < 0 || py < 0 || px >= w || py >= h {
+                continue;
+            }
+            let at = py as usize * stride + px as usize;
+            if pixel.shade & FULL != 0 || self.pixels[at] == background {
+                if let Some(index) = lut[usize::from(pixel.shade & !FULL).min(SHADES)] {
+                    self.pixels[at] = index;
+                }
+            } else {
+                self.put((px, py), colour.mix(f64::from(pixel.a)));
+            }
         }
     }
 
@@ -332,6 +444,7 @@ impl<'a> PaletteBackend<'a> {
         if x0 > x1 || y0 > y1 {
             return;
         }
+        self.touch((x0, y0, x1, y1));
         let stride = self.width as usize;
         for y in y0 as usize..=y1 as usize {
             self.pixels[y * stride + x0 as usize..=y * stride + x1 as usize].fill(index);
@@ -344,6 +457,7 @@ impl<'a> PaletteBackend<'a> {
         }
         let at = y as usize * self.width as usize + x as usize;
         if let Some(i) = self.palette.index(colour, self.pixels[at]) {
+            self.touch((x, y, x, y));
             self.pixels[at] = i;
         }
     }
@@ -403,12 +517,14 @@ impl DrawingBackend for PaletteBackend<'_> {
         if from.1 == to.1 {
             let (x0, x1) = (from.0.min(to.0).max(0), from.0.max(to.0).min(w - 1));
             if (0..h).contains(&from.1) && x0 <= x1 {
+                self.touch((x0, from.1, x1, from.1));
                 let row = from.1 as usize * stride;
                 self.pixels[row + x0 as usize..=row + x1 as usize].fill(index);
             }
         } else {
             let (y0, y1) = (from.1.min(to.1).max(0), from.1.max(to.1).min(h - 1));
-            if (0..w).contains(&from.0) {
+            if (0..w).contains(&from.0) && y0 <= y1 {
+                self.touch((from.0, y0, from.0, y1));
                 for y in y0..=y1 {
                     self.pixels[y as usize * stride + from.0 as usize] = index;
                 }
@@ -455,6 +571,7 @@ impl DrawingBackend for PaletteBackend<'_> {
         let Some(index) = self.palette.index(colour, self.palette.background) else {
             return Ok(());
         };
+        self.touch((x0, y0, x1 - 1, y1 - 1));
         let (x0, x1, stride) = (x0 as usize, x1 as usize, self.width as usize);
         for y in y0 as usize..y1 as usize {
             self.pixels[y * stride + x0..y * stride + x1].fill(index);
@@ -527,22 +644,8 @@ impl DrawingBackend for PaletteBackend<'_> {
             prev = Some(g.id);
             let x_shift = caret as i32;
             if let Some(lut) = &upright {
-                let (ox, oy) = (pos.0 + x_shift + dx - min_x, pos.1 + g.y_shift + dy - min_y);
-                for pixel in &g.pixels {
-                    let (px, py) = (ox + i32::from(pixel.x), oy + i32::from(pixel.y));
-                    if px < 0 || py < 0 || px >= w || py >= h {
-                        continue;
-                    }
-                    let at = py as usize * stride + px as usize;
-                    // What the general loop below does for this case.
-                    if pixel.shade & FULL != 0 || self.pixels[at] == background {
-                        if let Some(index) = lut[usize::from(pixel.shade & !FULL).min(SHADES)] {
-                            self.pixels[at] = index;
-                        }
-                    } else {
-                        self.put((px, py), colour.mix(f64::from(pixel.a)));
-                    }
-                }
+                let origin = (pos.0 + x_shift + dx - min_x, pos.1 + g.y_shift + dy - min_y);
+                self.upright_glyph(&g, origin, lut, colour);
                 caret += g.advance;
                 continue;
             }
@@ -569,8 +672,10 @@ impl DrawingBackend for PaletteBackend<'_> {
                 match ramp {
                     Some((full, steps)) if full_cover || self.pixels[at] == background => {
                         if level >= SHADES {
+                            self.touch((px, py, px, py));
                             self.pixels[at] = full;
                         } else if level > 0 {
+                            self.touch((px, py, px, py));
                             self.pixels[at] = steps[level - 1];
                         }
                     }
