@@ -426,6 +426,39 @@ pub(crate) struct Kept {
     task: Option<JoinHandle<()>>,
 }
 
+/// What [`Kept::check`] reads, owned: the same answer, anywhere.
+#[derive(Debug, Clone)]
+pub(crate) struct LeaseCheck {
+    lease: Arc<Mutex<Lease>>,
+    lost: Arc<Mutex<Option<String>>>,
+}
+
+impl LeaseCheck {
+    pub(crate) fn check(&self) -> Result<(), LeaseError> {
+        check(&self.lease, &self.lost)
+    }
+}
+
+/// Whether `lease` is still this run's: not lost (`lost`), and its last
+/// renewal not expired.
+fn check(lease: &Mutex<Lease>, lost: &Mutex<Option<String>>) -> Result<(), LeaseError> {
+    let lost = lost.lock().unwrap_or_else(PoisonError::into_inner);
+    let lease = lease.lock().unwrap_or_else(PoisonError::into_inner);
+    // A renewal still in flight proves nothing: past the expiry of the
+    // last one that succeeded, a taker may hold it (a stalled write).
+    let why = match lost.as_ref() {
+        Some(why) => why.clone(),
+        None if Utc::now() >= lease.record.expires_at => {
+            "its last renewal expired while the next was still being written".to_string()
+        }
+        None => return Ok(()),
+    };
+    Err(LeaseError::Lost {
+        location: format!("{} ({why})", lease.key),
+        holder: None,
+    })
+}
+
 impl Drop for Kept {
     fn drop(&mut self) {
         if let Some(task) = self.task.take() {
@@ -439,21 +472,16 @@ impl Kept {
     /// time. A run checks before it writes what a newer run must not see
     /// rewound (deletions, `latest.json`).
     pub(crate) fn check(&self) -> Result<(), LeaseError> {
-        let lost = self.lost.lock().unwrap_or_else(PoisonError::into_inner);
-        let lease = self.lease.lock().unwrap_or_else(PoisonError::into_inner);
-        // A renewal still in flight proves nothing: past the expiry of the
-        // last one that succeeded, a taker may hold it (a stalled write).
-        let why = match lost.as_ref() {
-            Some(why) => why.clone(),
-            None if Utc::now() >= lease.record.expires_at => {
-                "its last renewal expired while the next was still being written".to_string()
-            }
-            None => return Ok(()),
-        };
-        Err(LeaseError::Lost {
-            location: format!("{} ({why})", lease.key),
-            holder: None,
-        })
+        check(&self.lease, &self.lost)
+    }
+
+    /// [`Kept::check`] for another thread (a batch of writes on the
+    /// blocking pool, checked right before each).
+    pub(crate) fn checker(&self) -> LeaseCheck {
+        LeaseCheck {
+            lease: self.lease.clone(),
+            lost: self.lost.clone(),
+        }
     }
 
     /// Stops renewing and releases the lease (if it is still ours).

@@ -18,12 +18,12 @@ use crate::deadline::{ms, within};
 use crate::draw_pool::DrawPool;
 use crate::freshness::{Look, fingerprint};
 use crate::gallery::ChartCard;
-use crate::lease::Kept;
+use crate::lease::{Kept, LeaseCheck};
 use crate::pipeline::{Pipeline, RunContext};
 use crate::report::{ChartOutcome, ChartResult, RunReport};
 use crate::request::RunSpec;
-use crate::store::ObjectHeaders;
-use crate::store::changed::{self, Written, put_if_changed};
+use crate::store::changed::{self, Written, put_all_if_changed};
+use crate::store::{ObjectHeaders, Ready};
 use crate::tally::MonthlyCounts;
 
 /// Draws every chart on a bounded blocking pool and uploads as they come, with
@@ -212,38 +212,45 @@ async fn chart_one(
     let exists = |key: &str| existing.is_none_or(|keys| keys.contains(key));
     // Asked again right before each put: a run paused after the check above
     // (past its lease's expiry) writes nothing when it resumes.
-    let ready = || match lease.map(Kept::check) {
+    let check = lease.map(Kept::checker);
+    let ready: Ready = Arc::new(move || match check.as_ref().map(LeaseCheck::check) {
         Some(Err(e)) => Err(format!("not written: {e}")),
         _ => Ok(()),
-    };
-    let put = |object: Object, body: Vec<u8>| {
+    });
+    let object = |object: Object, body: Vec<u8>| {
         let key = object.key(&config.charts_prefix, &slug);
-        let exists = exists(&key);
-        let headers = match object {
-            Object::Data => &json_headers,
-            Object::Image(_) => &png_headers,
-        };
-        let ready = &ready;
-        async move { put_if_changed(store, &key, body, headers, exists, ready).await }
+        changed::Object {
+            exists: exists(&key),
+            key,
+            body,
+            headers: match object {
+                Object::Data => &json_headers,
+                Object::Image(_) => &png_headers,
+            },
+        }
     };
     // The images first, together; the data, which names them, once they are
     // all in place: a page reading a new author's JSON finds its images.
     let images = Image::ALL
         .into_iter()
         .zip(pngs)
-        .map(|(image, png)| put(Object::Image(image), png));
+        .map(|(image, png)| object(Object::Image(image), png))
+        .collect();
     let mut written = Vec::new();
-    for landed in futures::future::join_all(images).await {
+    for landed in put_all_if_changed(store, images, ready.clone()).await {
         match landed {
             Ok(Written::Put(n)) => written.push(n),
             Ok(Written::Unchanged) => {}
             Err(e) => return (ChartOutcome::Failed(e.to_string()), cpu),
         }
     }
-    match put(Object::Data, json).await {
-        Ok(Written::Put(n)) => written.push(n),
-        Ok(Written::Unchanged) => {}
-        Err(e) => return (ChartOutcome::Failed(e.to_string()), cpu),
+    let data = vec![object(Object::Data, json)];
+    for landed in put_all_if_changed(store, data, ready).await {
+        match landed {
+            Ok(Written::Put(n)) => written.push(n),
+            Ok(Written::Unchanged) => {}
+            Err(e) => return (ChartOutcome::Failed(e.to_string()), cpu),
+        }
     }
     let outcome = if written.is_empty() {
         ChartOutcome::Unchanged { png_bytes }

@@ -2,7 +2,7 @@
 //! destination is not uploaded again, so a re-run after a partial failure or a
 //! deadline only does the remaining work.
 
-use crate::store::{ObjectHeaders, Precondition, Store, StoreError, sha256_hex};
+use crate::store::{ObjectHeaders, Precondition, Put, Ready, Store, StoreError, sha256_hex};
 
 /// What happened to one object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -16,27 +16,68 @@ pub(crate) enum Written {
 pub(crate) const PNG: &str = "image/png";
 pub(crate) const JSON: &str = "application/json";
 
-/// Puts `body` at `key` unless an identical object is already there. `exists`
-/// is what a listing said: `false` skips the metadata request for a new object.
+/// One object to write unless it is already there: its key, bytes, headers,
+/// and whether a listing said it `exists` (`false` skips the metadata
+/// request for a new object).
+pub(crate) struct Object<'a> {
+    pub(crate) key: String,
+    pub(crate) body: Vec<u8>,
+    pub(crate) headers: &'a ObjectHeaders,
+    pub(crate) exists: bool,
+}
+
+/// Puts each of `objects` unless an identical object is already there, and
+/// answers for each in order.
 ///
-/// The put is conditional on what was looked at: the object's `ETag` from the
+/// Each put is conditional on what was looked at: the object's `ETag` from the
 /// metadata request (`If-Match`), or its absence (`If-None-Match: *`). A run
 /// whose write arrives after another run rewrote the object (it lost its
 /// lease while the write was on its way, or was paused) is refused
 /// ([`StoreError::PreconditionFailed`]) instead of putting old data back.
-/// `ready` is asked right before the put (after the metadata request, which
-/// may have waited): an error there writes nothing.
-pub(crate) async fn put_if_changed(
+/// `ready` is asked right before each put (after the metadata requests,
+/// which may have waited): an error there writes nothing of that object. The
+/// puts go to the store together ([`Store::put_all`]).
+pub(crate) async fn put_all_if_changed(
     store: &dyn Store,
-    key: &str,
-    body: Vec<u8>,
-    headers: &ObjectHeaders,
-    exists: bool,
-    ready: &(dyn Fn() -> Result<(), String> + Sync),
-) -> Result<Written, StoreError> {
+    objects: Vec<Object<'_>>,
+    ready: Ready,
+) -> Vec<Result<Written, StoreError>> {
+    let looked = futures::future::join_all(objects.into_iter().map(|o| prepare(store, o))).await;
+    let mut answers: Vec<Option<Result<Written, StoreError>>> = Vec::with_capacity(looked.len());
+    let (mut puts, mut lens) = (Vec::new(), Vec::new());
+    for prepared in looked {
+        match prepared {
+            Ok(Some(put)) => {
+                lens.push((answers.len(), put.body.len() as u64));
+                puts.push(put);
+                answers.push(None);
+            }
+            Ok(None) => answers.push(Some(Ok(Written::Unchanged))),
+            Err(e) => answers.push(Some(Err(e))),
+        }
+    }
+    let written = store.put_all(puts, ready).await;
+    for ((at, len), result) in lens.into_iter().zip(written) {
+        answers[at] = Some(result.map(|()| Written::Put(len)));
+    }
+    answers
+        .into_iter()
+        .map(|a| a.unwrap_or(Ok(Written::Unchanged)))
+        .collect()
+}
+
+/// The put that writes `object` if it changed (`None`: an identical object
+/// is there), under the precondition of what was looked at.
+async fn prepare(store: &dyn Store, object: Object<'_>) -> Result<Option<Put>, StoreError> {
+    let Object {
+        key,
+        body,
+        headers,
+        exists,
+    } = object;
     let sha256 = sha256_hex(&body);
     let meta = if exists {
-        store.head(key).await
+        store.head(&key).await
     } else {
         Ok(None)
     };
@@ -46,7 +87,7 @@ pub(crate) async fn put_if_changed(
                 || (meta.cache_control == headers.cache_control
                     && meta.content_type.as_deref() == Some(headers.content_type));
             if meta.sha256_hex.as_deref() == Some(sha256.as_str()) && same_headers {
-                return Ok(Written::Unchanged);
+                return Ok(None);
             }
             meta.etag.map(Precondition::ETag)
         }
@@ -56,29 +97,94 @@ pub(crate) async fn put_if_changed(
         Err(StoreError::AccessDenied { .. }) => None,
         Err(e) => return Err(e),
     };
-    let len = body.len() as u64;
-    let headers = ObjectHeaders {
-        sha256_hex: Some(sha256),
-        ..headers.clone()
-    };
-    ready().map_err(|message| StoreError::Failed {
-        location: store.describe(key),
-        message,
-    })?;
-    match precondition {
-        Some(precondition) => store
-            .put_if(key, body, &headers, precondition)
-            .await
-            .map(drop)?,
-        None => store.put(key, body, &headers).await?,
-    }
-    Ok(Written::Put(len))
+    Ok(Some(Put {
+        key,
+        body,
+        headers: ObjectHeaders {
+            sha256_hex: Some(sha256),
+            ..headers.clone()
+        },
+        precondition,
+    }))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::store::local::LocalStore;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// One object through [`put_all_if_changed`], always ready.
+    async fn put_if_changed(
+        store: &dyn Store,
+        key: &str,
+        body: Vec<u8>,
+        headers: &ObjectHeaders,
+        exists: bool,
+    ) -> Result<Written, StoreError> {
+        let object = Object {
+            key: key.into(),
+            body,
+            headers,
+            exists,
+        };
+        put_all_if_changed(store, vec![object], Arc::new(|| Ok(())))
+            .await
+            .remove(0)
+    }
+
+    // REQ-FR-007: a batch answers for each object in order (unchanged, new,
+    // changed), and `ready` is asked before each write: once it says no
+    // (the lease lost mid-batch), nothing more of the batch is written.
+    #[tokio::test]
+    async fn a_batch_answers_in_order_and_stops_when_not_ready() {
+        let (dir, store) = LocalStore::temp();
+        let headers = ObjectHeaders::no_store(PNG);
+        put_if_changed(&store, "same.png", vec![1], &headers, false)
+            .await
+            .unwrap();
+        put_if_changed(&store, "old.png", vec![1], &headers, false)
+            .await
+            .unwrap();
+        let object = |key: &str, body: Vec<u8>, exists| Object {
+            key: key.into(),
+            body,
+            headers: &headers,
+            exists,
+        };
+        let asked = Arc::new(AtomicUsize::new(0));
+        let counter = asked.clone();
+        // Ready for two writes, then the lease is gone.
+        let ready: Ready = Arc::new(move || match counter.fetch_add(1, Ordering::SeqCst) {
+            0 | 1 => Ok(()),
+            _ => Err("not written: the lease was lost".into()),
+        });
+        let answers = put_all_if_changed(
+            &store,
+            vec![
+                object("same.png", vec![1], true),
+                object("new.png", vec![2, 2], false),
+                object("old.png", vec![3, 3, 3], true),
+                object("late.png", vec![4], false),
+            ],
+            ready,
+        )
+        .await;
+        assert!(matches!(answers[0], Ok(Written::Unchanged)), "{answers:?}");
+        assert!(matches!(answers[1], Ok(Written::Put(2))), "{answers:?}");
+        assert!(matches!(answers[2], Ok(Written::Put(3))), "{answers:?}");
+        assert!(
+            matches!(&answers[3], Err(StoreError::Failed { message, .. }) if message.contains("lease")),
+            "{answers:?}"
+        );
+        assert_eq!(asked.load(Ordering::SeqCst), 3, "asked once per write");
+        assert_eq!(
+            std::fs::read(dir.path().join("old.png")).unwrap(),
+            [3, 3, 3]
+        );
+        assert!(!dir.path().join("late.png").exists());
+    }
 
     #[tokio::test]
     async fn identical_content_is_not_written_twice() {
@@ -89,19 +195,19 @@ mod tests {
             sha256_hex: None,
         };
         assert_eq!(
-            put_if_changed(&store, "a.png", vec![1, 2, 3], &headers, false, &|| Ok(()))
+            put_if_changed(&store, "a.png", vec![1, 2, 3], &headers, false)
                 .await
                 .unwrap(),
             Written::Put(3)
         );
         assert_eq!(
-            put_if_changed(&store, "a.png", vec![1, 2, 3], &headers, true, &|| Ok(()))
+            put_if_changed(&store, "a.png", vec![1, 2, 3], &headers, true)
                 .await
                 .unwrap(),
             Written::Unchanged
         );
         assert_eq!(
-            put_if_changed(&store, "a.png", vec![1, 2], &headers, true, &|| Ok(()))
+            put_if_changed(&store, "a.png", vec![1, 2], &headers, true)
                 .await
                 .unwrap(),
             Written::Put(2)
@@ -128,10 +234,9 @@ mod tests {
         );
         assert_eq!(store.get("a.png").await.unwrap(), Some(vec![2]));
         // Listed absent, created meanwhile: refused too.
-        let listed_absent =
-            put_if_changed(&store, "b.png", vec![1], &headers, false, &|| Ok(())).await;
+        let listed_absent = put_if_changed(&store, "b.png", vec![1], &headers, false).await;
         assert!(listed_absent.is_ok());
-        let again = put_if_changed(&store, "b.png", vec![9], &headers, false, &|| Ok(())).await;
+        let again = put_if_changed(&store, "b.png", vec![9], &headers, false).await;
         assert!(
             matches!(again, Err(StoreError::PreconditionFailed { .. })),
             "{again:?}"

@@ -10,8 +10,8 @@ use std::io::Write as _;
 use tokio::io::BufReader;
 
 use super::{
-    ObjectHeaders, ObjectMeta, ObjectReader, Precondition, Store, StoreError, StoreFuture, Tagged,
-    sha256_hex,
+    ObjectHeaders, ObjectMeta, ObjectReader, Precondition, Put, Ready, Store, StoreError,
+    StoreFuture, Tagged, sha256_hex,
 };
 
 #[derive(Debug, Clone)]
@@ -139,6 +139,34 @@ impl LocalStore {
                 })
             }
             Err(e) => Err(self.io_error(key, e)),
+        }
+    }
+
+    /// Writes `key` as `put_if` with `precondition` (as `put` without one)
+    /// does, here and now: the file calls of one write, for a blocking thread.
+    fn put_now_if(
+        &self,
+        key: &str,
+        body: &[u8],
+        precondition: Option<&Precondition>,
+    ) -> Result<(), StoreError> {
+        match precondition {
+            None => self.put_now(key, body),
+            Some(Precondition::Absent) => self.create_now(key, body),
+            Some(Precondition::ETag(expected)) => {
+                let path = self.path(key)?;
+                let current = match std::fs::read(&path) {
+                    Ok(bytes) => Some(sha256_hex(&bytes)),
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+                    Err(e) => return Err(self.io_error(key, e)),
+                };
+                if current.as_ref() != Some(expected) {
+                    return Err(StoreError::PreconditionFailed {
+                        location: self.describe(key),
+                    });
+                }
+                self.put_now(key, body)
+            }
         }
     }
 
@@ -304,28 +332,52 @@ impl Store for LocalStore {
     ) -> StoreFuture<'a, String> {
         Box::pin(async move {
             self.path(key)?;
-            let failed = || StoreError::PreconditionFailed {
-                location: self.describe(key),
-            };
             // The caller usually hashed the body already (for the headers).
             let tag = match &headers.sha256_hex {
                 Some(known) => known.clone(),
                 None => sha256_hex(&body),
             };
-            match precondition {
-                Precondition::Absent => {
-                    self.blocking(key, move |store, key| store.create_now(key, &body))
-                        .await?;
-                }
-                Precondition::ETag(expected) => {
-                    match self.get_tagged(key).await? {
-                        Some((_, current)) if current == expected => {}
-                        _ => return Err(failed()),
-                    }
-                    self.put(key, body, headers).await?;
-                }
-            }
+            self.blocking(key, move |store, key| {
+                store.put_now_if(key, &body, Some(&precondition))
+            })
+            .await?;
             Ok(tag)
+        })
+    }
+
+    /// One blocking task for the whole batch, each write checked with
+    /// `ready` right before its file calls: a chart's five objects cost one
+    /// hand-off to the blocking pool and back, not five.
+    fn put_all(
+        &self,
+        puts: Vec<Put>,
+        ready: Ready,
+    ) -> futures::future::BoxFuture<'_, Vec<Result<(), StoreError>>> {
+        Box::pin(async move {
+            let keys: Vec<String> = puts.iter().map(|p| p.key.clone()).collect();
+            let store = self.clone();
+            let written = tokio::task::spawn_blocking(move || {
+                puts.iter()
+                    .map(|put| {
+                        ready().map_err(|message| StoreError::Failed {
+                            location: store.describe(&put.key),
+                            message,
+                        })?;
+                        store.put_now_if(&put.key, &put.body, put.precondition.as_ref())
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .await;
+            written.unwrap_or_else(|e| {
+                keys.iter()
+                    .map(|key| {
+                        Err(StoreError::Failed {
+                            location: self.describe(key),
+                            message: format!("the file task stopped: {e}"),
+                        })
+                    })
+                    .collect()
+            })
         })
     }
 

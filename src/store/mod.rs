@@ -108,6 +108,28 @@ pub enum Precondition {
 /// What a [`Store`] call returns: boxed, so the trait stays object-safe.
 pub type StoreFuture<'a, T> = BoxFuture<'a, Result<T, StoreError>>;
 
+/// One write of a batch ([`Store::put_all`]): as [`Store::put_if`] with its
+/// precondition, as [`Store::put`] without one.
+#[derive(Debug)]
+pub struct Put {
+    pub key: String,
+    pub body: Vec<u8>,
+    pub headers: ObjectHeaders,
+    pub precondition: Option<Precondition>,
+}
+
+/// Asked right before each write of a batch: an error there writes nothing
+/// of that object (the run lost its lease while the batch waited).
+pub type Ready = Arc<dyn Fn() -> Result<(), String> + Send + Sync>;
+
+/// The error of a write that [`Ready`] stopped.
+fn not_ready(store: &dyn Store, key: &str, message: String) -> StoreError {
+    StoreError::Failed {
+        location: store.describe(key),
+        message,
+    }
+}
+
 /// The narrow storage interface every stage that does I/O goes through.
 pub trait Store: Send + Sync + fmt::Debug {
     /// A printable name for `key` (`s3://bucket/key` or a path).
@@ -146,11 +168,43 @@ pub trait Store: Send + Sync + fmt::Debug {
         headers: &'a ObjectHeaders,
         precondition: Precondition,
     ) -> StoreFuture<'a, String>;
+    /// Writes each of `puts`, asking `ready` right before each, and answers
+    /// for each in order: S3 all at once, each a request of its own
+    /// ([`put_each`]); the local directory, whose writes cost a hand-off to a
+    /// blocking thread each, one after another in one hand-off.
+    fn put_all(
+        &self,
+        puts: Vec<Put>,
+        ready: Ready,
+    ) -> BoxFuture<'_, Vec<Result<(), StoreError>>>;
     /// Whether [`ObjectMeta::cache_control`] reflects what was stored.
     fn keeps_headers(&self) -> bool;
     /// Checks that the store exists and can be reached, before any work is done
     /// for it (a missing bucket is one clear error, not one per chart).
     fn check(&self) -> StoreFuture<'_, ()>;
+}
+
+/// [`Store::put_all`] as separate requests, all at once.
+pub(crate) fn put_each(
+    store: &dyn Store,
+    puts: Vec<Put>,
+    ready: Ready,
+) -> BoxFuture<'_, Vec<Result<(), StoreError>>> {
+    Box::pin(futures::future::join_all(puts.into_iter().map(
+        move |put| {
+            let ready = ready.clone();
+            async move {
+                ready().map_err(|message| not_ready(store, &put.key, message))?;
+                match put.precondition {
+                    Some(precondition) => store
+                        .put_if(&put.key, put.body, &put.headers, precondition)
+                        .await
+                        .map(drop),
+                    None => store.put(&put.key, put.body, &put.headers).await,
+                }
+            }
+        },
+    )))
 }
 
 /// Where a run reads or writes: a local directory or an S3 bucket and prefix.

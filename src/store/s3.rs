@@ -438,6 +438,14 @@ impl Store for S3Store {
         })
     }
 
+    fn put_all(
+        &self,
+        puts: Vec<super::Put>,
+        ready: super::Ready,
+    ) -> futures::future::BoxFuture<'_, Vec<Result<(), StoreError>>> {
+        super::put_each(self, puts, ready)
+    }
+
     fn keeps_headers(&self) -> bool {
         true
     }
