@@ -71,12 +71,17 @@ impl LocalStore {
         Ok(true)
     }
 
-    /// The folders of `key` (at `path`), made where missing, none of them a
-    /// symbolic link. One `lstat` per folder when they are all there (the
+    /// The folders of `key` (at `path`) and the root, made where missing, none
+    /// of the folders a symbolic link. One `lstat` per folder when they are all there (the
     /// usual case: every chart of a run shares them), without a `mkdir` that
     /// would fail because the folder exists.
     fn folders_of(&self, key: &str, path: &Path) -> Result<(), StoreError> {
-        if self.refuse_links(key)? {
+        // A key at the top needs the root itself, which a key in a folder
+        // found there proves.
+        let in_folder = Path::new(key)
+            .parent()
+            .is_some_and(|p| p.components().next().is_some());
+        if self.refuse_links(key)? && (in_folder || self.root.is_dir()) {
             return Ok(());
         }
         if let Some(dir) = path.parent() {
@@ -484,6 +489,25 @@ mod tests {
             );
         }
         assert_eq!(std::fs::read_dir(outside.path()).unwrap().count(), 0);
+    }
+
+    // A destination that does not exist yet is made by its first write,
+    // whether the key is at its top or in a folder.
+    #[tokio::test]
+    async fn a_missing_root_is_made_by_the_first_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let headers = ObjectHeaders::no_store("text/plain");
+        for (root, key) in [("top", "a.txt"), ("nested", "b/c.txt")] {
+            let store = LocalStore::new(dir.path().join(root).join("run-1"));
+            store.put(key, b"x".to_vec(), &headers).await.unwrap();
+            assert_eq!(store.get(key).await.unwrap(), Some(b"x".to_vec()));
+            let created = LocalStore::new(dir.path().join(root).join("run-2"));
+            created
+                .put_if(key, b"y".to_vec(), &headers, Precondition::Absent)
+                .await
+                .unwrap();
+            assert_eq!(created.get(key).await.unwrap(), Some(b"y".to_vec()));
+        }
     }
 
     #[tokio::test]

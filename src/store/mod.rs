@@ -172,11 +172,7 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// for each in order: S3 all at once, each a request of its own
     /// ([`put_each`]); the local directory, whose writes cost a hand-off to a
     /// blocking thread each, one after another in one hand-off.
-    fn put_all(
-        &self,
-        puts: Vec<Put>,
-        ready: Ready,
-    ) -> BoxFuture<'_, Vec<Result<(), StoreError>>>;
+    fn put_all(&self, puts: Vec<Put>, ready: Ready) -> BoxFuture<'_, Vec<Result<(), StoreError>>>;
     /// Whether [`ObjectMeta::cache_control`] reflects what was stored.
     fn keeps_headers(&self) -> bool;
     /// Checks that the store exists and can be reached, before any work is done
