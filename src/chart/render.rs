@@ -116,7 +116,10 @@ fn draw_into(
         t if t.is_empty() => data.slug.clone(),
         t => t,
     };
-    if !data.months.is_empty() && draw_on_template(pixels, data, &title, theme, palette)? {
+    if !data.months.is_empty()
+        && !drawn_whole_always(theme)
+        && draw_on_template(pixels, data, &title, theme, palette)?
+    {
         return Ok(());
     }
     draw_whole(pixels, data, &title, theme, palette)
@@ -263,6 +266,31 @@ thread_local! {
     /// This drawing thread's templates, newest last.
     static TEMPLATES: std::cell::RefCell<Vec<std::rc::Rc<Template>>> =
         const { std::cell::RefCell::new(Vec::new()) };
+    /// The themes this thread draws whole: one whose parts met over a
+    /// template (they would meet again, and each chart be drawn twice), or
+    /// whose template is too heavy to keep (each chart would make it anew).
+    static WHOLE: std::cell::RefCell<Vec<Theme>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// The most themes [`WHOLE`] remembers (the oldest forgotten).
+const MAX_WHOLE_THEMES: usize = 8;
+
+/// Whether this thread draws charts of `theme` whole.
+fn drawn_whole_always(theme: &Theme) -> bool {
+    WHOLE.with(|w| w.borrow().contains(theme))
+}
+
+/// From now on this thread draws charts of `theme` whole.
+fn draw_whole_from_now(theme: &Theme) {
+    WHOLE.with(|w| {
+        let mut whole = w.borrow_mut();
+        if !whole.contains(theme) {
+            if whole.len() >= MAX_WHOLE_THEMES {
+                whole.remove(0);
+            }
+            whole.push(theme.clone());
+        }
+    });
 }
 
 /// The template bytes a drawing thread keeps (the oldest go first): dozens
@@ -298,6 +326,12 @@ fn draw_on_template(
     } else {
         let made = make_template(pixels, data, theme, palette, axis, footer_line)?;
         let template = std::rc::Rc::new(made);
+        if template.weight() > MAX_TEMPLATE_BYTES / 4 {
+            // Kept, it would push out most others; used once, it costs more
+            // than it saves.
+            draw_whole_from_now(theme);
+            return Ok(false);
+        }
         TEMPLATES.with(|t| {
             let mut kept = t.borrow_mut();
             kept.push(template.clone());
@@ -319,6 +353,10 @@ fn draw_on_template(
     };
     watch.keep_off([template.grid_box, template.footer_box]);
     canvas.header(title).map_err(ChartError::Draw)?;
+    if watch.hit() {
+        draw_whole_from_now(theme);
+        return Ok(false);
+    }
     watch.keep_off([template.footer_box, None]);
     let plot = canvas.plot();
     let chart = canvas.coords(&plot).map_err(ChartError::Draw)?;
@@ -326,6 +364,9 @@ fn draw_on_template(
     canvas.x_axis(&chart).map_err(ChartError::Draw)?;
     root.present()
         .map_err(|e| ChartError::Draw(e.to_string()))?;
+    if watch.hit() {
+        draw_whole_from_now(theme);
+    }
     Ok(!watch.hit())
 }
 
@@ -989,6 +1030,38 @@ mod tests {
                     );
                 }
             }
+        }
+    }
+
+    // REQ-CH-002: one template serves histories of every length that end in
+    // the same month with the same y axis (the mesh does not depend on the
+    // months: 1, under and over the twelve slots, fifteen years), each drawn
+    // as the whole drawing draws it.
+    #[test]
+    fn one_template_serves_histories_of_every_length() {
+        let themes = crate::chart::Themes::default();
+        for image in crate::chart::Image::ALL {
+            let theme = themes.of(image);
+            for len in [1usize, 5, 11, 12, 13, 60, 180, 400] {
+                let mut data = counts("佐藤 太郎", &vec![3; len]);
+                // Every history ends in the same month: one footer.
+                let last = crate::tally::Month::new(2026, 11).0;
+                for (i, m) in data.months.iter_mut().enumerate() {
+                    m.month = crate::tally::Month(last - (len - 1 - i) as i32);
+                }
+                data.months[0].posts = 7;
+                let whole = drawn_whole(&data, &theme);
+                let (over, served) = drawn_on_template(&data, &theme);
+                assert!(served, "{image:?}, {len} months");
+                assert!(over == whole, "{image:?}, {len} months");
+            }
+            let kept = TEMPLATES.with(|t| {
+                t.borrow()
+                    .iter()
+                    .filter(|t| t.theme == theme && t.axis == y_axis(7))
+                    .count()
+            });
+            assert_eq!(kept, 1, "{image:?}: one template for every length");
         }
     }
 
