@@ -461,6 +461,7 @@ fn check(lease: &Mutex<Lease>, lost: &Mutex<Option<String>>) -> Result<(), Lease
 
 impl Drop for Kept {
     fn drop(&mut self) {
+        self.let_go("the run let its lease go");
         if let Some(task) = self.task.take() {
             task.abort();
         }
@@ -475,6 +476,13 @@ impl Kept {
         check(&self.lease, &self.lost)
     }
 
+    /// Marks the lease no longer this run's, for every [`LeaseCheck`] of it
+    /// (a reason already recorded stays).
+    fn let_go(&self, why: &str) {
+        let mut lost = self.lost.lock().unwrap_or_else(PoisonError::into_inner);
+        lost.get_or_insert_with(|| why.to_string());
+    }
+
     /// [`Kept::check`] for another thread (a batch of writes on the
     /// blocking pool, checked right before each).
     pub(crate) fn checker(&self) -> LeaseCheck {
@@ -486,6 +494,9 @@ impl Kept {
 
     /// Stops renewing and releases the lease (if it is still ours).
     pub(crate) async fn release(mut self, store: &dyn Store, now: DateTime<Utc>) {
+        // A write still on its way (a batch its run stopped waiting for) is
+        // refused from here on: once released, the lease may be another run's.
+        self.let_go("the run released its lease");
         self.stop.notify_one();
         if let Some(task) = self.task.take() {
             let _ = task.await;
@@ -758,6 +769,26 @@ mod tests {
         );
         assert!(waited >= ttl * 3 / 4, "{waited:?}: freed before it expired");
         b.release(store.as_ref(), Utc::now()).await;
+    }
+
+    // REQ-FR-007: a check handed to another thread (a batch of writes its
+    // run stopped waiting for) answers lost once the run released its lease
+    // or let it go, before its expiry: another run may hold it by then.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_released_or_dropped_lease_checks_lost_everywhere() {
+        let (_dir, store) = LocalStore::temp();
+        let store = Arc::new(store);
+        let ttl = Duration::from_secs(30);
+        let a = keep(&store, "a", ttl).await.unwrap();
+        let checker = a.checker();
+        assert!(checker.check().is_ok());
+        a.release(store.as_ref(), Utc::now()).await;
+        let b = keep(&store, "b", ttl).await.unwrap();
+        let lost = checker.check().unwrap_err();
+        assert!(lost.to_string().contains("released"), "{lost}");
+        let checker = b.checker();
+        drop(b);
+        assert!(checker.check().is_err(), "dropped: let go");
     }
 
     // REQ-TR-011: a run whose lease was taken over (it stalled past its

@@ -44,11 +44,11 @@ pub(crate) async fn put_all_if_changed(
 ) -> Vec<Result<Written, StoreError>> {
     let looked = futures::future::join_all(objects.into_iter().map(|o| prepare(store, o))).await;
     let mut answers: Vec<Option<Result<Written, StoreError>>> = Vec::with_capacity(looked.len());
-    let (mut puts, mut lens) = (Vec::new(), Vec::new());
+    let (mut puts, mut pending) = (Vec::new(), Vec::new());
     for prepared in looked {
         match prepared {
             Ok(Some(put)) => {
-                lens.push((answers.len(), put.body.len() as u64));
+                pending.push((answers.len(), put.body.len() as u64, put.key.clone()));
                 puts.push(put);
                 answers.push(None);
             }
@@ -56,9 +56,16 @@ pub(crate) async fn put_all_if_changed(
             Err(e) => answers.push(Some(Err(e))),
         }
     }
-    let written = store.put_all(puts, ready).await;
-    for ((at, len), result) in lens.into_iter().zip(written) {
-        answers[at] = Some(result.map(|()| Written::Put(len)));
+    let mut written = store.put_all(puts, ready).await.into_iter();
+    for (at, len, key) in pending {
+        // A store answers every put; a missing answer fails closed.
+        answers[at] = Some(match written.next() {
+            Some(result) => result.map(|()| Written::Put(len)),
+            None => Err(StoreError::Failed {
+                location: store.describe(&key),
+                message: "the store gave no answer for this write".into(),
+            }),
+        });
     }
     answers
         .into_iter()

@@ -3,6 +3,8 @@
 use std::collections::HashSet;
 use std::io;
 use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use chrono::{DateTime, Utc};
 use std::io::Write as _;
@@ -13,6 +15,20 @@ use super::{
     ObjectHeaders, ObjectMeta, ObjectReader, Precondition, Put, Ready, Store, StoreError,
     StoreFuture, Tagged, sha256_hex,
 };
+
+/// Marks a batch abandoned when dropped before the batch is done: the future
+/// waiting for it went away (a deadline), and the blocking task, which runs
+/// on regardless, must write nothing more.
+#[derive(Default)]
+struct WaitedFor {
+    abandoned: Arc<AtomicBool>,
+}
+
+impl Drop for WaitedFor {
+    fn drop(&mut self) {
+        self.abandoned.store(true, Ordering::SeqCst);
+    }
+}
 
 #[derive(Debug, Clone)]
 pub struct LocalStore {
@@ -352,7 +368,9 @@ impl Store for LocalStore {
 
     /// One blocking task for the whole batch, each write checked with
     /// `ready` right before its file calls: a chart's five objects cost one
-    /// hand-off to the blocking pool and back, not five.
+    /// hand-off to the blocking pool and back, not five. A batch whose caller
+    /// stopped waiting (a deadline dropped it) writes nothing more: the task
+    /// cannot be cancelled, so it checks before each write.
     fn put_all(
         &self,
         puts: Vec<Put>,
@@ -361,18 +379,27 @@ impl Store for LocalStore {
         Box::pin(async move {
             let keys: Vec<String> = puts.iter().map(|p| p.key.clone()).collect();
             let store = self.clone();
+            let waited_for = WaitedFor::default();
+            let abandoned = Arc::clone(&waited_for.abandoned);
             let written = tokio::task::spawn_blocking(move || {
                 puts.iter()
                     .map(|put| {
-                        ready().map_err(|message| StoreError::Failed {
+                        let failed = |message: String| StoreError::Failed {
                             location: store.describe(&put.key),
                             message,
-                        })?;
+                        };
+                        ready().map_err(failed)?;
+                        if abandoned.load(Ordering::SeqCst) {
+                            return Err(failed(
+                                "not written: the run stopped waiting for it".into(),
+                            ));
+                        }
                         store.put_now_if(&put.key, &put.body, put.precondition.as_ref())
                     })
                     .collect::<Vec<_>>()
             })
             .await;
+            drop(waited_for);
             written.unwrap_or_else(|e| {
                 keys.iter()
                     .map(|key| {
@@ -508,6 +535,38 @@ mod tests {
                 .unwrap();
             assert_eq!(created.get(key).await.unwrap(), Some(b"y".to_vec()));
         }
+    }
+
+    // REQ-FR-007: a batch its caller stopped waiting for (a deadline dropped
+    // the future) writes nothing more, although its blocking task runs on.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_abandoned_batch_writes_nothing_more() {
+        let (dir, store) = LocalStore::temp();
+        let headers = ObjectHeaders::no_store("image/png");
+        let puts: Vec<Put> = (0..4)
+            .map(|i| Put {
+                key: format!("c/{i}.png"),
+                body: vec![i],
+                headers: headers.clone(),
+                precondition: Some(Precondition::Absent),
+            })
+            .collect();
+        // Each write waits 150 ms (a slow disk); the caller gives up at 50.
+        let ready: Ready = Arc::new(|| {
+            std::thread::sleep(std::time::Duration::from_millis(150));
+            Ok(())
+        });
+        let batch = store.put_all(puts, ready);
+        assert!(
+            tokio::time::timeout(std::time::Duration::from_millis(50), batch)
+                .await
+                .is_err()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+        let written = (0..4)
+            .filter(|i| dir.path().join(format!("c/{i}.png")).exists())
+            .count();
+        assert_eq!(written, 0, "written after the caller left");
     }
 
     #[tokio::test]
