@@ -236,20 +236,15 @@ async fn chart_one(
         .zip(pngs)
         .map(|(image, png)| object(Object::Image(image), png))
         .collect();
-    let mut written = Vec::new();
-    for landed in put_all_if_changed(store, images, ready.clone()).await {
-        match landed {
-            Ok(Written::Put(n)) => written.push(n),
-            Ok(Written::Unchanged) => {}
-            Err(e) => return (ChartOutcome::Failed(e.to_string()), cpu),
-        }
-    }
     let data = vec![object(Object::Data, json)];
-    for landed in put_all_if_changed(store, data, ready).await {
-        match landed {
-            Ok(Written::Put(n)) => written.push(n),
-            Ok(Written::Unchanged) => {}
-            Err(e) => return (ChartOutcome::Failed(e.to_string()), cpu),
+    let mut written = Vec::new();
+    for batch in [images, data] {
+        for landed in put_all_if_changed(store, batch, ready.clone()).await {
+            match landed {
+                Ok(Written::Put(n)) => written.push(n),
+                Ok(Written::Unchanged) => {}
+                Err(e) => return (ChartOutcome::Failed(e.to_string()), cpu),
+            }
         }
     }
     let outcome = if written.is_empty() {

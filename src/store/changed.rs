@@ -43,34 +43,32 @@ pub(crate) async fn put_all_if_changed(
     ready: Ready,
 ) -> Vec<Result<Written, StoreError>> {
     let looked = futures::future::join_all(objects.into_iter().map(|o| prepare(store, o))).await;
-    let mut answers: Vec<Option<Result<Written, StoreError>>> = Vec::with_capacity(looked.len());
+    let mut answers = Vec::with_capacity(looked.len());
     let (mut puts, mut pending) = (Vec::new(), Vec::new());
     for prepared in looked {
         match prepared {
             Ok(Some(put)) => {
                 pending.push((answers.len(), put.body.len() as u64, put.key.clone()));
                 puts.push(put);
-                answers.push(None);
+                // Replaced below by the store's answer for it.
+                answers.push(Ok(Written::Unchanged));
             }
-            Ok(None) => answers.push(Some(Ok(Written::Unchanged))),
-            Err(e) => answers.push(Some(Err(e))),
+            Ok(None) => answers.push(Ok(Written::Unchanged)),
+            Err(e) => answers.push(Err(e)),
         }
     }
     let mut written = store.put_all(puts, ready).await.into_iter();
     for (at, len, key) in pending {
         // A store answers every put; a missing answer fails closed.
-        answers[at] = Some(match written.next() {
+        answers[at] = match written.next() {
             Some(result) => result.map(|()| Written::Put(len)),
             None => Err(StoreError::Failed {
                 location: store.describe(&key),
                 message: "the store gave no answer for this write".into(),
             }),
-        });
+        };
     }
     answers
-        .into_iter()
-        .map(|a| a.unwrap_or(Ok(Written::Unchanged)))
-        .collect()
 }
 
 /// The put that writes `object` if it changed (`None`: an identical object
