@@ -163,6 +163,19 @@ impl LocalStore {
         }
     }
 
+    /// The bytes of `key` and their tag (their SHA-256, the local `ETag`),
+    /// `None` when there is no such file.
+    fn read_tagged_now(&self, key: &str) -> Result<Option<Tagged>, StoreError> {
+        match std::fs::read(self.path(key)?) {
+            Ok(bytes) => {
+                let tag = sha256_hex(&bytes);
+                Ok(Some((bytes, tag)))
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(self.io_error(key, e)),
+        }
+    }
+
     /// Writes `key` as `put_if` with `precondition` (as `put` without one)
     /// does, here and now: the file calls of one write, for a blocking thread.
     fn put_now_if(
@@ -175,12 +188,7 @@ impl LocalStore {
             None => self.put_now(key, body),
             Some(Precondition::Absent) => self.create_now(key, body),
             Some(Precondition::ETag(expected)) => {
-                let path = self.path(key)?;
-                let current = match std::fs::read(&path) {
-                    Ok(bytes) => Some(sha256_hex(&bytes)),
-                    Err(e) if e.kind() == io::ErrorKind::NotFound => None,
-                    Err(e) => return Err(self.io_error(key, e)),
-                };
+                let current = self.read_tagged_now(key)?.map(|(_, tag)| tag);
                 if current.as_ref() != Some(expected) {
                     return Err(StoreError::PreconditionFailed {
                         location: self.describe(key),
@@ -252,19 +260,12 @@ impl Store for LocalStore {
 
     fn head<'a>(&'a self, key: &'a str) -> StoreFuture<'a, Option<ObjectMeta>> {
         Box::pin(async move {
-            let path = self.path(key)?;
-            match tokio::fs::read(&path).await {
-                Ok(bytes) => {
-                    let sha256 = sha256_hex(&bytes);
-                    Ok(Some(ObjectMeta {
-                        etag: Some(sha256.clone()),
-                        sha256_hex: Some(sha256),
-                        ..ObjectMeta::default()
-                    }))
-                }
-                Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-                Err(e) => Err(self.io_error(key, e)),
-            }
+            let tagged = self.blocking(key, LocalStore::read_tagged_now).await?;
+            Ok(tagged.map(|(_, sha256)| ObjectMeta {
+                etag: Some(sha256.clone()),
+                sha256_hex: Some(sha256),
+                ..ObjectMeta::default()
+            }))
         })
     }
 
@@ -326,17 +327,7 @@ impl Store for LocalStore {
     }
 
     fn get_tagged<'a>(&'a self, key: &'a str) -> StoreFuture<'a, Option<Tagged>> {
-        Box::pin(async move {
-            let path = self.path(key)?;
-            match tokio::fs::read(&path).await {
-                Ok(bytes) => {
-                    let tag = sha256_hex(&bytes);
-                    Ok(Some((bytes, tag)))
-                }
-                Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-                Err(e) => Err(self.io_error(key, e)),
-            }
-        })
+        Box::pin(self.blocking(key, LocalStore::read_tagged_now))
     }
 
     /// A lock file: `Absent` creates the file only if there is none (atomic on
@@ -384,10 +375,7 @@ impl Store for LocalStore {
             let written = tokio::task::spawn_blocking(move || {
                 puts.iter()
                     .map(|put| {
-                        let failed = |message: String| StoreError::Failed {
-                            location: store.describe(&put.key),
-                            message,
-                        };
+                        let failed = |message| super::not_written(&store, &put.key, message);
                         ready().map_err(failed)?;
                         if abandoned.load(Ordering::SeqCst) {
                             return Err(failed(

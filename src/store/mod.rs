@@ -122,8 +122,9 @@ pub struct Put {
 /// of that object (the run lost its lease while the batch waited).
 pub type Ready = Arc<dyn Fn() -> Result<(), String> + Send + Sync>;
 
-/// The error of a write that [`Ready`] stopped.
-fn not_ready(store: &dyn Store, key: &str, message: String) -> StoreError {
+/// The error of a write of a batch that was stopped before it was made
+/// ([`Ready`] said no, or the run stopped waiting for it).
+fn not_written(store: &dyn Store, key: &str, message: String) -> StoreError {
     StoreError::Failed {
         location: store.describe(key),
         message,
@@ -190,7 +191,7 @@ pub(crate) fn put_each(
         move |put| {
             let ready = ready.clone();
             async move {
-                ready().map_err(|message| not_ready(store, &put.key, message))?;
+                ready().map_err(|message| not_written(store, &put.key, message))?;
                 match put.precondition {
                     Some(precondition) => store
                         .put_if(&put.key, put.body, &put.headers, precondition)
