@@ -181,6 +181,23 @@ impl Template {
         self.bytes.len() + self.spans.len() * std::mem::size_of::<Span>()
     }
 
+    /// A span of `row`'s pixels `part` as they are (the row starting at
+    /// `row_at` in the canvas).
+    fn keep_pixels(
+        spans: &mut Vec<Span>,
+        bytes: &mut Vec<u8>,
+        row: &[u8],
+        row_at: usize,
+        part: std::ops::Range<usize>,
+    ) {
+        spans.push(Span {
+            at: (row_at + part.start) as u32,
+            len: part.len() as u32,
+            pixels: Pixels::From(bytes.len() as u32),
+        });
+        bytes.extend_from_slice(&row[part]);
+    }
+
     /// The spans of `pixels` (rows `width` long) that are not `background`;
     /// a gap of background shorter than [`SPAN_GAP`] does not end a span.
     fn spans_of(pixels: &[u8], width: usize, background: u8) -> (Vec<Span>, Vec<u8>) {
@@ -199,39 +216,29 @@ impl Template {
                     end += next + 1;
                 }
                 // Within it, a run of one index as long as a gap is a span
-                // of its own (a grid line beside its label).
+                // of its own (a grid line beside its label); the shorter
+                // runs between such spans are kept as their pixels.
+                let row_at = y * width;
+                let mut literal = None;
                 let mut at = start;
                 while at < end {
-                    let value = row[at];
-                    let run = row[at..end].iter().take_while(|&&p| p == value).count();
-                    let literal_end = if run >= SPAN_GAP || at + run == end {
-                        None
+                    let run = row[at..end].iter().take_while(|&&p| p == row[at]).count();
+                    if run >= SPAN_GAP {
+                        if let Some(from) = literal.take() {
+                            Template::keep_pixels(&mut spans, &mut bytes, row, row_at, from..at);
+                        }
+                        spans.push(Span {
+                            at: (row_at + at) as u32,
+                            len: run as u32,
+                            pixels: Pixels::All(row[at]),
+                        });
                     } else {
-                        // Up to the next long run, or the end.
-                        let mut e = at + run;
-                        while e < end {
-                            let v = row[e];
-                            let r = row[e..end].iter().take_while(|&&p| p == v).count();
-                            if r >= SPAN_GAP {
-                                break;
-                            }
-                            e += r;
-                        }
-                        Some(e)
-                    };
-                    let (len, pixels) = match literal_end {
-                        None => (run, Pixels::All(value)),
-                        Some(e) => {
-                            bytes.extend_from_slice(&row[at..e]);
-                            (e - at, Pixels::From((bytes.len() - (e - at)) as u32))
-                        }
-                    };
-                    spans.push(Span {
-                        at: (y * width + at) as u32,
-                        len: len as u32,
-                        pixels,
-                    });
-                    at += len;
+                        literal.get_or_insert(at);
+                    }
+                    at += run;
+                }
+                if let Some(from) = literal {
+                    Template::keep_pixels(&mut spans, &mut bytes, row, row_at, from..end);
                 }
                 x = end;
             }
@@ -345,12 +352,7 @@ fn draw_on_template(
     let root = PaletteBackend::new(pixels, theme.pixels(), palette)
         .watched(&watch)
         .into_drawing_area();
-    let canvas = Canvas {
-        root: &root,
-        data,
-        theme,
-        layout: Layout::of(theme),
-    };
+    let canvas = Canvas::new(&root, data, theme);
     watch.keep_off([template.grid_box, template.footer_box]);
     canvas.header(title).map_err(ChartError::Draw)?;
     if watch.hit() {
@@ -387,12 +389,7 @@ fn make_template(
             .into_drawing_area();
         root.fill(&colour(theme.background))
             .map_err(|e| ChartError::Draw(e.to_string()))?;
-        let canvas = Canvas {
-            root: &root,
-            data,
-            theme,
-            layout: Layout::of(theme),
-        };
+        let canvas = Canvas::new(&root, data, theme);
         watch.record();
         let plot = canvas.plot();
         let mut chart = canvas.coords(&plot).map_err(ChartError::Draw)?;
@@ -654,14 +651,20 @@ struct Canvas<'r, 'b> {
     layout: Layout,
 }
 
+impl<'r, 'b> Canvas<'r, 'b> {
+    fn new(root: &'r Area<'b>, data: &'r MonthlyCounts, theme: &'r Theme) -> Self {
+        Canvas {
+            root,
+            data,
+            theme,
+            layout: Layout::of(theme),
+        }
+    }
+}
+
 /// Draws the whole chart: header, plot with bars, x axis, footer.
 fn draw(root: &Area<'_>, data: &MonthlyCounts, title: &str, theme: &Theme) -> DrawResult<()> {
-    let canvas = Canvas {
-        root,
-        data,
-        theme,
-        layout: Layout::of(theme),
-    };
+    let canvas = Canvas::new(root, data, theme);
     root.fill(&colour(theme.background)).map_err(area_error)?;
     if data.months.is_empty() {
         // An author without a post: the name, what there is to say, the zone.
