@@ -5,6 +5,7 @@
 //! so a Japanese title renders the same on a laptop and in a bare Lambda image.
 
 mod alt;
+mod deflate;
 mod encode;
 mod palette;
 mod render;
