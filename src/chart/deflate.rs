@@ -118,10 +118,15 @@ impl RowDeflate {
     }
 
     /// Adds a row of `filter` followed by `len` zeros without reading one.
-    /// Every zero row of a stream has the same filter byte and length (an
-    /// image's rows), which the caller keeps to.
+    /// The zero rows of an image are all of one kind (its filter byte and
+    /// width); one of another kind than the first is written as a row.
     pub(crate) fn zero_row(&mut self, filter: u8, len: usize) {
-        debug_assert!(self.zero_row.is_none_or(|kind| kind == (filter, len)));
+        if self.zero_row.is_some_and(|kind| kind != (filter, len)) {
+            let mut row = vec![0; len + 1];
+            row[0] = filter;
+            self.row(&row);
+            return;
+        }
         self.zero_row = Some((filter, len));
         self.tokens.push(ZERO_ROW);
         self.a = (self.a + u64::from(filter)) % ADLER;
@@ -521,10 +526,16 @@ mod tests {
             }
             assert_eq!(inflate(&deflate.finish()), want, "width {width}");
         }
-        // Only zero rows, and nothing at all.
+        // Only zero rows, zero rows of two kinds, and nothing at all.
         let mut deflate = RowDeflate::new(0);
         deflate.zero_row(0, 10);
         assert_eq!(inflate(&deflate.finish()), vec![0; 11]);
+        let mut deflate = RowDeflate::new(0);
+        deflate.zero_row(4, 10);
+        deflate.zero_row(2, 5);
+        deflate.zero_row(4, 10);
+        let want: Vec<u8> = [&[4u8][..], &[0; 10], &[2], &[0; 5], &[4], &[0; 10]].concat();
+        assert_eq!(inflate(&deflate.finish()), want);
         assert_eq!(inflate(&RowDeflate::new(0).finish()), Vec::<u8>::new());
     }
 
