@@ -51,7 +51,7 @@ pub(crate) fn encode_indexed(
     }
     let mut idat = deflate.finish();
     let raw = (row_len + 1) * height as usize;
-    if idat.len() > fdeflate::StoredOnlyCompressor::<()>::compressed_size(raw) {
+    if idat.len() > stored_size(raw) {
         // As `png` does when deflate would grow the data: stored blocks of
         // unfiltered rows.
         idat.clear();
@@ -77,6 +77,14 @@ pub(crate) fn encode_indexed(
     }
     chunk(&mut out, *b"IEND", &[]);
     Ok(out)
+}
+
+/// The zlib stream of `raw` bytes in stored blocks, as `fdeflate` writes
+/// it: header, a 5-byte block header for each 65,535 bytes (at least one),
+/// the bytes, Adler-32. (`fdeflate`'s own estimate is 65,535 bytes short when the
+/// bytes fill their blocks exactly.)
+fn stored_size(raw: usize) -> usize {
+    2 + 5 * raw.div_ceil(65_535).max(1) + raw + 4
 }
 
 /// The PNG filter type byte for Paeth.
@@ -319,6 +327,7 @@ pub(crate) mod tests {
     // ours are `png`'s, byte for byte, and the pixels decode back.
     #[test]
     fn the_rows_are_the_png_crates() {
+        let mut stored = 0;
         for (w, h, indices) in test_images() {
             let plte = palette_for(&indices);
             let ours = encode_indexed(&indices, w, h, plte.clone()).unwrap();
@@ -336,6 +345,24 @@ pub(crate) mod tests {
                 assert_eq!(rows, their_rows, "{w}x{h}");
             }
             assert_eq!(indices_of(&ours), indices, "{w}x{h}");
+            if inflated(&ours) == unfiltered {
+                stored += 1;
+            }
+        }
+        assert!(stored > 0, "no image took the stored fallback");
+    }
+
+    // The stored fallback's size is what `fdeflate` writes, also where the
+    // rows fill its blocks exactly.
+    #[test]
+    fn stored_size_is_what_is_stored() {
+        for raw in [0, 1, 65_534, 65_535, 65_536, 131_070, 200_000] {
+            let mut out = Vec::new();
+            let mut stored =
+                fdeflate::StoredOnlyCompressor::new(std::io::Cursor::new(&mut out)).unwrap();
+            stored.write_data(&vec![7; raw]).unwrap();
+            stored.finish().unwrap();
+            assert_eq!(out.len(), stored_size(raw), "{raw}");
         }
     }
 
