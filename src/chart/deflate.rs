@@ -11,8 +11,9 @@
 
 /// One more than the longest literal/length symbol used (285).
 const LITERALS: usize = 286;
-/// The distance codes a block may define; only code 0 (distance one) is used.
-const DISTANCES: usize = 30;
+/// The distance code's lengths: distance one is code 0, a single zero bit;
+/// code 1 is never used but makes the code complete, as two codes of one bit.
+const DISTANCE_LENS: [u8; 2] = [1, 1];
 /// End of block.
 const END: usize = 256;
 /// The longest copy deflate has.
@@ -111,7 +112,7 @@ impl RowDeflate {
             } else {
                 self.zeros(run);
                 run = 0;
-                self.token(u16::from(byte));
+                self.tokens.push(u16::from(byte));
             }
         }
         self.zeros(run);
@@ -137,11 +138,6 @@ impl RowDeflate {
         ((self.b as u32) << 16) | self.a as u32
     }
 
-    #[inline]
-    fn token(&mut self, token: u16) {
-        self.tokens.push(token);
-    }
-
     /// A run of zeros: short ones as literals, longer ones as a zero and
     /// copies of it.
     fn zeros(&mut self, run: usize) {
@@ -150,21 +146,21 @@ impl RowDeflate {
         }
         if run < 4 {
             for _ in 0..run {
-                self.token(0);
+                self.tokens.push(0);
             }
             return;
         }
-        self.token(0);
-        let left = copies(run - 1, |len| self.token(COPY + len as u16));
+        self.tokens.push(0);
+        let left = copies(run - 1, |len| self.tokens.push(COPY + len as u16));
         for _ in 0..left {
-            self.token(0);
+            self.tokens.push(0);
         }
     }
 
     /// The tokens a zero row stands for.
     fn zero_row_tokens(filter: u8, len: usize) -> Vec<u16> {
         let mut row = RowDeflate::new(8);
-        row.token(u16::from(filter));
+        row.tokens.push(u16::from(filter));
         row.zeros(len);
         row.tokens
     }
@@ -184,16 +180,8 @@ impl RowDeflate {
             literals[symbol(usize::from(token))] += counts[TOKENS];
         }
         literals[END] += 1;
-        // Distance one is code 0; code 1 is never used but makes the code
-        // complete, as two codes of one bit.
-        let mut distances = [0u32; DISTANCES];
-        distances[0] = 1;
-        distances[1] = 1;
-
         let lit_lens = code_lengths(&literals, 15);
-        let dist_lens = code_lengths(&distances, 15);
         let lit_codes = canonical(&lit_lens);
-        debug_assert_eq!((dist_lens[0], canonical(&dist_lens)[0]), (1, 0));
         // Each token's bits, whole: a copy is its length code, the length's
         // extra bits and distance code 0 (one zero bit), at most 21 bits.
         let bits: Vec<(u64, u32)> = (0..TOKENS)
@@ -217,7 +205,7 @@ impl RowDeflate {
         // The last block, dynamic codes.
         out.put(1, 1);
         out.put(2, 2);
-        header(&mut out, &lit_lens, &dist_lens);
+        header(&mut out, &lit_lens, &DISTANCE_LENS);
         // A zero row's codes joined into as few writes of up to 32 bits.
         let mut zero_row_bits: Vec<(u64, u32)> = Vec::new();
         for &t in &zero_row {
@@ -480,11 +468,13 @@ fn canonical(lens: &[u8]) -> Vec<u16> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use std::io::Read as _;
 
-    fn inflate(stream: &[u8]) -> Vec<u8> {
+    /// `stream` inflated by zlib-rs through `flate2` (another inflater than
+    /// `png`'s), its Adler-32 checked.
+    pub(crate) fn inflate(stream: &[u8]) -> Vec<u8> {
         let mut out = Vec::new();
         flate2::read::ZlibDecoder::new(stream)
             .read_to_end(&mut out)
@@ -496,13 +486,7 @@ mod tests {
     // was written, the Adler-32 of zero rows (never read) included.
     #[test]
     fn what_is_written_inflates_back() {
-        let mut seed = 0x2545_f491_u32;
-        let mut noise = || {
-            seed ^= seed << 13;
-            seed ^= seed >> 17;
-            seed ^= seed << 5;
-            seed
-        };
+        let mut noise = crate::chart::tests::xorshift(0x2545_f491);
         for width in [
             1usize, 2, 3, 4, 5, 8, 9, 257, 258, 259, 260, 261, 1200, 70_000,
         ] {
@@ -517,7 +501,7 @@ mod tests {
                     let row: Vec<u8> = std::iter::once(4)
                         .chain((0..width).map(|_| {
                             let n = noise();
-                            if n % 4 == 0 { n as u8 } else { 0 }
+                            if n.is_multiple_of(4) { n as u8 } else { 0 }
                         }))
                         .collect();
                     deflate.row(&row);

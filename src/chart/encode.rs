@@ -234,7 +234,6 @@ pub(crate) mod tests {
     /// The image data of a PNG: its IDAT chunks joined and inflated (by
     /// zlib-rs through `flate2`, another inflater than `png`'s).
     pub(crate) fn inflated(png: &[u8]) -> Vec<u8> {
-        use std::io::Read as _;
         let mut at = 8;
         let mut idat = Vec::new();
         while at + 12 <= png.len() {
@@ -244,11 +243,7 @@ pub(crate) mod tests {
             }
             at += 12 + len;
         }
-        let mut out = Vec::new();
-        flate2::read::ZlibDecoder::new(&idat[..])
-            .read_to_end(&mut out)
-            .expect("a valid zlib stream with its Adler-32");
-        out
+        super::super::deflate::tests::inflate(&idat)
     }
 
     /// The indices of an indexed PNG, as `png` decodes them.
@@ -261,13 +256,7 @@ pub(crate) mod tests {
     }
 
     fn test_images() -> Vec<(u32, u32, Vec<u8>)> {
-        let mut seed = 0x9e37_79b9_u32;
-        let mut noise = || {
-            seed ^= seed << 13;
-            seed ^= seed >> 17;
-            seed ^= seed << 5;
-            seed
-        };
+        let mut noise = crate::chart::tests::xorshift(0x9e37_79b9);
         let mut images: Vec<(u32, u32, Vec<u8>)> = Vec::new();
         let (w, h) = (301, 97);
         let chartish: Vec<u8> = (0..w * h)
@@ -293,7 +282,7 @@ pub(crate) mod tests {
             (0..w * h)
                 .map(|_| {
                     let r = noise();
-                    if r % 3 == 0 {
+                    if r.is_multiple_of(3) {
                         (r >> 8).trailing_zeros() as u8 * 9
                     } else {
                         0

@@ -87,8 +87,19 @@ pub(crate) fn one_line(text: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    /// A xorshift generator: the same numbers from the same seed, for the
+    /// chart tests' noise and random cases.
+    pub(crate) fn xorshift(mut seed: u32) -> impl FnMut() -> u32 {
+        move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 17;
+            seed ^= seed << 5;
+            seed
+        }
+    }
 
     // REQ-CH-003
     #[test]

@@ -1001,13 +1001,8 @@ mod tests {
     #[test]
     fn the_template_draws_what_the_whole_drawing_does() {
         let themes = crate::chart::Themes::default();
-        let mut seed = 0x9e37_79b9_u32;
-        let mut next = |below: u32| {
-            seed ^= seed << 13;
-            seed ^= seed >> 17;
-            seed ^= seed << 5;
-            seed % below
-        };
+        let mut noise = crate::chart::tests::xorshift(0x9e37_79b9);
+        let mut next = |below: u32| noise() % below;
         let mut cases = vec![
             fifteen_years(),
             counts("佐藤 太郎", &[1]),
