@@ -83,16 +83,36 @@ impl RowDeflate {
 
     /// Adds a filtered row (its filter byte first).
     pub(crate) fn row(&mut self, data: &[u8]) {
-        let mut hasher = simd_adler32::Adler32::from_checksum(self.adler());
-        hasher.write(data);
-        let sum = hasher.finish();
-        (self.a, self.b) = (u64::from(sum & 0xffff), u64::from(sum >> 16));
-        self.tokens.reserve(data.len());
+        if let Some((&filter, rest)) = data.split_first() {
+            self.row_between(filter, 0, rest, 0);
+        }
+    }
+
+    /// Adds a filtered row of `filter`, `lead` zeros, `middle` and `trail`
+    /// zeros: the zeros at either end are neither read nor summed one by one.
+    pub(crate) fn row_between(&mut self, filter: u8, lead: usize, middle: &[u8], trail: usize) {
+        // A zero adds nothing to Adler-32's first half and the first half
+        // to its second.
+        self.a = (self.a + u64::from(filter)) % ADLER;
+        self.b = (self.b + self.a + (lead as u64 % ADLER) * self.a) % ADLER;
+        if !middle.is_empty() {
+            let mut hasher = simd_adler32::Adler32::from_checksum(self.adler());
+            hasher.write(middle);
+            let sum = hasher.finish();
+            (self.a, self.b) = (u64::from(sum & 0xffff), u64::from(sum >> 16));
+        }
+        self.b = (self.b + (trail as u64 % ADLER) * self.a) % ADLER;
+        self.tokens.reserve(middle.len() + 1);
+        let mut run = lead;
+        if filter == 0 {
+            run += 1;
+        } else {
+            self.tokens.push(u16::from(filter));
+        }
         // Eight bytes at a time: zeros at either end of eight join a run,
         // the bytes between (zeros among them) are literals, without a
         // branch for each byte.
-        let mut run = 0;
-        let mut chunks = data.chunks_exact(8);
+        let mut chunks = middle.chunks_exact(8);
         for chunk in &mut chunks {
             let word = u64::from_le_bytes(chunk.try_into().unwrap_or_default());
             if word == 0 {
@@ -115,7 +135,7 @@ impl RowDeflate {
                 self.tokens.push(u16::from(byte));
             }
         }
-        self.zeros(run);
+        self.zeros(run + trail);
     }
 
     /// Adds a row of `filter` followed by `len` zeros without reading one.

@@ -14,7 +14,9 @@ use super::deflate::RowDeflate;
 /// rows equal the row above (the plot between grid lines and bar tops), and
 /// Paeth of such a row is all zeros, so those rows cost a comparison, no
 /// filter and a fixed run of codes; the other rows are filtered in a form
-/// the compiler vectorises ([`paeth_row`]). `png`'s per-byte filter and its
+/// the compiler vectorises ([`paeth`]), and only between the first and the
+/// last pixel that differ from the row above ([`changed`]): the rest of
+/// such a row filters to zeros. `png`'s per-byte filter and its
 /// buffering had been about a fifth of the backfill's CPU, and `fdeflate`'s
 /// pass over every zero row (with its Adler-32) a fifth of drawing
 /// (docs/performance.md).
@@ -36,16 +38,21 @@ pub(crate) fn encode_indexed(
         return Err(EncodeError::Palette(plte.len()));
     }
     let mut deflate = RowDeflate::new(height as usize * 16);
-    let mut filtered = vec![0u8; row_len + 1];
-    filtered[0] = PAETH;
+    let mut filtered = vec![0u8; row_len];
     let zeros = vec![0u8; row_len];
     let mut prev: &[u8] = &zeros;
     for row in indices.chunks_exact(row_len) {
         if row == prev {
             deflate.zero_row(PAETH, row_len);
         } else {
-            paeth_row(row, prev, &mut filtered[1..]);
-            deflate.row(&filtered);
+            let changed = changed(row, prev);
+            paeth(row, prev, changed.clone(), &mut filtered);
+            deflate.row_between(
+                PAETH,
+                changed.start,
+                &filtered[changed.clone()],
+                row_len - changed.end,
+            );
         }
         prev = row;
     }
@@ -115,25 +122,82 @@ fn chunk(out: &mut Vec<u8>, kind: [u8; 4], data: &[u8]) {
     out.extend_from_slice(&crc.sum().to_be_bytes());
 }
 
-/// Paeth residuals of `row` (one byte per pixel) under `prev`, into `out`.
-/// The predictor is FPNGE's form of it (Luca Versari), all in unsigned bytes
-/// and without branches, so the loop over a row is vectorised; it picks what
-/// the specification's predictor picks (`tests::paeth_is_the_specifications`).
-fn paeth_row(row: &[u8], prev: &[u8], out: &mut [u8]) {
-    // The first pixel has no left neighbour: a = c = 0, and the predictor
-    // picks the byte above.
-    out[0] = row[0].wrapping_sub(prev[0]);
-    let pixels = row[1..]
+/// The pixels of `row` whose Paeth residual under `prev` can be other than
+/// zero: from the first pixel that differs from the one above to the one
+/// after the last. Where a pixel and its left neighbour equal the pixels
+/// above them, the predictor picks the pixel above (or the left one, the
+/// same value) and the residual is zero; so a row that differs from the row
+/// above only under a label is filtered and summed only there.
+fn changed(row: &[u8], prev: &[u8]) -> std::ops::Range<usize> {
+    let word = |b: &[u8]| u64::from_le_bytes(b.try_into().unwrap_or_default());
+    let differs = |(a, b): (&[u8], &[u8])| word(a) ^ word(b);
+    // Eight pixels at a time from each end; the pixels left over at the
+    // far end one by one.
+    let tail = row.len() / 8 * 8;
+    let first = row
+        .chunks_exact(8)
+        .zip(prev.chunks_exact(8))
+        .map(differs)
+        .enumerate()
+        .find(|&(_, d)| d != 0)
+        .map_or_else(
+            || {
+                tail + row[tail..]
+                    .iter()
+                    .zip(&prev[tail..])
+                    .take_while(|(a, b)| a == b)
+                    .count()
+            },
+            |(i, d)| i * 8 + (d.trailing_zeros() / 8) as usize,
+        );
+    let head = row.len() % 8;
+    let last = row
+        .rchunks_exact(8)
+        .zip(prev.rchunks_exact(8))
+        .map(differs)
+        .enumerate()
+        .find(|&(_, d)| d != 0)
+        .map_or_else(
+            || {
+                row[..head]
+                    .iter()
+                    .zip(&prev[..head])
+                    .rposition(|(a, b)| a != b)
+                    .unwrap_or(0)
+            },
+            |(i, d)| row.len() - i * 8 - 1 - (d.leading_zeros() / 8) as usize,
+        );
+    first..(last + 2).min(row.len())
+}
+
+/// Paeth residuals of the pixels `range` of `row` (one byte per pixel) under
+/// `prev`, into the same places of `out`. The predictor is FPNGE's form of it
+/// (Luca Versari), all in unsigned bytes and without branches, so the loop
+/// is vectorised; it picks what the specification's predictor picks
+/// (`tests::paeth_is_the_specifications`).
+fn paeth(row: &[u8], prev: &[u8], range: std::ops::Range<usize>, out: &mut [u8]) {
+    let mut start = range.start;
+    if start >= range.end {
+        return;
+    }
+    if start == 0 {
+        // The first pixel has no left neighbour: a = c = 0, and the
+        // predictor picks the byte above.
+        out[0] = row[0].wrapping_sub(prev[0]);
+        start = 1;
+    }
+    let end = range.end;
+    let pixels = row[start..end]
         .iter()
-        .zip(&row[..row.len() - 1])
-        .zip(prev[1..].iter().zip(&prev[..prev.len() - 1]));
-    for (o, ((&x, &a), (&b, &c))) in out[1..].iter_mut().zip(pixels) {
-        *o = x.wrapping_sub(paeth(a, b, c));
+        .zip(&row[start - 1..end - 1])
+        .zip(prev[start..end].iter().zip(&prev[start - 1..end - 1]));
+    for (o, ((&x, &a), (&b, &c))) in out[start..end].iter_mut().zip(pixels) {
+        *o = x.wrapping_sub(predict(a, b, c));
     }
 }
 
 #[inline]
-fn paeth(a: u8, b: u8, c: u8) -> u8 {
+fn predict(a: u8, b: u8, c: u8) -> u8 {
     let pa = b.max(c) - b.min(c);
     let pb = a.max(c) - a.min(c);
     // pc = |a + b - 2c|: when c lies between a and b it is |pa - pb|; else it
@@ -225,8 +289,47 @@ pub(crate) mod tests {
         for a in 0..=255u8 {
             for b in 0..=255u8 {
                 for c in (0..=255u8).step_by(3) {
-                    assert_eq!(paeth(a, b, c), spec_paeth(a, b, c), "{a} {b} {c}");
+                    assert_eq!(predict(a, b, c), spec_paeth(a, b, c), "{a} {b} {c}");
                 }
+            }
+        }
+    }
+
+    // A row that differs from the one above only in a window is filtered
+    // only there, and every residual outside it is zero: windows at each
+    // edge, in the middle, across word boundaries, and of one pixel.
+    #[test]
+    fn residuals_outside_the_changed_pixels_are_zero() {
+        let mut next = crate::chart::tests::xorshift(29);
+        for width in (1..=40).chain([63, 64, 65, 1200]) {
+            for _ in 0..60 {
+                let prev: Vec<u8> = (0..width).map(|_| (next() % 3) as u8).collect();
+                let mut row = prev.clone();
+                let from = next() as usize % width;
+                let to = from + 1 + next() as usize % (width - from);
+                for p in &mut row[from..to] {
+                    *p = (next() % 4) as u8;
+                }
+                let whole: Vec<u8> = (0..width)
+                    .map(|x| {
+                        let (a, c) = if x == 0 {
+                            (0, 0)
+                        } else {
+                            (row[x - 1], prev[x - 1])
+                        };
+                        row[x].wrapping_sub(spec_paeth(a, prev[x], c))
+                    })
+                    .collect();
+                if row == prev {
+                    assert!(whole.iter().all(|&r| r == 0));
+                    continue;
+                }
+                let range = changed(&row, &prev);
+                let mut out = vec![0; width];
+                paeth(&row, &prev, range.clone(), &mut out);
+                assert_eq!(out, whole, "width {width}, changed {from}..{to}, {range:?}");
+                assert!(row[range.start] != prev[range.start], "{range:?}");
+                assert!(range.end <= width && range.start < range.end);
             }
         }
     }
