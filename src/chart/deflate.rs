@@ -445,20 +445,21 @@ fn huffman(freq: &[u32]) -> Vec<u8> {
         parent[b] = node;
         heap.push(Reverse((fa + fb, node)));
     }
-    (0..freq.len())
-        .map(|s| {
-            if freq[s] == 0 {
-                return 0;
-            }
-            let mut depth = 0u8;
-            let mut at = s;
-            while parent[at] != usize::MAX {
-                at = parent[at];
-                depth = depth.saturating_add(1);
-            }
-            depth
-        })
-        .collect()
+    // A node is made after its children, so from the root down each node's
+    // parent has its depth already.
+    let mut depth = vec![0u8; parent.len()];
+    for node in (0..parent.len()).rev() {
+        if let Some(&up) = depth.get(parent[node]) {
+            depth[node] = up.saturating_add(1);
+        }
+    }
+    depth.truncate(freq.len());
+    for (d, &f) in depth.iter_mut().zip(freq) {
+        if f == 0 {
+            *d = 0;
+        }
+    }
+    depth
 }
 
 /// The canonical codes of `lens` (RFC 1951 3.2.2), bit-reversed for writing
