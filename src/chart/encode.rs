@@ -14,9 +14,9 @@ use super::deflate::RowDeflate;
 /// rows equal the row above (the plot between grid lines and bar tops), and
 /// Paeth of such a row is all zeros, so those rows cost a comparison, no
 /// filter and a fixed run of codes; the other rows are filtered in a form
-/// the compiler vectorises ([`paeth`]), and only between the first and the
-/// last pixel that differ from the row above ([`changed`]): the rest of
-/// such a row filters to zeros. `png`'s per-byte filter and its
+/// the compiler vectorises ([`paeth`]), and only from the first pixel that
+/// differs from the row above to the one after the last ([`changed`]): the
+/// rest of such a row filters to zeros. `png`'s per-byte filter and its
 /// buffering had been about a fifth of the backfill's CPU, and `fdeflate`'s
 /// pass over every zero row (with its Adler-32) a fifth of drawing
 /// (docs/performance.md).
