@@ -446,7 +446,8 @@ fn huffman(freq: &[u32]) -> Vec<u8> {
         heap.push(Reverse((fa + fb, node)));
     }
     // A node is made after its children, so from the root down each node's
-    // parent has its depth already.
+    // parent has its depth already. The root, and a symbol without a count
+    // (never in the tree), have no parent and stay at depth 0.
     let mut depth = vec![0u8; parent.len()];
     for node in (0..parent.len()).rev() {
         if let Some(&up) = depth.get(parent[node]) {
@@ -454,11 +455,6 @@ fn huffman(freq: &[u32]) -> Vec<u8> {
         }
     }
     depth.truncate(freq.len());
-    for (d, &f) in depth.iter_mut().zip(freq) {
-        if f == 0 {
-            *d = 0;
-        }
-    }
     depth
 }
 

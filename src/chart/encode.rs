@@ -124,50 +124,35 @@ fn chunk(out: &mut Vec<u8>, kind: [u8; 4], data: &[u8]) {
 
 /// The pixels of `row` whose Paeth residual under `prev` can be other than
 /// zero: from the first pixel that differs from the one above to the one
-/// after the last. Where a pixel and its left neighbour equal the pixels
+/// after the last (none, for equal rows). Where a pixel and its left neighbour equal the pixels
 /// above them, the predictor picks the pixel above (or the left one, the
 /// same value) and the residual is zero; so a row that differs from the row
 /// above only under a label is filtered and summed only there.
 fn changed(row: &[u8], prev: &[u8]) -> std::ops::Range<usize> {
     let word = |b: &[u8]| u64::from_le_bytes(b.try_into().unwrap_or_default());
-    let differs = |(a, b): (&[u8], &[u8])| word(a) ^ word(b);
-    // Eight pixels at a time from each end; the pixels left over at the
-    // far end one by one.
+    // Eight pixels at a time (which of a word's bytes differ, as set bits),
+    // then the few left over at the end one by one.
+    let words = || {
+        row.chunks_exact(8)
+            .zip(prev.chunks_exact(8))
+            .map(|(a, b)| word(a) ^ word(b))
+            .enumerate()
+    };
     let tail = row.len() / 8 * 8;
-    let first = row
-        .chunks_exact(8)
-        .zip(prev.chunks_exact(8))
-        .map(differs)
-        .enumerate()
+    let in_tail = || row[tail..].iter().zip(&prev[tail..]).map(|(a, b)| a != b);
+    let first = words()
         .find(|&(_, d)| d != 0)
-        .map_or_else(
-            || {
-                tail + row[tail..]
-                    .iter()
-                    .zip(&prev[tail..])
-                    .take_while(|(a, b)| a == b)
-                    .count()
-            },
-            |(i, d)| i * 8 + (d.trailing_zeros() / 8) as usize,
-        );
-    let head = row.len() % 8;
-    let last = row
-        .rchunks_exact(8)
-        .zip(prev.rchunks_exact(8))
-        .map(differs)
-        .enumerate()
-        .find(|&(_, d)| d != 0)
-        .map_or_else(
-            || {
-                row[..head]
-                    .iter()
-                    .zip(&prev[..head])
-                    .rposition(|(a, b)| a != b)
-                    .unwrap_or(0)
-            },
-            |(i, d)| row.len() - i * 8 - 1 - (d.leading_zeros() / 8) as usize,
-        );
-    first..(last + 2).min(row.len())
+        .map(|(i, d)| i * 8 + (d.trailing_zeros() / 8) as usize)
+        .or_else(|| in_tail().position(|d| d).map(|i| tail + i));
+    let last = in_tail().rposition(|d| d).map(|i| tail + i).or_else(|| {
+        words()
+            .rfind(|&(_, d)| d != 0)
+            .map(|(i, d)| i * 8 + 7 - (d.leading_zeros() / 8) as usize)
+    });
+    match (first, last) {
+        (Some(first), Some(last)) => first..(last + 2).min(row.len()),
+        _ => 0..0,
+    }
 }
 
 /// Paeth residuals of the pixels `range` of `row` (one byte per pixel) under

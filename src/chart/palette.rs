@@ -418,11 +418,10 @@ impl<'a> PaletteBackend<'a> {
         }
         let (w, h, stride) = (self.width as i32, self.height as i32, self.width as usize);
         let background = self.palette.background;
-        let inside = g
+        // Most text lies whole on the canvas, and its pixels need no clipping.
+        let clip = !g
             .bounds
             .is_some_and(|b| ox + b.0 >= 0 && oy + b.1 >= 0 && ox + b.2 < w && oy + b.3 < h);
-        // Most text lies whole on the canvas, and its pixels need no clipping.
-        let clip = !inside;
         for pixel in &g.pixels {
             let (px, py) = (ox + i32::from(pixel.x), oy + i32::from(pixel.y));
             if clip && (px < 0 || py < 0 || px >= w || py >= h) {
