@@ -22,8 +22,8 @@ use crate::lease::{Kept, LeaseCheck};
 use crate::pipeline::{Pipeline, RunContext};
 use crate::report::{ChartOutcome, ChartResult, RunReport};
 use crate::request::RunSpec;
-use crate::store::changed::{self, Written, put_all_if_changed};
-use crate::store::{ObjectHeaders, Ready};
+use crate::store::changed::{self, Written, put_all_if_changed, put_all_if_changed_now};
+use crate::store::{BlockingStore, ObjectHeaders, Ready, Store, StoreError, WaitedFor};
 use crate::tally::MonthlyCounts;
 
 /// Draws every chart on a bounded blocking pool and uploads as they come, with
@@ -155,6 +155,117 @@ fn draw_author(
     Ok((vec![light, dark, compact_light, compact_dark], json))
 }
 
+/// Where and how an author's objects are written, known before it is drawn:
+/// their keys, whether the listing saw them, their headers, and the check
+/// made right before each write.
+struct Plan {
+    dest: Arc<dyn Store>,
+    /// Keys in the order of [`Image::ALL`], each with whether it exists.
+    images: Vec<(String, bool)>,
+    data: (String, bool),
+    png_headers: ObjectHeaders,
+    json_headers: ObjectHeaders,
+    ready: Ready,
+}
+
+impl Plan {
+    /// The images first, together; the data, which names them, once they are
+    /// all in place: a page reading a new author's JSON finds its images.
+    fn batches(&self, pngs: Vec<Vec<u8>>, json: Vec<u8>) -> [Vec<changed::Object<'_>>; 2] {
+        let object = |(key, exists): &(String, bool), body, headers| changed::Object {
+            key: key.clone(),
+            body,
+            headers,
+            exists: *exists,
+        };
+        let images = self
+            .images
+            .iter()
+            .zip(pngs)
+            .map(|(key, png)| object(key, png, &self.png_headers))
+            .collect();
+        [images, vec![object(&self.data, json, &self.json_headers)]]
+    }
+
+    /// Writes what changed of a drawn author, here and now (`files`, the
+    /// destination's file calls): the bytes of each object written.
+    fn publish_now(
+        &self,
+        files: &dyn BlockingStore,
+        pngs: Vec<Vec<u8>>,
+        json: Vec<u8>,
+    ) -> Result<Vec<u64>, String> {
+        (self.ready)()?;
+        let mut written = Vec::new();
+        for batch in self.batches(pngs, json) {
+            let answers = put_all_if_changed_now(&*self.dest, files, batch, &*self.ready);
+            written.extend(landed(answers)?);
+        }
+        Ok(written)
+    }
+
+    /// [`Plan::publish_now`] for a store whose writes are requests.
+    async fn publish(&self, pngs: Vec<Vec<u8>>, json: Vec<u8>) -> Result<Vec<u64>, String> {
+        (self.ready)()?;
+        let mut written = Vec::new();
+        for batch in self.batches(pngs, json) {
+            let answers = put_all_if_changed(&*self.dest, batch, self.ready.clone()).await;
+            written.extend(landed(answers)?);
+        }
+        Ok(written)
+    }
+}
+
+/// The sizes of the objects a batch put, or its first error.
+fn landed(answers: Vec<Result<Written, StoreError>>) -> Result<Vec<u64>, String> {
+    let mut written = Vec::new();
+    for answer in answers {
+        match answer {
+            Ok(Written::Put(n)) => written.push(n),
+            Ok(Written::Unchanged) => {}
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+    Ok(written)
+}
+
+/// An author's chart as a drawing thread hands it back.
+enum Drawn {
+    /// Drawn, still to be written.
+    Objects { pngs: Vec<Vec<u8>>, json: Vec<u8> },
+    /// Drawn and written by the drawing thread itself.
+    Done(ChartOutcome),
+}
+
+/// The outcome of writing an author whose light image has `png_bytes`.
+fn outcome(written: Result<Vec<u64>, String>, png_bytes: u64) -> ChartOutcome {
+    match written {
+        Err(e) => ChartOutcome::Failed(e),
+        Ok(written) if written.is_empty() => ChartOutcome::Unchanged { png_bytes },
+        Ok(written) => ChartOutcome::Published {
+            bytes: written.iter().sum(),
+            objects: written.len(),
+            png_bytes,
+        },
+    }
+}
+
+/// Whether a chart may still be written, asked right before each write: not
+/// once the run stopped waiting for it (`waited_for` dropped), nor once the
+/// run's lease (`check`) is lost.
+fn ready(waited_for: &WaitedFor, check: Option<LeaseCheck>) -> Ready {
+    let abandoned = Arc::clone(&waited_for.abandoned);
+    Arc::new(move || {
+        if abandoned.load(Ordering::SeqCst) {
+            return Err("not written: the run stopped waiting for it".into());
+        }
+        match check.as_ref().map(LeaseCheck::check) {
+            Some(Err(e)) => Err(format!("not written: {e}")),
+            _ => Ok(()),
+        }
+    })
+}
+
 async fn chart_one(
     pipeline: &Pipeline,
     spec: &RunSpec,
@@ -169,17 +280,56 @@ async fn chart_one(
             Duration::ZERO,
         );
     };
-    let (themes, key_prefix) = (drawing.themes.clone(), drawing.key_prefix.clone());
-    let drawn = drawing
+    let config = &pipeline.config;
+    let headers = |content_type| ObjectHeaders {
+        content_type,
+        cache_control: Some(config.cache_control.clone()),
+        sha256_hex: None,
+    };
+    let look = |object: Object| {
+        let key = object.key(&config.charts_prefix, &counts.slug);
+        let exists = existing.is_none_or(|keys| keys.contains(&key));
+        (key, exists)
+    };
+    // A run that stopped waiting for this chart (its deadline) writes
+    // nothing more of it, nor does one that lost its lease: a newer run may
+    // be publishing these very charts. Both are asked right before each
+    // write, so a run paused past its lease's expiry writes nothing when it
+    // resumes.
+    let waited_for = WaitedFor::default();
+    let plan = Plan {
+        dest: pipeline.dest.clone(),
+        images: Image::ALL.map(|i| look(Object::Image(i))).to_vec(),
+        data: look(Object::Data),
+        png_headers: headers(changed::PNG),
+        json_headers: headers(changed::JSON),
+        ready: ready(&waited_for, lease.map(Kept::checker)),
+    };
+    let (themes, key_prefix, dry_run) = (
+        drawing.themes.clone(),
+        drawing.key_prefix.clone(),
+        spec.dry_run,
+    );
+    let (plan, drawn, cpu) = match drawing
         .pool
         .run(move || {
             let t = Instant::now();
             let drawn = draw_author(&counts, &themes, &key_prefix);
+            let cpu = t.elapsed();
+            // A destination of files is written by the thread that drew,
+            // while the chart's bytes are in its caches.
+            let drawn = drawn.map(|(pngs, json)| match plan.dest.blocking() {
+                Some(files) if !dry_run => {
+                    let png_bytes = pngs.first().map_or(0, |p| p.len() as u64);
+                    Drawn::Done(outcome(plan.publish_now(files, pngs, json), png_bytes))
+                }
+                _ => Drawn::Objects { pngs, json },
+            });
             drop(permit);
-            (counts.slug, drawn, t.elapsed())
+            (plan, drawn, cpu)
         })
-        .await;
-    let (slug, drawn, cpu) = match drawn {
+        .await
+    {
         Ok(parts) => parts,
         Err(e) => {
             return (
@@ -189,74 +339,17 @@ async fn chart_one(
         }
     };
     let (pngs, json) = match drawn {
-        Ok(drawn) => drawn,
+        Ok(Drawn::Done(outcome)) => return (outcome, cpu),
+        Ok(Drawn::Objects { pngs, json }) => (pngs, json),
         Err(e) => return (ChartOutcome::Failed(e), cpu),
     };
     let png_bytes = pngs.first().map_or(0, |p| p.len() as u64);
-    if spec.dry_run {
+    if dry_run {
         return (ChartOutcome::NotPublished { png_bytes }, cpu);
     }
-    // Nothing is written once the lease is lost: a newer run may be
-    // publishing these very charts.
-    if let Some(Err(e)) = lease.map(Kept::check) {
-        return (ChartOutcome::Failed(format!("not written: {e}")), cpu);
-    }
-    let config = &pipeline.config;
-    let headers = |content_type| ObjectHeaders {
-        content_type,
-        cache_control: Some(config.cache_control.clone()),
-        sha256_hex: None,
-    };
-    let store = pipeline.dest.as_ref();
-    let (png_headers, json_headers) = (headers(changed::PNG), headers(changed::JSON));
-    let exists = |key: &str| existing.is_none_or(|keys| keys.contains(key));
-    // Asked again right before each put: a run paused after the check above
-    // (past its lease's expiry) writes nothing when it resumes.
-    let check = lease.map(Kept::checker);
-    let ready: Ready = Arc::new(move || match check.as_ref().map(LeaseCheck::check) {
-        Some(Err(e)) => Err(format!("not written: {e}")),
-        _ => Ok(()),
-    });
-    let object = |object: Object, body: Vec<u8>| {
-        let key = object.key(&config.charts_prefix, &slug);
-        changed::Object {
-            exists: exists(&key),
-            key,
-            body,
-            headers: match object {
-                Object::Data => &json_headers,
-                Object::Image(_) => &png_headers,
-            },
-        }
-    };
-    // The images first, together; the data, which names them, once they are
-    // all in place: a page reading a new author's JSON finds its images.
-    let images = Image::ALL
-        .into_iter()
-        .zip(pngs)
-        .map(|(image, png)| object(Object::Image(image), png))
-        .collect();
-    let data = vec![object(Object::Data, json)];
-    let mut written = Vec::new();
-    for batch in [images, data] {
-        for landed in put_all_if_changed(store, batch, ready.clone()).await {
-            match landed {
-                Ok(Written::Put(n)) => written.push(n),
-                Ok(Written::Unchanged) => {}
-                Err(e) => return (ChartOutcome::Failed(e.to_string()), cpu),
-            }
-        }
-    }
-    let outcome = if written.is_empty() {
-        ChartOutcome::Unchanged { png_bytes }
-    } else {
-        ChartOutcome::Published {
-            bytes: written.iter().sum(),
-            objects: written.len(),
-            png_bytes,
-        }
-    };
-    (outcome, cpu)
+    let published = plan.publish(pngs, json).await;
+    drop(waited_for);
+    (outcome(published, png_bytes), cpu)
 }
 
 /// Accounts for every drawn (or abandoned) chart in the report, and keeps the
@@ -302,4 +395,105 @@ pub(crate) fn record_charts(
         mean_png_bytes = report.mean_png_bytes,
         "stage draw_and_publish done"
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::local::LocalStore;
+    use std::sync::atomic::AtomicUsize;
+
+    fn plan(store: LocalStore, ready: Ready, exists: bool) -> Plan {
+        let headers = |content_type| ObjectHeaders {
+            content_type,
+            cache_control: None,
+            sha256_hex: None,
+        };
+        Plan {
+            dest: Arc::new(store),
+            images: Image::ALL
+                .map(|i| (Object::Image(i).key("c/", "a"), exists))
+                .to_vec(),
+            data: (Object::Data.key("c/", "a"), exists),
+            png_headers: headers(changed::PNG),
+            json_headers: headers(changed::JSON),
+            ready,
+        }
+    }
+
+    fn drawn() -> (Vec<Vec<u8>>, Vec<u8>) {
+        (
+            (1..=4).map(|n| vec![n; n as usize]).collect(),
+            b"{}".to_vec(),
+        )
+    }
+
+    // REQ-FR-007: a drawing thread writes its author to a directory itself:
+    // every object, the same bytes, and on a second pass nothing (unchanged),
+    // as the requests to a bucket would.
+    #[test]
+    fn a_drawing_thread_writes_what_changed_to_a_directory() {
+        let (dir, store) = LocalStore::temp();
+        let always: Ready = Arc::new(|| Ok(()));
+        let first = plan(store.clone(), always.clone(), false);
+        let files = first
+            .dest
+            .blocking()
+            .expect("a directory is written in place");
+        let (pngs, json) = drawn();
+        assert_eq!(
+            first.publish_now(files, pngs.clone(), json.clone()),
+            Ok(vec![1, 2, 3, 4, 2])
+        );
+        for (image, png) in Image::ALL.into_iter().zip(&pngs) {
+            let path = dir.path().join(Object::Image(image).key("c/", "a"));
+            assert_eq!(&std::fs::read(path).unwrap(), png);
+        }
+        assert_eq!(std::fs::read(dir.path().join("c/a.json")).unwrap(), json);
+        let again = plan(store, always, true);
+        let files = again.dest.blocking().unwrap();
+        assert_eq!(again.publish_now(files, pngs, json), Ok(vec![]));
+    }
+
+    // REQ-FR-007, REQ-RL-010: a chart the run stopped waiting for (its
+    // deadline dropped it while a drawing thread drew it) writes nothing:
+    // the check before each write says so.
+    #[test]
+    fn a_chart_the_run_stopped_waiting_for_writes_nothing() {
+        let (dir, store) = LocalStore::temp();
+        let waited_for = WaitedFor::default();
+        let plan = plan(store, ready(&waited_for, None), false);
+        assert_eq!((plan.ready)(), Ok(()));
+        drop(waited_for);
+        let (pngs, json) = drawn();
+        let files = plan.dest.blocking().unwrap();
+        let refused = plan.publish_now(files, pngs, json).unwrap_err();
+        assert!(refused.contains("stopped waiting"), "{refused}");
+        assert!(!dir.path().join("c").exists(), "nothing written");
+    }
+
+    // REQ-FR-007: a check that says no mid-author (the lease lost between
+    // two writes) leaves the data unwritten, so no page names images that
+    // are not all there.
+    #[test]
+    fn a_lease_lost_between_writes_stops_the_author_before_its_data() {
+        let (dir, store) = LocalStore::temp();
+        let asked = Arc::new(AtomicUsize::new(0));
+        let counter = asked.clone();
+        // Ready for the first check and two writes, then lost.
+        let ready: Ready = Arc::new(move || match counter.fetch_add(1, Ordering::SeqCst) {
+            0..=2 => Ok(()),
+            _ => Err("not written: the lease was lost".into()),
+        });
+        let plan = plan(store, ready, false);
+        let (pngs, json) = drawn();
+        let files = plan.dest.blocking().unwrap();
+        let refused = plan.publish_now(files, pngs, json).unwrap_err();
+        assert!(refused.contains("lease"), "{refused}");
+        assert!(dir.path().join("c/a.png").exists());
+        assert!(
+            !dir.path().join("c/a.json").exists(),
+            "the data is not written"
+        );
+    }
 }

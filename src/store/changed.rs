@@ -2,7 +2,10 @@
 //! destination is not uploaded again, so a re-run after a partial failure or a
 //! deadline only does the remaining work.
 
-use crate::store::{ObjectHeaders, Precondition, Put, Ready, Store, StoreError, sha256_hex};
+use crate::store::{
+    BlockingStore, ObjectHeaders, ObjectMeta, Precondition, Put, Ready, Store, StoreError,
+    sha256_hex,
+};
 
 /// What happened to one object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,56 +45,129 @@ pub(crate) async fn put_all_if_changed(
     objects: Vec<Object<'_>>,
     ready: Ready,
 ) -> Vec<Result<Written, StoreError>> {
-    let looked = futures::future::join_all(objects.into_iter().map(|o| prepare(store, o))).await;
-    let mut answers = Vec::with_capacity(looked.len());
-    let (mut puts, mut pending) = (Vec::new(), Vec::new());
-    for prepared in looked {
-        match prepared {
-            Ok(Some(put)) => {
-                pending.push((answers.len(), put.body.len() as u64, put.key.clone()));
-                puts.push(put);
-                // Replaced below by the store's answer for it.
-                answers.push(Ok(Written::Unchanged));
+    let looked = futures::future::join_all(objects.into_iter().map(|object| async move {
+        let meta = if object.exists {
+            store.head(&object.key).await
+        } else {
+            Ok(None)
+        };
+        prepare(store, object, meta)
+    }))
+    .await;
+    let batch = Batch::of(looked);
+    let written = store.put_all(batch.puts, ready).await;
+    batch.answers.answered(store, written)
+}
+
+/// [`put_all_if_changed`] on this thread, for a store whose calls are file
+/// calls (`files`, [`Store::blocking`] of `store`): the same looks, the same
+/// preconditions, the same answers.
+pub(crate) fn put_all_if_changed_now(
+    store: &dyn Store,
+    files: &dyn BlockingStore,
+    objects: Vec<Object<'_>>,
+    ready: &dyn Fn() -> Result<(), String>,
+) -> Vec<Result<Written, StoreError>> {
+    let looked = objects
+        .into_iter()
+        .map(|object| {
+            let meta = if object.exists {
+                files.head_now(&object.key)
+            } else {
+                Ok(None)
+            };
+            prepare(store, object, meta)
+        })
+        .collect();
+    let batch = Batch::of(looked);
+    let written = files.put_all_now(batch.puts, ready);
+    batch.answers.answered(store, written)
+}
+
+/// The puts of a batch, and its answers so far: `Unchanged` or an error
+/// for the objects not put, a place for each put's answer.
+struct Batch {
+    puts: Vec<Put>,
+    answers: Answers,
+}
+
+struct Answers {
+    answers: Vec<Result<Written, StoreError>>,
+    /// Each put's place in `answers`, its size and its key, in put order.
+    pending: Vec<(usize, u64, String)>,
+}
+
+impl Batch {
+    fn of(looked: Vec<Result<Option<Put>, StoreError>>) -> Batch {
+        let mut answers = Vec::with_capacity(looked.len());
+        let (mut puts, mut pending) = (Vec::new(), Vec::new());
+        for prepared in looked {
+            match prepared {
+                Ok(Some(put)) => {
+                    pending.push((answers.len(), put.body.len() as u64, put.key.clone()));
+                    puts.push(put);
+                    // Replaced by the store's answer for it.
+                    answers.push(Ok(Written::Unchanged));
+                }
+                Ok(None) => answers.push(Ok(Written::Unchanged)),
+                Err(e) => answers.push(Err(e)),
             }
-            Ok(None) => answers.push(Ok(Written::Unchanged)),
-            Err(e) => answers.push(Err(e)),
+        }
+        Batch {
+            puts,
+            answers: Answers { answers, pending },
         }
     }
-    let mut written = store.put_all(puts, ready).await.into_iter();
-    for (at, len, key) in pending {
-        // A store answers every put; a missing answer fails closed.
-        answers[at] = match written.next() {
-            Some(result) => result.map(|()| Written::Put(len)),
-            None => Err(StoreError::Failed {
-                location: store.describe(&key),
-                message: "the store gave no answer for this write".into(),
-            }),
-        };
+}
+
+impl Answers {
+    /// Every object's answer, the puts' from `written` (the store's answers in
+    /// put order).
+    fn answered(
+        self,
+        store: &dyn Store,
+        written: Vec<Result<(), StoreError>>,
+    ) -> Vec<Result<Written, StoreError>> {
+        let Answers {
+            mut answers,
+            pending,
+        } = self;
+        let mut written = written.into_iter();
+        for (at, len, key) in pending {
+            // A store answers every put; a missing answer fails closed.
+            answers[at] = match written.next() {
+                Some(result) => result.map(|()| Written::Put(len)),
+                None => Err(StoreError::Failed {
+                    location: store.describe(&key),
+                    message: "the store gave no answer for this write".into(),
+                }),
+            };
+        }
+        answers
     }
-    answers
 }
 
 /// The put that writes `object` if it changed (`None`: an identical object
-/// is there), under the precondition of what was looked at.
-async fn prepare(store: &dyn Store, object: Object<'_>) -> Result<Option<Put>, StoreError> {
+/// is there, as `meta`, the answer to a metadata request, says), under the
+/// precondition of what was looked at. The body's SHA-256 is computed only
+/// where it is compared or stored: a new object in a store that keeps no
+/// headers (the local directory, whose `ETag` is the file's own hash) needs
+/// none.
+fn prepare(
+    store: &dyn Store,
+    object: Object<'_>,
+    meta: Result<Option<ObjectMeta>, StoreError>,
+) -> Result<Option<Put>, StoreError> {
     let Object {
-        key,
-        body,
-        headers,
-        exists,
+        key, body, headers, ..
     } = object;
-    let sha256 = sha256_hex(&body);
-    let meta = if exists {
-        store.head(&key).await
-    } else {
-        Ok(None)
-    };
+    let sha256 = (store.keeps_headers() || matches!(meta, Ok(Some(_)))).then(|| sha256_hex(&body));
     let precondition = match meta {
         Ok(Some(meta)) => {
             let same_headers = !store.keeps_headers()
                 || (meta.cache_control == headers.cache_control
                     && meta.content_type.as_deref() == Some(headers.content_type));
-            if meta.sha256_hex.as_deref() == Some(sha256.as_str()) && same_headers {
+            if meta.sha256_hex.is_some() && meta.sha256_hex == sha256 && same_headers {
                 return Ok(None);
             }
             meta.etag.map(Precondition::ETag)
@@ -106,7 +182,7 @@ async fn prepare(store: &dyn Store, object: Object<'_>) -> Result<Option<Put>, S
         key,
         body,
         headers: ObjectHeaders {
-            sha256_hex: Some(sha256),
+            sha256_hex: sha256,
             ..headers.clone()
         },
         precondition,

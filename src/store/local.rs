@@ -4,7 +4,7 @@ use std::collections::HashSet;
 use std::io;
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 
 use chrono::{DateTime, Utc};
 use std::io::Write as _;
@@ -12,23 +12,9 @@ use std::io::Write as _;
 use tokio::io::BufReader;
 
 use super::{
-    ObjectHeaders, ObjectMeta, ObjectReader, Precondition, Put, Ready, Store, StoreError,
-    StoreFuture, Tagged, sha256_hex,
+    BlockingStore, ObjectHeaders, ObjectMeta, ObjectReader, Precondition, Put, Ready, Store,
+    StoreError, StoreFuture, Tagged, WaitedFor, sha256_hex,
 };
-
-/// Marks a batch abandoned when dropped before the batch is done: the future
-/// waiting for it went away (a deadline), and the blocking task, which runs
-/// on regardless, must write nothing more.
-#[derive(Default)]
-struct WaitedFor {
-    abandoned: Arc<AtomicBool>,
-}
-
-impl Drop for WaitedFor {
-    fn drop(&mut self) {
-        self.abandoned.store(true, Ordering::SeqCst);
-    }
-}
 
 #[derive(Debug, Clone)]
 pub struct LocalStore {
@@ -212,7 +198,7 @@ impl LocalStore {
 
     /// Runs `write` on the blocking pool: each write is one task of plain
     /// file calls, not one task per call.
-    async fn blocking<T: Send + 'static>(
+    async fn on_blocking_pool<T: Send + 'static>(
         &self,
         key: &str,
         write: impl FnOnce(&LocalStore, &str) -> Result<T, StoreError> + Send + 'static,
@@ -243,6 +229,30 @@ impl LocalStore {
     }
 }
 
+impl BlockingStore for LocalStore {
+    /// The file's SHA-256 as its `ETag`, as [`Store::head`] answers it.
+    fn head_now(&self, key: &str) -> Result<Option<ObjectMeta>, StoreError> {
+        Ok(self.read_tagged_now(key)?.map(|(_, sha256)| ObjectMeta {
+            etag: Some(sha256.clone()),
+            sha256_hex: Some(sha256),
+            ..ObjectMeta::default()
+        }))
+    }
+
+    fn put_all_now(
+        &self,
+        puts: Vec<Put>,
+        ready: &dyn Fn() -> Result<(), String>,
+    ) -> Vec<Result<(), StoreError>> {
+        puts.iter()
+            .map(|put| {
+                ready().map_err(|message| super::not_written(self, &put.key, message))?;
+                self.put_now_if(&put.key, &put.body, put.precondition.as_ref())
+            })
+            .collect()
+    }
+}
+
 impl Store for LocalStore {
     fn describe(&self, key: &str) -> String {
         self.root.join(key).display().to_string()
@@ -259,14 +269,7 @@ impl Store for LocalStore {
     }
 
     fn head<'a>(&'a self, key: &'a str) -> StoreFuture<'a, Option<ObjectMeta>> {
-        Box::pin(async move {
-            let tagged = self.blocking(key, LocalStore::read_tagged_now).await?;
-            Ok(tagged.map(|(_, sha256)| ObjectMeta {
-                etag: Some(sha256.clone()),
-                sha256_hex: Some(sha256),
-                ..ObjectMeta::default()
-            }))
-        })
+        Box::pin(async move { self.on_blocking_pool(key, BlockingStore::head_now).await })
     }
 
     fn list<'a>(&'a self, prefix: &'a str) -> StoreFuture<'a, HashSet<String>> {
@@ -308,7 +311,7 @@ impl Store for LocalStore {
         body: Vec<u8>,
         _headers: &'a ObjectHeaders,
     ) -> StoreFuture<'a, ()> {
-        Box::pin(self.blocking(key, move |store, key| store.put_now(key, &body)))
+        Box::pin(self.on_blocking_pool(key, move |store, key| store.put_now(key, &body)))
     }
 
     fn last_modified<'a>(&'a self, key: &'a str) -> StoreFuture<'a, DateTime<Utc>> {
@@ -323,11 +326,11 @@ impl Store for LocalStore {
     }
 
     fn delete<'a>(&'a self, key: &'a str) -> StoreFuture<'a, ()> {
-        Box::pin(self.blocking(key, LocalStore::delete_now))
+        Box::pin(self.on_blocking_pool(key, LocalStore::delete_now))
     }
 
     fn get_tagged<'a>(&'a self, key: &'a str) -> StoreFuture<'a, Option<Tagged>> {
-        Box::pin(self.blocking(key, LocalStore::read_tagged_now))
+        Box::pin(self.on_blocking_pool(key, LocalStore::read_tagged_now))
     }
 
     /// A lock file: `Absent` creates the file only if there is none (atomic on
@@ -349,7 +352,7 @@ impl Store for LocalStore {
                 Some(known) => known.clone(),
                 None => sha256_hex(&body),
             };
-            self.blocking(key, move |store, key| {
+            self.on_blocking_pool(key, move |store, key| {
                 store.put_now_if(key, &body, Some(&precondition))
             })
             .await?;
@@ -357,11 +360,11 @@ impl Store for LocalStore {
         })
     }
 
-    /// One blocking task for the whole batch, each write checked with
-    /// `ready` right before its file calls: a chart's five objects cost one
-    /// hand-off to the blocking pool and back, not five. A batch whose caller
-    /// stopped waiting (a deadline dropped it) writes nothing more: the task
-    /// cannot be cancelled, so it checks before each write.
+    /// One blocking task for the whole batch ([`BlockingStore::put_all_now`]):
+    /// a chart's objects cost one hand-off to the blocking pool and back, not
+    /// one each. A batch whose caller stopped waiting (a deadline dropped it)
+    /// writes nothing more: the task cannot be cancelled, so it checks before
+    /// each write.
     fn put_all(
         &self,
         puts: Vec<Put>,
@@ -373,18 +376,13 @@ impl Store for LocalStore {
             let waited_for = WaitedFor::default();
             let abandoned = Arc::clone(&waited_for.abandoned);
             let written = tokio::task::spawn_blocking(move || {
-                puts.iter()
-                    .map(|put| {
-                        let failed = |message| super::not_written(&store, &put.key, message);
-                        ready().map_err(failed)?;
-                        if abandoned.load(Ordering::SeqCst) {
-                            return Err(failed(
-                                "not written: the run stopped waiting for it".into(),
-                            ));
-                        }
-                        store.put_now_if(&put.key, &put.body, put.precondition.as_ref())
-                    })
-                    .collect::<Vec<_>>()
+                store.put_all_now(puts, &|| {
+                    ready()?;
+                    if abandoned.load(Ordering::SeqCst) {
+                        return Err("not written: the run stopped waiting for it".into());
+                    }
+                    Ok(())
+                })
             })
             .await;
             drop(waited_for);
@@ -403,6 +401,10 @@ impl Store for LocalStore {
 
     fn keeps_headers(&self) -> bool {
         false
+    }
+
+    fn blocking(&self) -> Option<&dyn BlockingStore> {
+        Some(self)
     }
 
     fn check(&self) -> StoreFuture<'_, ()> {

@@ -122,6 +122,21 @@ pub struct Put {
 /// of that object (the run lost its lease while the batch waited).
 pub type Ready = Arc<dyn Fn() -> Result<(), String> + Send + Sync>;
 
+/// Marks a batch abandoned when dropped before the batch is done: the future
+/// waiting for it went away (a deadline), and the thread making its file
+/// calls, which runs on regardless, must write nothing more.
+#[derive(Default)]
+pub(crate) struct WaitedFor {
+    pub(crate) abandoned: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Drop for WaitedFor {
+    fn drop(&mut self) {
+        self.abandoned
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
 /// The error of a write of a batch that was stopped before it was made
 /// ([`Ready`] said no, or the run stopped waiting for it).
 fn not_written(store: &dyn Store, key: &str, message: String) -> StoreError {
@@ -179,6 +194,28 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// Checks that the store exists and can be reached, before any work is done
     /// for it (a missing bucket is one clear error, not one per chart).
     fn check(&self) -> StoreFuture<'_, ()>;
+    /// The store's calls made on the calling thread, for a store whose calls
+    /// are plain file calls (the local directory); `None` for one whose
+    /// calls are requests (S3).
+    fn blocking(&self) -> Option<&dyn BlockingStore> {
+        None
+    }
+}
+
+/// A store whose calls are plain file calls, made on the thread that asks:
+/// a drawing thread writes the chart it drew itself, with no hand-off of its
+/// bytes to another thread and back, and no third busy thread beside the
+/// drawing ones (the files cost CPU on the same cores either way).
+pub trait BlockingStore: Send + Sync {
+    /// [`Store::head`], here and now.
+    fn head_now(&self, key: &str) -> Result<Option<ObjectMeta>, StoreError>;
+    /// [`Store::put_all`], here and now: `ready` is asked right before each
+    /// write's file calls, and an error there writes nothing of that object.
+    fn put_all_now(
+        &self,
+        puts: Vec<Put>,
+        ready: &dyn Fn() -> Result<(), String>,
+    ) -> Vec<Result<(), StoreError>>;
 }
 
 /// [`Store::put_all`] as separate requests, all at once.
