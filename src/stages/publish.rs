@@ -472,6 +472,71 @@ mod tests {
         assert!(!dir.path().join("c").exists(), "nothing written");
     }
 
+    // REQ-FR-007, REQ-RL-010: the whole path through the drawing pool. With
+    // no deadline the drawing thread writes the author's five objects; with
+    // a deadline that has passed, the run stops waiting while the author is
+    // being drawn, reports it undone, and the drawing thread, which draws it
+    // regardless, writes none of it.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_author_the_deadline_gave_up_on_is_not_written_by_its_drawing_thread() {
+        use crate::config::{CHARTS_BUCKET, RawConfig, SOURCE_BUCKET};
+        use crate::tally::{Month, MonthCount};
+        let as_of = chrono::DateTime::parse_from_rfc3339("2026-11-30T12:00:00Z")
+            .unwrap()
+            .to_utc();
+        let counts = |slug: &str| MonthlyCounts {
+            slug: slug.into(),
+            display_name: "A".into(),
+            time_zone: "Asia/Tokyo".into(),
+            as_of,
+            total: 3,
+            months: vec![MonthCount {
+                month: Month::new(2026, 11),
+                posts: 3,
+            }],
+        };
+        let (source, dest) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let config = RawConfig::default()
+            .with(SOURCE_BUCKET, source.path().display().to_string())
+            .with(CHARTS_BUCKET, dest.path().display().to_string())
+            .validate()
+            .unwrap();
+        let pipeline = Pipeline::connect(config).await;
+        let spec = RunSpec {
+            lookback_days: 7,
+            as_of,
+            ..RunSpec::default()
+        };
+        let charts = dest.path().join(&pipeline.config.charts_prefix);
+        let files = |slug: &str| {
+            Object::ALL
+                .iter()
+                .filter(|o| charts.join(o.path(slug)).exists())
+                .count()
+        };
+
+        let run = RunContext::start(&pipeline, &spec, None);
+        let drawn = draw_and_publish(&run, vec![counts("in-time")], None, None).await;
+        assert!(
+            matches!(drawn[0].outcome, ChartOutcome::Published { objects: 5, .. }),
+            "{:?}",
+            drawn[0].outcome
+        );
+        assert_eq!(files("in-time"), 5);
+
+        let run = RunContext::start(&pipeline, &spec, Some(std::time::Instant::now()));
+        let late = draw_and_publish(&run, vec![counts("too-late")], None, None).await;
+        assert!(
+            matches!(late[0].outcome, ChartOutcome::Undone),
+            "{:?}",
+            late[0].outcome
+        );
+        // The drawing thread finishes the author (a few ms, more in a debug
+        // build) and then finds the run no longer waiting.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        assert_eq!(files("too-late"), 0, "nothing of it written");
+    }
+
     // REQ-FR-007: a check that says no mid-author (the lease lost between
     // two writes) leaves the data unwritten, so no page names images that
     // are not all there.

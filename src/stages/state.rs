@@ -161,5 +161,9 @@ pub(crate) async fn record_published(
     if next == stored.state && stored.etag.is_some() {
         return Ok(());
     }
+    // The charts this state vouches for are durable before it is: a machine
+    // that stops between the two leaves the old state, whose fingerprints
+    // send every chart of this run to be drawn again.
+    pipeline.dest.sync().await.map_err(RunError::StateWrite)?;
     write_chart_state(pipeline, stored, next, lease).await
 }

@@ -128,14 +128,14 @@ impl LocalStore {
     }
 
     /// Creates `key` only if there is none (atomic on one machine): written
-    /// whole and synced beside it, then linked into place, which fails if the
-    /// key exists, so a kill leaves no half object.
-    fn create_now(&self, key: &str, body: &[u8]) -> Result<(), StoreError> {
+    /// whole beside it (and synced, when `sync`), then linked into place,
+    /// which fails if the key exists, so a kill leaves no half object.
+    fn create_now(&self, key: &str, body: &[u8], sync: bool) -> Result<(), StoreError> {
         let path = self.path(key)?;
         self.folders_of(key, &path)?;
         let mut tmp = path.clone().into_os_string();
         tmp.push(format!(".new-{:016x}", rand::random::<u64>()));
-        Self::write_new(&tmp, body, true).map_err(|e| self.io_error(key, e))?;
+        Self::write_new(&tmp, body, sync).map_err(|e| self.io_error(key, e))?;
         let linked = std::fs::hard_link(&tmp, &path);
         let _ = std::fs::remove_file(&tmp);
         match linked {
@@ -164,15 +164,19 @@ impl LocalStore {
 
     /// Writes `key` as `put_if` with `precondition` (as `put` without one)
     /// does, here and now: the file calls of one write, for a blocking thread.
+    /// A new file is synced before it is linked when `sync` (a lease, a
+    /// state: each must be durable on its own); a batch's charts are synced
+    /// all at once by [`Store::sync`].
     fn put_now_if(
         &self,
         key: &str,
         body: &[u8],
         precondition: Option<&Precondition>,
+        sync: bool,
     ) -> Result<(), StoreError> {
         match precondition {
             None => self.put_now(key, body),
-            Some(Precondition::Absent) => self.create_now(key, body),
+            Some(Precondition::Absent) => self.create_now(key, body, sync),
             Some(Precondition::ETag(expected)) => {
                 let current = self.read_tagged_now(key)?.map(|(_, tag)| tag);
                 if current.as_ref() != Some(expected) {
@@ -247,7 +251,7 @@ impl BlockingStore for LocalStore {
         puts.iter()
             .map(|put| {
                 ready().map_err(|message| super::not_written(self, &put.key, message))?;
-                self.put_now_if(&put.key, &put.body, put.precondition.as_ref())
+                self.put_now_if(&put.key, &put.body, put.precondition.as_ref(), false)
             })
             .collect()
     }
@@ -353,7 +357,7 @@ impl Store for LocalStore {
                 None => sha256_hex(&body),
             };
             self.on_blocking_pool(key, move |store, key| {
-                store.put_now_if(key, &body, Some(&precondition))
+                store.put_now_if(key, &body, Some(&precondition), true)
             })
             .await?;
             Ok(tag)
@@ -414,12 +418,77 @@ impl Store for LocalStore {
                 .map_err(|e| self.io_error("", e))
         })
     }
+
+    /// `syncfs` of the destination's file system: one call for every chart
+    /// the run wrote (and, it being the file system's, any other dirty data
+    /// on it), instead of a sync that waits for the device per file.
+    fn sync(&self) -> StoreFuture<'_, ()> {
+        Box::pin(self.on_blocking_pool("", |store, key| {
+            sync_file_system(&store.root).map_err(|e| store.io_error(key, e))
+        }))
+    }
+}
+
+/// Flushes the file system holding `root` to its device (Linux `syncfs`;
+/// elsewhere `sync`, every file system). A root not made yet holds nothing
+/// to flush.
+fn sync_file_system(root: &Path) -> io::Result<()> {
+    let dir = match std::fs::File::open(root) {
+        Ok(dir) => dir,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        // SAFETY: `syncfs` only reads the descriptor, which `dir` keeps open
+        // for the call's duration; it touches no memory of ours.
+        if unsafe { libc::syncfs(dir.as_raw_fd()) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        drop(dir);
+        // SAFETY: `sync` takes no arguments and cannot fail.
+        unsafe { libc::sync() };
+    }
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use tokio::io::AsyncReadExt;
+
+    // REQ-FR-007: the charts a batch wrote are synced at once before the
+    // state that vouches for them; a destination not made yet has nothing
+    // to sync, and one that is a file is an error, not a silent success.
+    #[tokio::test]
+    async fn a_sync_flushes_the_destination_and_fails_where_it_cannot() {
+        let (dir, store) = LocalStore::temp();
+        store.sync().await.unwrap();
+        let puts = vec![Put {
+            key: "c/a.png".into(),
+            body: vec![1, 2, 3],
+            headers: ObjectHeaders::no_store("image/png"),
+            precondition: Some(Precondition::Absent),
+        }];
+        let written = store.put_all_now(puts, &|| Ok(()));
+        assert!(written.iter().all(Result::is_ok), "{written:?}");
+        store.sync().await.unwrap();
+        assert_eq!(
+            std::fs::read(dir.path().join("c/a.png")).unwrap(),
+            [1, 2, 3]
+        );
+        let missing = LocalStore::new(dir.path().join("not-yet"));
+        missing.sync().await.unwrap();
+        let file = LocalStore::new(dir.path().join("c/a.png"));
+        assert!(file.sync().await.is_ok(), "a file's file system syncs too");
+        let unreadable = LocalStore::new(dir.path().join("c/a.png/deeper"));
+        let refused = unreadable.sync().await;
+        assert!(refused.is_err(), "{refused:?}");
+    }
 
     #[tokio::test]
     async fn put_head_open_round_trip() {

@@ -194,6 +194,14 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// Checks that the store exists and can be reached, before any work is done
     /// for it (a missing bucket is one clear error, not one per chart).
     fn check(&self) -> StoreFuture<'_, ()>;
+    /// Makes every write made so far durable, before the chart state that
+    /// vouches for them is written: S3 answers a write once it is durable
+    /// (nothing to do); a local directory writes its charts without a sync
+    /// each ([`BlockingStore::put_all_now`]) and syncs them here, its file
+    /// system at once.
+    fn sync(&self) -> StoreFuture<'_, ()> {
+        Box::pin(async { Ok(()) })
+    }
     /// The store's calls made on the calling thread, for a store whose calls
     /// are plain file calls (the local directory); `None` for one whose
     /// calls are requests (S3).
@@ -211,6 +219,9 @@ pub trait BlockingStore: Send + Sync {
     fn head_now(&self, key: &str) -> Result<Option<ObjectMeta>, StoreError>;
     /// [`Store::put_all`], here and now: `ready` is asked right before each
     /// write's file calls, and an error there writes nothing of that object.
+    /// A write is whole when it lands (no reader, and no kill, sees half of
+    /// one), durable once [`Store::sync`] returns: no sync each, which on a
+    /// disk would keep a drawing thread waiting for the device.
     fn put_all_now(
         &self,
         puts: Vec<Put>,
