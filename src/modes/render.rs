@@ -75,6 +75,14 @@ pub async fn render(
         charts,
         cards,
     };
+    // The charts this report names as published are durable before it is:
+    // the finish vouches for them in the chart state on its word.
+    if !plan.spec.dry_run {
+        bounded(deadline, "syncing the shard's charts", async {
+            pipeline.dest.sync().await.map_err(RunError::Destination)
+        })
+        .await?;
+    }
     put_json(work, &done_key(shard), &report).await?;
     let summary = report.summary;
     info!(

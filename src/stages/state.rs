@@ -167,3 +167,134 @@ pub(crate) async fn record_published(
     pipeline.dest.sync().await.map_err(RunError::StateWrite)?;
     write_chart_state(pipeline, stored, next, lease).await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{CHARTS_BUCKET, RawConfig, SOURCE_BUCKET};
+    use crate::store::local::LocalStore;
+    use crate::store::{
+        BlockingStore, ObjectMeta, ObjectReader, Put, Ready, Store, StoreFuture, Tagged,
+    };
+    use futures::future::BoxFuture;
+    use std::collections::HashSet;
+    use std::sync::{Arc, Mutex};
+
+    /// A directory that writes down its syncs and conditional writes, in order.
+    #[derive(Debug)]
+    struct Recording {
+        inner: LocalStore,
+        calls: Mutex<Vec<String>>,
+    }
+
+    impl Recording {
+        fn note(&self, call: String) {
+            self.calls.lock().unwrap().push(call);
+        }
+    }
+
+    impl Store for Recording {
+        fn describe(&self, key: &str) -> String {
+            self.inner.describe(key)
+        }
+        fn open<'a>(&'a self, key: &'a str) -> StoreFuture<'a, ObjectReader> {
+            self.inner.open(key)
+        }
+        fn head<'a>(&'a self, key: &'a str) -> StoreFuture<'a, Option<ObjectMeta>> {
+            self.inner.head(key)
+        }
+        fn list<'a>(&'a self, prefix: &'a str) -> StoreFuture<'a, HashSet<String>> {
+            self.inner.list(prefix)
+        }
+        fn put<'a>(
+            &'a self,
+            key: &'a str,
+            body: Vec<u8>,
+            headers: &'a ObjectHeaders,
+        ) -> StoreFuture<'a, ()> {
+            self.note(format!("put {key}"));
+            self.inner.put(key, body, headers)
+        }
+        fn last_modified<'a>(
+            &'a self,
+            key: &'a str,
+        ) -> StoreFuture<'a, chrono::DateTime<chrono::Utc>> {
+            self.inner.last_modified(key)
+        }
+        fn delete<'a>(&'a self, key: &'a str) -> StoreFuture<'a, ()> {
+            self.inner.delete(key)
+        }
+        fn get_tagged<'a>(&'a self, key: &'a str) -> StoreFuture<'a, Option<Tagged>> {
+            self.inner.get_tagged(key)
+        }
+        fn put_if<'a>(
+            &'a self,
+            key: &'a str,
+            body: Vec<u8>,
+            headers: &'a ObjectHeaders,
+            precondition: Precondition,
+        ) -> StoreFuture<'a, String> {
+            self.note(format!("put_if {key}"));
+            self.inner.put_if(key, body, headers, precondition)
+        }
+        fn put_all(
+            &self,
+            puts: Vec<Put>,
+            ready: Ready,
+        ) -> BoxFuture<'_, Vec<Result<(), StoreError>>> {
+            self.inner.put_all(puts, ready)
+        }
+        fn keeps_headers(&self) -> bool {
+            self.inner.keeps_headers()
+        }
+        fn check(&self) -> StoreFuture<'_, ()> {
+            self.inner.check()
+        }
+        fn sync(&self) -> StoreFuture<'_, ()> {
+            self.note("sync".into());
+            self.inner.sync()
+        }
+        fn blocking(&self) -> Option<&dyn BlockingStore> {
+            self.inner.blocking()
+        }
+    }
+
+    // REQ-FR-007: the charts a run wrote without a sync each are synced
+    // before the chart state that vouches for them is written (it fails
+    // with the sync in `record_published` removed).
+    #[tokio::test]
+    async fn the_charts_are_synced_before_the_state_vouches_for_them() {
+        let (source, dest) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let config = RawConfig::default()
+            .with(SOURCE_BUCKET, source.path().display().to_string())
+            .with(CHARTS_BUCKET, dest.path().display().to_string())
+            .validate()
+            .unwrap();
+        let mut pipeline = Pipeline::connect(config).await;
+        let recording = Arc::new(Recording {
+            inner: LocalStore::new(dest.path().to_path_buf()),
+            calls: Mutex::default(),
+        });
+        pipeline.dest = recording.clone();
+        let mut stored = read_chart_state(&pipeline).await.unwrap();
+        let landed = [("a".to_string(), "fingerprint".to_string())];
+        record_published(
+            &pipeline,
+            &mut stored,
+            &landed,
+            &RunReport::default(),
+            None,
+            None,
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            *recording.calls.lock().unwrap(),
+            [
+                "sync".to_string(),
+                format!("put_if {}", state_key(&pipeline))
+            ]
+        );
+        assert!(dest.path().join(state_key(&pipeline)).exists());
+    }
+}

@@ -19,11 +19,23 @@ use super::{
 #[derive(Debug, Clone)]
 pub struct LocalStore {
     root: PathBuf,
+    /// The root, opened once (by [`Store::check`], before any write): a
+    /// `syncfs` through it reports every write-back error since then,
+    /// while one through a descriptor opened at the sync would miss those
+    /// of the charts the kernel flushed before it (Linux 5.8 and later).
+    opened: Arc<std::sync::OnceLock<std::fs::File>>,
 }
+
+/// Whether each new chart file is synced before it is linked into place:
+/// only where no `syncfs` makes a run's charts durable at once (off Linux).
+const SYNC_EACH_CHART: bool = !cfg!(target_os = "linux");
 
 impl LocalStore {
     pub fn new(root: PathBuf) -> Self {
-        LocalStore { root }
+        LocalStore {
+            root,
+            opened: Arc::default(),
+        }
     }
 
     /// A store in a fresh temporary directory, for the unit tests; the
@@ -251,7 +263,12 @@ impl BlockingStore for LocalStore {
         puts.iter()
             .map(|put| {
                 ready().map_err(|message| super::not_written(self, &put.key, message))?;
-                self.put_now_if(&put.key, &put.body, put.precondition.as_ref(), false)
+                self.put_now_if(
+                    &put.key,
+                    &put.body,
+                    put.precondition.as_ref(),
+                    SYNC_EACH_CHART,
+                )
             })
             .collect()
     }
@@ -415,45 +432,66 @@ impl Store for LocalStore {
         Box::pin(async move {
             tokio::fs::create_dir_all(&self.root)
                 .await
-                .map_err(|e| self.io_error("", e))
+                .map_err(|e| self.io_error("", e))?;
+            self.on_blocking_pool("", |store, key| {
+                store
+                    .opened_root()
+                    .map(drop)
+                    .map_err(|e| store.io_error(key, e))
+            })
+            .await
         })
     }
 
-    /// `syncfs` of the destination's file system: one call for every chart
-    /// the run wrote (and, it being the file system's, any other dirty data
-    /// on it), instead of a sync that waits for the device per file.
+    /// `syncfs` of the destination's file system (Linux): one call for every
+    /// chart the run wrote (and, it being the file system's, any other dirty
+    /// data on it), instead of a sync that waits for the device per file.
+    /// Elsewhere each chart file was synced as it was written.
     fn sync(&self) -> StoreFuture<'_, ()> {
         Box::pin(self.on_blocking_pool("", |store, key| {
-            sync_file_system(&store.root).map_err(|e| store.io_error(key, e))
+            store.sync_file_system().map_err(|e| store.io_error(key, e))
         }))
     }
 }
 
-/// Flushes the file system holding `root` to its device (Linux `syncfs`;
-/// elsewhere `sync`, every file system). A root not made yet holds nothing
-/// to flush.
-fn sync_file_system(root: &Path) -> io::Result<()> {
-    let dir = match std::fs::File::open(root) {
-        Ok(dir) => dir,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(e),
-    };
+impl LocalStore {
+    /// The root, opened the first time it is asked for (at [`Store::check`]).
+    fn opened_root(&self) -> io::Result<&std::fs::File> {
+        if let Some(opened) = self.opened.get() {
+            return Ok(opened);
+        }
+        let opened = std::fs::File::open(&self.root)?;
+        Ok(self.opened.get_or_init(|| opened))
+    }
+
+    /// Flushes the file system holding the root to its device, and reports
+    /// a write-back error of any file on it since the root was opened. A
+    /// root never made holds nothing to flush.
     #[cfg(target_os = "linux")]
-    {
+    fn sync_file_system(&self) -> io::Result<()> {
         use std::os::fd::AsRawFd;
-        // SAFETY: `syncfs` only reads the descriptor, which `dir` keeps open
-        // for the call's duration; it touches no memory of ours.
-        if unsafe { libc::syncfs(dir.as_raw_fd()) } != 0 {
+        let root = match self.opened_root() {
+            Ok(root) => root,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        // SAFETY: `syncfs` only reads the descriptor, which `self.opened`
+        // keeps open for the store's life; it touches no memory of ours.
+        if unsafe { libc::syncfs(root.as_raw_fd()) } != 0 {
             return Err(io::Error::last_os_error());
         }
+        Ok(())
     }
+
     #[cfg(not(target_os = "linux"))]
-    {
-        drop(dir);
-        // SAFETY: `sync` takes no arguments and cannot fail.
-        unsafe { libc::sync() };
+    #[allow(
+        clippy::unnecessary_wraps,
+        clippy::unused_self,
+        reason = "the Linux version's signature"
+    )]
+    fn sync_file_system(&self) -> io::Result<()> {
+        Ok(())
     }
-    Ok(())
 }
 
 #[cfg(test)]
