@@ -51,6 +51,19 @@ impl Pipeline {
         }
     }
 
+    /// A pipeline from the `source` directory to the `dest` directory, every
+    /// other setting its default: for the unit tests.
+    #[cfg(test)]
+    pub(crate) async fn on_dirs(source: &std::path::Path, dest: &std::path::Path) -> Self {
+        use crate::config::{CHARTS_BUCKET, RawConfig, SOURCE_BUCKET};
+        let config = RawConfig::default()
+            .with(SOURCE_BUCKET, source.display().to_string())
+            .with(CHARTS_BUCKET, dest.display().to_string())
+            .validate()
+            .expect("two directories are a valid configuration");
+        Pipeline::connect(config).await
+    }
+
     /// Another store beside the destination (a scaled-out run's work
     /// location), on the same client.
     pub(crate) async fn open(&self, location: &Location) -> Arc<dyn Store> {

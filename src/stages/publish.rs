@@ -237,6 +237,12 @@ enum Drawn {
     Done(ChartOutcome),
 }
 
+/// The size of an author's light image, the first of `pngs` (what the report
+/// counts as the chart's size).
+fn light_png_bytes(pngs: &[Vec<u8>]) -> u64 {
+    pngs.first().map_or(0, |p| p.len() as u64)
+}
+
 /// The outcome of writing an author whose light image has `png_bytes`.
 fn outcome(written: Result<Vec<u64>, String>, png_bytes: u64) -> ChartOutcome {
     match written {
@@ -254,11 +260,9 @@ fn outcome(written: Result<Vec<u64>, String>, png_bytes: u64) -> ChartOutcome {
 /// once the run stopped waiting for it (`waited_for` dropped), nor once the
 /// run's lease (`check`) is lost.
 fn ready(waited_for: &WaitedFor, check: Option<LeaseCheck>) -> Ready {
-    let abandoned = Arc::clone(&waited_for.abandoned);
+    let still_waited_for = waited_for.watch();
     Arc::new(move || {
-        if abandoned.load(Ordering::SeqCst) {
-            return Err("not written: the run stopped waiting for it".into());
-        }
+        still_waited_for()?;
         match check.as_ref().map(LeaseCheck::check) {
             Some(Err(e)) => Err(format!("not written: {e}")),
             _ => Ok(()),
@@ -320,7 +324,7 @@ async fn chart_one(
             // while the chart's bytes are in its caches.
             let drawn = drawn.map(|(pngs, json)| match plan.dest.blocking() {
                 Some(files) if !dry_run => {
-                    let png_bytes = pngs.first().map_or(0, |p| p.len() as u64);
+                    let png_bytes = light_png_bytes(&pngs);
                     Drawn::Done(outcome(plan.publish_now(files, pngs, json), png_bytes))
                 }
                 _ => Drawn::Objects { pngs, json },
@@ -343,7 +347,7 @@ async fn chart_one(
         Ok(Drawn::Objects { pngs, json }) => (pngs, json),
         Err(e) => return (ChartOutcome::Failed(e), cpu),
     };
-    let png_bytes = pngs.first().map_or(0, |p| p.len() as u64);
+    let png_bytes = light_png_bytes(&pngs);
     if dry_run {
         return (ChartOutcome::NotPublished { png_bytes }, cpu);
     }
@@ -479,7 +483,6 @@ mod tests {
     // regardless, writes none of it.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn an_author_the_deadline_gave_up_on_is_not_written_by_its_drawing_thread() {
-        use crate::config::{CHARTS_BUCKET, RawConfig, SOURCE_BUCKET};
         use crate::tally::{Month, MonthCount};
         let as_of = chrono::DateTime::parse_from_rfc3339("2026-11-30T12:00:00Z")
             .unwrap()
@@ -496,12 +499,7 @@ mod tests {
             }],
         };
         let (source, dest) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-        let config = RawConfig::default()
-            .with(SOURCE_BUCKET, source.path().display().to_string())
-            .with(CHARTS_BUCKET, dest.path().display().to_string())
-            .validate()
-            .unwrap();
-        let pipeline = Pipeline::connect(config).await;
+        let pipeline = Pipeline::on_dirs(source.path(), dest.path()).await;
         let spec = RunSpec {
             lookback_days: 7,
             as_of,

@@ -171,7 +171,6 @@ pub(crate) async fn record_published(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{CHARTS_BUCKET, RawConfig, SOURCE_BUCKET};
     use crate::store::local::LocalStore;
     use crate::store::{
         BlockingStore, ObjectMeta, ObjectReader, Put, Ready, Store, StoreFuture, Tagged,
@@ -265,12 +264,7 @@ mod tests {
     #[tokio::test]
     async fn the_charts_are_synced_before_the_state_vouches_for_them() {
         let (source, dest) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-        let config = RawConfig::default()
-            .with(SOURCE_BUCKET, source.path().display().to_string())
-            .with(CHARTS_BUCKET, dest.path().display().to_string())
-            .validate()
-            .unwrap();
-        let mut pipeline = Pipeline::connect(config).await;
+        let mut pipeline = Pipeline::on_dirs(source.path(), dest.path()).await;
         let recording = Arc::new(Recording {
             inner: LocalStore::new(dest.path().to_path_buf()),
             calls: Mutex::default(),

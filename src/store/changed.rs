@@ -54,9 +54,9 @@ pub(crate) async fn put_all_if_changed(
         prepare(store, object, meta)
     }))
     .await;
-    let batch = Batch::of(looked);
-    let written = store.put_all(batch.puts, ready).await;
-    batch.answers.answered(store, written)
+    let (puts, answers) = Answers::split(looked);
+    let written = store.put_all(puts, ready).await;
+    answers.answered(store, written)
 }
 
 /// [`put_all_if_changed`] on this thread, for a store whose calls are file
@@ -79,26 +79,22 @@ pub(crate) fn put_all_if_changed_now(
             prepare(store, object, meta)
         })
         .collect();
-    let batch = Batch::of(looked);
-    let written = files.put_all_now(batch.puts, ready);
-    batch.answers.answered(store, written)
+    let (puts, answers) = Answers::split(looked);
+    let written = files.put_all_now(puts, ready);
+    answers.answered(store, written)
 }
 
-/// The puts of a batch, and its answers so far: `Unchanged` or an error
-/// for the objects not put, a place for each put's answer.
-struct Batch {
-    puts: Vec<Put>,
-    answers: Answers,
-}
-
+/// A batch's answers so far: `Unchanged` or an error for the objects not
+/// put, a place for each put's answer.
 struct Answers {
     answers: Vec<Result<Written, StoreError>>,
     /// Each put's place in `answers`, its size and its key, in put order.
     pending: Vec<(usize, u64, String)>,
 }
 
-impl Batch {
-    fn of(looked: Vec<Result<Option<Put>, StoreError>>) -> Batch {
+impl Answers {
+    /// The puts among what was looked at, and the answers so far.
+    fn split(looked: Vec<Result<Option<Put>, StoreError>>) -> (Vec<Put>, Answers) {
         let mut answers = Vec::with_capacity(looked.len());
         let (mut puts, mut pending) = (Vec::new(), Vec::new());
         for prepared in looked {
@@ -113,14 +109,9 @@ impl Batch {
                 Err(e) => answers.push(Err(e)),
             }
         }
-        Batch {
-            puts,
-            answers: Answers { answers, pending },
-        }
+        (puts, Answers { answers, pending })
     }
-}
 
-impl Answers {
     /// Every object's answer, the puts' from `written` (the store's answers in
     /// put order).
     fn answered(

@@ -4,7 +4,6 @@ use std::collections::HashSet;
 use std::io;
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use chrono::{DateTime, Utc};
 use std::io::Write as _;
@@ -395,14 +394,11 @@ impl Store for LocalStore {
             let keys: Vec<String> = puts.iter().map(|p| p.key.clone()).collect();
             let store = self.clone();
             let waited_for = WaitedFor::default();
-            let abandoned = Arc::clone(&waited_for.abandoned);
+            let still_waited_for = waited_for.watch();
             let written = tokio::task::spawn_blocking(move || {
                 store.put_all_now(puts, &|| {
                     ready()?;
-                    if abandoned.load(Ordering::SeqCst) {
-                        return Err("not written: the run stopped waiting for it".into());
-                    }
-                    Ok(())
+                    still_waited_for()
                 })
             })
             .await;

@@ -127,7 +127,21 @@ pub type Ready = Arc<dyn Fn() -> Result<(), String> + Send + Sync>;
 /// calls, which runs on regardless, must write nothing more.
 #[derive(Default)]
 pub(crate) struct WaitedFor {
-    pub(crate) abandoned: Arc<std::sync::atomic::AtomicBool>,
+    abandoned: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl WaitedFor {
+    /// The check a writing thread asks right before each write: an error
+    /// once this guard is dropped.
+    pub(crate) fn watch(&self) -> impl Fn() -> Result<(), String> + Send + Sync + 'static {
+        let abandoned = Arc::clone(&self.abandoned);
+        move || {
+            if abandoned.load(std::sync::atomic::Ordering::SeqCst) {
+                return Err("not written: the run stopped waiting for it".into());
+            }
+            Ok(())
+        }
+    }
 }
 
 impl Drop for WaitedFor {
